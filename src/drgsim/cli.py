@@ -1,0 +1,138 @@
+"""Command-line interface. Every command takes --json; bad input exits with status 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from pydantic import BaseModel, ValidationError
+from rich.console import Console
+
+from drgsim.neurons.models import CellModel
+from drgsim.neurons.solver import Method
+from drgsim.neurons.stimulus import Polarity, Shape
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="drgsim: digital twin of dorsal root ganglion stimulation, with SCS side by side.")
+console = Console(stderr=True)
+
+# Config field -> CLI flag, so that errors name what the user typed.
+FLAGS = {"diameter_um": "--diameter-um", "nodes": "--nodes", "distance_mm": "--distance-mm",
+         "resistivity_ohm_cm": "--resistivity-ohm-cm", "pulse_width_us": "--pulse-width-us",
+         "dt_us": "--dt-us", "tstop_ms": "--tstop-ms", "tolerance": "--tolerance", "model": "--model",
+         "interphase_gap_us": "--interphase-gap-us", "n_cells": "--cells", "seed": "--seed"}
+
+
+def _allowed(model_cls: type[BaseModel], field: str) -> str:
+    info = model_cls.model_fields.get(field)
+    if info is None:
+        return ""
+    parts = []
+    for m in info.metadata:
+        for attr, sym in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
+            if getattr(m, attr, None) is not None:
+                parts.append(f"{sym} {getattr(m, attr)}")
+    return " and ".join(parts)
+
+
+def fail(message: str, as_json: bool) -> None:
+    """Report bad input and exit with status 2."""
+    if as_json:
+        print(json.dumps({"error": message}))
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(2)
+
+
+def validation_message(err: ValidationError, *models: type[BaseModel]) -> str:
+    """One line per error, naming the flag, the value and the allowed range."""
+    msgs = []
+    for e in err.errors():
+        field = str(e["loc"][-1]) if e["loc"] else ""
+        text = e["msg"].removeprefix("Value error, ")
+        if not field:  # model-level checks start with the field they concern
+            name = text.split("=")[0].split(":")[0]
+            msgs.append(text.replace(name, FLAGS[name], 1) if name in FLAGS else text)
+            continue
+        flag = FLAGS.get(field, "--" + field.replace("_", "-"))
+        allowed = next((a for a in (_allowed(m, field) for m in models) if a), "")
+        msgs.append(f"{flag}={e.get('input')!r}: {text}" + (f" (allowed: {allowed})" if allowed else ""))
+    return "; ".join(msgs)
+
+
+def emit(result: BaseModel, as_json: bool, table) -> None:
+    if as_json:
+        print(result.model_dump_json(indent=2))
+    else:
+        Console().print(table)
+
+
+@app.command()
+def threshold(
+    model: Annotated[CellModel, typer.Option(help="Cell model.")] = CellModel.MRG,
+    diameter_um: Annotated[Optional[float], typer.Option(help="Fibre diameter (mrg 2-16, sundt 0.1-3, motor 12-20).")] = None,
+    nodes: Annotated[Optional[int], typer.Option(help="Nodes of Ranvier (mrg, motor; odd) or compartments (sundt).")] = None,
+    source: Annotated[str, typer.Option(help="Stimulating source: point.")] = "point",
+    distance_mm: Annotated[float, typer.Option(help="Source distance from the cell's centre.")] = 1.0,
+    resistivity_ohm_cm: Annotated[float, typer.Option(help="Resistivity of the homogeneous medium.")] = 500.0,
+    pulse_width_us: Annotated[float, typer.Option(help="Width of the (first) phase.")] = 100.0,
+    waveform: Annotated[Shape, typer.Option(help="Pulse shape.")] = Shape.MONOPHASIC,
+    polarity: Annotated[Polarity, typer.Option(help="Polarity of the (leading) phase.")] = Polarity.CATHODIC,
+    interphase_gap_us: Annotated[float, typer.Option(help="Gap between phases.")] = 0.0,
+    dt_us: Annotated[float, typer.Option(help="Time step.")] = 2.5,
+    tstop_ms: Annotated[Optional[float], typer.Option(help="Simulated time (default: pulse + propagation).")] = None,
+    method: Annotated[Method, typer.Option(help="Time integration.")] = Method.BACKWARD_EULER,
+    tolerance: Annotated[float, typer.Option(help="Relative tolerance of the threshold search.")] = 0.01,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Threshold amplitude of one fibre or DRG neuron for a point source."""
+    from rich.table import Table
+
+    from drgsim.neurons.threshold import ThresholdConfig, run
+    from drgsim.neurons.solver import SimulationSettings
+    from drgsim.neurons.stimulus import Waveform
+
+    if source != "point":
+        fail(f"--source={source!r}: allowed values are 'point' (the 'lead' source needs the field solver)", as_json)
+    try:
+        cfg = ThresholdConfig(
+            model=model, diameter_um=diameter_um, nodes=nodes, distance_mm=distance_mm,
+            resistivity_ohm_cm=resistivity_ohm_cm, tolerance=tolerance,
+            waveform=Waveform(shape=waveform, polarity=polarity, pulse_width_us=pulse_width_us,
+                              interphase_gap_us=interphase_gap_us),
+            settings=SimulationSettings(dt_us=dt_us, tstop_ms=tstop_ms, method=method))
+    except ValidationError as err:
+        fail(validation_message(err, ThresholdConfig, Waveform, SimulationSettings), as_json)
+    result = run(cfg)
+    table = Table(title=f"{model} threshold")
+    for k in ("threshold_ma", "polarity", "initiation_site", "n_simulations", "dt_us", "tstop_ms", "seconds"):
+        table.add_row(k, str(getattr(result, k)))
+    emit(result, as_json, table)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("drgsim-out"),
+    n_cells: Annotated[int, typer.Option("--cells", help="Neurons per type.")] = 12,
+    seed: Annotated[int, typer.Option(help="Random seed of the cell placement.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Recruitment of A-beta, A-delta and C DRG neurons by a point electrode beside a ganglion."""
+    from drgsim.neurons.demo import DemoConfig, run_demo
+
+    try:
+        cfg = DemoConfig(n_cells=n_cells, seed=seed)
+    except ValidationError as err:
+        fail(validation_message(err, DemoConfig), as_json)
+    summary, table = run_demo(cfg, out, console)
+    emit(summary, as_json, table)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app(prog_name="drgsim")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Membrane mechanisms: codes, parameter layouts and scalar kinetics.
+
+The kinetics are plain scalar functions of floats (``math`` only), so they are compiled with numba.njit
+for the CPU kernel; their ``py_func`` sources are what a GPU backend would compile as device functions.
+
+Mechanisms (all currents in mA/cm2, conductances in S/cm2, voltages in mV, time in ms):
+
+* ``PASSIVE``: leak g (v - e).
+* ``MRG_NODE``: node of Ranvier of McIntyre, Richardson & Grill 2002 (J Neurophysiol 87:995,
+  appendix; ModelDB 3810): fast Na (m^3 h), persistent Na (mp^3), slow K (s), leak; Q10 factors
+  2.2, 2.9 (ref. 20 C) and 3.0 (ref. 36 C).
+* ``SUNDT``: unmyelinated C fibre of Sundt, Gamper & Jaffe 2015 (J Neurophysiol 114:3140;
+  ModelDB 187473): Traub-Miles Na (m^3 h) with NaV1.7/1.8 voltage shifts, Borg-Graham delayed
+  rectifier K (n^3 l) and leak; Q10 3 (ref. 30 C).
+"""
+
+from __future__ import annotations
+
+import math
+from enum import IntEnum
+
+import numba
+import numpy as np
+
+_jit = numba.njit(cache=True, nogil=True)
+
+N_PARAMS = 10
+N_GATES = 4
+
+
+class Mechanism(IntEnum):
+    PASSIVE = 0
+    MRG_NODE = 1
+    SUNDT = 2
+
+
+def passive_params(g_s_per_cm2: float, e_mv: float) -> np.ndarray:
+    p = np.zeros(N_PARAMS)
+    p[0], p[1] = g_s_per_cm2, e_mv
+    return p
+
+
+def mrg_node_params(temperature_c: float, gnabar: float = 3.0, gnapbar: float = 0.01, gkbar: float = 0.08,
+                    gl: float = 0.007, ena: float = 50.0, ek: float = -90.0, el: float = -90.0) -> np.ndarray:
+    """MRG 2002 node densities (S/cm2) and reversal potentials (mV), Q10 factors at ``temperature_c``."""
+    p = np.zeros(N_PARAMS)
+    p[:7] = gl, el, gnapbar, gnabar, gkbar, ena, ek
+    p[7] = 2.2 ** ((temperature_c - 20.0) / 10.0)
+    p[8] = 2.9 ** ((temperature_c - 20.0) / 10.0)
+    p[9] = 3.0 ** ((temperature_c - 36.0) / 10.0)
+    return p
+
+
+def sundt_params(temperature_c: float, g_pas: float = 1e-4, e_pas: float = -60.0, gnabar: float = 0.04,
+                 gkdrbar: float = 0.04, mshift: float = -6.0, hshift: float = 6.0, ena: float = 50.0,
+                 ek: float = -90.0) -> np.ndarray:
+    """Sundt 2015 densities: Na 0.04 and Kdr 0.04 S/cm2, Rm 10 kohm cm2, Na shifts -6/+6 mV."""
+    p = np.zeros(N_PARAMS)
+    p[:8] = g_pas, e_pas, gnabar, gkdrbar, mshift, hshift, ena, ek
+    p[8] = 3.0 ** ((temperature_c - 30.0) / 10.0)
+    p[9] = temperature_c
+    return p
+
+
+# ---------------------------------------------------------------------------------------------
+# Scalar kinetics. Each rate function returns (steady state, time constant in ms).
+
+@_jit
+def _exp(x):
+    return 0.0 if x < -100.0 else math.exp(x)
+
+
+@_jit
+def _linexp(a, x, c):
+    """a*x / (1 - exp(-x/c)) with its removable singularity at x = 0."""
+    if abs(x / c) < 1e-6:
+        return a * c
+    return a * x / (1.0 - _exp(-x / c))
+
+
+@_jit
+def mrg_rates(v, q1, q2, q3):
+    """MRG 2002 gates at v: (mp_inf, tau_mp, m_inf, tau_m, h_inf, tau_h, s_inf, tau_s).
+
+    Rate constants (1/ms) follow the paper's appendix; the fixed values below -150 / above 150 mV
+    are the published implementation's guards against overflow.
+    """
+    a = q1 * (0.00086725 if v < -150.0 else _linexp(0.01, v + 27.0, 10.2))
+    b = q1 * (1.5855e-05 if v > 150.0 else _linexp(0.00025, -(v + 34.0), 10.0))
+    mp_inf, tau_mp = a / (a + b), 1.0 / (a + b)
+    a = q1 * (0.15733 if v < -150.0 else _linexp(1.86, v + 21.4, 10.3))
+    b = q1 * (0.0057268 if v > 150.0 else _linexp(0.086, -(v + 25.7), 9.16))
+    m_inf, tau_m = a / (a + b), 1.0 / (a + b)
+    a = q2 * (0.0032594 if v > 150.0 else _linexp(0.062, -(v + 114.0), 11.0))
+    b = q2 * (0.0014054 if v < -150.0 else 2.3 / (1.0 + _exp(-(v + 31.8) / 13.4)))
+    h_inf, tau_h = a / (a + b), 1.0 / (a + b)
+    a = q3 * (3.3484e-05 if v < -150.0 else 0.3 / (_exp((v + 80.0 - 27.0) / -5.0) + 1.0))
+    b = q3 * (3.3484e-06 if v < -150.0 else 0.03 / (_exp((v + 80.0 + 10.0) / -1.0) + 1.0))
+    s_inf, tau_s = a / (a + b), 1.0 / (a + b)
+    return mp_inf, tau_mp, m_inf, tau_m, h_inf, tau_h, s_inf, tau_s
+
+
+@_jit
+def _expm1_ratio(x, y):
+    """x / (exp(x/y) - 1) with its removable singularity (Sundt's expM1)."""
+    if abs(x / y) < 1e-6:
+        return y * (1.0 - x / y / 2.0)
+    return x / (math.exp(x / y) - 1.0)
+
+
+@_jit
+def sundt_rates(v, mshift, hshift, q10, celsius):
+    """Sundt 2015 gates at v: (m_inf, tau_m, h_inf, tau_h, n_inf, tau_n, l_inf, tau_l)."""
+    vm = v + 65.0 + mshift
+    a = q10 * 0.32 * _expm1_ratio(13.1 - vm, 4.0)
+    b = q10 * 0.28 * _expm1_ratio(vm - 40.1, 5.0)
+    m_inf, tau_m = a / (a + b), 1.0 / (a + b)
+    vh = v + 65.0 + hshift
+    a = q10 * 0.128 * math.exp((17.0 - vh) / 18.0)
+    b = q10 * 4.0 / (math.exp((40.0 - vh) / 5.0) + 1.0)
+    h_inf, tau_h = a / (a + b), 1.0 / (a + b)
+    # Borg-Graham delayed rectifier (zeta n -5, l 2; gamma n 0.4, l 1; vhalf n -32, l -61 mV).
+    f = 1e-3 * 9.648e4 / (8.315 * (273.16 + celsius))
+    an = math.exp(-5.0 * (v + 32.0) * f)
+    bn = math.exp(-5.0 * 0.4 * (v + 32.0) * f)
+    n_inf, tau_n = 1.0 / (1.0 + an), bn / (q10 * 0.03 * (1.0 + an))
+    al = math.exp(2.0 * (v + 61.0) * f)
+    bl = math.exp(2.0 * 1.0 * (v + 61.0) * f)
+    l_inf, tau_l = 1.0 / (1.0 + al), bl / (q10 * 0.001 * (1.0 + al))
+    return m_inf, tau_m, h_inf, tau_h, n_inf, tau_n, l_inf, tau_l
+
+
+@_jit
+def gate_rates(kind, v, p):
+    """Steady states and time constants of the four gate slots of mechanism ``kind``."""
+    if kind == 1:
+        return mrg_rates(v, p[7], p[8], p[9])
+    if kind == 2:
+        return sundt_rates(v, p[4], p[5], p[8], p[9])
+    return 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0
+
+
+@_jit
+def membrane_current(kind, v, g0, g1, g2, g3, p):
+    """Ionic current density (mA/cm2) and its slope conductance at fixed gates (S/cm2)."""
+    if kind == 1:  # MRG node: gates mp, m, h, s
+        gnap = p[2] * g0 * g0 * g0
+        gna = p[3] * g1 * g1 * g1 * g2
+        gk = p[4] * g3
+        i = gnap * (v - p[5]) + gna * (v - p[5]) + gk * (v - p[6]) + p[0] * (v - p[1])
+        return i, gnap + gna + gk + p[0]
+    if kind == 2:  # Sundt: gates m, h, n, l
+        gna = p[2] * g0 * g0 * g0 * g1
+        gk = p[3] * g2 * g2 * g2 * g3
+        i = gna * (v - p[6]) + gk * (v - p[7]) + p[0] * (v - p[1])
+        return i, gna + gk + p[0]
+    return p[0] * (v - p[1]), p[0]

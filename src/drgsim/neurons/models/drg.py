@@ -1,0 +1,172 @@
+"""Pseudo-unipolar DRG neurons: soma, initial segment, stem axon, T-junction, peripheral and central axons.
+
+Shared builder for ``drg_abeta``, ``drg_adelta`` (myelinated, MRG axons) and ``drg_c``
+(unmyelinated, Sundt kinetics). The T-junction is the root of three branches: the stem to the
+soma, the peripheral axon (towards the spinal nerve) and the central axon (into the dorsal root,
+towards the spinal cord). Each branch follows its own 3D polyline, so populations can lay cells
+along anatomical trajectories. Spikes are detected at the last active node of each axon
+(``central``, the primary detector: the spike reached the spinal cord; ``peripheral``), at the
+T-junction and at the soma.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from drgsim.neurons.mechanisms import Mechanism, mrg_node_params
+from drgsim.neurons.models import mrg, sundt
+from drgsim.neurons.morphology import Compartment, Morphology, MorphologyBuilder
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Polylines (mm) of the three branches, each starting at the T-junction."""
+
+    stem: np.ndarray
+    peripheral: np.ndarray
+    central: np.ndarray
+
+    @staticmethod
+    def straight(t_junction_mm=(0.0, 0.0, 0.0), axon_direction=(0.0, 0.0, 1.0), stem_direction=(1.0, 0.0, 0.0),
+                 stem_mm: float = 2.0, axon_mm: float = 40.0) -> Paths:
+        """Central axon along +axon_direction, peripheral along -axon_direction, stem sideways."""
+        t = np.asarray(t_junction_mm, dtype=float)
+        a = np.asarray(axon_direction, dtype=float)
+        a = a / np.linalg.norm(a)
+        s = np.asarray(stem_direction, dtype=float)
+        s = s / np.linalg.norm(s)
+        return Paths(np.stack([t, t + stem_mm * s]), np.stack([t, t - axon_mm * a]), np.stack([t, t + axon_mm * a]))
+
+    def reversed_stem(self) -> np.ndarray:
+        return self.stem[::-1]
+
+
+def _stem_length_mm(comps: list[Compartment]) -> float:
+    return sum(c.length_um for c in comps) * 1e-3
+
+
+def _place_stem(b: MorphologyBuilder, comps: list[Compartment], paths: Paths) -> list[int]:
+    """Lay soma..stem so that the stem's last compartment ends at the T-junction."""
+    stem_path = paths.reversed_stem()
+    seg = np.linalg.norm(np.diff(stem_path, axis=0), axis=1).sum()
+    need = _stem_length_mm(comps)
+    if need > seg + 1e-9:
+        raise ValueError(f"stem path of {seg:.3f} mm is shorter than the stem ({need:.3f} mm)")
+    return b.add_branch(-1, comps, stem_path, start_offset_um=(seg - need) * 1e3)
+
+
+@dataclass(frozen=True)
+class MyelinatedDRG:
+    """Geometry of a myelinated pseudo-unipolar neuron (Amir & Devor 2003; Graham et al. 2021)."""
+
+    name: str
+    peripheral_diameter_um: float
+    central_diameter_um: float
+    stem_diameter_um: float
+    soma_length_um: float
+    soma_diameter_um: float
+    initial_segment_length_um: float
+    initial_segment_diameter_um: float
+    stem_internodes_um: tuple[float, ...]  # from the initial segment to the T-junction
+    stem_lamella_scales: tuple[float, ...]
+    central_first_internodes: tuple[float, ...]  # fractions of the normal internode next to the T
+    peripheral_first_internodes: tuple[float, ...]
+    soma_gna_scale: float
+    initial_segment_gna_scale: float
+    initial_segment_compartments: int = 4
+
+    def build(self, paths: Paths | None = None, n_central_nodes: int = 21, n_peripheral_nodes: int = 21,
+              temperature_c: float = 37.0) -> Morphology:
+        paths = paths or Paths.straight()
+        gp = mrg.geometry(self.peripheral_diameter_um)
+        gc = mrg.geometry(self.central_diameter_um)
+        gs = mrg.geometry(self.stem_diameter_um)
+        rest = -80.0
+        soma = Compartment(self.soma_length_um, self.soma_diameter_um, 70.0, 1.0, Mechanism.MRG_NODE,
+                           mrg_node_params(temperature_c, gnabar=3.0 * self.soma_gna_scale), rest, "soma")
+        n_is = self.initial_segment_compartments
+        iseg = [Compartment(self.initial_segment_length_um / n_is, self.initial_segment_diameter_um, 70.0, 1.0,
+                            Mechanism.MRG_NODE,
+                            mrg_node_params(temperature_c, gnabar=3.0 * self.initial_segment_gna_scale), rest,
+                            "initial_segment") for _ in range(n_is)]
+        stem: list[Compartment] = [soma, *iseg]
+        stem_nodes = []
+        for k, (length, lam) in enumerate(zip(self.stem_internodes_um, self.stem_lamella_scales)):
+            for c in mrg.internode(gs, length / gs.delta_x_um, lam):
+                c.region = "stem_" + c.region
+                stem.append(c)
+            if k < len(self.stem_internodes_um) - 1:
+                stem_nodes.append(len(stem))
+                stem.append(mrg.node(gs, temperature_c, region="stem_node"))
+        b = MorphologyBuilder(self.name)
+        stem_idx = _place_stem(b, stem, paths)
+        t_comp = mrg.node(gc, temperature_c, region="t_junction")
+        t_idx = b.add_branch(stem_idx[-1], [t_comp], np.stack([paths.stem[0], paths.stem[0] + 1e-3 *
+                                                                (paths.central[1] - paths.central[0])]),
+                             start_offset_um=-t_comp.length_um / 2)[0]
+        ends = {}
+        for label, g, n_nodes, scales, path in (
+                ("central", gc, n_central_nodes, self.central_first_internodes, paths.central),
+                ("peripheral", gp, n_peripheral_nodes, self.peripheral_first_internodes, paths.peripheral)):
+            comps, node_pos = [], []
+            for k in range(n_nodes):
+                for c in mrg.internode(g, scales[k] if k < len(scales) else 1.0):
+                    c.region = f"{label}_{c.region}"
+                    comps.append(c)
+                node_pos.append(len(comps))
+                comps.append(mrg.node(g, temperature_c, passive=(k == n_nodes - 1), region=f"{label}_node"))
+            idx = b.add_branch(t_idx, comps, path, start_offset_um=t_comp.length_um / 2)
+            ends[label] = idx[node_pos[-2]]  # last active node
+        b.detectors = {"central": ends["central"], "peripheral": ends["peripheral"], "t_junction": t_idx,
+                       "soma": stem_idx[0]}
+        return b.build("central", propagation_ms=3.0)
+
+
+@dataclass(frozen=True)
+class UnmyelinatedDRG:
+    """Geometry of a C-type pseudo-unipolar neuron (Sundt, Gamper & Jaffe 2015)."""
+
+    name: str
+    soma_diameter_um: float = 25.0
+    stem_length_um: float = 75.0
+    stem_diameter_um: float = 1.4
+    t_piece_length_um: float = 100.0
+    peripheral_diameter_um: float = 0.8
+    central_diameter_um: float = 0.4
+    axon_length_um: float = 5000.0
+    segment_um: float = 20.0
+    soma_gna: float = 0.02
+    axon_gna: float = 0.04
+
+    def build(self, paths: Paths | None = None, temperature_c: float = 37.0) -> Morphology:
+        paths = paths or Paths.straight(axon_mm=self.t_piece_length_um * 1e-3 + self.axon_length_um * 1e-3 + 0.1)
+        seg = self.segment_um
+        soma = sundt.compartment(self.soma_diameter_um, self.soma_diameter_um, temperature_c, "soma",
+                                 gna=self.soma_gna)
+        n_stem = max(1, int(round(self.stem_length_um / seg)))
+        stem = [soma] + [sundt.compartment(self.stem_length_um / n_stem, self.stem_diameter_um, temperature_c, "stem",
+                                           gna=self.axon_gna) for _ in range(n_stem)]
+        b = MorphologyBuilder(self.name)
+        stem_idx = _place_stem(b, stem, paths)
+        t_comp = sundt.compartment(1.0, self.peripheral_diameter_um, temperature_c, "t_junction", gna=self.axon_gna)
+        t_idx = b.add_branch(stem_idx[-1], [t_comp], np.stack([paths.stem[0], paths.stem[0] + 1e-3 *
+                                                                (paths.central[1] - paths.central[0])]),
+                             start_offset_um=-0.5)[0]
+        ends = {}
+        n_piece = max(1, int(round(self.t_piece_length_um / seg)))
+        n_axon = max(3, int(round(self.axon_length_um / seg)))
+        for label, diam in (("central", self.central_diameter_um), ("peripheral", self.peripheral_diameter_um)):
+            comps = [sundt.compartment(self.t_piece_length_um / n_piece, diam, temperature_c, f"{label}_t_piece",
+                                       gna=self.axon_gna) for _ in range(n_piece)]
+            comps += [sundt.compartment(self.axon_length_um / n_axon, diam, temperature_c, f"{label}_axon",
+                                        gna=self.axon_gna) for _ in range(n_axon - 1)]
+            comps.append(sundt.sealed_end(self.axon_length_um / n_axon, diam, f"{label}_end"))
+            idx = b.add_branch(t_idx, comps, paths.central if label == "central" else paths.peripheral,
+                               start_offset_um=0.5)
+            ends[label] = idx[-2]
+        b.detectors = {"central": ends["central"], "peripheral": ends["peripheral"], "t_junction": t_idx,
+                       "soma": stem_idx[0]}
+        # ~0.4 m/s on the thin central branch (Sundt 2015): 5 mm in ~12 ms, plus latency.
+        return b.build("central", propagation_ms=5.0 + 2 * self.axon_length_um * 1e-3 / 0.4)

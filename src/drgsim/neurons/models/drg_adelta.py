@@ -1,0 +1,35 @@
+"""A-delta pseudo-unipolar DRG neuron: thin myelinated MRG axons (interpolated geometry, 2-3 um).
+
+Structure as ``drg_abeta``; a 34 x 29 um soma (Yoshida & Matsuda 1979; Harper & Lawson 1985, as
+used in neuromodulation-um/Cell_models); stem internodes of 29, 123, 185, 241 and 260 um from the
+soma to the T-junction (Madden 2023 A-delta variant). Branch diameters (peripheral 3, central 2.5,
+stem 2 um), the 100 x 1.5 um initial segment and the stem myelin scaling are modelling choices
+[unverified].
+"""
+
+from __future__ import annotations
+
+from drgsim.neurons.models.drg import MyelinatedDRG, Paths
+from drgsim.neurons.morphology import Morphology
+
+CELL = MyelinatedDRG(
+    name="drg_adelta",
+    peripheral_diameter_um=3.0,
+    central_diameter_um=2.5,
+    stem_diameter_um=2.0,
+    soma_length_um=29.0,
+    soma_diameter_um=34.0,
+    initial_segment_length_um=100.0,
+    initial_segment_diameter_um=1.5,
+    stem_internodes_um=(29.0, 123.0, 185.0, 241.0, 260.0),
+    stem_lamella_scales=(0.077, 0.3, 0.5, 0.75, 1.0),
+    central_first_internodes=(358 / 1450, 780 / 1450, 1170 / 1450),
+    peripheral_first_internodes=(461 / 1567, 670 / 1567, 1119 / 1567),
+    soma_gna_scale=300 / 2000,
+    initial_segment_gna_scale=500 / 2000,
+)
+
+
+def build(paths: Paths | None = None, n_central_nodes: int = 31, n_peripheral_nodes: int = 31,
+          temperature_c: float = 37.0) -> Morphology:
+    return CELL.build(paths, n_central_nodes, n_peripheral_nodes, temperature_c)

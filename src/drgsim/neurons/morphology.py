@@ -1,0 +1,156 @@
+"""Compartmental morphologies: a tree of compartments in Hines order with 3D positions.
+
+A compartment is one isopotential piece of membrane (a NEURON section with nseg=1). Each carries
+its geometry, passive cable constants, an optional periaxonal/myelin layer (the MRG double cable,
+McIntyre, Richardson & Grill 2002) and one membrane mechanism. Parents always precede children,
+so the tree matrix can be solved in O(n) (Hines 1984, Int J Biomed Comput 15:69).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from drgsim.neurons.mechanisms import N_PARAMS, Mechanism
+
+
+@dataclass(frozen=True)
+class Morphology:
+    """An immutable compartment tree; arrays are indexed by compartment."""
+
+    name: str
+    parent: np.ndarray  # int64, -1 for the root; parent[i] < i
+    length_um: np.ndarray
+    diam_um: np.ndarray  # diameter used for membrane area (NEURON `diam`)
+    ra_ohm_cm: np.ndarray  # axial resistivity as NEURON `Ra` (already scaled for MRG)
+    cm_uf_per_cm2: np.ndarray
+    xraxial_mohm_per_cm: np.ndarray  # periaxonal axial resistance per length (0: no layer)
+    xg_s_per_cm2: np.ndarray  # myelin conductance per area (inf: periaxonal shorted to outside)
+    xc_uf_per_cm2: np.ndarray  # myelin capacitance per area
+    mechanism: np.ndarray  # int64 Mechanism code
+    params: np.ndarray  # (n, N_PARAMS) mechanism parameters
+    v_init_mv: np.ndarray
+    position_mm: np.ndarray  # (n, 3) compartment centres
+    region: tuple[str, ...]  # region label per compartment, e.g. "node", "soma", "t_junction"
+    detectors: dict[str, int] = field(default_factory=dict)  # named recording compartments
+    primary_detector: str = "end"
+    propagation_ms: float = 5.0  # time to allow after the stimulus for a spike to reach the detectors
+
+    @property
+    def n(self) -> int:
+        return len(self.parent)
+
+    @property
+    def shorted(self) -> np.ndarray:
+        """True where the periaxonal layer is absent (its potential equals the extracellular one)."""
+        return ~np.isfinite(self.xg_s_per_cm2)
+
+    def with_positions(self, position_mm: np.ndarray) -> Morphology:
+        """The same cell moved to new compartment centres (n, 3)."""
+        position_mm = np.asarray(position_mm, dtype=float)
+        if position_mm.shape != (self.n, 3):
+            raise ValueError(f"position_mm must have shape ({self.n}, 3), got {position_mm.shape}")
+        return Morphology(**{**self.__dict__, "position_mm": position_mm})
+
+    def __post_init__(self) -> None:
+        n = len(self.parent)
+        if n == 0:
+            raise ValueError("a morphology needs at least one compartment")
+        if self.parent[0] != -1 or np.any(self.parent[1:] < 0) or np.any(self.parent[1:] >= np.arange(1, n)):
+            raise ValueError("compartments must be in Hines order: parent[0] == -1 and 0 <= parent[i] < i")
+        if self.params.shape != (n, N_PARAMS):
+            raise ValueError(f"params must have shape ({n}, {N_PARAMS})")
+        for name, idx in self.detectors.items():
+            if not 0 <= idx < n:
+                raise ValueError(f"detector {name!r} index {idx} outside 0..{n - 1}")
+        if self.primary_detector not in self.detectors:
+            raise ValueError(f"primary detector {self.primary_detector!r} not among {sorted(self.detectors)}")
+
+
+@dataclass
+class Compartment:
+    """One compartment's properties while a morphology is being built."""
+
+    length_um: float
+    diam_um: float
+    ra_ohm_cm: float
+    cm_uf_per_cm2: float
+    mechanism: Mechanism
+    params: np.ndarray
+    v_init_mv: float
+    region: str
+    xraxial_mohm_per_cm: float = 0.0
+    xg_s_per_cm2: float = np.inf
+    xc_uf_per_cm2: float = 0.0
+
+
+class MorphologyBuilder:
+    """Builds a compartment tree branch by branch along 3D polylines."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._comps: list[Compartment] = []
+        self._parent: list[int] = []
+        self._pos: list[np.ndarray] = []
+        self.detectors: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._comps)
+
+    def add_branch(self, parent: int, compartments: list[Compartment], path_mm: np.ndarray,
+                   start_offset_um: float = 0.0) -> list[int]:
+        """Append a chain of compartments laid end to end along a polyline starting at its first point.
+
+        The first compartment attaches to ``parent`` (-1 for the root). ``start_offset_um`` shifts the
+        chain's start along the path (e.g. to begin at the edge of a soma). Returns the new indices.
+        """
+        path = np.atleast_2d(np.asarray(path_mm, dtype=float))
+        seg = np.diff(path, axis=0)
+        seg_len = np.linalg.norm(seg, axis=1)
+        cum = np.concatenate([[0.0], np.cumsum(seg_len)])
+        lengths_mm = np.array([c.length_um for c in compartments]) * 1e-3
+        centres = start_offset_um * 1e-3 + np.cumsum(lengths_mm) - lengths_mm / 2
+        if centres.size and centres[-1] > cum[-1] * (1 + 1e-9) + 1e-12:
+            raise ValueError(f"{self.name}: branch of {centres[-1]:.3f} mm exceeds its path of {cum[-1]:.3f} mm")
+        idx = []
+        prev = parent
+        for comp, s in zip(compartments, centres):
+            k = min(np.searchsorted(cum, s, side="right") - 1, len(seg) - 1)
+            frac = (s - cum[k]) / seg_len[k] if seg_len[k] > 0 else 0.0
+            self._pos.append(path[k] + frac * seg[k])
+            self._comps.append(comp)
+            self._parent.append(prev)
+            prev = len(self._comps) - 1
+            idx.append(prev)
+        return idx
+
+    def build(self, primary_detector: str, propagation_ms: float) -> Morphology:
+        c = self._comps
+        return Morphology(
+            name=self.name,
+            parent=np.array(self._parent, dtype=np.int64),
+            length_um=np.array([x.length_um for x in c]),
+            diam_um=np.array([x.diam_um for x in c]),
+            ra_ohm_cm=np.array([x.ra_ohm_cm for x in c]),
+            cm_uf_per_cm2=np.array([x.cm_uf_per_cm2 for x in c]),
+            xraxial_mohm_per_cm=np.array([x.xraxial_mohm_per_cm for x in c]),
+            xg_s_per_cm2=np.array([x.xg_s_per_cm2 for x in c]),
+            xc_uf_per_cm2=np.array([x.xc_uf_per_cm2 for x in c]),
+            mechanism=np.array([int(x.mechanism) for x in c], dtype=np.int64),
+            params=np.array([x.params for x in c]).reshape(len(c), N_PARAMS),
+            v_init_mv=np.array([x.v_init_mv for x in c]),
+            position_mm=np.array(self._pos).reshape(len(c), 3),
+            region=tuple(x.region for x in c),
+            detectors=dict(self.detectors),
+            primary_detector=primary_detector,
+            propagation_ms=propagation_ms,
+        )
+
+
+def straight_path(start_mm, direction, length_mm: float) -> np.ndarray:
+    """A two-point polyline from ``start_mm`` along ``direction`` (normalized here)."""
+    d = np.asarray(direction, dtype=float)
+    d = d / np.linalg.norm(d)
+    start = np.asarray(start_mm, dtype=float)
+    return np.stack([start, start + d * length_mm])

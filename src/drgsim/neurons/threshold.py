@@ -1,0 +1,97 @@
+"""One fibre or neuron against one source: the configuration and result behind ``drgsim threshold``."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from drgsim import __version__
+from drgsim.neurons.models import CellModel, drg_abeta, drg_adelta, drg_c, motor, mrg, sundt
+from drgsim.neurons.morphology import Morphology
+from drgsim.neurons.solver import CellBatch, SimulationSettings, find_thresholds
+from drgsim.neurons.stimulus import Polarity, Shape, Waveform, point_source_potentials
+
+# Allowed diameters (um) and default length (nodes or compartments) per model.
+DIAMETERS_UM = {CellModel.MRG: mrg.DIAMETER_RANGE_UM, CellModel.SUNDT: sundt.DIAMETER_RANGE_UM,
+                CellModel.MOTOR: motor.DIAMETER_RANGE_UM}
+DEFAULT_DIAMETER_UM = {CellModel.MRG: 10.0, CellModel.SUNDT: 0.8, CellModel.MOTOR: 16.0}
+DEFAULT_NODES = {CellModel.MRG: 41, CellModel.SUNDT: 1201, CellModel.MOTOR: 21}
+
+
+class ThresholdConfig(BaseModel):
+    """Threshold of one cell for a point source ``distance_mm`` from its centre (a node of a fibre,
+    the T-junction of a DRG neuron, on the side away from the soma)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: CellModel = CellModel.MRG
+    diameter_um: float | None = None
+    nodes: int | None = Field(None, ge=3, le=20_001)
+    distance_mm: float = Field(1.0, gt=0.0, le=50.0)
+    resistivity_ohm_cm: float = Field(500.0, gt=1.0, le=100_000.0)
+    waveform: Waveform = Waveform()
+    settings: SimulationSettings = SimulationSettings()
+    tolerance: float = Field(0.01, gt=0.0, lt=0.5)
+
+    @model_validator(mode="after")
+    def _model_ranges(self):
+        rng = DIAMETERS_UM.get(self.model)
+        if self.diameter_um is not None:
+            if rng is None:
+                raise ValueError(f"diameter_um: {self.model} has fixed branch diameters; omit --diameter-um")
+            if not rng[0] <= self.diameter_um <= rng[1]:
+                raise ValueError(f"diameter_um={self.diameter_um} outside {rng[0]}-{rng[1]} um for {self.model}")
+        if self.nodes is not None and self.model not in DEFAULT_NODES:
+            raise ValueError(f"nodes: {self.model} has a fixed morphology; omit --nodes")
+        if self.nodes is not None and self.model in (CellModel.MRG, CellModel.MOTOR) and self.nodes % 2 == 0:
+            raise ValueError(f"nodes={self.nodes} must be odd so that a node sits at the centre")
+        return self
+
+    def cell(self) -> tuple[Morphology, np.ndarray]:
+        """The cell and the point its source stands over (before the perpendicular offset)."""
+        d = self.diameter_um if self.diameter_um is not None else DEFAULT_DIAMETER_UM.get(self.model)
+        n = self.nodes or DEFAULT_NODES.get(self.model)
+        if self.model in (CellModel.MRG, CellModel.MOTOR):
+            cell = (mrg if self.model == CellModel.MRG else motor).build(d, n)
+            nodes = mrg.node_indices(cell)
+            return cell, cell.position_mm[nodes[(len(nodes) - 1) // 2]]
+        if self.model == CellModel.SUNDT:
+            cell = sundt.build(d, n)
+            return cell, cell.position_mm[(n - 1) // 2]
+        builder = {CellModel.DRG_ABETA: drg_abeta, CellModel.DRG_ADELTA: drg_adelta, CellModel.DRG_C: drg_c}[self.model]
+        cell = builder.build()
+        return cell, cell.position_mm[cell.detectors["t_junction"]]
+
+
+class ThresholdResult(BaseModel):
+    threshold_ma: float
+    polarity: Polarity
+    waveform: Shape
+    initiation_site: str
+    n_simulations: int
+    dt_us: float
+    tstop_ms: float
+    seconds: float
+    n_compartments: int
+    config: ThresholdConfig
+    drgsim_version: str = __version__
+
+
+def run(cfg: ThresholdConfig) -> ThresholdResult:
+    t0 = time.perf_counter()
+    cell, centre = cfg.cell()
+    # Perpendicular offset: x for fibres laid along z; -y for DRG neurons (axons along z, stem along +x).
+    offset = np.array([0.0, -1.0, 0.0]) if cfg.model.value.startswith("drg") else np.array([1.0, 0.0, 0.0])
+    batch = CellBatch.pack([cell], cfg.settings.settle_ms, cfg.settings.settle_dt_ms)
+    v = point_source_potentials(batch.positions_mm, centre + cfg.distance_mm * offset, cfg.resistivity_ohm_cm)
+    res = find_thresholds(batch, v, cfg.waveform, cfg.settings, rel_tol=cfg.tolerance)
+    thr = float(res.threshold_ma[0])
+    if not np.isfinite(thr):
+        raise RuntimeError(f"{cfg.model} did not fire within {int(res.n_simulations[0])} simulations")
+    tstop = cfg.settings.tstop_ms or cfg.waveform.duration_ms() + cell.propagation_ms
+    return ThresholdResult(threshold_ma=thr, polarity=cfg.waveform.polarity, waveform=cfg.waveform.shape,
+                           initiation_site=res.initiation_site[0], n_simulations=int(res.n_simulations[0]),
+                           dt_us=cfg.settings.dt_us, tstop_ms=tstop, seconds=time.perf_counter() - t0,
+                           n_compartments=cell.n, config=cfg)
