@@ -1,4 +1,4 @@
-"""Compiled cable kernel: implicit integration of a batch of compartment trees (numba, float64).
+"""Compiled cable kernel: implicit integration of groups of compartment trees (numba, float64).
 
 Each compartment has two unknowns, the membrane potential Vm and the periaxonal potential Vp
 (the MRG double cable; Vp equals the extracellular potential Ve where a compartment has no
@@ -7,8 +7,12 @@ currents are linearized at the present gates, the tree system of 2x2 blocks is s
 elimination, then the gates advance by exponential Euler at the new voltage (staggered in time).
 ``crank_nicolson`` solves over dt/2 and extrapolates, as NEURON's secondorder=2 does.
 
-The kernel only sees flat arrays (no model objects), one cell per parallel task, so a GPU
-backend can replace this module without touching the model definitions.
+Cells with the same tree structure run as lanes of one group: the arrays of a group are laid out
+compartment-major, lane-minor (index ``base + i * L + l``), so each step of the sequential Hines
+sweep advances L independent cells at once (SIMD and instruction-level parallelism instead of one
+latency-bound chain). Each lane runs its own sequence of simulations (its own threshold search),
+restarting from rest as soon as a run is decided, so lanes do not wait for each other. Groups run
+in parallel. The kernel only sees flat arrays, so another backend can replace this module.
 
 Units: mV, ms, nA, uS, nF.
 """
@@ -22,330 +26,343 @@ import numpy as np
 
 from drgsim.neurons.mechanisms import gate_rates, membrane_current
 
-_jit = nb.njit(cache=True, nogil=True)
+_jit = nb.njit(cache=True, nogil=True, fastmath=True)
 
-@_jit
-def init_gates(lo, hi, kind, params, vm, gates):
-    for i in range(lo, hi):
-        r = gate_rates(kind[i], vm[i], params[i])
-        gates[i, 0], gates[i, 1], gates[i, 2], gates[i, 3] = r[0], r[2], r[4], r[6]
+REST_CHECK_EVERY = 8  # steps between at-rest checks (a decision, never a threshold, depends on it)
 
 
 @_jit
-def _step(lo, hi, dt, order2, parent, kind, params, c_m, c_my, g_my, shorted, ga, gp, sum_ga, sum_gp,
-          area_scale, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm, dvp):
-    """Advance one cell (compartments lo..hi-1) by dt; ve_* are this cell's extracellular potentials."""
+def step_group(n, L, base, dt, order2, parent, kind, shorted, params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp,
+               area_scale, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm, dvp):
+    """Advance every lane of one group by dt. ``parent``, ``kind`` and ``shorted`` are the group's
+    (local, length n); per-lane arrays are indexed ``base + i * L + l``; ``ve_*`` are local (i * L + l)."""
     inv_h = 2.0 / dt if order2 else 1.0 / dt
     frac = 0.5 if order2 else 1.0
-    # Assemble diagonal blocks d[i] = [[a, b], [c, e]] and right-hand sides.
-    for i in range(lo, hi):
-        cur, g = membrane_current(kind[i], vm[i], gates[i, 0], gates[i, 1], gates[i, 2], gates[i, 3], params[i])
-        sa = sum_ga[i]
-        d[i, 0] = c_m[i] * inv_h + g * area_scale[i] + sa
-        d[i, 1] = sa
-        rhs[i, 0] = -cur * area_scale[i]
-        if shorted[i]:
-            d[i, 2] = 0.0
-            d[i, 3] = 1.0
-            rhs[i, 1] = ve_old[i - lo] + frac * (ve_new[i - lo] - ve_old[i - lo]) - vp[i]
-        else:
-            d[i, 2] = sa
-            d[i, 3] = c_my[i] * inv_h + g_my[i] + sa + sum_gp[i]
-            dve = frac * (ve_new[i - lo] - ve_old[i - lo])
-            rhs[i, 1] = c_my[i] * inv_h * dve - g_my[i] * (vp[i] - ve_old[i - lo] - dve)
-    for i in range(lo + 1, hi):
+    for i in range(n):
+        k = kind[i]
+        sh = shorted[i]
+        for l in range(L):
+            j = base + i * L + l
+            loc = i * L + l
+            cur, g = membrane_current(k, vm[j], gates[0, j], gates[1, j], gates[2, j], gates[3, j], params, j)
+            sa = sum_ga[j]
+            d[0, j] = c_m[j] * inv_h + g * area_scale[j] + sa
+            d[1, j] = sa
+            rhs[0, j] = -cur * area_scale[j]
+            dve = frac * (ve_new[loc] - ve_old[loc])
+            if sh:
+                d[2, j] = 0.0
+                d[3, j] = 1.0
+                rhs[1, j] = ve_old[loc] + dve - vp[j]
+            else:
+                d[2, j] = sa
+                d[3, j] = c_my[j] * inv_h + g_my[j] + sa + sum_gp[j]
+                rhs[1, j] = c_my[j] * inv_h * dve - g_my[j] * (vp[j] - ve_old[loc] - dve)
+    for i in range(1, n):
         p = parent[i]
-        flow_i = ga[i] * ((vm[p] + vp[p]) - (vm[i] + vp[i]))
-        flow_p = gp[i] * (vp[p] - vp[i])
-        rhs[i, 0] += flow_i
-        rhs[p, 0] -= flow_i
-        if not shorted[i]:
-            rhs[i, 1] += flow_i + flow_p
-        if not shorted[p]:
-            rhs[p, 1] -= flow_i + flow_p
-    # Hines elimination, leaves to root. Off-diagonal block E = -[[ga, ga], [ga, ga + gp]],
-    # with the rows of shorted compartments zeroed.
-    for i in range(hi - 1, lo, -1):
+        shi = shorted[i]
+        shp = shorted[p]
+        for l in range(L):
+            j = base + i * L + l
+            q = base + p * L + l
+            flow_i = ga[j] * ((vm[q] + vp[q]) - (vm[j] + vp[j]))
+            flow_p = gp[j] * (vp[q] - vp[j])
+            rhs[0, j] += flow_i
+            rhs[0, q] -= flow_i
+            if not shi:
+                rhs[1, j] += flow_i + flow_p
+            if not shp:
+                rhs[1, q] -= flow_i + flow_p
+    # Hines elimination, leaves to root. Off-diagonal block -[[ga, ga], [ga, ga + gp]], with the
+    # second row zeroed for shorted compartments.
+    for i in range(n - 1, 0, -1):
         p = parent[i]
-        inv_det = 1.0 / (d[i, 0] * d[i, 3] - d[i, 1] * d[i, 2])
-        i00 = d[i, 3] * inv_det
-        i01 = -d[i, 1] * inv_det
-        i10 = -d[i, 2] * inv_det
-        i11 = d[i, 0] * inv_det
-        a = ga[i]
-        e = ga[i] + gp[i]
-        # B_ip (row i): -[[a, a], [a, e]] or zero second row
-        r0a = -a
-        r0b = -a
-        if shorted[i]:
-            r1a = 0.0
-            r1b = 0.0
-        else:
-            r1a = -a
-            r1b = -e
-        # X = D_i^-1 B_ip ; y = D_i^-1 rhs_i
-        x00 = i00 * r0a + i01 * r1a
-        x01 = i00 * r0b + i01 * r1b
-        x10 = i10 * r0a + i11 * r1a
-        x11 = i10 * r0b + i11 * r1b
-        y0 = i00 * rhs[i, 0] + i01 * rhs[i, 1]
-        y1 = i10 * rhs[i, 0] + i11 * rhs[i, 1]
-        xm[i, 0], xm[i, 1], xm[i, 2], xm[i, 3] = x00, x01, x10, x11
-        ym[i, 0], ym[i, 1] = y0, y1
-        # B_pi (row p): -[[a, a], [a, e]] or zero second row
-        p0a = -a
-        p0b = -a
-        if shorted[p]:
-            p1a = 0.0
-            p1b = 0.0
-        else:
-            p1a = -a
-            p1b = -e
-        d[p, 0] -= p0a * x00 + p0b * x10
-        d[p, 1] -= p0a * x01 + p0b * x11
-        d[p, 2] -= p1a * x00 + p1b * x10
-        d[p, 3] -= p1a * x01 + p1b * x11
-        rhs[p, 0] -= p0a * y0 + p0b * y1
-        rhs[p, 1] -= p1a * y0 + p1b * y1
-    det = d[lo, 0] * d[lo, 3] - d[lo, 1] * d[lo, 2]
-    dvm[lo] = (d[lo, 3] * rhs[lo, 0] - d[lo, 1] * rhs[lo, 1]) / det
-    dvp[lo] = (d[lo, 0] * rhs[lo, 1] - d[lo, 2] * rhs[lo, 0]) / det
-    for i in range(lo + 1, hi):
+        row_i = 0.0 if shorted[i] else 1.0
+        row_p = 0.0 if shorted[p] else 1.0
+        for l in range(L):
+            j = base + i * L + l
+            q = base + p * L + l
+            inv_det = 1.0 / (d[0, j] * d[3, j] - d[1, j] * d[2, j])
+            i00 = d[3, j] * inv_det
+            i01 = -d[1, j] * inv_det
+            i10 = -d[2, j] * inv_det
+            i11 = d[0, j] * inv_det
+            a = ga[j]
+            e = a + gp[j]
+            # X = D_i^-1 B_ip with B_ip = -[[a, a], [row_i a, row_i e]]
+            x00 = -(i00 * a + i01 * row_i * a)
+            x01 = -(i00 * a + i01 * row_i * e)
+            x10 = -(i10 * a + i11 * row_i * a)
+            x11 = -(i10 * a + i11 * row_i * e)
+            y0 = i00 * rhs[0, j] + i01 * rhs[1, j]
+            y1 = i10 * rhs[0, j] + i11 * rhs[1, j]
+            xm[0, j] = x00
+            xm[1, j] = x01
+            xm[2, j] = x10
+            xm[3, j] = x11
+            ym[0, j] = y0
+            ym[1, j] = y1
+            # D_p -= B_pi X and rhs_p -= B_pi y with B_pi = -[[a, a], [row_p a, row_p e]]
+            d[0, q] += a * (x00 + x10)
+            d[1, q] += a * (x01 + x11)
+            d[2, q] += row_p * (a * x00 + e * x10)
+            d[3, q] += row_p * (a * x01 + e * x11)
+            rhs[0, q] += a * (y0 + y1)
+            rhs[1, q] += row_p * (a * y0 + e * y1)
+    for l in range(L):
+        j = base + l
+        inv_det = 1.0 / (d[0, j] * d[3, j] - d[1, j] * d[2, j])
+        dvm[j] = (d[3, j] * rhs[0, j] - d[1, j] * rhs[1, j]) * inv_det
+        dvp[j] = (d[0, j] * rhs[1, j] - d[2, j] * rhs[0, j]) * inv_det
+    for i in range(1, n):
         p = parent[i]
-        dvm[i] = ym[i, 0] - xm[i, 0] * dvm[p] - xm[i, 1] * dvp[p]
-        dvp[i] = ym[i, 1] - xm[i, 2] * dvm[p] - xm[i, 3] * dvp[p]
+        for l in range(L):
+            j = base + i * L + l
+            q = base + p * L + l
+            dvm[j] = ym[0, j] - xm[0, j] * dvm[q] - xm[1, j] * dvp[q]
+            dvp[j] = ym[1, j] - xm[2, j] * dvm[q] - xm[3, j] * dvp[q]
     # Voltage update, then gates by exponential Euler at the new (CN: mid-step) voltage.
-    for i in range(lo, hi):
-        if order2:
-            vmid = vm[i] + dvm[i]
-            vm[i] += 2.0 * dvm[i]
-            vp[i] += 2.0 * dvp[i]
-        else:
-            vm[i] += dvm[i]
-            vp[i] += dvp[i]
-            vmid = vm[i]
-        if kind[i] != 0:
-            r = gate_rates(kind[i], vmid, params[i])
-            for k in range(4):
-                gates[i, k] += (1.0 - math.exp(-dt / r[2 * k + 1])) * (r[2 * k] - gates[i, k])
-
-
-@_jit
-def settle(lo, hi, dt, n_steps, parent, kind, params, c_m, c_my, g_my, shorted, ga, gp, sum_ga, sum_gp,
-           area_scale, vm, vp, gates, d, rhs, xm, ym, dvm, dvp):
-    """Relax one cell to its resting state with no stimulus (backward Euler steps of dt)."""
-    zero = np.zeros(hi - lo)
-    for _ in range(n_steps):
-        _step(lo, hi, dt, False, parent, kind, params, c_m, c_my, g_my, shorted, ga, gp, sum_ga, sum_gp,
-              area_scale, vm, vp, gates, zero, zero, d, rhs, xm, ym, dvm, dvp)
-
-
-@_jit
-def run_cell(c, amplitude, dt, order2, n_steps, stim_end_step, waveform, offsets, parent, kind, params, c_m,
-             c_my, g_my, shorted, ga, gp, sum_ga, sum_gp, area_scale, vm0, vp0, gates0, ve_unit, v_thresh,
-             detectors, det_offsets, primary, stop_on_primary, rest_tol_mv, rest_slope_mv_per_ms, max_spikes,
-             vm, vp, gates, d, rhs, xm, ym, dvm, dvp, first_cross, spike_times, spike_counts):
-    """Simulate cell ``c`` at one amplitude from its resting state.
-
-    Records the first time each compartment crosses ``v_thresh`` upward, and up to ``max_spikes``
-    crossing times at each detector. Stops early when the primary detector fires (if
-    ``stop_on_primary``) or, after the stimulus, when every detector has fired or the cell is back at
-    rest (all |Vm - rest| < rest_tol and |dVm/dt| < rest_slope). Returns the number of steps run.
-    """
-    lo = offsets[c]
-    hi = offsets[c + 1]
-    n = hi - lo
-    for i in range(lo, hi):
-        vm[i] = vm0[i]
-        vp[i] = vp0[i]
-        for k in range(4):
-            gates[i, k] = gates0[i, k]
-        first_cross[i] = -1.0
-    dlo = det_offsets[c]
-    dhi = det_offsets[c + 1]
-    for j in range(dlo, dhi):
-        spike_counts[j] = 0
-    ve_old = np.zeros(n)
-    ve_new = np.zeros(n)
-    vprev = np.empty(n)
-    w_prev = 0.0
-    steps = 0
-    for s in range(n_steps):
-        w = waveform[s] * amplitude
-        if w != w_prev:
-            for i in range(n):
-                ve_new[i] = w * ve_unit[lo + i]
-        for i in range(n):
-            vprev[i] = vm[lo + i]
-        _step(lo, hi, dt, order2, parent, kind, params, c_m, c_my, g_my, shorted, ga, gp, sum_ga, sum_gp,
-              area_scale, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm, dvp)
-        if w != w_prev:
-            for i in range(n):
-                ve_old[i] = ve_new[i]
-            w_prev = w
-        steps = s + 1
-        t1 = (s + 1) * dt
-        for i in range(lo, hi):
-            if vprev[i - lo] < v_thresh <= vm[i] and first_cross[i] < 0.0:
-                first_cross[i] = t1 - dt * (vm[i] - v_thresh) / (vm[i] - vprev[i - lo])
-        all_fired = True
-        for j in range(dlo, dhi):
-            i = detectors[j]
-            if vprev[i - lo] < v_thresh <= vm[i]:
-                if spike_counts[j] < max_spikes:
-                    spike_times[j, spike_counts[j]] = t1 - dt * (vm[i] - v_thresh) / (vm[i] - vprev[i - lo])
-                spike_counts[j] += 1
-            if spike_counts[j] == 0:
-                all_fired = False
-        if stop_on_primary and spike_counts[dlo + primary[c]] > 0:
-            break
-        if s >= stim_end_step:
-            if all_fired and max_spikes == 1:
-                break
-            at_rest = True
-            for i in range(lo, hi):
-                if abs(vm[i] - vm0[i]) > rest_tol_mv or abs(vm[i] - vprev[i - lo]) > rest_slope_mv_per_ms * dt:
-                    at_rest = False
-                    break
-            if at_rest:
-                break
-    return steps
-
-
-@nb.njit(cache=True, parallel=True, nogil=True)
-def simulate_batch(amplitudes, dt, order2, n_steps, stim_end_step, waveform, offsets, parent, kind, params, c_m,
-                   c_my, g_my, shorted, ga, gp, sum_ga, sum_gp, area_scale, vm0, vp0, gates0, ve_unit, v_thresh,
-                   detectors, det_offsets, primary, stop_on_primary, rest_tol_mv, rest_slope_mv_per_ms, max_spikes,
-                   first_cross, spike_times, spike_counts, steps_run):
-    """Run every cell once at its amplitude (cells in parallel)."""
-    n_cells = len(offsets) - 1
-    ntot = offsets[-1]
-    vm = np.empty(ntot)
-    vp = np.empty(ntot)
-    gates = np.empty((ntot, 4))
-    d = np.empty((ntot, 4))
-    rhs = np.empty((ntot, 2))
-    xm = np.empty((ntot, 4))
-    ym = np.empty((ntot, 2))
-    dvm = np.empty(ntot)
-    dvp = np.empty(ntot)
-    for c in nb.prange(n_cells):
-        steps_run[c] = run_cell(c, amplitudes[c], dt, order2, n_steps, stim_end_step, waveform, offsets, parent,
-                                kind, params, c_m, c_my, g_my, shorted, ga, gp, sum_ga, sum_gp, area_scale, vm0,
-                                vp0, gates0, ve_unit, v_thresh, detectors, det_offsets, primary, stop_on_primary,
-                                rest_tol_mv, rest_slope_mv_per_ms, max_spikes, vm, vp, gates, d, rhs, xm, ym, dvm,
-                                dvp, first_cross, spike_times, spike_counts)
-
-
-@nb.njit(cache=True, parallel=True, nogil=True)
-def threshold_batch(lo_ma, hi_ma, rel_tol, max_sims, dt, order2, n_steps, stim_end_step, waveform, offsets,
-                    parent, kind, params, c_m, c_my, g_my, shorted, ga, gp, sum_ga, sum_gp, area_scale, vm0, vp0,
-                    gates0, ve_unit, v_thresh, detectors, det_offsets, primary, rest_tol_mv,
-                    rest_slope_mv_per_ms, threshold, n_sims, steps_total, first_cross):
-    """Threshold of every cell: bracket expansion (x2) then bisection until (hi - lo)/hi < rel_tol.
-
-    Each cell's whole search runs in one parallel task. On return ``first_cross`` holds the
-    crossing times of the lowest run that fired (for the initiation site). A cell that has not
-    fired within ``max_sims`` runs gets threshold NaN.
-    """
-    n_cells = len(offsets) - 1
-    ntot = offsets[-1]
-    vm = np.empty(ntot)
-    vp = np.empty(ntot)
-    gates = np.empty((ntot, 4))
-    d = np.empty((ntot, 4))
-    rhs = np.empty((ntot, 2))
-    xm = np.empty((ntot, 4))
-    ym = np.empty((ntot, 2))
-    dvm = np.empty(ntot)
-    dvp = np.empty(ntot)
-    fc = np.empty(ntot)
-    ndet = det_offsets[-1]
-    spike_times = np.empty((ndet, 1))
-    spike_counts = np.zeros(ndet, dtype=np.int64)
-    for c in nb.prange(n_cells):
-        lo = lo_ma[c]
-        hi = hi_ma[c]
-        sims = 0
-        steps = 0
-        pidx = det_offsets[c] + primary[c]
-        lo_known = False
-        fired_any = False
-        # Phase 0: expand hi upward until it fires; phase 1: lo downward until it does not;
-        # phase 2: bisection.
-        phase = 0
-        while sims < max_sims:
-            if phase == 0:
-                amp = hi
-            elif phase == 1:
-                if lo_known:
-                    phase = 2
-                    continue
-                amp = lo
+    for i in range(n):
+        k = kind[i]
+        for l in range(L):
+            j = base + i * L + l
+            if order2:
+                vmid = vm[j] + dvm[j]
+                vm[j] += 2.0 * dvm[j]
+                vp[j] += 2.0 * dvp[j]
             else:
-                if (hi - lo) / hi < rel_tol:
-                    break
-                amp = 0.5 * (lo + hi)
-            steps += run_cell(c, amp, dt, order2, n_steps, stim_end_step, waveform, offsets, parent, kind, params,
-                              c_m, c_my, g_my, shorted, ga, gp, sum_ga, sum_gp, area_scale, vm0, vp0, gates0,
-                              ve_unit, v_thresh, detectors, det_offsets, primary, True, rest_tol_mv,
-                              rest_slope_mv_per_ms, 1, vm, vp, gates, d, rhs, xm, ym, dvm, dvp, fc, spike_times,
-                              spike_counts)
-            sims += 1
-            fired = spike_counts[pidx] > 0
-            if fired:
-                fired_any = True
-                for i in range(offsets[c], offsets[c + 1]):
-                    first_cross[i] = fc[i]
-            if phase == 0:
-                if fired:
-                    phase = 1
-                else:
-                    lo = hi
-                    lo_known = True
-                    hi = 2.0 * hi
-            elif phase == 1:
-                if fired:
-                    hi = lo
-                    lo = 0.5 * lo
-                else:
-                    lo_known = True
-                    phase = 2
-            else:
-                if fired:
-                    hi = amp
-                else:
-                    lo = amp
-        threshold[c] = hi if fired_any else np.nan
-        n_sims[c] = sims
-        steps_total[c] = steps
+                vm[j] += dvm[j]
+                vp[j] += dvp[j]
+                vmid = vm[j]
+            if k != 0:
+                r = gate_rates(k, vmid, params, j)
+                gates[0, j] += (1.0 - math.exp(-dt / r[1])) * (r[0] - gates[0, j])
+                gates[1, j] += (1.0 - math.exp(-dt / r[3])) * (r[2] - gates[1, j])
+                gates[2, j] += (1.0 - math.exp(-dt / r[5])) * (r[4] - gates[2, j])
+                gates[3, j] += (1.0 - math.exp(-dt / r[7])) * (r[6] - gates[3, j])
 
 
 @_jit
-def trace_cell(c, amplitude, dt, order2, n_steps, waveform, offsets, parent, kind, params, c_m, c_my, g_my, shorted,
-               ga, gp, sum_ga, sum_gp, area_scale, vm0, vp0, gates0, ve_unit, record, out_vm):
-    """Membrane potential of cell ``c`` at compartments ``record`` (local indices) after every step."""
-    lo = offsets[c]
-    hi = offsets[c + 1]
-    n = hi - lo
-    ntot = offsets[-1]
+def _work(n_lanes_total):
+    return (np.empty((4, n_lanes_total)), np.empty((2, n_lanes_total)), np.empty((4, n_lanes_total)),
+            np.empty((2, n_lanes_total)), np.empty(n_lanes_total), np.empty(n_lanes_total))
+
+
+@nb.njit(cache=True, parallel=True, nogil=True, fastmath=True)
+def relax(g_n, g_lanes, g_base, g_struct, parent, kind, shorted, params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp,
+          area_scale, vm, vp, gates, dt, n_steps):
+    """Resting state of every lane: gates at steady state, then ``n_steps`` unstimulated steps of dt."""
+    ntot = vm.shape[0]
+    d, rhs, xm, ym, dvm, dvp = _work(ntot)
+    for j in range(ntot):
+        r = gate_rates(kind_of(j, g_n, g_lanes, g_base, g_struct, kind), vm[j], params, j)
+        gates[0, j], gates[1, j], gates[2, j], gates[3, j] = r[0], r[2], r[4], r[6]
+    for g in nb.prange(len(g_n)):
+        n, L, base, s0 = g_n[g], g_lanes[g], g_base[g], g_struct[g]
+        zero = np.zeros(n * L)
+        for _ in range(n_steps):
+            step_group(n, L, base, dt, False, parent[s0:s0 + n], kind[s0:s0 + n], shorted[s0:s0 + n], params, c_m,
+                       c_my, g_my, ga, gp, sum_ga, sum_gp, area_scale, vm, vp, gates, zero, zero, d, rhs, xm, ym,
+                       dvm, dvp)
+
+
+@_jit
+def kind_of(j, g_n, g_lanes, g_base, g_struct, kind):
+    """Mechanism of lane-layout compartment j."""
+    g = np.searchsorted(g_base, j, side="right") - 1
+    i = (j - g_base[g]) // g_lanes[g]
+    return kind[g_struct[g] + i]
+
+
+@nb.njit(cache=True, parallel=True, nogil=True, fastmath=True)
+def run_groups(search, amp_lo, amp_hi, rel_tol, max_sims, dt, order2, n_steps, stim_end, waveform, g_n, g_lanes,
+               g_base, g_struct, g_cell, parent, kind, shorted, params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp,
+               area_scale, vm0, vp0, gates0, ve_unit, v_thresh, det_local, det_off, primary, rest_tol,
+               rest_slope, max_spikes, threshold, n_sims, steps_total, first_cross, spike_times, spike_counts):
+    """Run every cell (lane) of every group.
+
+    ``search`` False: one run per cell at ``amp_hi``; stops when every detector has fired (with
+    ``max_spikes`` 1) or the cell is back at rest after the stimulus (all |Vm - rest| < rest_tol,
+    |dVm/dt| < rest_slope), or at tstop. ``search`` True: threshold of every cell for its primary
+    detector, by bracket expansion (x2) then bisection until (hi - lo)/hi < rel_tol, each run
+    stopping as soon as the primary detector fires. ``first_cross`` receives the first upward
+    crossing time of every compartment in the decisive (lowest firing) run; NaN-free: -1 if none.
+    """
+    n_groups = len(g_n)
+    ntot = vm0.shape[0]
     vm = vm0.copy()
     vp = vp0.copy()
     gates = gates0.copy()
-    d = np.empty((ntot, 4))
-    rhs = np.empty((ntot, 2))
-    xm = np.empty((ntot, 4))
-    ym = np.empty((ntot, 2))
-    dvm = np.empty(ntot)
-    dvp = np.empty(ntot)
-    ve_old = np.zeros(n)
-    ve_new = np.zeros(n)
+    d, rhs, xm, ym, dvm, dvp = _work(ntot)
+    fc = np.full(ntot, -1.0)
+    vprev = np.empty(ntot)
+    for g in nb.prange(n_groups):
+        n, L, base, s0 = g_n[g], g_lanes[g], g_base[g], g_struct[g]
+        par, knd, sh = parent[s0:s0 + n], kind[s0:s0 + n], shorted[s0:s0 + n]
+        ve_new = np.zeros(n * L)
+        ve_old = np.zeros(n * L)
+        step = np.zeros(L, dtype=np.int64)
+        amp = np.zeros(L)
+        running = np.zeros(L, dtype=np.bool_)
+        done = np.zeros(L, dtype=np.bool_)
+        lo = np.zeros(L)
+        hi = np.zeros(L)
+        phase = np.zeros(L, dtype=np.int64)  # 0: raise hi until it fires, 1: lower lo until it does not, 2: bisect
+        lo_known = np.zeros(L, dtype=np.bool_)
+        fired_any = np.zeros(L, dtype=np.bool_)
+        sims = np.zeros(L, dtype=np.int64)
+        total = np.zeros(L, dtype=np.int64)
+        n_done = 0
+        for l in range(L):
+            c = g_cell[g, l]
+            lo[l] = amp_lo[c]
+            hi[l] = amp_hi[c]
+        while n_done < L:
+            # Start a run on every idle lane, or finish its search.
+            for l in range(L):
+                if running[l] or done[l]:
+                    continue
+                c = g_cell[g, l]
+                a = -1.0
+                if not search:
+                    if sims[l] == 0:
+                        a = hi[l]
+                else:
+                    while a < 0.0:
+                        if sims[l] >= max_sims:
+                            break
+                        if phase[l] == 0:
+                            a = hi[l]
+                        elif phase[l] == 1:
+                            if lo_known[l]:
+                                phase[l] = 2
+                            else:
+                                a = lo[l]
+                        else:
+                            if (hi[l] - lo[l]) / hi[l] < rel_tol:
+                                break
+                            a = 0.5 * (lo[l] + hi[l])
+                if a < 0.0:
+                    done[l] = True
+                    n_done += 1
+                    threshold[c] = hi[l] if (fired_any[l] or not search) else np.nan
+                    n_sims[c] = sims[l]
+                    steps_total[c] = total[l]
+                    continue
+                amp[l] = a
+                running[l] = True
+                step[l] = 0
+                for i in range(n):
+                    j = base + i * L + l
+                    vm[j] = vm0[j]
+                    vp[j] = vp0[j]
+                    gates[0, j] = gates0[0, j]
+                    gates[1, j] = gates0[1, j]
+                    gates[2, j] = gates0[2, j]
+                    gates[3, j] = gates0[3, j]
+                    fc[j] = -1.0
+                    ve_old[i * L + l] = 0.0
+                for k in range(det_off[c], det_off[c + 1]):
+                    spike_counts[k] = 0
+            if n_done == L:
+                break
+            for l in range(L):
+                w = waveform[step[l]] * amp[l] if running[l] else 0.0
+                for i in range(n):
+                    ve_new[i * L + l] = w * ve_unit[base + i * L + l]
+            for i in range(n * L):
+                vprev[base + i] = vm[base + i]
+            step_group(n, L, base, dt, order2, par, knd, sh, params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp,
+                       area_scale, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm, dvp)
+            for i in range(n * L):
+                ve_old[i] = ve_new[i]
+            for l in range(L):
+                if not running[l]:
+                    continue
+                c = g_cell[g, l]
+                step[l] += 1
+                s = step[l]
+                t1 = s * dt
+                for i in range(n):
+                    j = base + i * L + l
+                    if vprev[j] < v_thresh <= vm[j] and fc[j] < 0.0:
+                        fc[j] = t1 - dt * (vm[j] - v_thresh) / (vm[j] - vprev[j])
+                all_fired = True
+                for k in range(det_off[c], det_off[c + 1]):
+                    j = base + det_local[k] * L + l
+                    if vprev[j] < v_thresh <= vm[j]:
+                        if spike_counts[k] < max_spikes:
+                            spike_times[k, spike_counts[k]] = t1 - dt * (vm[j] - v_thresh) / (vm[j] - vprev[j])
+                        spike_counts[k] += 1
+                    if spike_counts[k] == 0:
+                        all_fired = False
+                fired = spike_counts[det_off[c] + primary[c]] > 0
+                end = s >= n_steps or (search and fired)
+                if not end and s >= stim_end:
+                    if all_fired and max_spikes == 1:
+                        end = True
+                    elif rest_tol > 0.0 and s % REST_CHECK_EVERY == 0:
+                        at_rest = True
+                        for i in range(n):
+                            j = base + i * L + l
+                            if abs(vm[j] - vm0[j]) > rest_tol or abs(vm[j] - vprev[j]) > rest_slope * dt:
+                                at_rest = False
+                                break
+                        end = at_rest
+                if not end:
+                    continue
+                running[l] = False
+                sims[l] += 1
+                total[l] += s
+                if fired:
+                    fired_any[l] = True
+                    for i in range(n):
+                        j = base + i * L + l
+                        first_cross[j] = fc[j]
+                elif not search:
+                    for i in range(n):
+                        j = base + i * L + l
+                        first_cross[j] = fc[j]
+                if not search:
+                    continue
+                if phase[l] == 0:
+                    if fired:
+                        phase[l] = 1
+                    else:
+                        lo[l] = hi[l]
+                        lo_known[l] = True
+                        hi[l] = 2.0 * hi[l]
+                elif phase[l] == 1:
+                    if fired:
+                        hi[l] = lo[l]
+                        lo[l] = 0.5 * lo[l]
+                    else:
+                        lo_known[l] = True
+                        phase[l] = 2
+                else:
+                    if fired:
+                        hi[l] = amp[l]
+                    else:
+                        lo[l] = amp[l]
+
+
+@_jit
+def trace_lane(n, L, base, l, amplitude, dt, order2, n_steps, waveform, parent, kind, shorted, params, c_m, c_my,
+               g_my, ga, gp, sum_ga, sum_gp, area_scale, vm0, vp0, gates0, ve_unit, record, out_vm):
+    """Membrane potential at compartments ``record`` (local) of lane ``l`` after every step; the other
+    lanes of its group are simulated unstimulated."""
+    vm = vm0.copy()
+    vp = vp0.copy()
+    gates = gates0.copy()
+    d, rhs, xm, ym, dvm, dvp = _work(vm.shape[0])
+    ve_old = np.zeros(n * L)
+    ve_new = np.zeros(n * L)
     for s in range(n_steps):
         for i in range(n):
-            ve_new[i] = waveform[s] * amplitude * ve_unit[lo + i]
-        _step(lo, hi, dt, order2, parent, kind, params, c_m, c_my, g_my, shorted, ga, gp, sum_ga, sum_gp, area_scale,
-              vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm, dvp)
-        for i in range(n):
+            ve_new[i * L + l] = waveform[s] * amplitude * ve_unit[base + i * L + l]
+        step_group(n, L, base, dt, order2, parent, kind, shorted, params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp,
+                   area_scale, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm, dvp)
+        for i in range(n * L):
             ve_old[i] = ve_new[i]
-        for j in range(len(record)):
-            out_vm[s, j] = vm[lo + record[j]]
+        for r in range(len(record)):
+            out_vm[s, r] = vm[base + record[r] * L + l]

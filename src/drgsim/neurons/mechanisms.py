@@ -131,27 +131,28 @@ def sundt_rates(v, mshift, hshift, q10, celsius):
 
 
 @_jit
-def gate_rates(kind, v, p):
-    """Steady states and time constants of the four gate slots of mechanism ``kind``."""
+def gate_rates(kind, v, p, j):
+    """Steady states and time constants of the four gate slots of mechanism ``kind``; ``p[:, j]`` holds
+    the compartment's parameters (parameter-major, read in place)."""
     if kind == 1:
-        return mrg_rates(v, p[7], p[8], p[9])
+        return mrg_rates(v, p[7, j], p[8, j], p[9, j])
     if kind == 2:
-        return sundt_rates(v, p[4], p[5], p[8], p[9])
+        return sundt_rates(v, p[4, j], p[5, j], p[8, j], p[9, j])
     return 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0
 
 
 @_jit
-def membrane_current(kind, v, g0, g1, g2, g3, p):
+def membrane_current(kind, v, g0, g1, g2, g3, p, j):
     """Ionic current density (mA/cm2) and its slope conductance at fixed gates (S/cm2)."""
     if kind == 1:  # MRG node: gates mp, m, h, s
-        gnap = p[2] * g0 * g0 * g0
-        gna = p[3] * g1 * g1 * g1 * g2
-        gk = p[4] * g3
-        i = gnap * (v - p[5]) + gna * (v - p[5]) + gk * (v - p[6]) + p[0] * (v - p[1])
-        return i, gnap + gna + gk + p[0]
+        gnap = p[2, j] * g0 * g0 * g0
+        gna = p[3, j] * g1 * g1 * g1 * g2
+        gk = p[4, j] * g3
+        i = gnap * (v - p[5, j]) + gna * (v - p[5, j]) + gk * (v - p[6, j]) + p[0, j] * (v - p[1, j])
+        return i, gnap + gna + gk + p[0, j]
     if kind == 2:  # Sundt: gates m, h, n, l
-        gna = p[2] * g0 * g0 * g0 * g1
-        gk = p[3] * g2 * g2 * g2 * g3
-        i = gna * (v - p[6]) + gk * (v - p[7]) + p[0] * (v - p[1])
-        return i, gna + gk + p[0]
-    return p[0] * (v - p[1]), p[0]
+        gna = p[2, j] * g0 * g0 * g0 * g1
+        gk = p[3, j] * g2 * g2 * g2 * g3
+        i = gna * (v - p[6, j]) + gk * (v - p[7, j]) + p[0, j] * (v - p[1, j])
+        return i, gna + gk + p[0, j]
+    return p[0, j] * (v - p[1, j]), p[0, j]

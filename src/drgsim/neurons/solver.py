@@ -37,20 +37,32 @@ class SimulationSettings(BaseModel):
     settle_ms: float = Field(200.0, ge=0, le=10_000)
     settle_dt_ms: float = Field(5.0, gt=0, le=100)
     early_exit: bool = True
-    rest_tol_mv: float = Field(0.5, gt=0, le=20)
-    rest_slope_mv_per_ms: float = Field(0.5, gt=0, le=100)
+    rest_tol_mv: float = Field(2.0, gt=0, le=20)
+    rest_slope_mv_per_ms: float = Field(1.0, gt=0, le=100)
+
+
+LANES = 4  # cells of one structure advanced together by the kernel
 
 
 @dataclass
 class CellBatch:
-    """Morphologies packed into flat compartment arrays, with their resting states."""
+    """Morphologies packed for the kernel, with their resting states.
+
+    Cells with identical tree structure form groups of up to ``LANES`` lanes; per-compartment
+    arrays are stored in the kernel's lane layout (``perm`` maps it to the flat order: cell after
+    cell, compartment after compartment, which is the order users see).
+    """
 
     cells: list[Morphology]
-    offsets: np.ndarray
-    arrays: dict[str, np.ndarray]
-    detectors: np.ndarray
+    offsets: np.ndarray  # flat compartment offset of each cell
+    perm: np.ndarray  # lane-layout index -> flat index
+    arrays: dict[str, np.ndarray]  # lane layout
+    groups: dict[str, np.ndarray]  # g_n, g_lanes, g_base, g_struct, g_cell
+    structure: dict[str, np.ndarray]  # parent, kind, shorted per group (local indices)
+    detectors: np.ndarray  # local compartment index of each detector, cell after cell
     det_offsets: np.ndarray
     primary: np.ndarray
+    positions_mm: np.ndarray  # flat
     settle: tuple[float, float]
 
     @property
@@ -61,12 +73,9 @@ class CellBatch:
     def n_compartments(self) -> int:
         return int(self.offsets[-1])
 
-    @property
-    def positions_mm(self) -> np.ndarray:
-        return self.arrays["position_mm"]
-
     @classmethod
-    def pack(cls, cells: list[Morphology], settle_ms: float = 200.0, settle_dt_ms: float = 5.0) -> CellBatch:
+    def pack(cls, cells: list[Morphology], settle_ms: float = 200.0, settle_dt_ms: float = 5.0,
+             lanes: int = LANES) -> CellBatch:
         if not cells:
             raise ValueError("a batch needs at least one cell")
         offsets = np.concatenate([[0], np.cumsum([c.n for c in cells])]).astype(np.int64)
@@ -89,39 +98,71 @@ class CellBatch:
         np.add.at(sum_ga, par, ga[child])
         sum_gp = gp.copy()
         np.add.at(sum_gp, par, gp[child])
-        arrays = dict(
-            parent=parent.astype(np.int64), kind=cat("mechanism").astype(np.int64), params=cat("params"),
-            c_m=cat("cm_uf_per_cm2") * area_scale * 1e-3, c_my=xc * area_scale * 1e-3,
-            g_my=np.where(shorted, 0.0, xg) * area_scale, shorted=shorted, ga=ga, gp=gp, sum_ga=sum_ga,
-            sum_gp=sum_gp, area_scale=area_scale, position_mm=cat("position_mm"),
-        )
+        flat = dict(params=cat("params"), c_m=cat("cm_uf_per_cm2") * area_scale * 1e-3,
+                    c_my=xc * area_scale * 1e-3, g_my=np.where(shorted, 0.0, xg) * area_scale, ga=ga, gp=gp,
+                    sum_ga=sum_ga, sum_gp=sum_gp, area_scale=area_scale, v_init=cat("v_init_mv"))
+        # Group cells of identical structure, up to `lanes` per group.
+        by_structure: dict[bytes, list[int]] = {}
+        for k, c in enumerate(cells):
+            key = c.parent.tobytes() + c.mechanism.tobytes() + c.shorted.tobytes()
+            by_structure.setdefault(key, []).append(k)
+        members = [ks[i:i + lanes] for ks in by_structure.values() for i in range(0, len(ks), lanes)]
+        g_n, g_lanes, g_base, g_struct = [], [], [], []
+        g_cell = np.full((len(members), lanes), -1, dtype=np.int64)
+        perm = np.empty(int(offsets[-1]), dtype=np.int64)
+        s_parent, s_kind, s_shorted = [], [], []
+        base = struct = 0
+        for g, ks in enumerate(members):
+            n, nl = cells[ks[0]].n, len(ks)
+            g_n.append(n), g_lanes.append(nl), g_base.append(base), g_struct.append(struct)
+            g_cell[g, :nl] = ks
+            perm[base:base + n * nl] = (offsets[ks][None, :] + np.arange(n)[:, None]).ravel()
+            s_parent.append(cells[ks[0]].parent), s_kind.append(cells[ks[0]].mechanism)
+            s_shorted.append(cells[ks[0]].shorted)
+            base += n * nl
+            struct += n
+        arrays = {k: v[perm] for k, v in flat.items()}
+        arrays["params"] = np.ascontiguousarray(arrays["params"].T)  # parameter-major: lanes contiguous
+        groups = dict(g_n=np.array(g_n, dtype=np.int64), g_lanes=np.array(g_lanes, dtype=np.int64),
+                      g_base=np.array(g_base, dtype=np.int64), g_struct=np.array(g_struct, dtype=np.int64),
+                      g_cell=g_cell)
+        structure = dict(parent=np.concatenate(s_parent).astype(np.int64),
+                         kind=np.concatenate(s_kind).astype(np.int64), shorted=np.concatenate(s_shorted))
         det, det_off, primary = [], [0], []
-        for c, o in zip(cells, offsets):
+        for c in cells:
             names = list(c.detectors)
-            det.extend(o + c.detectors[k] for k in names)
+            det.extend(c.detectors[k] for k in names)
             det_off.append(len(det))
             primary.append(names.index(c.primary_detector))
-        batch = cls(cells, offsets, arrays, np.array(det, dtype=np.int64), np.array(det_off, dtype=np.int64),
-                    np.array(primary, dtype=np.int64), (settle_ms, settle_dt_ms))
-        batch._relax(cat("v_init_mv"), settle_ms, settle_dt_ms)
+        batch = cls(cells, offsets, perm, arrays, groups, structure, np.array(det, dtype=np.int64),
+                    np.array(det_off, dtype=np.int64), np.array(primary, dtype=np.int64), cat("position_mm"),
+                    (settle_ms, settle_dt_ms))
+        batch._relax(settle_ms, settle_dt_ms)
         return batch
 
-    def _relax(self, v_init: np.ndarray, settle_ms: float, settle_dt_ms: float) -> None:
+    def kernel_arrays(self) -> tuple:
+        """Group tables, structure and lane-layout coefficients in the kernel's argument order."""
+        g, s, a = self.groups, self.structure, self.arrays
+        return (g["g_n"], g["g_lanes"], g["g_base"], g["g_struct"], s["parent"], s["kind"], s["shorted"],
+                a["params"], a["c_m"], a["c_my"], a["g_my"], a["ga"], a["gp"], a["sum_ga"], a["sum_gp"],
+                a["area_scale"])
+
+    def _relax(self, settle_ms: float, settle_dt_ms: float) -> None:
         """Resting state: gates at steady state at v_init, then unstimulated steps (as PyFibers does)."""
-        a = self.arrays
         n = self.n_compartments
-        vm = v_init.astype(float).copy()
+        vm = self.arrays["v_init"].copy()
         vp = np.zeros(n)
-        gates = np.zeros((n, 4))
-        work = [np.empty((n, 4)), np.empty((n, 2)), np.empty((n, 4)), np.empty((n, 2)), np.empty(n), np.empty(n)]
-        n_steps = int(round(settle_ms / settle_dt_ms))
-        for c in range(self.n_cells):
-            lo, hi = int(self.offsets[c]), int(self.offsets[c + 1])
-            kernel.init_gates(lo, hi, a["kind"], a["params"], vm, gates)
-            kernel.settle(lo, hi, settle_dt_ms, n_steps, a["parent"], a["kind"], a["params"], a["c_m"], a["c_my"],
-                          a["g_my"], a["shorted"], a["ga"], a["gp"], a["sum_ga"], a["sum_gp"], a["area_scale"], vm,
-                          vp, gates, *work)
+        gates = np.zeros((4, n))
+        kernel.relax(*self.kernel_arrays(), vm, vp, gates, settle_dt_ms, int(round(settle_ms / settle_dt_ms)))
         self.vm0, self.vp0, self.gates0 = vm, vp, gates
+
+    def to_lanes(self, flat_values: np.ndarray) -> np.ndarray:
+        return np.asarray(flat_values)[self.perm]
+
+    def to_flat(self, lane_values: np.ndarray) -> np.ndarray:
+        out = np.empty_like(lane_values)
+        out[self.perm] = lane_values
+        return out
 
     def region_of(self, global_index: int) -> tuple[int, str, int]:
         """(cell, region, ordinal of the compartment within its region) of a flat compartment index."""
@@ -153,11 +194,25 @@ def _unit_potentials(batch: CellBatch, v_unit_mv_per_ma: np.ndarray) -> np.ndarr
     return v
 
 
-def _kernel_args(batch: CellBatch, settings: SimulationSettings, v_unit: np.ndarray) -> tuple:
-    a = batch.arrays
-    return (a["parent"], a["kind"], a["params"], a["c_m"], a["c_my"], a["g_my"], a["shorted"], a["ga"], a["gp"],
-            a["sum_ga"], a["sum_gp"], a["area_scale"], batch.vm0, batch.vp0, batch.gates0, v_unit,
-            settings.ap_threshold_mv, batch.detectors, batch.det_offsets, batch.primary)
+def _run(batch: CellBatch, search: bool, lo, hi, rel_tol: float, max_sims: int, waveform: Waveform,
+         settings: SimulationSettings, v_unit: np.ndarray, max_spikes: int):
+    dt_ms, n_steps, w, stim_end = _time_grid(batch, waveform, settings)
+    rest_tol, rest_slope = _rest_criteria(settings)
+    thr = np.empty(batch.n_cells)
+    n_sims = np.zeros(batch.n_cells, dtype=np.int64)
+    steps = np.zeros(batch.n_cells, dtype=np.int64)
+    first_cross = np.full(batch.n_compartments, -1.0)
+    spike_times = np.zeros((len(batch.detectors), max_spikes))
+    spike_counts = np.zeros(len(batch.detectors), dtype=np.int64)
+    g = batch.groups
+    t0 = time.perf_counter()
+    kernel.run_groups(search, lo, hi, rel_tol, max_sims, dt_ms, settings.method == Method.CRANK_NICOLSON, n_steps,
+                      stim_end, w, g["g_n"], g["g_lanes"], g["g_base"], g["g_struct"], g["g_cell"],
+                      *batch.kernel_arrays()[4:], batch.vm0, batch.vp0, batch.gates0, batch.to_lanes(v_unit),
+                      settings.ap_threshold_mv, batch.detectors, batch.det_offsets, batch.primary, rest_tol,
+                      rest_slope, max_spikes, thr, n_sims, steps, first_cross, spike_times, spike_counts)
+    seconds = time.perf_counter() - t0
+    return thr, n_sims, steps, batch.to_flat(first_cross), spike_times, spike_counts, seconds
 
 
 def _rest_criteria(settings: SimulationSettings) -> tuple[float, float]:
@@ -199,18 +254,8 @@ def simulate(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, amplitudes_ma, wave
     amps = np.broadcast_to(np.asarray(amplitudes_ma, dtype=float), (batch.n_cells,)).copy()
     if np.any(amps < 0) or not np.all(np.isfinite(amps)):
         raise ValueError("amplitudes_ma must be finite and >= 0 (the waveform carries the polarity)")
-    dt_ms, n_steps, w, stim_end = _time_grid(batch, waveform, settings)
-    ntot, ndet = batch.n_compartments, len(batch.detectors)
-    first_cross = np.empty(ntot)
-    spike_times = np.zeros((ndet, max_spikes))
-    spike_counts = np.zeros(ndet, dtype=np.int64)
-    steps = np.zeros(batch.n_cells, dtype=np.int64)
-    rest_tol, rest_slope = _rest_criteria(settings)
-    t0 = time.perf_counter()
-    kernel.simulate_batch(amps, dt_ms, settings.method == Method.CRANK_NICOLSON, n_steps, stim_end, w,
-                          batch.offsets, *_kernel_args(batch, settings, v_unit), False, rest_tol, rest_slope,
-                          max_spikes, first_cross, spike_times, spike_counts, steps)
-    seconds = time.perf_counter() - t0
+    _, _, steps, first_cross, spike_times, spike_counts, seconds = _run(
+        batch, False, amps, amps, 0.5, 1, waveform, settings, v_unit, max_spikes)
     times = []
     for c, cell in enumerate(batch.cells):
         j0 = batch.det_offsets[c]
@@ -249,18 +294,8 @@ def find_thresholds(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, waveform: Wa
     lo = hi / 2 if lo_ma is None else np.broadcast_to(np.asarray(lo_ma, dtype=float), (batch.n_cells,)).copy()
     if np.any(lo <= 0) or np.any(hi <= lo):
         raise ValueError("the initial bracket needs 0 < lo_ma < hi_ma")
-    dt_ms, n_steps, w, stim_end = _time_grid(batch, waveform, settings)
-    ntot = batch.n_compartments
-    thr = np.empty(batch.n_cells)
-    n_sims = np.zeros(batch.n_cells, dtype=np.int64)
-    steps = np.zeros(batch.n_cells, dtype=np.int64)
-    first_cross = np.full(ntot, -1.0)
-    rest_tol, rest_slope = _rest_criteria(settings)
-    t0 = time.perf_counter()
-    kernel.threshold_batch(lo, hi, rel_tol, max_simulations, dt_ms, settings.method == Method.CRANK_NICOLSON,
-                           n_steps, stim_end, w, batch.offsets, *_kernel_args(batch, settings, v_unit), rest_tol,
-                           rest_slope, thr, n_sims, steps, first_cross)
-    seconds = time.perf_counter() - t0
+    thr, n_sims, steps, first_cross, _, _, seconds = _run(batch, True, lo, hi, rel_tol, max_simulations, waveform,
+                                                          settings, v_unit, 1)
     init = _initiation(batch, first_cross)
     sites = []
     for idx in init:
@@ -278,12 +313,15 @@ def trace(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, amplitude_ma: float, w
     """Times (ms, end of each step) and membrane potentials (mV) of one cell's compartments."""
     v_unit = _unit_potentials(batch, v_unit_mv_per_ma)
     dt_ms, n_steps, w, _ = _time_grid(batch, waveform, settings)
-    lo, hi = int(batch.offsets[cell]), int(batch.offsets[cell + 1])
-    record = np.arange(hi - lo) if compartments is None else np.asarray(compartments, dtype=np.int64)
+    gi, lane = (int(x[0]) for x in np.nonzero(batch.groups["g_cell"] == cell))
+    g = {k: int(v[gi]) for k, v in batch.groups.items() if k != "g_cell"}
+    n, s0 = g["g_n"], g["g_struct"]
+    record = np.arange(n) if compartments is None else np.asarray(compartments, dtype=np.int64)
     out = np.empty((n_steps, len(record)))
-    a = batch.arrays
-    kernel.trace_cell(cell, float(amplitude_ma), dt_ms, settings.method == Method.CRANK_NICOLSON, n_steps, w,
-                      batch.offsets, a["parent"], a["kind"], a["params"], a["c_m"], a["c_my"], a["g_my"],
-                      a["shorted"], a["ga"], a["gp"], a["sum_ga"], a["sum_gp"], a["area_scale"], batch.vm0,
-                      batch.vp0, batch.gates0, v_unit, record.astype(np.int64), out)
+    st, a = batch.structure, batch.arrays
+    kernel.trace_lane(n, g["g_lanes"], g["g_base"], lane, float(amplitude_ma), dt_ms,
+                      settings.method == Method.CRANK_NICOLSON, n_steps, w, st["parent"][s0:s0 + n],
+                      st["kind"][s0:s0 + n], st["shorted"][s0:s0 + n], a["params"], a["c_m"], a["c_my"], a["g_my"],
+                      a["ga"], a["gp"], a["sum_ga"], a["sum_gp"], a["area_scale"], batch.vm0, batch.vp0,
+                      batch.gates0, batch.to_lanes(v_unit), record.astype(np.int64), out)
     return (np.arange(n_steps) + 1) * dt_ms, out
