@@ -35,67 +35,65 @@ REST_CHECK_EVERY = 8  # steps between at-rest checks (a decision, never a thresh
 def step_group(n, L, base, dt, order2, parent, kind, shorted, params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp,
                area_scale, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm, dvp):
     """Advance every lane of one group by dt. ``parent``, ``kind`` and ``shorted`` are the group's
-    (local, length n); per-lane arrays are indexed ``base + i * L + l``; ``ve_*`` are local (i * L + l)."""
+    (local, length n); per-lane arrays are indexed ``base + i * L + l``; ``ve_*`` are local (i * L + l).
+
+    Two sweeps: leaves to root, each compartment assembles its 2x2 block (its children have already
+    added theirs into ``d`` and ``rhs``), adds the axial currents of the edge to its parent and is
+    eliminated into the parent (Hines); root to leaves, back-substitution, voltage and gate updates,
+    and ``d``/``rhs`` are cleared for the next step. The off-diagonal block of an edge is
+    -[[ga, ga], [ga, ga + gp]], its second row zeroed for shorted compartments.
+    """
     inv_h = 2.0 / dt if order2 else 1.0 / dt
     frac = 0.5 if order2 else 1.0
-    for i in range(n):
+    for i in range(n - 1, -1, -1):
         k = kind[i]
         sh = shorted[i]
+        p = parent[i]
+        row_i = 0.0 if sh else 1.0
+        row_p = 0.0 if (p < 0 or shorted[p]) else 1.0
         for l in range(L):
             j = base + i * L + l
             loc = i * L + l
             cur, g = membrane_current(k, vm[j], gates[0, j], gates[1, j], gates[2, j], gates[3, j], params, j)
             sa = sum_ga[j]
-            d[0, j] = c_m[j] * inv_h + g * area_scale[j] + sa
-            d[1, j] = sa
-            rhs[0, j] = -cur * area_scale[j]
             dve = frac * (ve_new[loc] - ve_old[loc])
+            d0 = d[0, j] + c_m[j] * inv_h + g * area_scale[j] + sa
+            d1 = d[1, j] + sa
+            r0 = rhs[0, j] - cur * area_scale[j]
             if sh:
-                d[2, j] = 0.0
-                d[3, j] = 1.0
-                rhs[1, j] = ve_old[loc] + dve - vp[j]
+                d2 = 0.0
+                d3 = 1.0
+                r1 = ve_old[loc] + dve - vp[j]
             else:
-                d[2, j] = sa
-                d[3, j] = c_my[j] * inv_h + g_my[j] + sa + sum_gp[j]
-                rhs[1, j] = c_my[j] * inv_h * dve - g_my[j] * (vp[j] - ve_old[loc] - dve)
-    for i in range(1, n):
-        p = parent[i]
-        shi = shorted[i]
-        shp = shorted[p]
-        for l in range(L):
-            j = base + i * L + l
+                d2 = d[2, j] + sa
+                d3 = d[3, j] + c_my[j] * inv_h + g_my[j] + sa + sum_gp[j]
+                r1 = rhs[1, j] + c_my[j] * inv_h * dve - g_my[j] * (vp[j] - ve_old[loc] - dve)
+            if p < 0:
+                inv_det = 1.0 / (d0 * d3 - d1 * d2)
+                dvm[j] = (d3 * r0 - d1 * r1) * inv_det
+                dvp[j] = (d0 * r1 - d2 * r0) * inv_det
+                continue
             q = base + p * L + l
-            flow_i = ga[j] * ((vm[q] + vp[q]) - (vm[j] + vp[j]))
-            flow_p = gp[j] * (vp[q] - vp[j])
-            rhs[0, j] += flow_i
-            rhs[0, q] -= flow_i
-            if not shi:
-                rhs[1, j] += flow_i + flow_p
-            if not shp:
-                rhs[1, q] -= flow_i + flow_p
-    # Hines elimination, leaves to root. Off-diagonal block -[[ga, ga], [ga, ga + gp]], with the
-    # second row zeroed for shorted compartments.
-    for i in range(n - 1, 0, -1):
-        p = parent[i]
-        row_i = 0.0 if shorted[i] else 1.0
-        row_p = 0.0 if shorted[p] else 1.0
-        for l in range(L):
-            j = base + i * L + l
-            q = base + p * L + l
-            inv_det = 1.0 / (d[0, j] * d[3, j] - d[1, j] * d[2, j])
-            i00 = d[3, j] * inv_det
-            i01 = -d[1, j] * inv_det
-            i10 = -d[2, j] * inv_det
-            i11 = d[0, j] * inv_det
             a = ga[j]
             e = a + gp[j]
-            # X = D_i^-1 B_ip with B_ip = -[[a, a], [row_i a, row_i e]]
+            flow_i = a * ((vm[q] + vp[q]) - (vm[j] + vp[j]))
+            flow_p = gp[j] * (vp[q] - vp[j])
+            r0 += flow_i
+            r1 += row_i * (flow_i + flow_p)
+            rq0 = -flow_i
+            rq1 = -row_p * (flow_i + flow_p)
+            inv_det = 1.0 / (d0 * d3 - d1 * d2)
+            i00 = d3 * inv_det
+            i01 = -d1 * inv_det
+            i10 = -d2 * inv_det
+            i11 = d0 * inv_det
+            # X = D_i^-1 B_ip with B_ip = -[[a, a], [row_i a, row_i e]]; y = D_i^-1 rhs_i
             x00 = -(i00 * a + i01 * row_i * a)
             x01 = -(i00 * a + i01 * row_i * e)
             x10 = -(i10 * a + i11 * row_i * a)
             x11 = -(i10 * a + i11 * row_i * e)
-            y0 = i00 * rhs[0, j] + i01 * rhs[1, j]
-            y1 = i10 * rhs[0, j] + i11 * rhs[1, j]
+            y0 = i00 * r0 + i01 * r1
+            y1 = i10 * r0 + i11 * r1
             xm[0, j] = x00
             xm[1, j] = x01
             xm[2, j] = x10
@@ -107,25 +105,23 @@ def step_group(n, L, base, dt, order2, parent, kind, shorted, params, c_m, c_my,
             d[1, q] += a * (x01 + x11)
             d[2, q] += row_p * (a * x00 + e * x10)
             d[3, q] += row_p * (a * x01 + e * x11)
-            rhs[0, q] += a * (y0 + y1)
-            rhs[1, q] += row_p * (a * y0 + e * y1)
-    for l in range(L):
-        j = base + l
-        inv_det = 1.0 / (d[0, j] * d[3, j] - d[1, j] * d[2, j])
-        dvm[j] = (d[3, j] * rhs[0, j] - d[1, j] * rhs[1, j]) * inv_det
-        dvp[j] = (d[0, j] * rhs[1, j] - d[2, j] * rhs[0, j]) * inv_det
-    for i in range(1, n):
+            rhs[0, q] += rq0 + a * (y0 + y1)
+            rhs[1, q] += rq1 + row_p * (a * y0 + e * y1)
+    for i in range(n):
+        k = kind[i]
         p = parent[i]
         for l in range(L):
             j = base + i * L + l
-            q = base + p * L + l
-            dvm[j] = ym[0, j] - xm[0, j] * dvm[q] - xm[1, j] * dvp[q]
-            dvp[j] = ym[1, j] - xm[2, j] * dvm[q] - xm[3, j] * dvp[q]
-    # Voltage update, then gates by exponential Euler at the new (CN: mid-step) voltage.
-    for i in range(n):
-        k = kind[i]
-        for l in range(L):
-            j = base + i * L + l
+            if p >= 0:
+                q = base + p * L + l
+                dvm[j] = ym[0, j] - xm[0, j] * dvm[q] - xm[1, j] * dvp[q]
+                dvp[j] = ym[1, j] - xm[2, j] * dvm[q] - xm[3, j] * dvp[q]
+            d[0, j] = 0.0
+            d[1, j] = 0.0
+            d[2, j] = 0.0
+            d[3, j] = 0.0
+            rhs[0, j] = 0.0
+            rhs[1, j] = 0.0
             if order2:
                 vmid = vm[j] + dvm[j]
                 vm[j] += 2.0 * dvm[j]
@@ -144,7 +140,8 @@ def step_group(n, L, base, dt, order2, parent, kind, shorted, params, c_m, c_my,
 
 @_jit
 def _work(n_lanes_total):
-    return (np.empty((4, n_lanes_total)), np.empty((2, n_lanes_total)), np.empty((4, n_lanes_total)),
+    # d and rhs start cleared: each step accumulates into them and clears them again.
+    return (np.zeros((4, n_lanes_total)), np.zeros((2, n_lanes_total)), np.empty((4, n_lanes_total)),
             np.empty((2, n_lanes_total)), np.empty(n_lanes_total), np.empty(n_lanes_total))
 
 
