@@ -11,12 +11,14 @@ import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
+from drgsim.devices.cli import app as devices_app
 from drgsim.neurons.models import CellModel
 from drgsim.neurons.solver import Method
 from drgsim.neurons.stimulus import Polarity, Shape
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="drgsim: digital twin of dorsal root ganglion stimulation, with SCS side by side.")
+app.add_typer(devices_app, name="device", help="Leads, IPG, programs, safety and battery.")
 console = Console(stderr=True)
 
 # Config field -> CLI flag, so that errors name what the user typed.
