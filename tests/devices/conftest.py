@@ -10,7 +10,7 @@ BIPOLE = ["-", "+", "off", "off"]
 
 
 def drg_ipg(n_leads: int = 2, impedance_ohm: float = 1000.0, model: str = "drg_ipg"):
-    return Neurostimulator(model, [ImplantedLead(lead=k, lead_model="drg_4ring", impedance_ohm=impedance_ohm)
+    return Neurostimulator(model, [ImplantedLead(lead=k, lead_model="drg", impedance_ohm=impedance_ohm)
                                    for k in range(1, n_leads + 1)])
 
 

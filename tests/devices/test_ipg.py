@@ -66,7 +66,7 @@ def test_configuration_change_disables_the_lead_and_zeroes_the_amplitude(program
 
 
 def test_impedance_is_stored_per_configuration():
-    dev = Neurostimulator("drg_ipg", [ImplantedLead(lead=1, lead_model="drg_4ring",
+    dev = Neurostimulator("drg_ipg", [ImplantedLead(lead=1, lead_model="drg",
                                                     contact_impedance_ohm=[400, 600, 500, 800])])
     cp = ClinicianProgrammer(dev)
     cp.create_program("P")
@@ -120,7 +120,7 @@ def test_higher_impedance_on_remeasure_disables_leads_it_makes_undeliverable(pro
     cp.set_patient_limits("A", 1, 0.4, 3.0).raise_if_rejected()
     pc.amplitude_up(1, steps=40)  # 0.8 -> 1.8 mA
     assert lead(dev, "A").amplitude_ma == pytest.approx(1.8)
-    dev.change_tissue(ImplantedLead(lead=1, lead_model="drg_4ring", impedance_ohm=6000))  # ceiling 1.65 mA
+    dev.change_tissue(ImplantedLead(lead=1, lead_model="drg", impedance_ohm=6000))  # ceiling 1.65 mA
     assert lead(dev, "A").enabled  # nothing changes until the clinician measures
     r = cp.measure_impedance("A", 1)
     assert r.accepted and any("lead disabled" in w for w in r.warnings)
@@ -235,7 +235,7 @@ def test_battery_drains_and_a_depleted_primary_cell_stops_therapy(programmed):
 
 
 def test_trial_stimulator_has_a_replaceable_battery_and_a_trial_period():
-    dev = TrialStimulator("drg_trial", [ImplantedLead(lead=1, lead_model="drg_4ring_trial", impedance_ohm=900)])
+    dev = TrialStimulator("drg_trial", [ImplantedLead(lead=1, lead_model="drg_temp", impedance_ohm=900)])
     program_all_leads(dev)
     pc = PatientController(dev)
     pc.select_program("A"), pc.therapy_on()
@@ -249,11 +249,11 @@ def test_trial_stimulator_has_a_replaceable_battery_and_a_trial_period():
     assert pc.battery_status().percent_remaining == pytest.approx(100)
     pc.therapy_on().raise_if_rejected()
     with pytest.raises(ValueError, match="kind"):
-        TrialStimulator("drg_ipg", [ImplantedLead(lead=1, lead_model="drg_4ring", impedance_ohm=900)])
+        TrialStimulator("drg_ipg", [ImplantedLead(lead=1, lead_model="drg", impedance_ohm=900)])
 
 
 def test_rechargeable_scs_ipg_recharges_and_reports_it():
-    dev = ImplantedPulseGenerator("scs_ipg", [ImplantedLead(lead=1, lead_model="scs_8perc", impedance_ohm=800)])
+    dev = ImplantedPulseGenerator("scs_ipg", [ImplantedLead(lead=1, lead_model="scs8", impedance_ohm=800)])
     program_all_leads(dev, amplitude_ma=5.0, pulse_width_us=300, frequency_hz=50, limits=(3.0, 7.0),
                       contacts=["-", "+"] + ["off"] * 6)
     pc = PatientController(dev)
@@ -271,7 +271,7 @@ def test_rechargeable_scs_ipg_recharges_and_reports_it():
 
 def test_implant_must_fit_the_device():
     with pytest.raises(ValueError, match="does not fit"):
-        Neurostimulator("drg_ipg", [ImplantedLead(lead=1, lead_model="scs_8perc", impedance_ohm=900)])
+        Neurostimulator("drg_ipg", [ImplantedLead(lead=1, lead_model="scs8", impedance_ohm=900)])
     with pytest.raises(ValueError, match="1 to 4"):
         drg_ipg(5)
 

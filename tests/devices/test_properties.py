@@ -51,7 +51,7 @@ PATIENT_ACTIONS = st.lists(st.one_of(
 
 def build(z, lo, hi, start, pw):
     """Two leads; programs A and B fully programmed (overrides given where the window needs them); A running."""
-    dev = Neurostimulator(MODEL, [ImplantedLead(lead=k, lead_model="drg_4ring", impedance_ohm=z) for k in (1, 2)])
+    dev = Neurostimulator(MODEL, [ImplantedLead(lead=k, lead_model="drg", impedance_ohm=z) for k in (1, 2)])
     cp = ClinicianProgrammer(dev)
     for name in ("A", "B"):
         cp.create_program(name).raise_if_rejected()

@@ -9,7 +9,7 @@ import pytest
 from drgsim.devices import ContactState as C
 from drgsim.devices import assess_lead, charge_per_phase_uc, get_lead, shannon_k
 
-AREA = get_lead("drg_4ring").contact_area_cm2
+AREA = get_lead("drg").contact_area_cm2
 BIPOLE = [C.CATHODE, C.ANODE, C.OFF, C.OFF]
 
 
