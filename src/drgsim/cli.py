@@ -15,7 +15,7 @@ from drgsim.anatomy.cli import atlas_app, plan
 from drgsim.devices.cli import app as devices_app
 from drgsim.neurons.models import CellModel
 from drgsim.neurons.solver import Method
-from drgsim.neurons.stimulus import Polarity, Shape
+from drgsim.devices.waveform import Polarity, Shape
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="drgsim: digital twin of dorsal root ganglion stimulation, with SCS side by side.")
@@ -97,7 +97,7 @@ def threshold(
 
     from drgsim.neurons.threshold import ThresholdConfig, run
     from drgsim.neurons.solver import SimulationSettings
-    from drgsim.neurons.stimulus import Waveform
+    from drgsim.devices.waveform import Waveform
 
     if source != "point":
         fail(f"--source={source!r}: allowed values are 'point' (the 'lead' source needs the field solver)", as_json)

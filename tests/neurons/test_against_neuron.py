@@ -15,7 +15,8 @@ import pytest
 
 from drgsim.neurons.models import mrg, sundt
 from drgsim.neurons.solver import CellBatch, SimulationSettings, find_thresholds
-from drgsim.neurons.stimulus import Polarity, Shape, Waveform, point_source_potentials
+from drgsim.devices.waveform import Polarity, Shape, Waveform
+from drgsim.neurons.stimulus import point_source_potentials
 
 REFERENCE = Path(__file__).parents[1] / "reference" / "neuron_reference.json"
 CASES = json.loads(REFERENCE.read_text())["cases"]

@@ -7,7 +7,8 @@ import pytest
 
 from drgsim.neurons.models import drg_abeta, drg_adelta, drg_c
 from drgsim.neurons.solver import CellBatch, SimulationSettings, find_thresholds, simulate
-from drgsim.neurons.stimulus import Waveform, point_source_potentials
+from drgsim.devices.waveform import Waveform
+from drgsim.neurons.stimulus import point_source_potentials
 
 BUILDERS = {"drg_abeta": drg_abeta.build, "drg_adelta": drg_adelta.build, "drg_c": drg_c.build}
 

@@ -11,7 +11,8 @@ import pytest
 
 from drgsim.neurons.models import mrg, sundt
 from drgsim.neurons.solver import CellBatch, SimulationSettings, trace
-from drgsim.neurons.stimulus import Waveform, point_source_potentials
+from drgsim.devices.waveform import Waveform
+from drgsim.neurons.stimulus import point_source_potentials
 
 REF = Path(__file__).parents[1] / "reference"
 GEOMETRY = json.loads((REF / "neuron_geometry.json").read_text())["fibers"]

@@ -9,7 +9,8 @@ from scipy.linalg import expm
 from drgsim.neurons.mechanisms import Mechanism
 from drgsim.neurons.models import mrg, sundt
 from drgsim.neurons.solver import CellBatch, Method, SimulationSettings, find_thresholds, simulate, trace
-from drgsim.neurons.stimulus import Waveform, point_source_potentials
+from drgsim.devices.waveform import Waveform
+from drgsim.neurons.stimulus import point_source_potentials
 
 from .conftest import over_middle_node
 

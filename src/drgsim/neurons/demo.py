@@ -22,7 +22,8 @@ from drgsim import __version__
 from drgsim.neurons.models import drg_abeta, drg_adelta, drg_c
 from drgsim.neurons.models.drg import Paths
 from drgsim.neurons.solver import CellBatch, SimulationSettings, find_thresholds
-from drgsim.neurons.stimulus import Waveform, point_source_potentials
+from drgsim.devices.waveform import Waveform
+from drgsim.neurons.stimulus import point_source_potentials
 
 BUILDERS = {"drg_abeta": drg_abeta.build, "drg_adelta": drg_adelta.build, "drg_c": drg_c.build}
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from drgsim.neurons import kernel
 from drgsim.neurons.morphology import Morphology
-from drgsim.neurons.stimulus import Waveform
+from drgsim.devices.waveform import Waveform
 
 
 class Method(StrEnum):

@@ -11,7 +11,8 @@ from drgsim import __version__
 from drgsim.neurons.models import CellModel, drg_abeta, drg_adelta, drg_c, motor, mrg, sundt
 from drgsim.neurons.morphology import Morphology
 from drgsim.neurons.solver import CellBatch, SimulationSettings, find_thresholds
-from drgsim.neurons.stimulus import Polarity, Shape, Waveform, point_source_potentials
+from drgsim.devices.waveform import Polarity, Shape, Waveform
+from drgsim.neurons.stimulus import point_source_potentials
 
 # Allowed diameters (um) and default length (nodes or compartments) per model.
 DIAMETERS_UM = {CellModel.MRG: mrg.DIAMETER_RANGE_UM, CellModel.SUNDT: sundt.DIAMETER_RANGE_UM,
