@@ -13,6 +13,7 @@ from rich.console import Console
 
 from drgsim.anatomy.cli import atlas_app, plan
 from drgsim.devices.cli import app as devices_app
+from drgsim.fields.cli import field_app
 from drgsim.neurons.models import CellModel
 from drgsim.neurons.solver import Method
 from drgsim.devices.waveform import Polarity, Shape
@@ -21,6 +22,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="drgsim: digital twin of dorsal root ganglion stimulation, with SCS side by side.")
 app.add_typer(devices_app, name="device", help="Leads, IPG, programs, safety and battery.")
 app.add_typer(atlas_app, name="atlas", help="Body regions, dermatomes and pain maps.")
+app.add_typer(field_app, name="field", help="Finite-element volume conductors.")
 app.command("plan", help="Rank DRG targets for a pain map; optionally check the candidate.")(plan)
 console = Console(stderr=True)
 

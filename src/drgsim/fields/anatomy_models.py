@@ -1,0 +1,298 @@
+"""Anatomical volume conductors: a lumbosacral DRG in its foramen, and a thoracic spinal canal.
+
+Both take their dimensions from ``drgsim.anatomy.spine`` (published means per level, or a virtual
+patient's draws) and their conductivities from ``drgsim.fields.materials``.
+
+DRG model (one level, T12-S1). Frame: x along the nerve (lateral), y dorsal, z completing the
+right-handed frame, origin at the centre of the intervertebral foramen; ``DRGParams.body_axes``
+orients it in the body at the root take-off angle (Silverstein 2015: 50-59 degrees). Around the
+foramen stands a slab of vertebral bone (pedicles) of the foramen's depth, pierced by the foramen
+(an elliptic tunnel filled with epidural fat); medial to it lies the epidural fat of the canal,
+lateral to it muscle. The ganglion is an ellipsoid on the nerve axis inside an epineurial sleeve
+(dural sleeve plus its thin CSF); the dorsal root leaves its medial pole, the spinal nerve its
+lateral pole, and the ventral root runs along its ventral side at ``ventral_root_gap_mm``. Within
+the modelled 60 mm the roots run straight along the nerve axis. The lead lies in the foramen on the dorsal surface of
+the ganglion, parallel to the nerve, tip lateral, with ``contact_over_ganglion`` over the ganglion
+centre, in an encapsulation sheath, on the dorso-cranial side of the ganglion (``lead_angle_deg``)
+where the foramen has room. Little or no CSF separates lead and ganglion (Shen 2006).
+
+SCS model (T8-T12). Frame: z along the cord (cranial), y dorsal, x to the patient's left. A
+vertebral ring of bone surrounds the canal; inside, epidural fat, the dural sac (dura), CSF and
+the cord: anisotropic white matter (longitudinal along z) around grey matter. The cord sits
+``dcsf_mm`` below the dura dorsally (Holsheimer 1994) and ``cord_offset_mm`` off the midline.
+Dorsal rootlets cross the CSF from the dorsolateral sulcus at the lead's level. An 8-contact
+percutaneous lead lies in the dorsal epidural space along z, on the midline or offset.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from drgsim.fields.geometry import Geometry
+from drgsim.fields.lead import LeadPlacement, lead_solids
+from drgsim.fields.materials import Conductivity, conductivity
+
+
+class DRGParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: Literal["drg"] = "drg"
+    level: str = "L5"
+    anatomy: dict | None = Field(None, description="DRGGeometry fields overriding the level's published means")
+    lead_id: str = "drg"
+    contact_over_ganglion: float = Field(2.5, ge=1, le=4, description="contact number (fractional) over the ganglion centre")
+    lead_gap_mm: float = Field(0.1, ge=0, le=5, description="encapsulation surface to the ganglion's sleeve")
+    lead_angle_deg: float = Field(60.0, ge=-90, le=90, description="side of the ganglion: 0 dorsal, 90 cranial")
+    lead_shift_mm: tuple[float, float, float] = Field((0.0, 0.0, 0.0), description="placement error / posture shift")
+    encapsulation_mm: float = Field(0.3, gt=0.05, le=2)
+    domain_mm: float = Field(60.0, gt=20, le=400, description="edge of the cubic tissue domain")
+    conductivities: dict[str, Conductivity] = Field(default_factory=dict)
+
+    def drg(self):
+        from drgsim.anatomy.spine import DRGGeometry, drg_geometry
+
+        base = drg_geometry(self.level)
+        return DRGGeometry(**{**base.model_dump(), **(self.anatomy or {})})
+
+    def ganglion_centre_mm(self) -> np.ndarray:
+        return np.array([self.drg().ganglion_offset_mm, 0.0, 0.0])
+
+    def body_axes(self) -> np.ndarray:
+        """Rows: the model's x (nerve), y (dorsal), z axes in body coordinates (x lateral, y dorsal,
+        z cranial): the nerve leaves the cord axis at the root take-off angle, caudally."""
+        a = np.radians(self.drg().root_angle_deg)
+        nerve = np.array([np.sin(a), 0.0, -np.cos(a)])
+        dorsal = np.array([0.0, 1.0, 0.0])
+        return np.stack([nerve, dorsal, np.cross(nerve, dorsal)])
+
+    def lead_placement(self) -> LeadPlacement:
+        from drgsim.devices.leads import get_lead
+        from drgsim.fields.lead import TIP_INSULATION_MM
+
+        g = self.drg()
+        lead = get_lead(self.lead_id)
+        a = np.radians(self.lead_angle_deg)
+        u = np.array([0.0, np.cos(a), np.sin(a)])  # from the ganglion axis towards the lead, in the y-z plane
+        surface = 1.0 / np.sqrt((u[1] / (g.ganglion_height_mm / 2)) ** 2 + (u[2] / (g.ganglion_width_mm / 2)) ** 2)
+        r = surface + g.dural_sleeve_thickness_mm + g.sleeve_csf_mm + self.lead_gap_mm + self.encapsulation_mm + \
+            lead.contact_diameter_mm / 2
+        from_tip = TIP_INSULATION_MM + lead.contact_length_mm / 2 + (self.contact_over_ganglion - 1) * lead.contact_pitch_mm
+        tip = self.ganglion_centre_mm() + np.array([from_tip, 0.0, 0.0]) + r * u + np.asarray(self.lead_shift_mm)
+        return LeadPlacement(lead_id=self.lead_id, tip_mm=tuple(float(v) for v in tip), direction=(-1.0, 0.0, 0.0),
+                             body_length_mm=from_tip + self.domain_mm / 3)
+
+    def build(self, contact_maxh_mm: float | None) -> Geometry:
+        from netgen.occ import X, Y, Axes, Box, Cylinder, Ellipsoid, Glue, Pnt, Vec
+
+        g = self.drg()
+        h = self.domain_mm / 2
+        c = self.ganglion_centre_mm()
+        outer = Box(Pnt(-h, -h, -h), Pnt(h, h, h))
+        outer.faces.name = "ground"
+        half_block = g.foramen_length_mm / 2
+        block = Box(Pnt(-half_block, -h, -h), Pnt(half_block, h, h))
+        medial = Box(Pnt(-h, -h, -h), Pnt(-half_block, h, h))
+        lateral = Box(Pnt(half_block, -h, -h), Pnt(h, h, h))
+        tunnel = _elliptic_prism((-h, 0.0, 0.0), (1, 0, 0), (0, 1, 0), g.foramen_width_mm / 2, g.foramen_height_mm / 2,
+                                 2 * h)
+        axes = Axes(Pnt(*c), n=X, h=Y)
+        ganglion = Ellipsoid(axes, g.ganglion_length_mm / 2, g.ganglion_height_mm / 2, g.ganglion_width_mm / 2)
+        t = g.dural_sleeve_thickness_mm + g.sleeve_csf_mm
+        sleeve = Ellipsoid(axes, g.ganglion_length_mm / 2 + t, g.ganglion_height_mm / 2 + t, g.ganglion_width_mm / 2 + t)
+        pole = g.ganglion_length_mm / 2
+        droot = Cylinder(Pnt(c[0] - 0.8 * pole, 0, 0), Vec(-1, 0, 0), g.dorsal_root_diameter_mm / 2, 2 * h)
+        nerve = Cylinder(Pnt(c[0] + 0.8 * pole, 0, 0), Vec(1, 0, 0), g.spinal_nerve_diameter_mm / 2, 2 * h)
+        vy = -(g.ganglion_height_mm / 2 + t + g.ventral_root_gap_mm + g.ventral_root_diameter_mm / 2)
+        vroot = Cylinder(Pnt(-h, vy, 0), Vec(1, 0, 0), g.ventral_root_diameter_mm / 2, h + c[0] + pole)
+        placement = self.lead_placement()
+        segments, envelope = lead_solids(placement, placement.lead.contact_diameter_mm / 2 + self.encapsulation_mm,
+                                         "encapsulation", contact_maxh_mm=contact_maxh_mm)
+        neural = (sleeve + droot + vroot + nerve) * outer
+        pieces = {
+            "bone": block - tunnel - neural - envelope,
+            "fat_foramen": (tunnel * block) - neural - envelope,
+            "fat_canal": medial - neural - envelope,
+            "muscle": lateral - neural - envelope,
+            "epineurium": sleeve - ganglion - droot - nerve - vroot - envelope,
+            "ganglion": ganglion - envelope,
+            "root": ((droot + vroot) * outer) - ganglion - envelope,
+            "nerve": (nerve * outer) - ganglion - envelope,
+        }
+        for name, shape in pieces.items():
+            shape.mat(name)
+        axis = (1.0, 0.0, 0.0)
+        cond = lambda name: (conductivity(name, self.conductivities), axis)  # noqa: E731
+        materials = {"bone": cond("bone"), "fat_foramen": cond("epidural_fat"), "fat_canal": cond("epidural_fat"),
+                     "muscle": cond("muscle"), "epineurium": cond("epineurium"), "ganglion": cond("ganglion"),
+                     "root": cond("root"), "nerve": cond("root"), "encapsulation": cond("encapsulation")}
+        shape = Glue([*pieces.values(), *segments])
+        return Geometry(shape, materials, [f"contact{k + 1}" for k in range(placement.lead.n_contacts)],
+                        placements=[placement])
+
+
+class SCSParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: Literal["scs"] = "scs"
+    level: str = "T10"
+    posture: str = "supine"
+    anatomy: dict | None = Field(None, description="CanalGeometry fields overriding the level's means")
+    dcsf_mm: float | None = Field(None, gt=0.2, le=15, description="dorsal CSF thickness (overrides anatomy)")
+    lead_id: str = "scs8"
+    lead_offset_mm: float = Field(0.0, ge=-10, le=10, description="lateral offset of the lead (+ left)")
+    lead_centre_z_mm: float = Field(0.0, ge=-50, le=50, description="array centre along the cord")
+    encapsulation_mm: float = Field(0.2, gt=0.05, le=2)
+    length_mm: float = Field(80.0, gt=30, le=400, description="modelled length of the spine")
+    domain_mm: float = Field(80.0, gt=30, le=400, description="edge of the tissue domain (x, y)")
+    rootlet_diameter_mm: float = Field(0.8, gt=0.1, le=3)
+    conductivities: dict[str, Conductivity] = Field(default_factory=dict)
+
+    def canal(self):
+        from drgsim.anatomy.spine import CanalGeometry, canal_geometry
+
+        base = canal_geometry(self.level, self.posture)
+        fields = {**base.model_dump(), **(self.anatomy or {})}
+        if self.dcsf_mm is not None:
+            fields["dcsf_mm"] = self.dcsf_mm
+        return CanalGeometry(**fields)
+
+    def layout(self) -> dict[str, float]:
+        """Centres (y) and semi-axes of the canal, dural sac and cord, in the model frame."""
+        k = self.canal()
+        canal_b = k.canal_ap_mm / 2
+        dura_out_dorsal = canal_b - k.epidural_fat_mm
+        dura_in_dorsal = dura_out_dorsal - k.dura_thickness_mm
+        cord_b = k.cord_ap_mm / 2
+        cord_y = dura_in_dorsal - k.dcsf_mm - cord_b
+        sac_a = k.canal_lr_mm / 2 - 1.0
+        sac_b = (dura_out_dorsal + canal_b - 0.5) / 2
+        sac_y = dura_out_dorsal - sac_b
+        if cord_y - cord_b < sac_y - sac_b + k.dura_thickness_mm + 0.3:
+            raise ValueError(f"dcsf_mm={k.dcsf_mm}: the cord ({k.cord_ap_mm} mm) does not fit below that much dorsal "
+                             f"CSF in a {k.canal_ap_mm} mm canal")
+        return dict(canal_a=k.canal_lr_mm / 2, canal_b=canal_b, sac_a=sac_a, sac_b=sac_b, sac_y=sac_y,
+                    cord_a=k.cord_lr_mm / 2, cord_b=cord_b, cord_y=cord_y, cord_x=k.cord_offset_mm,
+                    dura=k.dura_thickness_mm, dura_dorsal_y=dura_out_dorsal, bone=k.vertebral_bone_mm,
+                    grey=k.grey_ap_fraction, dcsf=k.dcsf_mm)
+
+    def lead_placement(self) -> LeadPlacement:
+        from drgsim.devices.leads import get_lead
+
+        lay = self.layout()
+        lead = get_lead(self.lead_id)
+        r = lead.contact_diameter_mm / 2
+        y = lay["dura_dorsal_y"] + self.encapsulation_mm + r + 0.05
+        from drgsim.fields.lead import TIP_INSULATION_MM
+
+        half_span = (lead.n_contacts - 1) * lead.contact_pitch_mm / 2
+        tip_z = self.lead_centre_z_mm + half_span + TIP_INSULATION_MM + lead.contact_length_mm / 2
+        # Tip cranial, lead running caudally towards its entry.
+        return LeadPlacement(lead_id=self.lead_id, tip_mm=(self.lead_offset_mm, y, tip_z), direction=(0.0, 0.0, -1.0),
+                             body_length_mm=tip_z + self.length_mm / 2 - 1.0)
+
+    def build(self, contact_maxh_mm: float | None) -> Geometry:
+        from netgen.occ import Box, Glue, Pnt
+
+        lay = self.layout()
+        L = self.length_mm
+        half = self.domain_mm / 2
+        z0 = -L / 2
+        ell = lambda a, b, x=0.0, y=0.0: _z_elliptic_cylinder(x, y, a, b, z0, L)  # noqa: E731
+        outer = Box(Pnt(-half, -half, z0), Pnt(half, half, z0 + L))
+        outer.faces.name = "ground"
+        vertebra = ell(lay["canal_a"] + lay["bone"], lay["canal_b"] + lay["bone"])
+        canal = ell(lay["canal_a"], lay["canal_b"])
+        sac = ell(lay["sac_a"], lay["sac_b"], 0.0, lay["sac_y"])
+        sac_in = ell(lay["sac_a"] - lay["dura"], lay["sac_b"] - lay["dura"], 0.0, lay["sac_y"])
+        cord = ell(lay["cord_a"], lay["cord_b"], lay["cord_x"], lay["cord_y"])
+        grey = ell(lay["cord_a"] * 0.55, lay["cord_b"] * lay["grey"], lay["cord_x"], lay["cord_y"])
+        placement = self.lead_placement()
+        segments, envelope = lead_solids(placement, placement.lead.contact_diameter_mm / 2 + self.encapsulation_mm,
+                                         "encapsulation", contact_maxh_mm=contact_maxh_mm)
+        rootlets, root_axes = self._rootlets(lay, sac_in)
+        roots = None
+        for r in rootlets:
+            roots = r if roots is None else roots + r
+        tissue = outer - vertebra
+        bone = vertebra - canal
+        fat = canal - sac - envelope
+        dura = sac - sac_in - envelope
+        csf = sac_in - cord - roots
+        white = cord - grey
+        for shape, mat in ((tissue, "tissue"), (bone, "bone"), (fat, "epidural_fat"), (dura, "dura"), (csf, "csf"),
+                           (white, "white_matter"), (grey, "grey_matter")):
+            shape.mat(mat)
+        pieces = [tissue, bone, fat, dura, csf, white, grey, *segments]
+        for k, r in enumerate(rootlets):
+            piece = r * sac_in
+            piece.mat(f"rootlet{k}")
+            pieces.append(piece)
+        cond = lambda name: conductivity(name, self.conductivities)  # noqa: E731
+        z = (0.0, 0.0, 1.0)
+        materials = {"tissue": (cond("fat"), z), "bone": (cond("bone"), z), "epidural_fat": (cond("epidural_fat"), z),
+                     "dura": (cond("dura"), z), "csf": (cond("csf"), z), "white_matter": (cond("white_matter"), z),
+                     "grey_matter": (cond("grey_matter"), z), "encapsulation": (cond("encapsulation"), z)}
+        for k, axis in enumerate(root_axes):
+            materials[f"rootlet{k}"] = (cond("root"), axis)
+        n_contacts = placement.lead.n_contacts
+        return Geometry(Glue(pieces), materials, [f"contact{k + 1}" for k in range(n_contacts)],
+                        placements=[placement])
+
+    def rootlet_paths(self) -> list[np.ndarray]:
+        """Dorsal rootlets at the lead's level: from the dorsolateral sulcus, laterally and caudally
+        across the CSF (both sides), as (2, 3) segments."""
+        lay = self.layout()
+        paths = []
+        for sx in (-1.0, 1.0):
+            start = np.array([lay["cord_x"] + sx * lay["cord_a"] * 0.6, lay["cord_y"] + lay["cord_b"] * 0.75,
+                              self.lead_centre_z_mm])
+            d = np.array([sx * 0.8, 0.25, -0.55])
+            d /= np.linalg.norm(d)
+            # run until 0.3 mm inside the dura
+            t = _ray_to_ellipse(start, d, lay["sac_a"] - lay["dura"] - 0.3, lay["sac_b"] - lay["dura"] - 0.3, lay["sac_y"])
+            paths.append(np.stack([start - d * 0.5, start + d * t]))
+        return paths
+
+    def _rootlets(self, lay, sac_in):
+        from netgen.occ import Cylinder, Pnt, Vec
+
+        shapes, axes = [], []
+        for p in self.rootlet_paths():
+            d = p[1] - p[0]
+            length = float(np.linalg.norm(d))
+            shapes.append(Cylinder(Pnt(*p[0]), Vec(*(d / length)), self.rootlet_diameter_mm / 2, length))
+            axes.append(tuple(float(x) for x in d / length))
+        return shapes, axes
+
+
+def _ray_to_ellipse(p, d, a, b, yc) -> float:
+    """Distance along d from p (inside) to the elliptic cylinder x^2/a^2 + (y-yc)^2/b^2 = 1."""
+    px, py = p[0], p[1] - yc
+    A = d[0] ** 2 / a**2 + d[1] ** 2 / b**2
+    B = 2 * (px * d[0] / a**2 + py * d[1] / b**2)
+    C = px**2 / a**2 + py**2 / b**2 - 1
+    return float((-B + np.sqrt(B * B - 4 * A * C)) / (2 * A))
+
+
+def _z_elliptic_cylinder(x, y, a, b, z0, length):
+    """Elliptic cylinder along z from z0: centre (x, y), semi-axes a along x and b along y."""
+    return _elliptic_prism((x, y, z0), (0, 0, 1), (1, 0, 0), a, b, length)
+
+
+def _elliptic_prism(origin, axis, dir1, s1, s2, length):
+    """Elliptic cylinder from ``origin`` along ``axis``: semi-axis s1 along dir1 and s2 along axis x dir1.
+
+    OCC ellipses need the major radius first, so the workplane's h axis takes the longer one.
+    """
+    from netgen.occ import Axes, Pnt, Vec, WorkPlane
+
+    n = np.asarray(axis, dtype=float)
+    d1 = np.asarray(dir1, dtype=float)
+    d2 = np.cross(n, d1)
+    # WorkPlane(Axes(n, h)).Ellipse(major, minor): major along h, minor along n x h.
+    h, major, minor = (d1, s1, s2) if s1 >= s2 else (-d2, s2, s1)
+    wp = WorkPlane(Axes(Pnt(*origin), n=Vec(*n), h=Vec(*h)))
+    return wp.Ellipse(major, minor).Face().Extrude(length)

@@ -1,0 +1,243 @@
+"""Finite-element solution of the volume conductor: one unit-current solution per contact.
+
+-div(sigma grad phi) = 0 in the tissue; each contact in turn injects 1 mA with uniform current
+density over its surface, the outer surface is grounded (the distant return) and every other
+surface is insulating. P2 Lagrange elements, conjugate gradients preconditioned with BDDC
+(NGSolve; the choice of OSS-DBS v2). Because the problem is linear and every unit solution shares
+the operator, any program is a weighted sum of them (superposition), and reciprocity holds.
+
+Units: coordinates in mm and sigma in S/m (= mS/mm), so 1 mA gives phi in V; potentials are
+reported in mV per mA and impedances in ohm. Solutions are cached on disk by a content hash of
+everything that defines them; a run report records per-stage timings, DOFs and peak memory.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import resource
+import time
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from drgsim import __version__
+from drgsim.fields.anatomy_models import DRGParams, SCSParams
+from drgsim.fields.geometry import Geometry, HomogeneousParams, SphereParams
+
+FIELDS_SCHEMA = 1  # bump when the stored format changes
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """Hash of the code and data that turn a spec into a solution (fields, lead catalog, anatomy), so
+    that a cached solution is never read after any of them changed."""
+    from importlib import resources
+
+    h = hashlib.sha256()
+    for pkg in ("drgsim.fields", "drgsim.anatomy", "drgsim.devices"):
+        for f in sorted(resources.files(pkg).iterdir(), key=lambda x: x.name):
+            if f.name.endswith(".py"):
+                h.update(f.name.encode() + f.read_bytes())
+    for name in ("conductivities.json", "leads.json", "spine.json", "posture.json"):
+        h.update(name.encode() + resources.files("drgsim.data").joinpath(name).read_bytes())
+    return h.hexdigest()
+
+
+class MeshSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    maxh_mm: float = Field(10.0, gt=0, le=200, description="largest element far from the leads")
+    contact_maxh_mm: float = Field(0.35, gt=0, le=10, description="element size on the contacts")
+    grading: float = Field(0.3, gt=0, le=1)
+    order: int = Field(2, ge=1, le=3)
+
+
+class FieldSpec(BaseModel):
+    """Everything that defines a field solution (and its cache key)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    geometry: Annotated[HomogeneousParams | SphereParams | DRGParams | SCSParams, Field(discriminator="model")]
+    mesh: MeshSettings = MeshSettings()
+    tol: float = Field(1e-10, gt=0, lt=1e-3)
+
+    def key(self) -> str:
+        text = json.dumps({"spec": self.model_dump(mode="json"), "schema": FIELDS_SCHEMA, "code": code_fingerprint()},
+                          sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+class RunReport(BaseModel):
+    key: str
+    cache_hit: bool
+    ndof: int
+    n_elements: int
+    n_contacts: int
+    seconds: dict[str, float]
+    peak_memory_mb: float
+    cg_iterations: list[int]
+    drgsim_version: str = __version__
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("DRGSIM_CACHE_DIR")
+    if base:
+        return Path(base)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "drgsim"
+
+
+class FieldSolution:
+    """Unit-current potentials of every contact, sampled anywhere in the mesh."""
+
+    def __init__(self, spec: FieldSpec, contacts: list[str], mesh, vectors: np.ndarray, impedance_ohm: np.ndarray,
+                 report: RunReport):
+        from ngsolve import H1, GridFunction
+
+        self.spec = spec
+        self.contacts = contacts
+        self.mesh = mesh
+        self.fes = H1(mesh, order=spec.mesh.order)
+        self.grid_functions = []
+        for v in vectors:
+            g = GridFunction(self.fes)
+            g.vec.FV().NumPy()[:] = v
+            self.grid_functions.append(g)
+        self.impedance_ohm = impedance_ohm
+        self.report = report
+
+    @property
+    def n_contacts(self) -> int:
+        return len(self.contacts)
+
+    def potentials(self, points_mm) -> np.ndarray:
+        """Potential (mV) at each point for 1 mA from each contact: shape (n_points, n_contacts)."""
+        p = np.atleast_2d(np.asarray(points_mm, dtype=float))
+        if p.shape[-1] != 3:
+            raise ValueError(f"points_mm must have shape (n, 3), got {p.shape}")
+        mp = self.mesh(p[:, 0], p[:, 1], p[:, 2])
+        outside = np.asarray(mp["nr"]) < 0
+        if outside.any():
+            raise ValueError(f"{int(outside.sum())} of {len(p)} points lie outside the conducting mesh "
+                             f"(e.g. {p[np.flatnonzero(outside)[0]].round(3).tolist()} mm)")
+        return np.stack([g(mp).ravel() for g in self.grid_functions], axis=1) * 1e3
+
+    def program_potentials(self, points_mm, currents_ma) -> np.ndarray:
+        """Potential (mV) of a program by superposition; ``currents_ma`` has one value per contact,
+        positive where current leaves the contact into the tissue (anode), negative at cathodes."""
+        w = np.asarray(currents_ma, dtype=float)
+        if w.shape != (self.n_contacts,):
+            raise ValueError(f"currents_ma needs {self.n_contacts} values, got {w.shape}")
+        return self.potentials(points_mm) @ w
+
+    def bipolar_impedance_ohm(self, i: int, j: int) -> float:
+        """Impedance between contacts i and j (0-based) for current in at i and out at j."""
+        z = self.impedance_ohm
+        return float(z[i, i] + z[j, j] - z[i, j] - z[j, i])
+
+
+def _sigma_cf(mesh, geometry: Geometry):
+    from ngsolve import CoefficientFunction
+
+    cfs = []
+    for name in mesh.GetMaterials():
+        cond, axis = geometry.materials[name]
+        cfs.append(CoefficientFunction(tuple(cond.tensor(axis).ravel()), dims=(3, 3)))
+    return CoefficientFunction(cfs)
+
+
+def _solve_fresh(spec: FieldSpec, progress=None):
+    from ngsolve import Mesh, TaskManager
+    from netgen.occ import OCCGeometry
+
+    t = {}
+    t0 = time.perf_counter()
+    geometry = spec.geometry.build(spec.mesh.contact_maxh_mm)
+    t["geometry"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ngmesh = OCCGeometry(geometry.shape).GenerateMesh(maxh=spec.mesh.maxh_mm, grading=spec.mesh.grading)
+    mesh = Mesh(ngmesh)
+    missing = [c for c in geometry.contacts + [geometry.ground] if c not in mesh.GetBoundaries()]
+    if missing:
+        raise RuntimeError(f"surfaces {missing} were lost in meshing")
+    t["mesh"] = time.perf_counter() - t0
+    with TaskManager():
+        return _discretise_and_solve(spec, geometry, mesh, t, progress)
+
+
+def _discretise_and_solve(spec: FieldSpec, geometry: Geometry, mesh, t: dict, progress):
+    from ngsolve import BND, BilinearForm, GridFunction, H1, Integrate, LinearForm, Preconditioner, ds, dx, grad
+    from ngsolve.krylovspace import CGSolver
+
+    t0 = time.perf_counter()
+    fes = H1(mesh, order=spec.mesh.order, dirichlet=geometry.ground)
+    u, v = fes.TnT()
+    sigma = _sigma_cf(mesh, geometry)
+    a = BilinearForm(fes)
+    a += (sigma * grad(u)) * grad(v) * dx
+    pre = Preconditioner(a, "bddc")
+    a.Assemble()
+    areas = [Integrate(1, mesh, BND, definedon=mesh.Boundaries(c)) for c in geometry.contacts]
+    t["assemble"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    vectors, iterations = [], []
+    gfu = GridFunction(fes)
+    for c, area in zip(geometry.contacts, areas):
+        f = LinearForm(fes)
+        f += (1.0 / area) * v * ds(c)  # 1 mA over the contact: J in mA/mm2
+        f.Assemble()
+        solver = CGSolver(a.mat, pre.mat, tol=spec.tol, maxiter=2000)
+        gfu.vec.data = solver * f.vec
+        iterations.append(int(solver.iterations))
+        vectors.append(gfu.vec.FV().NumPy().copy())
+        if progress:
+            progress()
+    t["solve"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    n = len(geometry.contacts)
+    z = np.empty((n, n))
+    for k, vec in enumerate(vectors):
+        gfu.vec.FV().NumPy()[:] = vec
+        for j, (c, area) in enumerate(zip(geometry.contacts, areas)):
+            z[j, k] = Integrate(gfu, mesh, BND, definedon=mesh.Boundaries(c)) / area * 1e3  # V/mA -> ohm
+    t["impedance"] = time.perf_counter() - t0
+    return geometry, mesh, np.array(vectors), z, t, fes.ndof, iterations
+
+
+def solve(spec: FieldSpec, use_cache: bool = True, progress=None) -> FieldSolution:
+    """The unit solutions of ``spec``, from the disk cache when present (no solve is then performed)."""
+    from ngsolve import Mesh
+
+    key = spec.key()
+    folder = cache_dir() / "fields" / key
+    t_start = time.perf_counter()
+    if use_cache and (folder / "solution.npz").exists():
+        t0 = time.perf_counter()
+        mesh = Mesh(str(folder / "mesh.vol"))
+        data = np.load(folder / "solution.npz")
+        meta = json.loads((folder / "meta.json").read_text())
+        load = time.perf_counter() - t0
+        report = RunReport(key=key, cache_hit=True, ndof=int(meta["ndof"]), n_elements=mesh.ne,
+                           n_contacts=len(meta["contacts"]), seconds={"load": load, "total": time.perf_counter() - t_start},
+                           peak_memory_mb=_peak_mb(), cg_iterations=[])
+        return FieldSolution(spec, meta["contacts"], mesh, data["vectors"], data["impedance_ohm"], report)
+    geometry, mesh, vectors, z, t, ndof, iterations = _solve_fresh(spec, progress)
+    t["total"] = time.perf_counter() - t_start
+    report = RunReport(key=key, cache_hit=False, ndof=ndof, n_elements=mesh.ne, n_contacts=len(geometry.contacts),
+                       seconds=t, peak_memory_mb=_peak_mb(), cg_iterations=iterations)
+    if use_cache:
+        folder.mkdir(parents=True, exist_ok=True)
+        mesh.ngmesh.Save(str(folder / "mesh.vol"))
+        np.savez(folder / "solution.npz", vectors=vectors, impedance_ohm=z)
+        (folder / "spec.json").write_text(spec.model_dump_json(indent=2))
+        (folder / "report.json").write_text(report.model_dump_json(indent=2))
+        (folder / "meta.json").write_text(json.dumps({"contacts": geometry.contacts, "ndof": ndof}))
+    return FieldSolution(spec, geometry.contacts, mesh, vectors, z, report)
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,0 +1,102 @@
+"""The field solver against analytic solutions, superposition, reciprocity and its own cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from drgsim.fields.geometry import SphereParams
+from drgsim.fields.solve import FieldSpec, MeshSettings, _sigma_cf, solve
+
+SPHERE_MESH = MeshSettings(maxh_mm=25.0, contact_maxh_mm=0.15, grading=0.3)
+
+
+def test_sphere_electrode_matches_point_source_law():
+    """V = I / (4 pi sigma) (1/r - 1/R) for a sphere of radius a grounded at R: within 1% for r >= 3a."""
+    a, R, sigma = 0.5, 100.0, 0.2
+    sol = solve(FieldSpec(geometry=SphereParams(electrode_radius_mm=a, radius_mm=R, sigma_s_per_m=sigma),
+                          mesh=SPHERE_MESH))
+    r = np.array([1.5, 2.0, 3.0, 5.0, 10.0, 30.0])
+    dirs = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0.6, 0.8, 0], [0, -0.6, 0.8], [-1, 0, 0]])
+    v = sol.potentials(r[:, None] * dirs)[:, 0]
+    exact = 1e3 / (4 * np.pi * sigma) * (1 / r - 1 / R)
+    np.testing.assert_allclose(v, exact, rtol=0.01)
+
+
+@pytest.mark.parametrize("sigma2", [0.05, 1.0])
+def test_two_layer_medium_matches_method_of_images(sigma2):
+    """Source in layer 1 above a plane interface: V1 = I/(4 pi s1) (1/r + k/r'), V2 = I/(2 pi (s1 + s2) r),
+    k = (s1 - s2)/(s1 + s2). Compared as differences between points, which removes the ground's offset."""
+    s1, zi = 0.2, -2.0
+    sol = solve(FieldSpec(geometry=SphereParams(electrode_radius_mm=0.5, radius_mm=150.0, sigma_s_per_m=s1,
+                                                sigma2_s_per_m=sigma2, interface_z_mm=zi), mesh=SPHERE_MESH))
+    k = (s1 - sigma2) / (s1 + sigma2)
+    image = np.array([0.0, 0.0, 2 * zi])
+
+    def exact(p):
+        p = np.atleast_2d(p)
+        r = np.linalg.norm(p, axis=1)
+        upper = 1e3 / (4 * np.pi * s1) * (1 / r + k / np.linalg.norm(p - image, axis=1))
+        lower = 1e3 / (2 * np.pi * (s1 + sigma2) * r)
+        return np.where(p[:, 2] > zi, upper, lower)
+
+    pts = np.array([[1.5, 0, 0], [3.0, 0, 0], [0, 3.0, 1.0], [2.0, 0, -3.0], [0, 0, -5.0], [4.0, 0, -4.0]])
+    ref = np.array([0.0, 0.0, 12.0])
+    dv = sol.potentials(pts)[:, 0] - sol.potentials(ref)[0, 0]
+    dv_exact = exact(pts) - exact(ref)[0]
+    np.testing.assert_allclose(dv, dv_exact, rtol=0.02)
+
+
+def test_bipolar_solve_equals_difference_of_unit_solutions(drg_lead_field):
+    """An independent FEM solve of contact 2 (+1 mA) / contact 3 (-1 mA) equals phi_2 - phi_3."""
+    from ngsolve import BND, H1, BilinearForm, GridFunction, Integrate, LinearForm, Preconditioner, ds, dx, grad
+    from ngsolve.krylovspace import CGSolver
+
+    sol = drg_lead_field
+    geometry = sol.spec.geometry.build(None)
+    mesh = sol.mesh
+    fes = H1(mesh, order=sol.spec.mesh.order, dirichlet=geometry.ground)
+    u, v = fes.TnT()
+    a = BilinearForm(fes)
+    a += (_sigma_cf(mesh, geometry) * grad(u)) * grad(v) * dx
+    pre = Preconditioner(a, "bddc")
+    a.Assemble()
+    f = LinearForm(fes)
+    for name, sign in (("contact2", 1.0), ("contact3", -1.0)):
+        f += sign / Integrate(1, mesh, BND, definedon=mesh.Boundaries(name)) * v * ds(name)
+    f.Assemble()
+    g = GridFunction(fes)
+    g.vec.data = CGSolver(a.mat, pre.mat, tol=1e-12, maxiter=2000) * f.vec
+    rng = np.random.default_rng(0)
+    pts = np.column_stack([rng.uniform(1.0, 6.0, 30), rng.uniform(-3, 3, 30), rng.uniform(-5, 15, 30)])
+    direct = np.array([g(mesh(*p)) for p in pts]) * 1e3
+    superposed = sol.program_potentials(pts, [0.0, 1.0, -1.0, 0.0])
+    np.testing.assert_allclose(superposed, direct, rtol=1e-6, atol=1e-6 * np.abs(direct).max())
+
+
+def test_reciprocity_and_impedances(drg_lead_field):
+    z = drg_lead_field.impedance_ohm
+    np.testing.assert_allclose(z, z.T, rtol=2e-3)  # from independent solves: the operator is symmetric
+    assert np.all(np.diag(z) > 3 * z[0, 1])  # self >> mutual
+    assert z[0, 1] > z[0, 2] > z[0, 3] > 0  # mutual impedance falls with distance
+    zb = drg_lead_field.bipolar_impedance_ohm(0, 1)
+    assert z[0, 0] < zb < 2 * z[0, 0]
+
+
+def test_second_solve_reads_the_cache(drg_lead_field):
+    again = solve(drg_lead_field.spec)
+    assert again.report.cache_hit and not drg_lead_field.report.cache_hit
+    pts = drg_lead_field.spec.geometry.lead.contact_centres_mm() + np.array([2.0, 0.0, 0.0])
+    np.testing.assert_array_equal(again.potentials(pts), drg_lead_field.potentials(pts))
+    np.testing.assert_array_equal(again.impedance_ohm, drg_lead_field.impedance_ohm)
+
+
+def test_changed_input_never_reads_a_stale_cache(drg_lead_field):
+    other = drg_lead_field.spec.model_copy(update={"geometry": drg_lead_field.spec.geometry.model_copy(
+        update={"resistivity_ohm_cm": 250.0})})
+    assert other.key() != drg_lead_field.spec.key()
+
+
+def test_points_outside_the_mesh_are_refused(drg_lead_field):
+    with pytest.raises(ValueError, match="outside"):
+        drg_lead_field.potentials([[0.0, 0.0, 0.0]])  # inside the lead body
