@@ -30,7 +30,8 @@ console = Console(stderr=True)
 FLAGS = {"diameter_um": "--diameter-um", "nodes": "--nodes", "distance_mm": "--distance-mm",
          "resistivity_ohm_cm": "--resistivity-ohm-cm", "pulse_width_us": "--pulse-width-us",
          "dt_us": "--dt-us", "tstop_ms": "--tstop-ms", "tolerance": "--tolerance", "model": "--model",
-         "interphase_gap_us": "--interphase-gap-us", "n_cells": "--cells", "seed": "--seed"}
+         "interphase_gap_us": "--interphase-gap-us", "n_cells": "--cells", "seed": "--seed", "lead": "--lead",
+         "contact": "--contact", "source": "--source"}
 
 
 def _allowed(model_cls: type[BaseModel], field: str) -> str:
@@ -81,7 +82,9 @@ def threshold(
     model: Annotated[CellModel, typer.Option(help="Cell model.")] = CellModel.MRG,
     diameter_um: Annotated[Optional[float], typer.Option(help="Fibre diameter (mrg 2-16, sundt 0.1-3, motor 12-20).")] = None,
     nodes: Annotated[Optional[int], typer.Option(help="Nodes of Ranvier (mrg, motor; odd) or compartments (sundt).")] = None,
-    source: Annotated[str, typer.Option(help="Stimulating source: point.")] = "point",
+    source: Annotated[str, typer.Option(help="Stimulating source: point, or lead (its FEM solution).")] = "point",
+    lead: Annotated[str, typer.Option(help="Catalog lead id for --source lead (drg, scs8, ...).")] = "drg",
+    contact: Annotated[int, typer.Option(help="Contact of --source lead, numbered from 1 at the tip.")] = 1,
     distance_mm: Annotated[float, typer.Option(help="Source distance from the cell's centre.")] = 1.0,
     resistivity_ohm_cm: Annotated[float, typer.Option(help="Resistivity of the homogeneous medium.")] = 500.0,
     pulse_width_us: Annotated[float, typer.Option(help="Width of the (first) phase.")] = 100.0,
@@ -94,19 +97,19 @@ def threshold(
     tolerance: Annotated[float, typer.Option(help="Relative tolerance of the threshold search.")] = 0.01,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Threshold amplitude of one fibre or DRG neuron for a point source."""
+    """Threshold amplitude of one fibre or DRG neuron for a point source or a lead's contact."""
     from rich.table import Table
 
     from drgsim.neurons.threshold import ThresholdConfig, run
     from drgsim.neurons.solver import SimulationSettings
     from drgsim.devices.waveform import Waveform
 
-    if source != "point":
-        fail(f"--source={source!r}: allowed values are 'point' (the 'lead' source needs the field solver)", as_json)
+    if source not in ("point", "lead"):
+        fail(f"--source={source!r}: allowed values are 'point' and 'lead'", as_json)
     try:
         cfg = ThresholdConfig(
             model=model, diameter_um=diameter_um, nodes=nodes, distance_mm=distance_mm,
-            resistivity_ohm_cm=resistivity_ohm_cm, tolerance=tolerance,
+            resistivity_ohm_cm=resistivity_ohm_cm, tolerance=tolerance, source=source, lead=lead, contact=contact,
             waveform=Waveform(shape=waveform, polarity=polarity, pulse_width_us=pulse_width_us,
                               interphase_gap_us=interphase_gap_us),
             settings=SimulationSettings(dt_us=dt_us, tstop_ms=tstop_ms, method=method))

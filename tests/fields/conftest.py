@@ -8,7 +8,7 @@ from drgsim.fields.geometry import HomogeneousParams
 from drgsim.fields.lead import LeadPlacement
 from drgsim.fields.solve import FieldSpec, MeshSettings, solve
 
-COARSE = MeshSettings(maxh_mm=20.0, contact_maxh_mm=0.5, grading=0.4)
+COARSE = MeshSettings(maxh_mm=20.0, contact_maxh_mm=0.5, near_maxh_mm=1.5, grading=0.4)
 
 
 @pytest.fixture(scope="session", autouse=True)

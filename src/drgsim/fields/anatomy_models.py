@@ -84,7 +84,7 @@ class DRGParams(BaseModel):
         return LeadPlacement(lead_id=self.lead_id, tip_mm=tuple(float(v) for v in tip), direction=(-1.0, 0.0, 0.0),
                              body_length_mm=from_tip + self.domain_mm / 3)
 
-    def build(self, contact_maxh_mm: float | None) -> Geometry:
+    def build(self, mesh) -> Geometry:
         from netgen.occ import X, Y, Axes, Box, Cylinder, Ellipsoid, Glue, Pnt, Vec
 
         g = self.drg()
@@ -109,7 +109,7 @@ class DRGParams(BaseModel):
         vroot = Cylinder(Pnt(-h, vy, 0), Vec(1, 0, 0), g.ventral_root_diameter_mm / 2, h + c[0] + pole)
         placement = self.lead_placement()
         segments, envelope = lead_solids(placement, placement.lead.contact_diameter_mm / 2 + self.encapsulation_mm,
-                                         "encapsulation", contact_maxh_mm=contact_maxh_mm)
+                                         "encapsulation", contact_maxh_mm=mesh.contact_maxh_mm)
         neural = (sleeve + droot + vroot + nerve) * outer
         pieces = {
             "bone": block - tunnel - neural - envelope,
@@ -123,6 +123,8 @@ class DRGParams(BaseModel):
         }
         for name, shape in pieces.items():
             shape.mat(name)
+            if name in ("ganglion", "epineurium", "root", "nerve", "fat_foramen"):
+                shape.maxh = mesh.near_maxh_mm  # where the DRG neurons and root fibres run
         axis = (1.0, 0.0, 0.0)
         cond = lambda name: (conductivity(name, self.conductivities), axis)  # noqa: E731
         materials = {"bone": cond("bone"), "fat_foramen": cond("epidural_fat"), "fat_canal": cond("epidural_fat"),
@@ -193,7 +195,7 @@ class SCSParams(BaseModel):
         return LeadPlacement(lead_id=self.lead_id, tip_mm=(self.lead_offset_mm, y, tip_z), direction=(0.0, 0.0, -1.0),
                              body_length_mm=tip_z + self.length_mm / 2 - 1.0)
 
-    def build(self, contact_maxh_mm: float | None) -> Geometry:
+    def build(self, mesh) -> Geometry:
         from netgen.occ import Box, Glue, Pnt
 
         lay = self.layout()
@@ -211,7 +213,7 @@ class SCSParams(BaseModel):
         grey = ell(lay["cord_a"] * 0.55, lay["cord_b"] * lay["grey"], lay["cord_x"], lay["cord_y"])
         placement = self.lead_placement()
         segments, envelope = lead_solids(placement, placement.lead.contact_diameter_mm / 2 + self.encapsulation_mm,
-                                         "encapsulation", contact_maxh_mm=contact_maxh_mm)
+                                         "encapsulation", contact_maxh_mm=mesh.contact_maxh_mm)
         rootlets, root_axes = self._rootlets(lay, sac_in)
         roots = None
         for r in rootlets:
@@ -225,6 +227,8 @@ class SCSParams(BaseModel):
         for shape, mat in ((tissue, "tissue"), (bone, "bone"), (fat, "epidural_fat"), (dura, "dura"), (csf, "csf"),
                            (white, "white_matter"), (grey, "grey_matter")):
             shape.mat(mat)
+        for shape in (white, grey):  # where the dorsal-column fibres run
+            shape.maxh = mesh.near_maxh_mm
         pieces = [tissue, bone, fat, dura, csf, white, grey, *segments]
         for k, r in enumerate(rootlets):
             piece = r * sac_in

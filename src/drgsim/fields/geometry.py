@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from drgsim.fields.lead import LeadPlacement, lead_solids
@@ -41,18 +42,28 @@ class HomogeneousParams(BaseModel):
     resistivity_ohm_cm: float = Field(500.0, gt=1, le=100_000)
     radius_mm: float = Field(60.0, gt=5, le=1000)
     sheath_radius_mm: float = Field(1.0, gt=0, le=10, description="meshing sheath around the lead (same medium)")
+    near_radius_mm: float = Field(5.0, gt=1, le=50, description="finely meshed cylinder around the contacts")
 
-    def build(self, contact_maxh_mm: float | None) -> Geometry:
-        from netgen.occ import Glue, Pnt, Sphere
+    def build(self, mesh) -> Geometry:
+        from netgen.occ import Cylinder, Glue, Pnt, Sphere, Vec
 
         sigma = Conductivity(isotropic=100.0 / self.resistivity_ohm_cm)
-        segments, envelope = lead_solids(self.lead, self.sheath_radius_mm, "medium", contact_maxh_mm=contact_maxh_mm)
+        segments, envelope = lead_solids(self.lead, self.sheath_radius_mm, "medium", contact_maxh_mm=mesh.contact_maxh_mm)
         outer = Sphere(Pnt(0, 0, 0), self.radius_mm)
         outer.faces.name = "ground"
-        medium = outer - envelope
-        medium.mat("medium")
+        d = np.asarray(self.lead.direction)
+        margin = 10.0
+        start = np.asarray(self.lead.tip_mm) - d * margin
+        span = self.lead.bands()[-1][0]  # tip to the proximal edge of the last contact
+        near = Cylinder(Pnt(*start), Vec(*d), self.near_radius_mm, span + 2 * margin)
+        near = near * outer
+        far = outer - near - envelope
+        near = near - envelope
+        near.maxh = mesh.near_maxh_mm
+        for s in (far, near):
+            s.mat("medium")
         n = self.lead.lead.n_contacts
-        return Geometry(Glue([medium, *segments]), {"medium": (sigma, (0.0, 0.0, 1.0))},
+        return Geometry(Glue([far, near, *segments]), {"medium": (sigma, (0.0, 0.0, 1.0))},
                         [f"contact{k + 1}" for k in range(n)], placements=[self.lead])
 
 
@@ -72,15 +83,14 @@ class SphereParams(BaseModel):
     sigma2_s_per_m: float | None = Field(None, gt=0, le=100)
     interface_z_mm: float = Field(-2.0, ge=-100, le=100)
 
-    def build(self, contact_maxh_mm: float | None) -> Geometry:
+    def build(self, mesh) -> Geometry:
         from netgen.occ import Box, Glue, Pnt, Sphere
 
         outer = Sphere(Pnt(0, 0, 0), self.radius_mm)
         outer.faces.name = "ground"
         electrode = Sphere(Pnt(*self.centre_mm), self.electrode_radius_mm)
         electrode.faces.name = "contact1"
-        if contact_maxh_mm:
-            electrode.faces.maxh = contact_maxh_mm
+        electrode.faces.maxh = mesh.contact_maxh_mm
         medium = outer - electrode
         mats = {"medium": (Conductivity(isotropic=self.sigma_s_per_m), (0.0, 0.0, 1.0))}
         if self.sigma2_s_per_m is None:

@@ -53,6 +53,8 @@ class MeshSettings(BaseModel):
 
     maxh_mm: float = Field(10.0, gt=0, le=200, description="largest element far from the leads")
     contact_maxh_mm: float = Field(0.35, gt=0, le=10, description="element size on the contacts")
+    near_maxh_mm: float = Field(1.0, gt=0, le=20, description="element size where the neurons are (ganglion, "
+                                "roots, cord; the lead's surroundings), so potentials resolve internodes")
     grading: float = Field(0.3, gt=0, le=1)
     order: int = Field(2, ge=1, le=3)
 
@@ -156,7 +158,7 @@ def _solve_fresh(spec: FieldSpec, progress=None):
 
     t = {}
     t0 = time.perf_counter()
-    geometry = spec.geometry.build(spec.mesh.contact_maxh_mm)
+    geometry = spec.geometry.build(spec.mesh)
     t["geometry"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     ngmesh = OCCGeometry(geometry.shape).GenerateMesh(maxh=spec.mesh.maxh_mm, grading=spec.mesh.grading)

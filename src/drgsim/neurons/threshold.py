@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -11,7 +12,9 @@ from drgsim import __version__
 from drgsim.neurons.models import CellModel, drg_abeta, drg_adelta, drg_c, motor, mrg, sundt
 from drgsim.neurons.morphology import Morphology
 from drgsim.neurons.solver import CellBatch, SimulationSettings, find_thresholds
+from drgsim.devices.leads import lead_catalog
 from drgsim.devices.waveform import Polarity, Shape, Waveform
+from drgsim.fields.solve import MeshSettings
 from drgsim.neurons.stimulus import point_source_potentials
 
 # Allowed diameters (um) and default length (nodes or compartments) per model.
@@ -22,8 +25,14 @@ DEFAULT_NODES = {CellModel.MRG: 41, CellModel.SUNDT: 1201, CellModel.MOTOR: 21}
 
 
 class ThresholdConfig(BaseModel):
-    """Threshold of one cell for a point source ``distance_mm`` from its centre (a node of a fibre,
-    the T-junction of a DRG neuron, on the side away from the soma)."""
+    """Threshold of one cell ``distance_mm`` from a source, in a homogeneous medium.
+
+    ``point``: a point source beside the cell's centre (the middle node of a fibre, the T-junction
+    of a DRG neuron, on the side away from the soma). ``lead``: the FEM solution of catalog lead
+    ``lead`` (unit current from contact ``contact``, numbered from 1 at the tip, to the distant
+    return); the cell runs parallel to the lead, ``distance_mm`` from its axis, centred on that
+    contact.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -35,9 +44,22 @@ class ThresholdConfig(BaseModel):
     waveform: Waveform = Waveform()
     settings: SimulationSettings = SimulationSettings()
     tolerance: float = Field(0.01, gt=0.0, lt=0.5)
+    source: Literal["point", "lead"] = "point"
+    lead: str = "drg"
+    contact: int = Field(1, ge=1)
+    field_mesh: MeshSettings = MeshSettings()
 
     @model_validator(mode="after")
     def _model_ranges(self):
+        if self.source == "lead":
+            lead = lead_catalog().get(self.lead)
+            if lead is None:
+                raise ValueError(f"lead={self.lead!r} is not in the catalog; allowed: {', '.join(sorted(lead_catalog()))}")
+            if self.contact > lead.n_contacts:
+                raise ValueError(f"contact={self.contact} outside 1-{lead.n_contacts} for lead {self.lead}")
+            if self.distance_mm <= lead.contact_diameter_mm / 2 + 0.05:
+                raise ValueError(f"distance_mm={self.distance_mm} must exceed the lead radius "
+                                 f"({lead.contact_diameter_mm / 2} mm) by at least 0.05 mm")
         rng = DIAMETERS_UM.get(self.model)
         if self.diameter_um is not None:
             if rng is None:
@@ -80,13 +102,31 @@ class ThresholdResult(BaseModel):
     drgsim_version: str = __version__
 
 
+def lead_field(cfg: ThresholdConfig):
+    """The lead in a homogeneous sphere, contact ``cfg.contact`` centred at the origin, axis along z."""
+    from drgsim.fields.geometry import HomogeneousParams
+    from drgsim.fields.lead import LeadPlacement
+    from drgsim.fields.solve import FieldSpec, solve
+
+    centre = LeadPlacement(lead_id=cfg.lead).contact_centres_mm()[cfg.contact - 1, 2]
+    placement = LeadPlacement(lead_id=cfg.lead, tip_mm=(0.0, 0.0, -float(centre)), body_length_mm=60.0)
+    return solve(FieldSpec(geometry=HomogeneousParams(lead=placement, resistivity_ohm_cm=cfg.resistivity_ohm_cm,
+                                                      radius_mm=150.0), mesh=cfg.field_mesh))
+
+
 def run(cfg: ThresholdConfig) -> ThresholdResult:
     t0 = time.perf_counter()
     cell, centre = cfg.cell()
     # Perpendicular offset: x for fibres laid along z; -y for DRG neurons (axons along z, stem along +x).
-    offset = np.array([0.0, -1.0, 0.0]) if cfg.model.value.startswith("drg") else np.array([1.0, 0.0, 0.0])
-    batch = CellBatch.pack([cell], cfg.settings.settle_ms, cfg.settings.settle_dt_ms)
-    v = point_source_potentials(batch.positions_mm, centre + cfg.distance_mm * offset, cfg.resistivity_ohm_cm)
+    drg = cfg.model.value.startswith("drg")
+    if cfg.source == "lead":
+        cell = cell.with_positions(cell.position_mm - centre + np.array([cfg.distance_mm, 0.0, 0.0]))
+        batch = CellBatch.pack([cell], cfg.settings.settle_ms, cfg.settings.settle_dt_ms)
+        v = lead_field(cfg).potentials(batch.positions_mm)[:, cfg.contact - 1]
+    else:
+        offset = np.array([0.0, -1.0, 0.0]) if drg else np.array([1.0, 0.0, 0.0])
+        batch = CellBatch.pack([cell], cfg.settings.settle_ms, cfg.settings.settle_dt_ms)
+        v = point_source_potentials(batch.positions_mm, centre + cfg.distance_mm * offset, cfg.resistivity_ohm_cm)
     res = find_thresholds(batch, v, cfg.waveform, cfg.settings, rel_tol=cfg.tolerance)
     thr = float(res.threshold_ma[0])
     if not np.isfinite(thr):
