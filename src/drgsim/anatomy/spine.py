@@ -39,13 +39,11 @@ AngleDeg = Annotated[float, Field(gt=0, lt=90)]
 ELLIPSOID_VOLUME_FRACTION = 0.525
 
 
-class DRGGeometry(BaseModel):
-    """One dorsal root ganglion in its foramen, with roots, spinal nerve and dural sleeve."""
+class _DRGCommon(BaseModel):
+    """What a level's stored data and a ganglion's geometry share."""
 
     model_config = _FROZEN
 
-    level: Level
-    ganglion_length_mm: Mm
     ganglion_width_mm: Mm
     ganglion_height_mm: Mm
     ganglion_offset_mm: float
@@ -59,6 +57,13 @@ class DRGGeometry(BaseModel):
     ventral_root_gap_mm: NonNegMm
     dural_sleeve_thickness_mm: Mm
     sleeve_csf_mm: NonNegMm
+
+
+class DRGGeometry(_DRGCommon):
+    """One dorsal root ganglion in its foramen, with roots, spinal nerve and dural sleeve."""
+
+    level: Level
+    ganglion_length_mm: Mm
 
     @property
     def ganglion_volume_mm3(self) -> float:
@@ -67,26 +72,11 @@ class DRGGeometry(BaseModel):
         return ellipsoid / ELLIPSOID_VOLUME_FRACTION
 
 
-class DRGLevelData(BaseModel):
+class DRGLevelData(_DRGCommon):
     """The stored means (and volume spread) of one level; the ganglion length follows from the volume."""
 
-    model_config = _FROZEN
-
-    ganglion_width_mm: Mm
-    ganglion_height_mm: Mm
     volume_mm3: Mm
     volume_sd_mm3: Mm
-    ganglion_offset_mm: float
-    foramen_height_mm: Mm
-    foramen_width_mm: Mm
-    foramen_length_mm: Mm
-    root_angle_deg: AngleDeg
-    dorsal_root_diameter_mm: Mm
-    ventral_root_diameter_mm: Mm
-    spinal_nerve_diameter_mm: Mm
-    ventral_root_gap_mm: NonNegMm
-    dural_sleeve_thickness_mm: Mm
-    sleeve_csf_mm: NonNegMm
 
     @property
     def ganglion_length_mm(self) -> float:
