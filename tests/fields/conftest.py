@@ -1,4 +1,4 @@
-"""Field-solver fixtures: coarse meshes (CI), a fresh cache per session."""
+"""Field-solver fixtures: coarse meshes (CI)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,6 @@ from drgsim.fields.lead import LeadPlacement
 from drgsim.fields.solve import FieldSpec, MeshSettings, solve
 
 COARSE = MeshSettings(maxh_mm=20.0, contact_maxh_mm=0.5, near_maxh_mm=1.5, grading=0.4)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def fresh_cache(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("DRGSIM_CACHE_DIR", str(tmp_path_factory.mktemp("drgsim-cache")))
-    yield
-    mp.undo()
 
 
 @pytest.fixture(scope="session")

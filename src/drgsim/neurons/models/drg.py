@@ -77,6 +77,18 @@ class MyelinatedDRG:
     initial_segment_gna_scale: float
     initial_segment_compartments: int = 4
 
+    def branch_length_mm(self, label: str, n_nodes: int) -> float:
+        """Length from the T-junction of a ``central`` or ``peripheral`` branch of ``n_nodes`` nodes."""
+        g = mrg.geometry(self.central_diameter_um if label == "central" else self.peripheral_diameter_um)
+        scales = self.central_first_internodes if label == "central" else self.peripheral_first_internodes
+        internodes = sum(g.delta_x_um * (scales[k] if k < len(scales) else 1.0) for k in range(n_nodes))
+        return (internodes + n_nodes * 1.0) * 1e-3
+
+    def stem_length_mm(self) -> float:
+        """Soma, initial segment and stem internodes: the shortest stem path that fits the cell."""
+        return (self.soma_length_um + self.initial_segment_length_um + sum(self.stem_internodes_um) +
+                len(self.stem_internodes_um)) * 1e-3
+
     def build(self, paths: Paths | None = None, n_central_nodes: int = 21, n_peripheral_nodes: int = 21,
               temperature_c: float = 37.0) -> Morphology:
         paths = paths or Paths.straight()
@@ -139,6 +151,9 @@ class UnmyelinatedDRG:
     segment_um: float = 20.0
     soma_gna: float = 0.02
     axon_gna: float = 0.04
+
+    def stem_length_mm(self) -> float:
+        return (self.soma_diameter_um + self.stem_length_um + 1.0) * 1e-3
 
     def build(self, paths: Paths | None = None, temperature_c: float = 37.0) -> Morphology:
         paths = paths or Paths.straight(axon_mm=self.t_piece_length_um * 1e-3 + self.axon_length_um * 1e-3 + 0.1)
