@@ -6,7 +6,6 @@ installed.  They use short fibres and short runs (a few seconds in total).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 

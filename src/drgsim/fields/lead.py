@@ -68,7 +68,7 @@ class LeadPlacement(BaseModel):
 def lead_solids(placement: LeadPlacement, sheath_radius_mm: float, sheath_material: str,
                 tip_margin_mm: float = 0.5, contact_maxh_mm: float | None = None):
     """OCC sheath segments (with the lead hollowed out) and the sheath's envelope for subtraction."""
-    from netgen.occ import Axis, Cylinder, Pnt, Z
+    from netgen.occ import Cylinder, Pnt, Z
 
     lead = placement.lead
     r = lead.contact_diameter_mm / 2
