@@ -32,6 +32,15 @@ REST_CHECK_EVERY = 8  # steps between at-rest checks (a decision, never a thresh
 
 
 @_jit
+def _relax(dt, tau):
+    """Exponential-Euler weight 1 - exp(-dt/tau); a vanishing tau (rates overflowing at voltages far
+    outside physiology) sets the gate to its steady state."""
+    if not tau > 1e-300:
+        return 1.0
+    return 1.0 - math.exp(-dt / tau)
+
+
+@_jit
 def step_group(n, L, base, dt, order2, parent, kind, shorted, params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp,
                area_scale, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm, dvp):
     """Advance every lane of one group by dt. ``parent``, ``kind`` and ``shorted`` are the group's
@@ -132,10 +141,10 @@ def step_group(n, L, base, dt, order2, parent, kind, shorted, params, c_m, c_my,
                 vmid = vm[j]
             if k != 0:
                 r = gate_rates(k, vmid, params, j)
-                gates[0, j] += (1.0 - math.exp(-dt / r[1])) * (r[0] - gates[0, j])
-                gates[1, j] += (1.0 - math.exp(-dt / r[3])) * (r[2] - gates[1, j])
-                gates[2, j] += (1.0 - math.exp(-dt / r[5])) * (r[4] - gates[2, j])
-                gates[3, j] += (1.0 - math.exp(-dt / r[7])) * (r[6] - gates[3, j])
+                gates[0, j] += _relax(dt, r[1]) * (r[0] - gates[0, j])
+                gates[1, j] += _relax(dt, r[3]) * (r[2] - gates[1, j])
+                gates[2, j] += _relax(dt, r[5]) * (r[4] - gates[2, j])
+                gates[3, j] += _relax(dt, r[7]) * (r[6] - gates[3, j])
 
 
 @_jit

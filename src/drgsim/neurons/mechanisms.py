@@ -67,7 +67,8 @@ def sundt_params(temperature_c: float, g_pas: float = 1e-4, e_pas: float = -60.0
 
 @_jit
 def _exp(x):
-    return 0.0 if x < -100.0 else math.exp(x)
+    """exp with MRG's underflow guard (0 below -100) and an overflow clamp (far outside physiology)."""
+    return 0.0 if x < -100.0 else math.exp(min(x, 700.0))
 
 
 @_jit
@@ -105,7 +106,7 @@ def _expm1_ratio(x, y):
     """x / (exp(x/y) - 1) with its removable singularity (Sundt's expM1)."""
     if abs(x / y) < 1e-6:
         return y * (1.0 - x / y / 2.0)
-    return x / (math.exp(x / y) - 1.0)
+    return x / (_exp(x / y) - 1.0)
 
 
 @_jit
@@ -116,16 +117,16 @@ def sundt_rates(v, mshift, hshift, q10, celsius):
     b = q10 * 0.28 * _expm1_ratio(vm - 40.1, 5.0)
     m_inf, tau_m = a / (a + b), 1.0 / (a + b)
     vh = v + 65.0 + hshift
-    a = q10 * 0.128 * math.exp((17.0 - vh) / 18.0)
-    b = q10 * 4.0 / (math.exp((40.0 - vh) / 5.0) + 1.0)
+    a = q10 * 0.128 * _exp((17.0 - vh) / 18.0)
+    b = q10 * 4.0 / (_exp((40.0 - vh) / 5.0) + 1.0)
     h_inf, tau_h = a / (a + b), 1.0 / (a + b)
     # Borg-Graham delayed rectifier (zeta n -5, l 2; gamma n 0.4, l 1; vhalf n -32, l -61 mV).
     f = 1e-3 * 9.648e4 / (8.315 * (273.16 + celsius))
-    an = math.exp(-5.0 * (v + 32.0) * f)
-    bn = math.exp(-5.0 * 0.4 * (v + 32.0) * f)
+    an = _exp(-5.0 * (v + 32.0) * f)
+    bn = _exp(-5.0 * 0.4 * (v + 32.0) * f)
     n_inf, tau_n = 1.0 / (1.0 + an), bn / (q10 * 0.03 * (1.0 + an))
-    al = math.exp(2.0 * (v + 61.0) * f)
-    bl = math.exp(2.0 * 1.0 * (v + 61.0) * f)
+    al = _exp(2.0 * (v + 61.0) * f)
+    bl = _exp(2.0 * 1.0 * (v + 61.0) * f)
     l_inf, tau_l = 1.0 / (1.0 + al), bl / (q10 * 0.001 * (1.0 + al))
     return m_inf, tau_m, h_inf, tau_h, n_inf, tau_n, l_inf, tau_l
 
