@@ -158,26 +158,19 @@ def _work(n_lanes_total):
 def relax(g_n, g_lanes, g_base, g_struct, parent, kind, shorted, params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp,
           area_scale, vm, vp, gates, dt, n_steps):
     """Resting state of every lane: gates at steady state, then ``n_steps`` unstimulated steps of dt."""
-    ntot = vm.shape[0]
-    d, rhs, xm, ym, dvm, dvp = _work(ntot)
-    for j in range(ntot):
-        r = gate_rates(kind_of(j, g_n, g_lanes, g_base, g_struct, kind), vm[j], params, j)
-        gates[0, j], gates[1, j], gates[2, j], gates[3, j] = r[0], r[2], r[4], r[6]
+    d, rhs, xm, ym, dvm, dvp = _work(vm.shape[0])
     for g in nb.prange(len(g_n)):
         n, L, base, s0 = g_n[g], g_lanes[g], g_base[g], g_struct[g]
+        for i in range(n):
+            for l in range(L):
+                j = base + i * L + l
+                r = gate_rates(kind[s0 + i], vm[j], params, j)
+                gates[0, j], gates[1, j], gates[2, j], gates[3, j] = r[0], r[2], r[4], r[6]
         zero = np.zeros(n * L)
         for _ in range(n_steps):
             step_group(n, L, base, dt, False, parent[s0:s0 + n], kind[s0:s0 + n], shorted[s0:s0 + n], params, c_m,
                        c_my, g_my, ga, gp, sum_ga, sum_gp, area_scale, vm, vp, gates, zero, zero, d, rhs, xm, ym,
                        dvm, dvp)
-
-
-@_jit
-def kind_of(j, g_n, g_lanes, g_base, g_struct, kind):
-    """Mechanism of lane-layout compartment j."""
-    g = np.searchsorted(g_base, j, side="right") - 1
-    i = (j - g_base[g]) // g_lanes[g]
-    return kind[g_struct[g] + i]
 
 
 @nb.njit(cache=True, parallel=True, nogil=True, fastmath=True)

@@ -25,7 +25,6 @@ import numpy as np
 _jit = numba.njit(cache=True, nogil=True)
 
 N_PARAMS = 10
-N_GATES = 4
 
 
 class Mechanism(IntEnum):
