@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -14,6 +13,7 @@ from rich.console import Console
 from drgsim.anatomy.cli import atlas_app, plan
 from drgsim.devices.cli import app as devices_app
 from drgsim.fields.cli import field_app
+from drgsim.therapy import cli as therapy_cli
 from drgsim.neurons.models import CellModel
 from drgsim.neurons.solver import Method
 from drgsim.devices.waveform import Polarity, Shape
@@ -24,13 +24,16 @@ app.add_typer(devices_app, name="device", help="Leads, IPG, programs, safety and
 app.add_typer(atlas_app, name="atlas", help="Body regions, dermatomes and pain maps.")
 app.add_typer(field_app, name="field", help="Finite-element volume conductors.")
 app.command("plan", help="Rank DRG targets for a pain map; optionally check the candidate.")(plan)
+app.command("demo")(therapy_cli.demo)
+app.command("compare")(therapy_cli.compare_cmd)
+app.command("simulate")(therapy_cli.simulate)
 console = Console(stderr=True)
 
 # Config field -> CLI flag, so that errors name what the user typed.
 FLAGS = {"diameter_um": "--diameter-um", "nodes": "--nodes", "distance_mm": "--distance-mm",
          "resistivity_ohm_cm": "--resistivity-ohm-cm", "pulse_width_us": "--pulse-width-us",
          "dt_us": "--dt-us", "tstop_ms": "--tstop-ms", "tolerance": "--tolerance", "model": "--model",
-         "interphase_gap_us": "--interphase-gap-us", "n_cells": "--cells", "seed": "--seed", "lead": "--lead",
+         "interphase_gap_us": "--interphase-gap-us", "lead": "--lead",
          "contact": "--contact", "source": "--source"}
 
 
@@ -120,24 +123,6 @@ def threshold(
     for k in ("threshold_ma", "polarity", "initiation_site", "n_simulations", "dt_us", "tstop_ms", "seconds"):
         table.add_row(k, str(getattr(result, k)))
     emit(result, as_json, table)
-
-
-@app.command()
-def demo(
-    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("drgsim-out"),
-    n_cells: Annotated[int, typer.Option("--cells", help="Neurons per type.")] = 12,
-    seed: Annotated[int, typer.Option(help="Random seed of the cell placement.")] = 1,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-) -> None:
-    """Recruitment of A-beta, A-delta and C DRG neurons by a point electrode beside a ganglion."""
-    from drgsim.neurons.demo import DemoConfig, run_demo
-
-    try:
-        cfg = DemoConfig(n_cells=n_cells, seed=seed)
-    except ValidationError as err:
-        fail(validation_message(err, DemoConfig), as_json)
-    summary, table = run_demo(cfg, out, console)
-    emit(summary, as_json, table)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -137,12 +137,18 @@ def test_mrg_rests_near_its_resting_potential():
     assert np.all(np.abs(batch.vm0 + 80.0) < 0.5)
 
 
-@pytest.mark.parametrize("polarity,distance", [("cathodic", 1.0), ("anodic", 1.0), ("cathodic", 2.5)])
-def test_early_exit_does_not_change_thresholds(mrg10, polarity, distance):
+@pytest.mark.parametrize("polarity,distance,shape", [("cathodic", 1.0, "monophasic"), ("anodic", 1.0, "monophasic"),
+                                                      ("cathodic", 2.5, "monophasic"), ("cathodic", 1.0, "asymmetric"),
+                                                      ("anodic", 1.0, "asymmetric"), ("cathodic", 1.0, "biphasic")])
+def test_early_exit_does_not_change_thresholds(mrg10, polarity, distance, shape):
+    """Also when the rest check starts during a long passive recharge (a device pulse at 720 us)."""
     batch, v = over_middle_node(mrg10, distance)
-    wf = Waveform(pulse_width_us=100.0, polarity=polarity)
-    fast = find_thresholds(batch, v, wf, SimulationSettings(tstop_ms=4.0), rel_tol=0.002)
-    full = find_thresholds(batch, v, wf, SimulationSettings(tstop_ms=4.0, early_exit=False), rel_tol=0.002)
+    pw = 720.0 if shape == "asymmetric" else 100.0
+    wf = Waveform(pulse_width_us=pw, polarity=polarity, shape=shape, recharge_tau_us=3760.0,
+                  recharge_window_us=12000.0)
+    st = dict(tstop_ms=wf.duration_ms() + 2.0, dt_us=5.0)
+    fast = find_thresholds(batch, v, wf, SimulationSettings(**st), rel_tol=0.002)
+    full = find_thresholds(batch, v, wf, SimulationSettings(**st, early_exit=False), rel_tol=0.002)
     assert fast.threshold_ma[0] == full.threshold_ma[0]
     assert fast.steps[0] <= full.steps[0]
     if polarity == "cathodic":  # subthreshold cathodic runs settle well before tstop
@@ -172,6 +178,26 @@ def test_batch_of_mixed_cells_equals_single_runs():
     together = find_thresholds(batch, v, wf, st).threshold_ma
     np.testing.assert_array_equal(together, singles)
     assert singles[1] > 5 * max(singles[0], singles[2])  # the C fibre is far harder to excite
+
+
+def test_ceiling_keeps_thresholds_below_it_and_stops_above_it():
+    """max_ma: cells that fire below the ceiling keep their threshold; silent ones get NaN after at most
+    one bracket step more than needed to reach the ceiling."""
+    cells = [mrg.build(12.0, 15), mrg.build(5.7, 15)]
+    sources = [c.position_mm[c.n // 2] + np.array([d, 0, 0]) for c, d in zip(cells, (0.5, 4.0))]
+    batch = CellBatch.pack(cells)
+    v = np.concatenate([point_source_potentials(c.position_mm, s, 500.0) for c, s in zip(cells, sources)])
+    wf, st = Waveform(pulse_width_us=200.0), SimulationSettings(dt_us=5.0, tstop_ms=4.0)
+    free = find_thresholds(batch, v, wf, st, hi_ma=0.1)
+    assert free.threshold_ma[1] > 3 * free.threshold_ma[0]
+    ceiling = 2 * free.threshold_ma[0]
+    capped = find_thresholds(batch, v, wf, st, hi_ma=0.1, max_ma=ceiling)
+    assert capped.threshold_ma[0] == free.threshold_ma[0]
+    assert np.isnan(capped.threshold_ma[1])
+    assert not simulate(batch, v, ceiling, wf, st).fired[1]  # NaN is honest: silent at the ceiling
+    assert capped.n_simulations[1] < free.n_simulations[1]
+    with pytest.raises(ValueError, match="max_ma"):
+        find_thresholds(batch, v, wf, st, max_ma=0.0)
 
 
 def test_threshold_is_the_boundary_between_firing_and_not(mrg10):

@@ -185,3 +185,19 @@ def generate_patients(n: int, seed: int, pain_map: PainMap | None = None, histor
     var = variability or Variability.default()
     return [generate_patient(s, id=f"vp{seed}-{i:05d}", pain_map=pain_map, history=history, variability=var)
             for i, s in enumerate(patient_seeds(n, seed))]
+
+
+def load_patient(source: str) -> Patient:
+    """``default`` (the embedded default patient) or a JSON/YAML file holding a ``Patient``."""
+    from pathlib import Path
+
+    import yaml
+
+    if source == "default":
+        return default_patient()
+    path = Path(source)
+    if not path.is_file():
+        raise ValueError(f"patient={source!r}: no such file; allowed: 'default' or a JSON/YAML patient file")
+    text = path.read_text()
+    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    return Patient.model_validate(data)

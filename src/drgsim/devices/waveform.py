@@ -80,6 +80,13 @@ class Waveform(BaseModel):
             return 2 * pw + gap
         return pw + gap + self.recharge_window_us
 
+    def full_amplitude_end_ms(self) -> float:
+        """End of the last full-amplitude phase: the train's end without the last passive recharge."""
+        pw, gap = self.pulse_width_us, self.interphase_gap_us
+        active = {Shape.MONOPHASIC: pw, Shape.BIPHASIC: 2 * pw + gap, Shape.ASYMMETRIC: pw}[self.shape]
+        period_us = 1e6 / self.frequency_hz if self.frequency_hz else 0.0
+        return ((self.n_pulses - 1) * period_us + active) * 1e-3
+
     def duration_ms(self) -> float:
         period_us = 1e6 / self.frequency_hz if self.frequency_hz else 0.0
         return ((self.n_pulses - 1) * period_us + self.pulse_duration_us()) * 1e-3

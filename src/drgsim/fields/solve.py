@@ -30,6 +30,9 @@ from drgsim.fields.anatomy_models import DRGParams, SCSParams
 from drgsim.fields.geometry import Geometry, HomogeneousParams, SphereParams
 
 FIELDS_SCHEMA = 1  # bump when the stored format changes
+# Netgen's surface mesher now and then fails on the thin layers (dura, encapsulation, rootlets): such a
+# mesh is retried with every element size scaled down; the run report gives the scale used.
+MESH_RETRY_SCALES = (1.0, 0.9, 0.8, 0.7)
 
 
 @functools.cache
@@ -83,6 +86,7 @@ class RunReport(BaseModel):
     seconds: dict[str, float]
     peak_memory_mb: float
     cg_iterations: list[int]
+    mesh_scale: float = 1.0  # element sizes used / asked for (below 1 after a meshing retry)
     drgsim_version: str = __version__
 
 
@@ -154,19 +158,34 @@ def _sigma_cf(mesh, geometry: Geometry):
 
 def _solve_fresh(spec: FieldSpec, progress=None):
     from ngsolve import Mesh, TaskManager
+    from netgen.libngpy._meshing import NgException
     from netgen.occ import OCCGeometry
 
-    t = {}
+    t = {"geometry": 0.0, "mesh": 0.0}
+    for scale in MESH_RETRY_SCALES:
+        m = spec.mesh.model_copy(update={k: getattr(spec.mesh, k) * scale
+                                         for k in ("maxh_mm", "contact_maxh_mm", "near_maxh_mm")})
+        t0 = time.perf_counter()
+        geometry = spec.geometry.build(m)
+        t["geometry"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        try:
+            ngmesh = OCCGeometry(geometry.shape).GenerateMesh(maxh=m.maxh_mm, grading=m.grading)
+            break
+        except NgException as err:
+            failure = err
+        finally:
+            t["mesh"] += time.perf_counter() - t0
+    else:
+        raise RuntimeError(f"meshing the {spec.geometry.model} model failed at element sizes x"
+                           f"{', x'.join(map(str, MESH_RETRY_SCALES))} of {spec.mesh.model_dump()}: {failure}")
+    t["mesh_scale"] = scale
     t0 = time.perf_counter()
-    geometry = spec.geometry.build(spec.mesh)
-    t["geometry"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    ngmesh = OCCGeometry(geometry.shape).GenerateMesh(maxh=spec.mesh.maxh_mm, grading=spec.mesh.grading)
     mesh = Mesh(ngmesh)
     missing = [c for c in geometry.contacts + [geometry.ground] if c not in mesh.GetBoundaries()]
     if missing:
         raise RuntimeError(f"surfaces {missing} were lost in meshing")
-    t["mesh"] = time.perf_counter() - t0
+    t["mesh"] += time.perf_counter() - t0
     with TaskManager():
         return _discretise_and_solve(spec, geometry, mesh, t, progress)
 
@@ -224,20 +243,22 @@ def solve(spec: FieldSpec, use_cache: bool = True, progress=None) -> FieldSoluti
         meta = json.loads((folder / "meta.json").read_text())
         load = time.perf_counter() - t0
         report = RunReport(key=key, cache_hit=True, ndof=int(meta["ndof"]), n_elements=mesh.ne,
-                           n_contacts=len(meta["contacts"]), seconds={"load": load, "total": time.perf_counter() - t_start},
-                           peak_memory_mb=_peak_mb(), cg_iterations=[])
+                           n_contacts=len(meta["contacts"]), mesh_scale=meta.get("mesh_scale", 1.0),
+                           seconds={"load": load, "total": time.perf_counter() - t_start}, peak_memory_mb=_peak_mb(),
+                           cg_iterations=[])
         return FieldSolution(spec, meta["contacts"], mesh, data["vectors"], data["impedance_ohm"], report)
     geometry, mesh, vectors, z, t, ndof, iterations = _solve_fresh(spec, progress)
     t["total"] = time.perf_counter() - t_start
     report = RunReport(key=key, cache_hit=False, ndof=ndof, n_elements=mesh.ne, n_contacts=len(geometry.contacts),
-                       seconds=t, peak_memory_mb=_peak_mb(), cg_iterations=iterations)
+                       mesh_scale=t.pop("mesh_scale"), seconds=t, peak_memory_mb=_peak_mb(), cg_iterations=iterations)
     if use_cache:
         folder.mkdir(parents=True, exist_ok=True)
         mesh.ngmesh.Save(str(folder / "mesh.vol"))
         np.savez(folder / "solution.npz", vectors=vectors, impedance_ohm=z)
         (folder / "spec.json").write_text(spec.model_dump_json(indent=2))
         (folder / "report.json").write_text(report.model_dump_json(indent=2))
-        (folder / "meta.json").write_text(json.dumps({"contacts": geometry.contacts, "ndof": ndof}))
+        (folder / "meta.json").write_text(json.dumps({"contacts": geometry.contacts, "ndof": ndof,
+                                                      "mesh_scale": report.mesh_scale}))
     return FieldSolution(spec, geometry.contacts, mesh, vectors, z, report)
 
 

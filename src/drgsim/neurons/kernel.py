@@ -174,7 +174,7 @@ def relax(g_n, g_lanes, g_base, g_struct, parent, kind, shorted, params, c_m, c_
 
 
 @nb.njit(cache=True, parallel=True, nogil=True, fastmath=True)
-def run_groups(search, amp_lo, amp_hi, rel_tol, max_sims, dt, order2, n_steps, stim_end, waveform, g_n, g_lanes,
+def run_groups(search, amp_lo, amp_hi, amp_max, rel_tol, max_sims, dt, order2, n_steps, stim_end, waveform, g_n, g_lanes,
                g_base, g_struct, g_cell, parent, kind, shorted, params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp,
                area_scale, vm0, vp0, gates0, ve_unit, v_thresh, det_local, det_off, primary, rest_tol,
                rest_slope, max_spikes, threshold, n_sims, steps_total, first_cross, spike_times, spike_counts):
@@ -183,8 +183,9 @@ def run_groups(search, amp_lo, amp_hi, rel_tol, max_sims, dt, order2, n_steps, s
     ``search`` False: one run per cell at ``amp_hi``; stops when every detector has fired (with
     ``max_spikes`` 1) or the cell is back at rest after the stimulus (all |Vm - rest| < rest_tol,
     |dVm/dt| < rest_slope), or at tstop. ``search`` True: threshold of every cell for its primary
-    detector, by bracket expansion (x2) then bisection until (hi - lo)/hi < rel_tol, each run
-    stopping as soon as the primary detector fires. ``first_cross`` receives the first upward
+    detector, by bracket expansion (x2, never beyond ``amp_max``) then bisection until (hi - lo)/hi <
+    rel_tol, each run stopping as soon as the primary detector fires; a cell silent at ``amp_max``
+    gets NaN. ``first_cross`` receives the first upward
     crossing time of every compartment in the decisive (lowest firing) run; NaN-free: -1 if none.
     """
     n_groups = len(g_n)
@@ -206,7 +207,8 @@ def run_groups(search, amp_lo, amp_hi, rel_tol, max_sims, dt, order2, n_steps, s
         done = np.zeros(L, dtype=np.bool_)
         lo = np.zeros(L)
         hi = np.zeros(L)
-        phase = np.zeros(L, dtype=np.int64)  # 0: raise hi until it fires, 1: lower lo until it does not, 2: bisect
+        phase = np.zeros(L, dtype=np.int64)  # 0: raise hi until it fires, 1: lower lo until it does not, 2: bisect,
+        # 3: silent at amp_max
         lo_known = np.zeros(L, dtype=np.bool_)
         fired_any = np.zeros(L, dtype=np.bool_)
         sims = np.zeros(L, dtype=np.int64)
@@ -229,6 +231,8 @@ def run_groups(search, amp_lo, amp_hi, rel_tol, max_sims, dt, order2, n_steps, s
                 else:
                     while a < 0.0:
                         if sims[l] >= max_sims:
+                            break
+                        if phase[l] == 3:
                             break
                         if phase[l] == 0:
                             a = hi[l]
@@ -327,10 +331,12 @@ def run_groups(search, amp_lo, amp_hi, rel_tol, max_sims, dt, order2, n_steps, s
                 if phase[l] == 0:
                     if fired:
                         phase[l] = 1
+                    elif hi[l] >= amp_max[c]:
+                        phase[l] = 3  # silent at the ceiling: stop
                     else:
                         lo[l] = hi[l]
                         lo_known[l] = True
-                        hi[l] = 2.0 * hi[l]
+                        hi[l] = min(2.0 * hi[l], amp_max[c])
                 elif phase[l] == 1:
                     if fired:
                         hi[l] = lo[l]

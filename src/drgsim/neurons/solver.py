@@ -180,8 +180,9 @@ def _time_grid(batch: CellBatch, waveform: Waveform, settings: SimulationSetting
         tstop = waveform.duration_ms() + max(c.propagation_ms for c in batch.cells)
     n_steps = int(round(tstop / dt_ms))
     w = waveform.sample(dt_ms, n_steps)
-    nz = np.flatnonzero(w)
-    stim_end = int(nz[-1]) + 1 if nz.size else 0
+    # Early exit may start once the last full-amplitude phase is over: a passive recharge is small
+    # (pw/tau of the amplitude), decays and has the opposite sign, so a cell back at rest stays there.
+    stim_end = min(n_steps, int(np.ceil(waveform.full_amplitude_end_ms() / dt_ms - 1e-9)))
     return dt_ms, n_steps, w, stim_end
 
 
@@ -195,7 +196,7 @@ def _unit_potentials(batch: CellBatch, v_unit_mv_per_ma: np.ndarray) -> np.ndarr
 
 
 def _run(batch: CellBatch, search: bool, lo, hi, rel_tol: float, max_sims: int, waveform: Waveform,
-         settings: SimulationSettings, v_unit: np.ndarray, max_spikes: int):
+         settings: SimulationSettings, v_unit: np.ndarray, max_spikes: int, cap=None):
     dt_ms, n_steps, w, stim_end = _time_grid(batch, waveform, settings)
     rest_tol, rest_slope = _rest_criteria(settings)
     thr = np.empty(batch.n_cells)
@@ -206,7 +207,8 @@ def _run(batch: CellBatch, search: bool, lo, hi, rel_tol: float, max_sims: int, 
     spike_counts = np.zeros(len(batch.detectors), dtype=np.int64)
     g = batch.groups
     t0 = time.perf_counter()
-    kernel.run_groups(search, lo, hi, rel_tol, max_sims, dt_ms, settings.method == Method.CRANK_NICOLSON, n_steps,
+    cap = np.full(batch.n_cells, np.inf) if cap is None else cap
+    kernel.run_groups(search, lo, hi, cap, rel_tol, max_sims, dt_ms, settings.method == Method.CRANK_NICOLSON, n_steps,
                       stim_end, w, g["g_n"], g["g_lanes"], g["g_base"], g["g_struct"], g["g_cell"],
                       *batch.kernel_arrays()[4:], batch.vm0, batch.vp0, batch.gates0, batch.to_lanes(v_unit),
                       settings.ap_threshold_mv, batch.detectors, batch.det_offsets, batch.primary, rest_tol,
@@ -281,21 +283,30 @@ class ThresholdResult:
 
 def find_thresholds(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, waveform: Waveform,
                     settings: SimulationSettings = SimulationSettings(), rel_tol: float = 0.01,
-                    lo_ma=None, hi_ma=1.0, max_simulations: int = 60) -> ThresholdResult:
+                    lo_ma=None, hi_ma=1.0, max_simulations: int = 60, max_ma=None) -> ThresholdResult:
     """Threshold amplitude of every cell for the primary detector, to relative tolerance ``rel_tol``.
 
     The search starts from [lo_ma, hi_ma] (lo defaults to hi/2, either may be per cell), doubles hi
-    until a spike arrives, halves lo until none does, then bisects.
+    until a spike arrives, halves lo until none does, then bisects. With ``max_ma`` (per cell or one
+    value) hi never passes it: a cell silent at ``max_ma`` gets NaN after one run there, which
+    keeps searches cheap for cells far above any amplitude of interest.
     """
     if not 0 < rel_tol < 0.5:
         raise ValueError(f"rel_tol={rel_tol} outside (0, 0.5)")
     v_unit = _unit_potentials(batch, v_unit_mv_per_ma)
     hi = np.broadcast_to(np.asarray(hi_ma, dtype=float), (batch.n_cells,)).copy()
     lo = hi / 2 if lo_ma is None else np.broadcast_to(np.asarray(lo_ma, dtype=float), (batch.n_cells,)).copy()
+    cap = None
+    if max_ma is not None:
+        cap = np.broadcast_to(np.asarray(max_ma, dtype=float), (batch.n_cells,)).copy()
+        if np.any(~(cap > 0)):
+            raise ValueError(f"max_ma must be > 0 mA, got {np.min(cap)}")
+        hi = np.minimum(hi, cap)
+        lo = np.minimum(lo, hi / 2)
     if np.any(lo <= 0) or np.any(hi <= lo):
         raise ValueError("the initial bracket needs 0 < lo_ma < hi_ma")
     thr, n_sims, steps, first_cross, _, _, seconds = _run(batch, True, lo, hi, rel_tol, max_simulations, waveform,
-                                                          settings, v_unit, 1)
+                                                          settings, v_unit, 1, cap)
     init = _initiation(batch, first_cross)
     sites = []
     for idx in init:

@@ -1,0 +1,236 @@
+"""CLI: ``drgsim demo``, ``drgsim compare`` and ``drgsim simulate`` (registered in ``drgsim.cli``)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from drgsim.anatomy.patient import Patient, load_patient
+from drgsim.anatomy.posture import Posture
+from drgsim.devices.program import Program
+from drgsim.therapy.compare import Comparison, compare
+from drgsim.therapy.model import QUALITY, Implant, LeadPlan, System, TherapyModel, plan_implant, quality
+from drgsim.therapy.optimize import OptimizerConfig
+from drgsim.therapy.outcomes import Outcome, evaluate
+
+console = Console(stderr=True)
+QualityName = Annotated[str, typer.Option("--quality", help=f"Meshes and population sizes: {', '.join(QUALITY)}.")]
+TargetOption = Annotated[float, typer.Option(help="Pain coverage the optimizer must reach (%).")]
+
+
+def _fail(message: str, as_json: bool) -> None:
+    from drgsim.cli import fail
+
+    fail(message, as_json)
+
+
+class _Bars:
+    """``progress(what, done, total)`` on rich progress bars, one bar per stage."""
+
+    def __init__(self, progress: Progress):
+        self.progress, self.tasks = progress, {}
+
+    def __call__(self, what: str, done: int, total: int) -> None:
+        if what not in self.tasks:
+            for task in self.tasks.values():
+                self.progress.update(task, completed=self.progress.tasks[task].total)
+            self.tasks[what] = self.progress.add_task(what, total=total)
+        self.progress.update(self.tasks[what], completed=done, total=total)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, transient=False)
+
+
+def _patient(source: str, as_json: bool) -> Patient:
+    try:
+        return load_patient(source)
+    except (ValueError, OSError, yaml.YAMLError) as err:
+        _fail(f"--patient={source!r}: {err}".replace("\n", " "), as_json)
+
+
+def _checked(name: str, target: float, as_json: bool) -> tuple[str, OptimizerConfig]:
+    if name not in QUALITY:
+        _fail(f"--quality={name!r}: allowed: {', '.join(QUALITY)}", as_json)
+    try:
+        return name, OptimizerConfig(target_coverage_pct=target)
+    except ValidationError:
+        _fail(f"--target-coverage-pct={target}: allowed: > 0 and <= 100", as_json)
+
+
+def _run_compare(patient: Patient, name: str, cfg: OptimizerConfig) -> Comparison:
+    with _progress() as bars:
+        return compare(patient, name, cfg, progress=_Bars(bars))
+
+
+def summary_table(cmp: Comparison) -> Table:
+    d, s = cmp.drg.summary(), cmp.scs.summary()
+    table = Table(title=f"DRG versus SCS: {cmp.patient_id}")
+    table.add_column("measure")
+    table.add_column("DRG", justify="right")
+    table.add_column("SCS", justify="right")
+    for key in ("pain_coverage_pct", "off_target_pct", "paresthesia_area_ratio", "c_fibers_activated",
+                "motor_activated", "average_current_ua", "battery_years", "primary_cell_years", "posture_spread_pct"):
+        table.add_row(key, str(d[key]), str(s[key]))
+    for p in Posture:
+        table.add_row(f"perception_threshold_ma ({p.value})", _r(d["perception_threshold_ma"][p.value]),
+                      _r(s["perception_threshold_ma"][p.value]))
+    for c in cmp.claims:
+        table.add_row(f"claim: {c.claim}", "supported" if c.supported else "not supported" if c.supported is False
+                      else "undecided", c.measure)
+    return table
+
+
+def _r(v) -> str:
+    return "n/a" if v is None else f"{v:.3g}"
+
+
+def demo(
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("drgsim-out"),
+    quality_name: QualityName = "standard",
+    target_coverage_pct: TargetOption = 80.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print summary.json.")] = False,
+) -> None:
+    """The main job: DRG and SCS planned, optimized and simulated on the embedded default patient; writes
+    report.html, figures, summary.json and comparison.json."""
+    from drgsim.therapy.report import write_report
+
+    name, cfg = _checked(quality_name, target_coverage_pct, as_json)
+    t0 = time.perf_counter()
+    cmp = _run_compare(load_patient("default"), name, cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    report = write_report(cmp, out)
+    summary = {**cmp.summary(), "total_seconds": round(time.perf_counter() - t0, 1), "report": str(report)}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    (out / "comparison.json").write_text(cmp.model_dump_json(indent=1))
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    else:
+        Console().print(summary_table(cmp))
+        Console().print(f"report: {report}")
+
+
+def compare_cmd(
+    patient: Annotated[str, typer.Option(help="'default' or a JSON/YAML patient file.")] = "default",
+    quality_name: QualityName = "standard",
+    target_coverage_pct: TargetOption = 80.0,
+    out: Annotated[Optional[Path], typer.Option(help="Also write the HTML report and figures here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """DRG versus SCS on one patient: optimized programs, coverage, energy, posture spread and the claims."""
+    name, cfg = _checked(quality_name, target_coverage_pct, as_json)
+    cmp = _run_compare(_patient(patient, as_json), name, cfg)
+    if out is not None:
+        from drgsim.therapy.report import write_report
+
+        write_report(cmp, out)
+        (out / "comparison.json").write_text(cmp.model_dump_json(indent=1))
+    if as_json:
+        print(json.dumps(cmp.summary(), indent=2))
+    else:
+        Console().print(summary_table(cmp))
+
+
+class SimulationRequest(BaseModel):
+    """A program file for ``drgsim simulate``: the system, optionally where its leads lie (default: as
+    planned from the patient's pain map), and the program (a ``drgsim.devices`` Program)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system: System
+    ipg_model: str | None = None
+    leads: list[LeadPlan] | None = Field(None, min_length=1)
+    program: Program
+    postures: list[Posture] = Field(default_factory=lambda: list(Posture), min_length=1)
+
+
+def _request(path: Path, as_json: bool) -> SimulationRequest:
+    try:
+        text = path.read_text()
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        return SimulationRequest.model_validate(data)
+    except OSError as err:
+        _fail(f"--program={str(path)!r}: {err.strerror}", as_json)
+    except (ValueError, yaml.YAMLError) as err:
+        _fail(f"--program={str(path)!r}: " + _errors(err), as_json)
+
+
+def _errors(err) -> str:
+    if isinstance(err, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}={e.get('input')!r}: {e['msg']}" for e in err.errors())
+    return str(err).replace("\n", " ")
+
+
+def _device_check(model: TherapyModel, program: Program) -> list[str]:
+    """Values off the device's grid, or leads the implant does not have: bad input."""
+    ipg, n = model.implant.ipg(), len(model.implant.leads)
+    problems = []
+    for k, s in sorted(program.leads.items()):
+        where = f"program.leads.{k}"
+        if not 1 <= k <= n:
+            problems.append(f"{where}: this implant has leads 1-{n}")
+            continue
+        if len(s.contacts) != ipg.contacts_per_lead:
+            problems.append(f"{where}.contacts has {len(s.contacts)} entries; allowed: {ipg.contacts_per_lead}")
+        for name in ("amplitude_ma", "pulse_width_us", "frequency_hz"):
+            try:
+                ipg.check_parameter(name, getattr(s, name), f"{where}.{name}")
+            except ValueError as err:
+                problems.append(str(err))
+        if s.enabled and not s.config_valid:
+            problems.append(f"{where}.contacts: an enabled lead needs at least one + and one - contact")
+    return problems
+
+
+def simulate(
+    program: Annotated[Path, typer.Option(help="JSON/YAML file: system, leads (optional), program.")],
+    patient: Annotated[str, typer.Option(help="'default' or a JSON/YAML patient file.")] = "default",
+    quality_name: QualityName = "standard",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Outcomes of one given program in every posture: paresthesia, coverage, side effects, energy."""
+    pat = _patient(patient, as_json)
+    req = _request(program, as_json)
+    if quality_name not in QUALITY:
+        _fail(f"--quality={quality_name!r}: allowed: {', '.join(QUALITY)}", as_json)
+    planned = plan_implant(pat, req.system)
+    try:
+        implant = Implant(system=req.system, ipg_model=req.ipg_model or planned.ipg_model,
+                          leads=req.leads or planned.leads)
+    except (ValidationError, KeyError) as err:
+        _fail(f"--program={str(program)!r}: " + _errors(err), as_json)
+    if implant.ipg().system != req.system.value:
+        _fail(f"--program={str(program)!r}: ipg_model={implant.ipg_model!r} is a {implant.ipg().system} device; "
+              f"allowed: a {req.system.value} device", as_json)
+    model = TherapyModel(pat, implant, quality(quality_name))
+    if problems := _device_check(model, req.program):
+        _fail(f"--program={str(program)!r}: " + "; ".join(problems), as_json)
+    with _progress() as bars:
+        outcome = evaluate(model, req.program, req.postures, progress=_Bars(bars))
+    if as_json:
+        print(outcome.model_dump_json(indent=2))
+    else:
+        Console().print(outcome_table(outcome))
+
+
+def outcome_table(outcome: Outcome) -> Table:
+    table = Table(title=f"{outcome.system.value.upper()} program '{outcome.program.name}' on {outcome.patient_id}")
+    table.add_column("measure")
+    for p in outcome.postures:
+        table.add_column(p.posture.value, justify="right")
+    for key in ("pain_coverage_pct", "off_target_pct", "abeta_activated", "c_fibers_activated", "adelta_activated",
+                "motor_activated", "perception_threshold_ma", "discomfort_threshold_ma", "therapeutic_window",
+                "average_current_ua", "battery_years", "deliverable"):
+        table.add_row(key, *[_r(v) if isinstance(v := getattr(p, key), float) or v is None else str(v)
+                             for p in outcome.postures])
+    return table

@@ -1,0 +1,186 @@
+"""DRG versus SCS on one virtual patient: both planned, optimized and evaluated in every posture.
+
+The four claims of DRG stimulation against SCS become numbers from the two outcomes:
+- targeted coverage: off-target share of the paresthesia at the optimized programs;
+- lower energy, longer battery life: average stimulation current, and the years the DRG IPG's
+  primary cell would last with each program (the SCS IPG is rechargeable: its service life and
+  recharge interval are reported beside);
+- positional stability: spread of the perception threshold across postures;
+- less paresthesia: paresthesia area relative to the pain map's area.
+A claim is "supported" when the DRG number is the better one; the numbers stand either way.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from drgsim import __version__
+from drgsim.anatomy.painmap import PainMap
+from drgsim.anatomy.patient import Patient
+from drgsim.anatomy.posture import Posture
+from drgsim.devices.battery import LeadLoad, estimate_battery
+from drgsim.devices.hardware import default_model_id, get_ipg_model
+from drgsim.therapy.model import Implant, System, TherapyModel, plan_implant, quality
+from drgsim.therapy.optimize import OptimizationResult, OptimizerConfig, optimize
+from drgsim.therapy.outcomes import Outcome, evaluate, lead_tables, recruitment
+
+
+class RecruitmentCurve(BaseModel):
+    """Share of each kind of cell activated against amplitude, for one lead's programmed configuration."""
+
+    lead: int
+    level: str
+    contacts: str
+    pulse_width_us: float
+    programmed_ma: float
+    amplitudes_ma: list[float]
+    shares: dict[str, list[float]]
+
+
+class SystemResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    system: System
+    implant: Implant
+    optimization: OptimizationResult
+    outcome: Outcome
+    recruitment: list[RecruitmentCurve]  # programming posture
+    primary_cell_years: float  # the DRG IPG's primary cell running this program (like-for-like)
+    recharge_interval_days: float | None  # for a rechargeable IPG
+
+    def summary(self) -> dict:
+        """The numbers of the CLI contract (programming posture for the single-posture ones)."""
+        ref = self.outcome.posture(self.optimization.config.posture)
+        return {"program": self.optimization.program.model_dump(mode="json"),
+                "target_met": self.optimization.target_met,
+                "pain_coverage_pct": ref.pain_coverage_pct, "off_target_pct": ref.off_target_pct,
+                "paresthesia_area_ratio": ref.paresthesia_area_ratio,
+                "c_fibers_activated": ref.c_fibers_activated, "adelta_activated": ref.adelta_activated,
+                "motor_activated": ref.motor_activated, "average_current_ua": ref.average_current_ua,
+                "battery_years": ref.battery_years, "primary_cell_years": self.primary_cell_years,
+                "recharge_interval_days": self.recharge_interval_days,
+                "perception_threshold_ma": self.outcome.perception_threshold_ma,
+                "posture_spread_pct": self.outcome.posture_spread_pct,
+                "pain_coverage_pct_by_posture": {p.posture.value: p.pain_coverage_pct for p in self.outcome.postures}}
+
+
+class Claim(BaseModel):
+    claim: str
+    measure: str
+    drg: float | None
+    scs: float | None
+    unit: str
+    supported: bool | None  # None when a number is missing
+    statement: str
+
+
+class Comparison(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    patient_id: str
+    patient_hash: str
+    pain_map: PainMap
+    quality: str
+    optimizer: OptimizerConfig
+    drg: SystemResult
+    scs: SystemResult
+    claims: list[Claim]
+    seconds: dict[str, float]
+    drgsim_version: str = __version__
+
+    def summary(self) -> dict:
+        return {"patient": self.patient_id, "patient_hash": self.patient_hash, "quality": self.quality,
+                "drg": self.drg.summary(), "scs": self.scs.summary(),
+                "claims": [c.model_dump(mode="json") for c in self.claims],
+                "optimizer": self.optimizer.model_dump(mode="json"), "seconds": self.seconds,
+                "drgsim_version": self.drgsim_version}
+
+
+def _primary_cell_years(outcome: Outcome, posture: Posture) -> float:
+    ref = outcome.posture(posture)
+    cell = get_ipg_model(default_model_id("drg")).battery
+    loads = [LeadLoad(amplitude_ma=x.amplitude_ma, pulse_width_us=x.pulse_width_us, frequency_hz=x.frequency_hz,
+                      impedance_ohm=x.impedance_ohm, recharge=outcome.program.leads[x.lead].recharge)
+             for x in ref.leads]
+    return round(estimate_battery(loads, cell, duty_cycle=outcome.program.duty_cycle).longevity_years, 2)
+
+
+def run_system(patient: Patient, system: System, quality_name: str, cfg: OptimizerConfig, progress=None) -> tuple[
+        SystemResult, dict[str, float]]:
+    t0 = time.perf_counter()
+    model = TherapyModel(patient, plan_implant(patient, system), quality(quality_name))
+    model.solve_fields(progress)
+    t_fields = time.perf_counter()
+    opt = optimize(model, cfg, progress)
+    t1 = time.perf_counter()
+    outcome = evaluate(model, opt.program, progress=progress)
+    t2 = time.perf_counter()
+    ipg = model.implant.ipg()
+    est = None
+    if ipg.battery.chemistry == "rechargeable":
+        ref = outcome.posture(cfg.posture)
+        est = estimate_battery([LeadLoad(amplitude_ma=x.amplitude_ma, pulse_width_us=x.pulse_width_us,
+                                         frequency_hz=x.frequency_hz, impedance_ohm=x.impedance_ohm)
+                                for x in ref.leads], ipg.battery)
+    result = SystemResult(system=system, implant=model.implant, optimization=opt, outcome=outcome,
+                          recruitment=recruitment_curves(model, opt.program, cfg.posture),
+                          primary_cell_years=_primary_cell_years(outcome, cfg.posture),
+                          recharge_interval_days=round(est.recharge_interval_days, 1) if est else None)
+    return result, {f"{system.value}_fields": round(t_fields - t0, 2), f"{system.value}_optimize": round(t1 - t_fields, 2),
+                    f"{system.value}_evaluate": round(t2 - t1, 2)}
+
+
+def recruitment_curves(model: TherapyModel, program, posture: Posture, n: int = 61) -> list[RecruitmentCurve]:
+    """Curves from 0 to three times the programmed amplitude (within the device's range), from the tables."""
+    out = []
+    top = model.implant.ipg().amplitude_ma.maximum
+    for k, (table, _) in lead_tables(model, program, posture).items():
+        s = program.leads[k]
+        amps = np.linspace(0.0, min(top, 3 * max(s.amplitude_ma, 0.1)), n)
+        shares = recruitment(table, model.site(k, posture).kinds, amps)
+        out.append(RecruitmentCurve(lead=k, level=model.implant.leads[k - 1].level.value, contacts=table.configuration,
+                                    pulse_width_us=s.pulse_width_us, programmed_ma=s.amplitude_ma,
+                                    amplitudes_ma=[round(float(a), 4) for a in amps],
+                                    shares={kd: [round(float(v), 4) for v in x] for kd, x in shares.items()}))
+    return out
+
+
+def _claim(claim, measure, drg, scs, unit, lower_is_better: bool, text) -> Claim:
+    supported = None if drg is None or scs is None else (drg < scs if lower_is_better else drg > scs)
+    verdict = {True: "supported", False: "not supported", None: "undecided (a number is missing)"}[supported]
+    return Claim(claim=claim, measure=measure, drg=drg, scs=scs, unit=unit, supported=supported,
+                 statement=f"{text}: DRG {_fmt(drg)} vs SCS {_fmt(scs)} {unit} — {verdict}.")
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None else f"{v:.3g}"
+
+
+def claims(drg: SystemResult, scs: SystemResult, posture: Posture) -> list[Claim]:
+    d, s = drg.outcome.posture(posture), scs.outcome.posture(posture)
+    return [
+        _claim("targeted coverage", "off_target_pct", d.off_target_pct, s.off_target_pct, "% of paresthesia area",
+               True, "Paresthesia outside the pain map"),
+        _claim("lower energy", "average_current_ua", d.average_current_ua, s.average_current_ua, "uA", True,
+               "Average stimulation current"),
+        _claim("longer battery life", "primary_cell_years", drg.primary_cell_years, scs.primary_cell_years, "years",
+               False, "Years the DRG IPG's primary cell lasts with each program"),
+        _claim("positional stability", "posture_spread_pct", drg.outcome.posture_spread_pct,
+               scs.outcome.posture_spread_pct, "%", True,
+               "Spread of the perception threshold across supine, prone, sitting and standing"),
+        _claim("less paresthesia", "paresthesia_area_ratio", d.paresthesia_area_ratio, s.paresthesia_area_ratio,
+               "x pain-map area", True, "Paresthesia area relative to the pain map"),
+    ]
+
+
+def compare(patient: Patient, quality_name: str = "standard", cfg: OptimizerConfig = OptimizerConfig(),
+            progress=None) -> Comparison:
+    """Plan, optimize and evaluate both systems on ``patient``."""
+    drg, t_drg = run_system(patient, System.DRG, quality_name, cfg, progress)
+    scs, t_scs = run_system(patient, System.SCS, quality_name, cfg, progress)
+    return Comparison(patient_id=patient.id, patient_hash=patient.content_hash(), pain_map=patient.pain_map,
+                      quality=quality_name, optimizer=cfg,
+                      drg=drg, scs=scs, claims=claims(drg, scs, cfg.posture), seconds={**t_drg, **t_scs})

@@ -1,0 +1,331 @@
+"""From a patient and an implant to threshold tables: the fields, cells and tables of every lead.
+
+A ``TherapyModel`` holds one patient's implant of one system (DRG or SCS). For each lead and posture
+it builds the finite-element field (``drgsim.fields``, cached), the population of cells the lead can
+reach (``drgsim.populations``), the unit potentials of every contact along every compartment, and
+on demand a ``ThresholdTable``: the threshold of every cell for one contact configuration and
+pulse. Because the field is linear in the current, a cell fires at amplitude A exactly when A is
+at least its threshold; one table answers every amplitude. Tables are cached on disk by a hash of
+everything that produced them (field spec, population, configuration, waveform, solver settings
+and the code), so a stale table is never read.
+
+Geometry per lead and posture:
+- DRG: the patient's ganglion at the lead's level and side; the lead beside it with the patient's
+  placement error, moved along the lead by the posture's displacement (posture.json). The
+  ganglion's cells do not depend on posture.
+- SCS: the patient's canal at the lead's level in that posture (dCSF, cord offset); the lead over
+  the dorsal midline, offset towards the painful side (``SCS_IPSILATERAL_OFFSET_MM``) plus the
+  patient's lateral placement error. The cells move with the cord.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cache
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from drgsim.anatomy.levels import Level, Side
+from drgsim.anatomy.patient import Patient
+from drgsim.anatomy.planning import plan_targets
+from drgsim.anatomy.posture import Posture, drg_lead_displacement_mm
+from drgsim.anatomy.spine import CANAL_LEVELS
+from drgsim.devices.hardware import IPGModel, default_model_id, get_ipg_model
+from drgsim.devices.program import ContactState, LeadSettings, contacts_label, parse_contacts
+from drgsim.devices.waveform import Waveform, contact_weights, device_waveform
+from drgsim.fields.anatomy_models import DRGParams, SCSParams
+from drgsim.fields.solve import FieldSpec, MeshSettings, cache_dir, code_fingerprint, solve
+from drgsim.neurons.solver import CellBatch, SimulationSettings, find_thresholds
+from drgsim.populations import CellInfo, Population
+from drgsim.populations.drg import DRGPopulationConfig, drg_population
+from drgsim.populations.scs import SCSPopulationConfig, scs_population
+
+TABLES_SCHEMA = 1  # bump when the stored table format changes
+SCS_IPSILATERAL_OFFSET_MM = 1.0  # SCS lead placed this far from the midline towards unilateral pain [project default]
+_FROZEN = ConfigDict(extra="forbid", frozen=True)
+
+
+class System(StrEnum):
+    DRG = "drg"
+    SCS = "scs"
+
+
+class LeadPlan(BaseModel):
+    """Where one lead lies: a DRG lead beside the ganglion of (level, side); an SCS lead over the
+    dorsal columns at a thoracic level, ``lateral_offset_mm`` from the midline (+ left)."""
+
+    model_config = _FROZEN
+
+    level: Level
+    side: Side
+    lateral_offset_mm: float = Field(0.0, ge=-10, le=10)
+
+
+class Implant(BaseModel):
+    """One system's leads and pulse generator for one patient."""
+
+    model_config = _FROZEN
+
+    system: System
+    ipg_model: str
+    leads: list[LeadPlan] = Field(min_length=1)
+
+    @field_validator("ipg_model")
+    @classmethod
+    def _known_model(cls, v: str) -> str:
+        get_ipg_model(v)
+        return v
+
+    def ipg(self) -> IPGModel:
+        return get_ipg_model(self.ipg_model)
+
+
+def plan_implant(patient: Patient, system: System | str) -> Implant:
+    """The implant a clinician would plan: DRG leads at the recommended targets of the pain map (at most
+    the IPG's lead count); one SCS lead at T10 over the painful side's dorsal columns."""
+    system = System(system)
+    model = get_ipg_model(default_model_id(system.value))
+    plan = plan_targets(patient.pain_map, max_leads=model.max_leads)
+    if system is System.DRG:
+        leads = [LeadPlan(level=t.level, side=t.side) for t in plan.recommended]
+    else:
+        sides = {t.side for t in plan.recommended}
+        sign = 0.0 if len(sides) != 1 else (1.0 if sides == {Side.LEFT} else -1.0)
+        leads = [LeadPlan(level=Level.T10, side=next(iter(sides)) if sides else Side.LEFT,
+                          lateral_offset_mm=sign * SCS_IPSILATERAL_OFFSET_MM)]
+    return Implant(system=system, ipg_model=model.id, leads=leads)
+
+
+# Dorsal-column fibres that carry paresthesia: the ascending branches of the same A-beta afferents the
+# DRG model holds (7-12 um peripherally), thinner centrally. Feirabend's mostly thin spectrum (the
+# populations default) also counts fibres that evoke no paresthesia [project choice, unverified].
+SCS_ABETA_DIAMETER = dict(diameter_median_um=7.0, diameter_sigma=0.25)
+
+
+class Quality(BaseModel):
+    """Discretisation and population sizes: the trade between fidelity and time."""
+
+    model_config = _FROZEN
+
+    mesh: MeshSettings = MeshSettings(maxh_mm=12.0, contact_maxh_mm=0.6, near_maxh_mm=1.5, grading=0.4)
+    drg_population: DRGPopulationConfig = DRGPopulationConfig(n_neurons=80, n_motor=8)
+    scs_population: SCSPopulationConfig = SCSPopulationConfig(n_dorsal_column=160, n_dorsal_root=12,
+                                                              **SCS_ABETA_DIAMETER)
+    rel_tol: float = Field(0.02, gt=0, lt=0.5, description="relative tolerance of every threshold")
+    settings: SimulationSettings = SimulationSettings()
+
+
+QUALITY = {
+    "standard": Quality(),
+    # For tests and quick looks: first-order elements and small populations.
+    "quick": Quality(mesh=MeshSettings(maxh_mm=20.0, contact_maxh_mm=0.8, near_maxh_mm=2.0, grading=0.4, order=1),
+                     drg_population=DRGPopulationConfig(n_neurons=24, n_motor=4),
+                     scs_population=SCSPopulationConfig(n_dorsal_column=60, n_dorsal_root=6, n_nodes=31,
+                                                        **SCS_ABETA_DIAMETER)),
+}
+
+
+def quality(name: str) -> Quality:
+    if name not in QUALITY:
+        raise ValueError(f"quality={name!r}; allowed: {', '.join(QUALITY)}")
+    return QUALITY[name]
+
+
+@cache
+def _code_fingerprint() -> str:
+    """Fields fingerprint plus the neuron and population code that turn potentials into thresholds."""
+    from importlib import resources
+
+    h = hashlib.sha256(code_fingerprint().encode())
+    for pkg in ("drgsim.neurons", "drgsim.neurons.models", "drgsim.populations"):
+        for f in sorted(resources.files(pkg).iterdir(), key=lambda x: x.name):
+            if f.name.endswith(".py"):
+                h.update(f.name.encode() + f.read_bytes())
+    h.update(resources.files("drgsim.data").joinpath("mrg.json").read_bytes())
+    return h.hexdigest()
+
+
+@dataclass
+class ThresholdTable:
+    """Threshold (mA) of every cell of a site for one configuration and pulse; ``inf`` where the cell
+    stays silent at ``max_ma``, NaN for kinds not computed. The threshold is for a spike reaching the
+    cell's primary detector: the spinal cord (central terminal) for DRG neurons, the far end of the
+    fibre otherwise. ``initiation_site`` names the compartment where the decisive spike started."""
+
+    key: str
+    configuration: str
+    waveform: Waveform
+    max_ma: float
+    threshold_ma: np.ndarray
+    initiation_site: list[str]
+    kinds: tuple[str, ...]
+
+
+@dataclass
+class Site:
+    """One lead in one posture: its field, its cells and their unit potentials."""
+
+    system: System
+    lead_index: int  # 1-based, as in programs
+    plan: LeadPlan
+    posture: Posture
+    spec: FieldSpec
+    population_config: BaseModel
+    quality: Quality
+    _population: Population | None = field(default=None, repr=False)
+    _batch: CellBatch | None = field(default=None, repr=False)
+    _phi: np.ndarray | None = field(default=None, repr=False)
+    _impedance: np.ndarray | None = field(default=None, repr=False)
+    _tables: dict[str, ThresholdTable] = field(default_factory=dict, repr=False)
+
+    @property
+    def population(self) -> Population:
+        if self._population is None:
+            build = drg_population if self.system is System.DRG else scs_population
+            self._population = build(self.spec.geometry, self.population_config)
+        return self._population
+
+    @property
+    def info(self) -> list[CellInfo]:
+        return self.population.info
+
+    @property
+    def kinds(self) -> np.ndarray:
+        return np.array([c.kind for c in self.info])
+
+    @property
+    def key(self) -> str:
+        text = json.dumps({"field": self.spec.key(), "population": self.population_config.model_dump(mode="json"),
+                           "system": self.system.value}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+    def _field(self) -> None:
+        sol = solve(self.spec)
+        self._impedance = np.asarray(sol.impedance_ohm)
+        if self._batch is None:
+            self._batch = CellBatch.pack(self.population.cells)
+        self._phi = sol.potentials(self._batch.positions_mm)
+
+    def impedance_matrix(self) -> np.ndarray:
+        """Mutual impedances of the contacts (ohm), kept in memory after the first (cached) solve."""
+        if self._impedance is None:
+            self._impedance = np.asarray(solve(self.spec).impedance_ohm)
+        return self._impedance
+
+    def impedance_ohm(self, contacts: list[ContactState]) -> float:
+        """Load impedance of a configuration, w' Z w for the unit current split over its contacts."""
+        w = contact_weights(contacts)
+        return float(w @ self.impedance_matrix() @ w)
+
+    def table(self, contacts: list[ContactState], waveform: Waveform, max_ma: float,
+              kinds: tuple[str, ...] | None = None) -> ThresholdTable:
+        """The threshold table of a configuration and pulse (memory, then disk, then computed)."""
+        kinds = tuple(sorted(set(self.kinds) if kinds is None else kinds))
+        label = contacts_label(contacts)
+        text = json.dumps({"site": self.key, "config": label, "waveform": waveform.model_dump(mode="json"),
+                           "max_ma": max_ma, "kinds": kinds, "rel_tol": self.quality.rel_tol,
+                           "settings": self.quality.settings.model_dump(mode="json"), "schema": TABLES_SCHEMA,
+                           "code": _code_fingerprint()}, sort_keys=True)
+        key = hashlib.sha256(text.encode()).hexdigest()[:24]
+        if key in self._tables:
+            return self._tables[key]
+        path = cache_dir() / "thresholds" / f"{key}.npz"
+        if path.exists():
+            data = np.load(path)
+            table = ThresholdTable(key, label, waveform, max_ma, data["threshold_ma"],
+                                   [str(s) for s in data["initiation_site"]], kinds)
+        else:
+            table = self._compute(key, contacts, waveform, max_ma, kinds)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(path, threshold_ma=table.threshold_ma, initiation_site=np.array(table.initiation_site))
+        self._tables[key] = table
+        return table
+
+    def _compute(self, key, contacts, waveform, max_ma, kinds) -> ThresholdTable:
+        if self._phi is None:
+            self._field()
+        sel = np.flatnonzero(np.isin(self.kinds, kinds))
+        batch = self._batch if len(sel) == len(self.info) else CellBatch.pack([self.population.cells[i] for i in sel])
+        offsets = self._batch.offsets
+        v_all = self._phi @ contact_weights(contacts)  # cathodic pulse: 1 mA out of the cathodes
+        v = np.concatenate([v_all[offsets[i]:offsets[i + 1]] for i in sel])
+        res = find_thresholds(batch, v, waveform, self.quality.settings, rel_tol=self.quality.rel_tol,
+                              hi_ma=min(1.0, max_ma), max_ma=max_ma)
+        thr = np.full(len(self.info), np.nan)
+        thr[sel] = np.where(np.isnan(res.threshold_ma), np.inf, res.threshold_ma)
+        sites = ["not computed"] * len(self.info)
+        for i, s in zip(sel, res.initiation_site):
+            sites[i] = s
+        return ThresholdTable(key, contacts_label(contacts), waveform, max_ma, thr, sites, kinds)
+
+
+def _drg_params(patient: Patient, lead: LeadPlan, posture: Posture) -> DRGParams:
+    g = patient.ganglion(lead.level, lead.side)
+    along, cranial, dorsal = g.drg_lead_error_mm
+    # Model frame: x along the nerve (lateral), y dorsal, z the third axis; the lead runs along -x.
+    shift = (along - drg_lead_displacement_mm(posture), dorsal, cranial)
+    return DRGParams(level=lead.level.value, anatomy=g.geometry.model_dump(mode="json"),
+                     lead_shift_mm=tuple(float(s) for s in shift))
+
+
+def _scs_params(patient: Patient, lead: LeadPlan, posture: Posture) -> SCSParams:
+    if lead.level.value not in CANAL_LEVELS:
+        raise ValueError(f"SCS lead level={lead.level.value}; allowed: {', '.join(CANAL_LEVELS)}")
+    canal = patient.canal_geometry(lead.level, posture)
+    return SCSParams(level=lead.level.value, posture=posture.value, anatomy=canal.model_dump(mode="json"),
+                     lead_offset_mm=lead.lateral_offset_mm + patient.scs_lead_lateral_error_mm)
+
+
+def _seed(patient: Patient, system: System, lead: LeadPlan, base: int) -> int:
+    text = f"{patient.content_hash()}:{system.value}:{lead.level.value}:{lead.side.value}:{base}"
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
+
+
+class TherapyModel:
+    """The sites (lead x posture) of one patient's implant, built lazily."""
+
+    def __init__(self, patient: Patient, implant: Implant, quality: Quality = QUALITY["standard"]):
+        self.patient, self.implant, self.quality = patient, implant, quality
+        self._sites: dict[tuple[int, Posture], Site] = {}
+
+    @property
+    def system(self) -> System:
+        return self.implant.system
+
+    def site(self, lead_index: int, posture: Posture | str) -> Site:
+        posture = Posture(posture)
+        if not 1 <= lead_index <= len(self.implant.leads):
+            raise ValueError(f"lead={lead_index}; allowed: 1-{len(self.implant.leads)}")
+        if (lead_index, posture) not in self._sites:
+            lead = self.implant.leads[lead_index - 1]
+            q = self.quality
+            if self.system is System.DRG:
+                geometry = _drg_params(self.patient, lead, posture)
+                pop = q.drg_population.model_copy(update={
+                    "seed": _seed(self.patient, self.system, lead, q.drg_population.seed), "side": lead.side.value})
+            else:
+                geometry = _scs_params(self.patient, lead, posture)
+                pop = q.scs_population.model_copy(update={
+                    "seed": _seed(self.patient, self.system, lead, q.scs_population.seed)})
+            self._sites[(lead_index, posture)] = Site(self.system, lead_index, lead, posture,
+                                                      FieldSpec(geometry=geometry, mesh=q.mesh), pop, q)
+        return self._sites[(lead_index, posture)]
+
+    def solve_fields(self, progress=None) -> None:
+        """Solve (or load from the cache) the field of every lead in every posture."""
+        jobs = [(k, p) for p in Posture for k in range(1, len(self.implant.leads) + 1)]
+        for i, (k, p) in enumerate(jobs):
+            if progress:
+                progress(f"{self.system.value.upper()} fields (lead x posture)", i, len(jobs))
+            self.site(k, p).impedance_matrix()
+
+    def lead_waveform(self, settings: LeadSettings, impedance_ohm: float) -> Waveform:
+        return device_waveform(settings, self.implant.ipg(), impedance_ohm)
+
+
+def as_contacts(value) -> list[ContactState]:
+    return [ContactState(c) for c in parse_contacts(value)]

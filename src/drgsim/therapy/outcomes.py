@@ -1,0 +1,298 @@
+"""What a program does to a patient: activation, paresthesia, coverage, side effects, energy, posture.
+
+Paresthesia. Each activated A-beta fibre (DRG A-beta neurons; SCS dorsal-column and dorsal-root
+fibres) reports from its receptive field in its segment's dermatome. For a group of fibres of one
+segment and side, the activated share ``a`` is the number firing over the number modelled. A body
+region's paresthesia intensity is ``p = sum over segments of w(segment) * a(segment, side)``, with
+``w`` the region's dermatome weights (atlas.json), and the share of its area covered is
+``min(1, p / full_coverage_fraction)``: a region feels paresthesia over all of its area once that
+share of its afferents fires (receptive fields overlap; ``FULL_COVERAGE_FRACTION`` is a project
+default [unverified]).
+
+Pain coverage is the NRS- and area-weighted share of the pain map covered; off-target stimulation
+is the share of the paresthesia area that lies outside the pain map (both in percent).
+
+Side effects. Direct C and A-delta activation are counted (Graham et al. 2019: C fibres are not
+directly activated by DRG stimulation at clinical amplitudes). Motor activation: ventral-root motor
+axons in the DRG model; in the thoracic SCS model, which has no ventral roots, the recruitment of
+dorsal-root fibres, which evokes segmental motor responses and sets the discomfort threshold
+(Holsheimer 1998, Neurosurgery 42:541; He et al. 1994) [modelling choice]. Perception threshold:
+the lowest amplitude that activates an A-beta fibre; discomfort threshold: the lowest that
+activates a discomfort cell (DRG: A-delta, C or motor; SCS: dorsal root); the therapeutic window is
+their ratio (Holsheimer's usage ratio).
+
+Energy: average current, tissue power and battery longevity from ``drgsim.devices.battery`` with
+each lead's configuration impedance from the field solution.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from functools import cache
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from drgsim import __version__
+from drgsim.anatomy.atlas import load_atlas
+from drgsim.anatomy.painmap import PainMap
+from drgsim.anatomy.posture import Posture
+from drgsim.devices.battery import LeadLoad, estimate_battery
+from drgsim.devices.program import Program
+from drgsim.therapy.model import Implant, System, TherapyModel, ThresholdTable, as_contacts
+
+FULL_COVERAGE_FRACTION = 0.5  # share of a region's afferents whose firing covers the whole region [unverified]
+ABETA_KINDS = ("abeta", "dorsal_column", "dorsal_root")
+MOTOR_KINDS = {System.DRG: ("motor",), System.SCS: ("dorsal_root",)}
+DISCOMFORT_KINDS = {System.DRG: ("adelta", "c", "motor"), System.SCS: ("dorsal_root",)}
+_MODEL = ConfigDict(extra="forbid")
+
+
+def _polygon_area(points) -> float:
+    x, y = np.asarray(points, dtype=float).T
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
+
+
+@cache
+def _regions() -> tuple[list[str], np.ndarray, list[tuple[str, str, dict[str, float]]]]:
+    atlas = load_atlas()
+    ids = [r.id for r in atlas.regions]
+    area = np.array([_polygon_area(r.polygon) for r in atlas.regions])
+    return ids, area, [(r.id, r.side.value, dict(r.dermatomes)) for r in atlas.regions]
+
+
+class RegionMap:
+    """Maps activated shares of (segment, side) groups to region intensities (a fixed matrix)."""
+
+    def __init__(self, groups: list[tuple[str, str]]):
+        ids, self.area, regions = _regions()
+        self.ids, self.groups = ids, groups
+        self.weights = np.array([[d.get(seg, 0.0) if side == g_side else 0.0 for seg, g_side in groups]
+                                 for _, side, d in regions])
+
+    def coverage(self, shares: np.ndarray, full: float = FULL_COVERAGE_FRACTION) -> np.ndarray:
+        """Covered share of each region (rows) for group shares (..., n_groups)."""
+        return np.minimum(1.0, (np.asarray(shares) @ self.weights.T) / full)
+
+    def pain_weights(self, pain: PainMap) -> np.ndarray:
+        nrs = np.array([pain.nrs.get(i, 0) for i in self.ids], dtype=float)
+        return nrs * self.area
+
+    def scores(self, covered: np.ndarray, pain: PainMap) -> tuple[np.ndarray, np.ndarray]:
+        """Pain coverage (%) and off-target share of the paresthesia area (%) for covered (..., regions)."""
+        wp = self.pain_weights(pain)
+        outside = wp == 0
+        cov = 100.0 * (covered @ wp) / wp.sum()
+        area = covered @ self.area
+        off = 100.0 * (covered @ (self.area * outside)) / np.where(area > 0, area, 1.0)
+        return cov, np.where(area > 0, off, 0.0)
+
+
+class LeadActivation(BaseModel):
+    """One lead's channel in one posture."""
+
+    model_config = _MODEL
+
+    lead: int
+    level: str
+    side: str
+    contacts: str
+    amplitude_ma: float
+    pulse_width_us: float
+    frequency_hz: float
+    impedance_ohm: float
+    fired: dict[str, int]
+    modelled: dict[str, int]
+    perception_threshold_ma: float | None  # None: no A-beta fibre fires within the device's range
+    discomfort_threshold_ma: float | None
+    motor_threshold_ma: float | None
+    initiation_sites: dict[str, int]
+    device_problems: list[str] = Field(default_factory=list)
+
+
+class PostureOutcome(BaseModel):
+    model_config = _MODEL
+
+    posture: Posture
+    paresthesia: dict[str, float]  # region -> covered share (0-1), regions with any paresthesia
+    pain_coverage_pct: float
+    off_target_pct: float
+    paresthesia_area_ratio: float  # paresthesia area / pain-map area
+    abeta_activated: int
+    c_fibers_activated: int
+    adelta_activated: int
+    motor_activated: bool
+    motor_cells_activated: int
+    perception_threshold_ma: float | None
+    discomfort_threshold_ma: float | None
+    therapeutic_window: float | None  # discomfort / perception threshold, smallest over leads
+    average_current_ua: float
+    tissue_power_uw: float
+    battery_current_ua: float
+    battery_years: float
+    deliverable: bool  # the device accepts every lead's setting in this posture
+    leads: list[LeadActivation]
+
+
+class Outcome(BaseModel):
+    """A program's outcome for one patient, in every posture asked for."""
+
+    model_config = _MODEL
+
+    system: System
+    patient_id: str
+    patient_hash: str
+    implant: Implant
+    program: Program
+    postures: list[PostureOutcome]
+    perception_threshold_ma: dict[str, float | None]
+    posture_spread_pct: float | None  # (max - min) / mean of the perception threshold across postures
+    coverage_spread_pct: float  # max - min pain coverage across postures (percentage points)
+    full_coverage_fraction: float = FULL_COVERAGE_FRACTION
+    seconds: float
+    drgsim_version: str = __version__
+
+    def posture(self, posture: Posture | str) -> PostureOutcome:
+        return next(p for p in self.postures if p.posture == Posture(posture))
+
+
+def groups_of(model: TherapyModel) -> list[tuple[str, str]]:
+    """(segment, side) of every A-beta group the implant's cells belong to, in a fixed order."""
+    seen: dict[tuple[str, str], None] = {}
+    for k in range(1, len(model.implant.leads) + 1):
+        for c in model.site(k, Posture.SUPINE).info:
+            if c.kind in ABETA_KINDS:
+                seen[(c.segment, c.side)] = None
+    return list(seen)
+
+
+def group_index(model: TherapyModel, lead: int, posture: Posture, groups: list[tuple[str, str]]) -> tuple[
+        np.ndarray, np.ndarray]:
+    """For one site: the group of each cell (-1 if not A-beta) and the number of A-beta cells per group."""
+    info = model.site(lead, posture).info
+    where = {g: i for i, g in enumerate(groups)}
+    idx = np.array([where[(c.segment, c.side)] if c.kind in ABETA_KINDS else -1 for c in info])
+    counts = np.bincount(idx[idx >= 0], minlength=len(groups)).astype(float)
+    return idx, counts
+
+
+def _min_threshold(thr: np.ndarray, mask: np.ndarray) -> float | None:
+    v = thr[mask]
+    v = v[np.isfinite(v)]
+    return float(v.min()) if v.size else None
+
+
+def lead_tables(model: TherapyModel, program: Program, posture: Posture) -> dict[int, tuple[ThresholdTable, float]]:
+    """The full threshold table and configuration impedance of every enabled lead of ``program``."""
+    ipg = model.implant.ipg()
+    out = {}
+    for k, s in sorted(program.enabled_leads().items()):
+        site = model.site(k, posture)
+        contacts = as_contacts(s.contacts)
+        z = site.impedance_ohm(contacts)
+        out[k] = (site.table(contacts, model.lead_waveform(s, z), ipg.amplitude_ma.maximum), z)
+    return out
+
+
+def evaluate_posture(model: TherapyModel, program: Program, posture: Posture | str) -> PostureOutcome:
+    """Outcome of ``program`` in one posture (tables from memory, disk or computed)."""
+    posture = Posture(posture)
+    system, ipg = model.system, model.implant.ipg()
+    _check_leads(model, program)
+    groups = groups_of(model)
+    region_map = RegionMap(groups)
+    shares = np.zeros(len(groups))
+    leads, loads, sites_all = [], [], Counter()
+    counts = Counter()
+    deliverable = True
+    for k, (table, z) in lead_tables(model, program, posture).items():
+        s = program.leads[k]
+        site = model.site(k, posture)
+        kinds = site.kinds
+        thr = table.threshold_ma
+        fired = thr <= s.amplitude_ma * (1 + 1e-9)
+        g_idx, g_n = group_index(model, k, posture, groups)
+        ab = g_idx >= 0
+        shares += np.bincount(g_idx[ab & fired], minlength=len(groups)) / np.where(g_n > 0, g_n, 1.0)
+        sites = Counter(table.initiation_site[i].rsplit(" ", 1)[0] for i in np.flatnonzero(fired))
+        sites_all.update(sites)
+        problems = ipg.lead_problems(s, impedance_ohm=z, where=f"lead {k}: ")
+        deliverable &= not problems
+        for kind in set(kinds):
+            counts[kind] += int((fired & (kinds == kind)).sum())
+        leads.append(LeadActivation(
+            lead=k, level=site.plan.level.value, side=site.plan.side.value, contacts=table.configuration,
+            amplitude_ma=s.amplitude_ma, pulse_width_us=s.pulse_width_us, frequency_hz=s.frequency_hz,
+            impedance_ohm=round(z, 1), fired={kd: int((fired & (kinds == kd)).sum()) for kd in sorted(set(kinds))},
+            modelled={kd: int((kinds == kd).sum()) for kd in sorted(set(kinds))},
+            perception_threshold_ma=_min_threshold(thr, np.isin(kinds, ABETA_KINDS)),
+            discomfort_threshold_ma=_min_threshold(thr, np.isin(kinds, DISCOMFORT_KINDS[system])),
+            motor_threshold_ma=_min_threshold(thr, np.isin(kinds, MOTOR_KINDS[system])),
+            initiation_sites=dict(sites), device_problems=problems))
+        loads.append(LeadLoad(amplitude_ma=s.amplitude_ma, pulse_width_us=s.pulse_width_us,
+                              frequency_hz=s.frequency_hz, impedance_ohm=z, recharge=s.recharge))
+    covered = region_map.coverage(shares)
+    cov, off = region_map.scores(covered, model.patient.pain_map)
+    pain_area = float(region_map.area[region_map.pain_weights(model.patient.pain_map) > 0].sum())
+    battery = estimate_battery(loads, ipg.battery, duty_cycle=program.duty_cycle)
+    pts = [x.perception_threshold_ma for x in leads if x.perception_threshold_ma is not None]
+    dts = [x.discomfort_threshold_ma for x in leads if x.discomfort_threshold_ma is not None]
+    windows = [x.discomfort_threshold_ma / x.perception_threshold_ma for x in leads
+               if x.discomfort_threshold_ma is not None and x.perception_threshold_ma]
+    motor = sum(counts[kd] for kd in MOTOR_KINDS[system])
+    return PostureOutcome(
+        posture=posture,
+        paresthesia={r: round(float(c), 4) for r, c in zip(region_map.ids, covered) if c > 0},
+        pain_coverage_pct=round(float(cov), 2), off_target_pct=round(float(off), 2),
+        paresthesia_area_ratio=round(float(covered @ region_map.area) / pain_area, 3),
+        abeta_activated=sum(counts[kd] for kd in ABETA_KINDS), c_fibers_activated=counts["c"],
+        adelta_activated=counts["adelta"], motor_activated=motor > 0, motor_cells_activated=motor,
+        perception_threshold_ma=min(pts) if pts else None, discomfort_threshold_ma=min(dts) if dts else None,
+        therapeutic_window=round(min(windows), 3) if windows else None,
+        average_current_ua=round(battery.average_current_ua, 3), tissue_power_uw=round(battery.tissue_power_uw, 3),
+        battery_current_ua=round(battery.battery_current_ua, 3), battery_years=round(battery.longevity_years, 2),
+        deliverable=deliverable, leads=leads)
+
+
+def _check_leads(model: TherapyModel, program: Program) -> None:
+    n = len(model.implant.leads)
+    bad = sorted(k for k in program.leads if not 1 <= k <= n)
+    if bad:
+        raise ValueError(f"program.leads has lead {bad[0]}; this implant has leads 1-{n}")
+    contacts = model.implant.ipg().contacts_per_lead
+    for k, s in program.leads.items():
+        if len(s.contacts) != contacts:
+            raise ValueError(f"program.leads.{k}.contacts has {len(s.contacts)} entries; allowed: {contacts}")
+
+
+def spread_pct(values: list[float | None]) -> float | None:
+    """(max - min) / mean in percent; None unless every value is known."""
+    if not values or any(v is None for v in values):
+        return None
+    v = np.asarray(values, dtype=float)
+    return round(float(100.0 * (v.max() - v.min()) / v.mean()), 2)
+
+
+def evaluate(model: TherapyModel, program: Program, postures=tuple(Posture), progress=None) -> Outcome:
+    """Outcome of ``program`` in each posture; ``progress(what, done, total)`` hears of each posture."""
+    t0 = time.perf_counter()
+    per = []
+    for i, p in enumerate(postures):
+        if progress:
+            progress(f"{model.system.value.upper()} outcomes (postures)", i, len(postures))
+        per.append(evaluate_posture(model, program, p))
+    pt = [p.perception_threshold_ma for p in per]
+    return Outcome(system=model.system, patient_id=model.patient.id, patient_hash=model.patient.content_hash(),
+                   implant=model.implant, program=program, postures=per,
+                   perception_threshold_ma={p.posture.value: p.perception_threshold_ma for p in per},
+                   posture_spread_pct=spread_pct(pt),
+                   coverage_spread_pct=round(max(p.pain_coverage_pct for p in per) -
+                                             min(p.pain_coverage_pct for p in per), 2),
+                   seconds=round(time.perf_counter() - t0, 3))
+
+
+def recruitment(table: ThresholdTable, kinds: np.ndarray, amplitudes_ma: np.ndarray) -> dict[str, np.ndarray]:
+    """Share of each kind of cell activated at each amplitude (a recruitment curve, from one table)."""
+    a = np.asarray(amplitudes_ma, dtype=float)[:, None]
+    return {k: (table.threshold_ma[kinds == k][None, :] <= a).mean(axis=1) for k in sorted(set(kinds))}
