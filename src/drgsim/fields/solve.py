@@ -13,11 +13,13 @@ everything that defines them; a run report records per-stage timings, DOFs and p
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import os
 import resource
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -156,6 +158,21 @@ def _sigma_cf(mesh, geometry: Geometry):
     return CoefficientFunction(cfs)
 
 
+@contextlib.contextmanager
+def _native_stdout_to_stderr():
+    """Netgen's mesher prints its warnings on the process's standard output, which belongs to results
+    (``--json``): send the native stream to standard error meanwhile."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _solve_fresh(spec: FieldSpec, progress=None):
     from ngsolve import Mesh, TaskManager
     from netgen.libngpy._meshing import NgException
@@ -170,7 +187,8 @@ def _solve_fresh(spec: FieldSpec, progress=None):
         t["geometry"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         try:
-            ngmesh = OCCGeometry(geometry.shape).GenerateMesh(maxh=m.maxh_mm, grading=m.grading)
+            with _native_stdout_to_stderr():
+                ngmesh = OCCGeometry(geometry.shape).GenerateMesh(maxh=m.maxh_mm, grading=m.grading)
             break
         except NgException as err:
             failure = err

@@ -23,7 +23,7 @@ from drgsim.anatomy.patient import Patient
 from drgsim.anatomy.posture import Posture
 from drgsim.devices.battery import LeadLoad, estimate_battery
 from drgsim.devices.hardware import default_model_id, get_ipg_model
-from drgsim.therapy.model import Implant, System, TherapyModel, plan_implant, quality
+from drgsim.therapy.model import Implant, Quality, System, TherapyModel, plan_implant, quality
 from drgsim.therapy.optimize import OptimizationResult, OptimizerConfig, optimize
 from drgsim.therapy.outcomes import Outcome, evaluate, lead_tables, recruitment
 
@@ -84,6 +84,7 @@ class Comparison(BaseModel):
     patient_hash: str
     pain_map: PainMap
     quality: str
+    quality_config: Quality  # meshes, populations (seeds are derived from these and the patient hash)
     optimizer: OptimizerConfig
     drg: SystemResult
     scs: SystemResult
@@ -93,6 +94,7 @@ class Comparison(BaseModel):
 
     def summary(self) -> dict:
         return {"patient": self.patient_id, "patient_hash": self.patient_hash, "quality": self.quality,
+                "quality_config": self.quality_config.model_dump(mode="json"),
                 "drg": self.drg.summary(), "scs": self.scs.summary(),
                 "claims": [c.model_dump(mode="json") for c in self.claims],
                 "optimizer": self.optimizer.model_dump(mode="json"), "seconds": self.seconds,
@@ -182,5 +184,5 @@ def compare(patient: Patient, quality_name: str = "standard", cfg: OptimizerConf
     drg, t_drg = run_system(patient, System.DRG, quality_name, cfg, progress)
     scs, t_scs = run_system(patient, System.SCS, quality_name, cfg, progress)
     return Comparison(patient_id=patient.id, patient_hash=patient.content_hash(), pain_map=patient.pain_map,
-                      quality=quality_name, optimizer=cfg,
+                      quality=quality_name, quality_config=quality(quality_name), optimizer=cfg,
                       drg=drg, scs=scs, claims=claims(drg, scs, cfg.posture), seconds={**t_drg, **t_scs})

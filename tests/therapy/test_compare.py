@@ -1,0 +1,56 @@
+"""DRG versus SCS on the default patient: the published trends, the claims and the report."""
+
+from __future__ import annotations
+
+from drgsim.anatomy.posture import Posture
+from drgsim.therapy.report import write_report
+
+
+def test_scs_thresholds_rise_prone_and_drg_thresholds_stay(comparison):
+    """He, Barolat & Holsheimer 1994 / Holsheimer 1994: the dCSF grows prone and SCS thresholds rise; DRG
+    thresholds nearly unchanged across postures (Kramer 2015)."""
+    scs = comparison.scs.outcome.perception_threshold_ma
+    assert scs["prone"] > 1.2 * scs["supine"]
+    assert comparison.drg.outcome.posture_spread_pct < 10.0
+    assert comparison.drg.outcome.posture_spread_pct < comparison.scs.outcome.posture_spread_pct / 3
+
+
+def test_scs_stimulates_more_off_target_area_for_focal_foot_pain(comparison):
+    """ACCURATE (Deer 2017): less stimulation in non-painful areas with DRG."""
+    d, s = comparison.drg.summary(), comparison.scs.summary()
+    assert s["off_target_pct"] > d["off_target_pct"]
+    assert s["paresthesia_area_ratio"] > d["paresthesia_area_ratio"]
+
+
+def test_drg_uses_less_energy(comparison):
+    d, s = comparison.drg.summary(), comparison.scs.summary()
+    assert d["average_current_ua"] < s["average_current_ua"] / 3
+    assert d["primary_cell_years"] > s["primary_cell_years"]
+    assert s["recharge_interval_days"] is not None and d["recharge_interval_days"] is None  # SCS IPG recharges
+
+
+def test_contract_numbers_and_claims(comparison):
+    for system in (comparison.drg, comparison.scs):
+        out = system.summary()
+        assert set(out["perception_threshold_ma"]) == {p.value for p in Posture}
+        for key in ("program", "pain_coverage_pct", "off_target_pct", "c_fibers_activated", "motor_activated",
+                    "average_current_ua", "battery_years", "posture_spread_pct"):
+            assert key in out
+        assert not out["motor_activated"]
+        pts = list(out["perception_threshold_ma"].values())
+        spread = 100 * (max(pts) - min(pts)) / (sum(pts) / len(pts))
+        assert out["posture_spread_pct"] == round(spread, 2)
+    assert [c.claim for c in comparison.claims] == ["targeted coverage", "lower energy", "longer battery life",
+                                                    "positional stability", "less paresthesia"]
+    assert all(c.supported is not None for c in comparison.claims)
+
+
+def test_report_has_figures_and_numbers(comparison, tmp_path):
+    path = write_report(comparison, tmp_path)
+    page = path.read_text()
+    for name in ("pain_map", "paresthesia_drg", "paresthesia_scs", "recruitment", "posture", "energy"):
+        png = tmp_path / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"src='{name}.png'" in page
+    assert f"{comparison.drg.summary()['average_current_ua']}" in page
+    assert "positional stability" in page

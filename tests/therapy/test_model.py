@@ -1,0 +1,79 @@
+"""Implant planning and threshold tables: a table answers every amplitude as direct simulation would."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from drgsim.anatomy.levels import Level, Side
+from drgsim.devices.program import LeadSettings
+from drgsim.fields.solve import solve
+from drgsim.neurons.solver import simulate
+from drgsim.therapy.model import SCS_IPSILATERAL_OFFSET_MM, Implant, as_contacts, quality
+
+
+def test_implants_follow_the_pain_map(drg_model, scs_model):
+    """Left foot (sole, heel, dorsum): DRG leads at left S1 and L5 (plan_targets); SCS at T10, off the
+    midline towards the left."""
+    assert [(x.level, x.side) for x in drg_model.implant.leads] == [(Level.S1, Side.LEFT), (Level.L5, Side.LEFT)]
+    assert drg_model.implant.ipg().system == "drg"
+    (scs,) = scs_model.implant.leads
+    assert scs.level == Level.T10 and scs.lateral_offset_mm == SCS_IPSILATERAL_OFFSET_MM
+    assert scs_model.implant.ipg().system == "scs"
+
+
+def test_bad_implant_and_quality_are_named():
+    with pytest.raises(ValueError, match="device model 'nope'"):
+        Implant(system="drg", ipg_model="nope", leads=[{"level": "L5", "side": "left"}])
+    with pytest.raises(ValueError, match="quality='best'; allowed: standard, quick"):
+        quality("best")
+
+
+def _table(model, lead, contacts, pw=300.0, posture="supine"):
+    site = model.site(lead, posture)
+    cs = as_contacts(contacts)
+    z = site.impedance_ohm(cs)
+    wf = model.lead_waveform(LeadSettings(contacts=cs, pulse_width_us=pw, frequency_hz=20.0), z)
+    return site, cs, wf, site.table(cs, wf, 6.0)
+
+
+def test_table_thresholds_are_where_direct_simulation_starts_firing(drg_model):
+    """Every finite threshold: the cell fires at it and not 3% below (rel_tol 2%); inf: silent at 6 mA."""
+    site, cs, wf, table = _table(drg_model, 2, "-+00")
+    batch = site._batch
+    v = site._phi @ np.array([1.0, -1.0, 0.0, 0.0])  # the cathode's unit potential minus the anode's
+    thr = table.threshold_ma
+    finite = np.isfinite(thr)
+    assert finite.sum() >= 5 and (~finite).sum() >= 1  # some cells fire, the C cells do not
+    at = simulate(batch, v, np.where(finite, thr, 6.0), wf, site.quality.settings)
+    below = simulate(batch, v, np.where(finite, thr * 0.97, 6.0), wf, site.quality.settings)
+    assert np.all(at.fired[finite]) and not np.any(at.fired[~finite])
+    assert not np.any(below.fired[finite])
+    assert all(table.initiation_site[i] not in ("none", "not computed") for i in np.flatnonzero(finite))
+
+
+def test_tables_are_cached_by_everything_that_made_them(drg_model):
+    site, cs, wf, table = _table(drg_model, 2, "-+00")
+    site._tables.clear()
+    again = site.table(cs, wf, 6.0)  # from disk
+    assert again.key == table.key
+    np.testing.assert_array_equal(again.threshold_ma, table.threshold_ma)
+    other = site.table(cs, wf.model_copy(update={"pulse_width_us": 200.0}), 6.0)
+    assert other.key != table.key
+    ab = site.kinds == "abeta"
+    assert np.all(other.threshold_ma[ab] > table.threshold_ma[ab])  # strength-duration: shorter needs more
+
+
+def test_configuration_impedance_is_the_fields_bipolar_impedance(drg_model):
+    site = drg_model.site(1, "supine")
+    sol = solve(site.spec)
+    assert site.impedance_ohm(as_contacts("-+00")) == pytest.approx(sol.bipolar_impedance_ohm(0, 1), rel=1e-9)
+    assert site.impedance_ohm(as_contacts("+-+0")) < site.impedance_ohm(as_contacts("0-+0"))  # two anodes in parallel
+
+
+def test_scs_cells_move_with_the_cord(scs_model):
+    """Same fibres (seed) in every posture, deeper below the lead prone, where the dCSF is thicker."""
+    sup, pro = scs_model.site(1, "supine"), scs_model.site(1, "prone")
+    assert [c.segment for c in sup.info] == [c.segment for c in pro.info]
+    y = lambda s: np.mean([c.position_mm[:, 1].mean() for c in s.population.cells])  # noqa: E731
+    assert y(pro) < y(sup) - 1.0

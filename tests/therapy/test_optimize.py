@@ -1,0 +1,60 @@
+"""The optimizer: on the device's grid, reaching the target without motor activation, and locally optimal."""
+
+from __future__ import annotations
+
+import pytest
+
+from drgsim.devices.program import config_is_valid
+from drgsim.devices.ranges import ParameterError
+from drgsim.therapy.model import as_contacts
+from drgsim.therapy.optimize import OptimizerConfig, candidate_configurations, optimize
+from drgsim.therapy.outcomes import evaluate_posture
+
+
+def test_candidate_configurations():
+    four = candidate_configurations(4)
+    assert len(four) == 12 and len(set(four)) == 12  # 6 adjacent + 4 skip-one bipoles, 2 tripoles
+    assert "+-+0" in four and "-0+0" in four and "-00+" not in four
+    assert len(candidate_configurations(8)) == 32
+    assert all(config_is_valid(as_contacts(c)) for c in four)
+
+
+@pytest.fixture(scope="module")
+def strict(drg_model):
+    """No energy tolerance: the least-drain program that reaches the target."""
+    return optimize(drg_model, OptimizerConfig(target_coverage_pct=60.0, energy_tolerance=0.0))
+
+
+def test_optimized_drg_program_reaches_the_target_without_motor_activation(drg_model, strict):
+    assert strict.target_met and strict.pain_coverage_pct >= 60.0
+    out = evaluate_posture(drg_model, strict.program, "supine")
+    assert out.pain_coverage_pct == pytest.approx(strict.pain_coverage_pct)
+    assert not out.motor_activated and out.deliverable
+    ipg = drg_model.implant.ipg()
+    for s in strict.program.enabled_leads().values():
+        for name in ("amplitude_ma", "pulse_width_us", "frequency_hz"):
+            ipg.check_parameter(name, getattr(s, name))  # on the grid: raises otherwise
+    assert any("reach 60% pain coverage" in line for line in strict.explanation)
+
+
+def test_one_step_less_on_any_lead_misses_the_target(drg_model, strict):
+    ipg = drg_model.implant.ipg()
+    for k, s in strict.program.enabled_leads().items():
+        lower = strict.program.model_copy(deep=True)
+        lower.leads[k].amplitude_ma = ipg.amplitude_ma.step_from(s.amplitude_ma, -1)
+        assert evaluate_posture(drg_model, lower, "supine").pain_coverage_pct < 60.0
+
+
+def test_unreachable_target_returns_the_best_coverage(drg_model):
+    res = optimize(drg_model, OptimizerConfig(target_coverage_pct=100.0, pulse_widths_us=[300.0]))
+    assert not res.target_met and res.pain_coverage_pct < 100.0
+    assert "No program reaches 100%" in res.explanation[1]
+
+
+def test_bad_optimizer_settings_are_named(drg_model):
+    with pytest.raises(ParameterError, match="pulse_widths_us=35 us is outside the allowed range"):
+        optimize(drg_model, OptimizerConfig(pulse_widths_us=[35.0]))
+    with pytest.raises(ValueError, match="configurations entry '-\\+' has 2 contacts; allowed: 4"):
+        optimize(drg_model, OptimizerConfig(configurations=["-+"]))
+    with pytest.raises(ValueError, match="needs at least one \\+ and one -"):
+        OptimizerConfig(configurations=["--00"])
