@@ -23,7 +23,6 @@ from rich.table import Table
 
 from drgsim.anatomy.patient import default_patient
 from drgsim.devices.program import LeadSettings, Program
-from drgsim.devices.waveform import contact_weights
 from drgsim.neurons.solver import simulate
 from drgsim.therapy.model import QUALITY, TherapyModel, as_contacts, plan_implant
 from drgsim.therapy.outcomes import evaluate_posture, lead_tables
@@ -43,13 +42,11 @@ def _direct(model: TherapyModel, program: Program) -> float:
     jobs = []
     for k, (table, _) in lead_tables(model, program, "supine").items():
         site = model.site(k, "supine")
-        if site._phi is None:
-            site._field()
-        v = site._phi @ contact_weights(as_contacts(program.leads[k].contacts))
-        jobs.append((site, v, program.leads[k].amplitude_ma, table.waveform))
+        batch, v = site.configuration_potentials(as_contacts(program.leads[k].contacts))
+        jobs.append((batch, v, program.leads[k].amplitude_ma, table.waveform, site.quality.settings))
     t0 = time.perf_counter()
-    for site, v, amp, wf in jobs:
-        simulate(site._batch, v, amp, wf, site.quality.settings)
+    for batch, v, amp, wf, settings in jobs:
+        simulate(batch, v, amp, wf, settings)
     return time.perf_counter() - t0
 
 

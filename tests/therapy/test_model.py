@@ -40,8 +40,8 @@ def _table(model, lead, contacts, pw=300.0, posture="supine"):
 def test_table_thresholds_are_where_direct_simulation_starts_firing(drg_model):
     """Every finite threshold: the cell fires at it and not 3% below (rel_tol 2%); inf: silent at 6 mA."""
     site, cs, wf, table = _table(drg_model, 2, "-+00")
-    batch = site._batch
-    v = site._phi @ np.array([1.0, -1.0, 0.0, 0.0])  # the cathode's unit potential minus the anode's
+    batch, v = site.configuration_potentials(cs)
+    np.testing.assert_allclose(v, site._phi @ [1.0, -1.0, 0.0, 0.0])  # the cathode's unit potential minus the anode's
     thr = table.threshold_ma
     finite = np.isfinite(thr)
     assert finite.sum() >= 5 and (~finite).sum() >= 1  # some cells fire, the C cells do not

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from drgsim.anatomy.atlas import get_region
 from drgsim.anatomy.painmap import PainMap
 from drgsim.devices.program import LeadSettings, Program
-from drgsim.therapy.outcomes import FULL_COVERAGE_FRACTION, RegionMap, evaluate, evaluate_posture
+from drgsim.therapy.outcomes import FULL_COVERAGE_FRACTION, RegionMap, _regions, evaluate, evaluate_posture
 
 
 def test_region_map_by_hand():
@@ -59,19 +59,23 @@ def test_coverage_and_recruitment_grow_with_amplitude(drg_model):
     assert prev.pain_coverage_pct > 0
 
 
-def test_an_l5_lead_maps_to_the_l5_dermatome(drg_model):
-    """Activations from an L5 DRG lead map mainly to the L5 dermatome: most of the paresthesia area lies in
-    regions whose primary dermatome is L5."""
-    out = evaluate_posture(drg_model, _program([0.0, 1.0]), "supine")
+@pytest.mark.parametrize("lead,level", [(2, "L5"), (1, "S1")])
+def test_a_lead_maps_to_its_own_dermatome(drg_model, lead, level):
+    """Activations from an L5 DRG lead map mainly to the L5 dermatome (and S1 to S1): of the paresthesia
+    area, the regions whose primary dermatome is the lead's level hold the most, and every covered region
+    belongs partly to that dermatome."""
+    amps = [0.0, 0.0]
+    amps[lead - 1] = 1.0
+    out = evaluate_posture(drg_model, _program(amps), "supine")
     assert out.abeta_activated > 0
-    from drgsim.therapy.outcomes import _regions
-
     ids, area, _ = _regions()
     a = dict(zip(ids, area))
-    covered = {r: c * a[r] for r, c in out.paresthesia.items()}
-    l5 = sum(v for r, v in covered.items() if get_region(r).primary_dermatome == "L5")
-    assert l5 > 0.5 * sum(covered.values())
-    assert all(get_region(r).weight("L5") > 0 for r in covered)  # nothing outside L5's territory
+    by_dermatome = {}
+    for r, c in out.paresthesia.items():
+        d = get_region(r).primary_dermatome
+        by_dermatome[d] = by_dermatome.get(d, 0.0) + c * a[r]
+    assert max(by_dermatome, key=by_dermatome.get) == level
+    assert all(get_region(r).weight(level) > 0 for r in out.paresthesia)
 
 
 def test_c_fibres_are_not_directly_activated_by_drg_stimulation(drg_model):

@@ -207,7 +207,7 @@ def simulate(
     try:
         implant = Implant(system=req.system, ipg_model=req.ipg_model or planned.ipg_model,
                           leads=req.leads or planned.leads)
-    except (ValidationError, KeyError) as err:
+    except ValidationError as err:
         _fail(f"--program={str(program)!r}: " + _errors(err), as_json)
     if implant.ipg().system != req.system.value:
         _fail(f"--program={str(program)!r}: ipg_model={implant.ipg_model!r} is a {implant.ipg().system} device; "

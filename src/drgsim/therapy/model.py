@@ -77,7 +77,10 @@ class Implant(BaseModel):
     @field_validator("ipg_model")
     @classmethod
     def _known_model(cls, v: str) -> str:
-        get_ipg_model(v)
+        try:
+            get_ipg_model(v)
+        except KeyError as err:
+            raise ValueError(err.args[0]) from None
         return v
 
     def ipg(self) -> IPGModel:
@@ -245,14 +248,18 @@ class Site:
         self._tables[key] = table
         return table
 
-    def _compute(self, key, contacts, waveform, max_ma, kinds) -> ThresholdTable:
+    def configuration_potentials(self, contacts: list[ContactState]) -> tuple[CellBatch, np.ndarray]:
+        """Every cell packed, and the potential (mV) along every compartment per mA of a configuration
+        (with a cathodic pulse the current leaves the cathodes)."""
         if self._phi is None:
             self._field()
+        return self._batch, self._phi @ contact_weights(contacts)
+
+    def _compute(self, key, contacts, waveform, max_ma, kinds) -> ThresholdTable:
+        full, v_all = self.configuration_potentials(contacts)
         sel = np.flatnonzero(np.isin(self.kinds, kinds))
-        batch = self._batch if len(sel) == len(self.info) else CellBatch.pack([self.population.cells[i] for i in sel])
-        offsets = self._batch.offsets
-        v_all = self._phi @ contact_weights(contacts)  # cathodic pulse: 1 mA out of the cathodes
-        v = np.concatenate([v_all[offsets[i]:offsets[i + 1]] for i in sel])
+        batch = full if len(sel) == len(self.info) else CellBatch.pack([self.population.cells[i] for i in sel])
+        v = np.concatenate([v_all[full.offsets[i]:full.offsets[i + 1]] for i in sel])
         res = find_thresholds(batch, v, waveform, self.quality.settings, rel_tol=self.quality.rel_tol,
                               hi_ma=min(1.0, max_ma), max_ma=max_ma)
         thr = np.full(len(self.info), np.nan)
