@@ -84,10 +84,11 @@ def main() -> None:
     args = ap.parse_args()
     rows = [bench(s, args.quality, args.steps) for s in ("drg", "scs")]
     table = Table(title="Re-evaluation after an amplitude change (supine, tables cached)")
-    for k in rows[0]:
-        table.add_column(k)
+    table.add_column("measure")
     for r in rows:
-        table.add_row(*[str(v) for v in r.values()])
+        table.add_column(r["system"], justify="right")
+    for k in rows[0]:
+        table.add_row(k, *[str(r[k]) for r in rows])
     Console().print(table)
     if args.json:
         with open(args.json, "w") as f:
