@@ -10,7 +10,7 @@ import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
-from drgsim.anatomy.cli import atlas_app, plan
+from drgsim.anatomy.cli import atlas_app, patient, plan
 from drgsim.devices.cli import app as devices_app
 from drgsim.fields.cli import field_app
 from drgsim.therapy import cli as therapy_cli
@@ -24,6 +24,7 @@ app.add_typer(devices_app, name="device", help="Leads, IPG, programs, safety and
 app.add_typer(atlas_app, name="atlas", help="Body regions, dermatomes and pain maps.")
 app.add_typer(field_app, name="field", help="Finite-element volume conductors.")
 app.command("plan", help="Rank DRG targets for a pain map; optionally check the candidate.")(plan)
+app.command("patient")(patient)
 app.command("demo")(therapy_cli.demo)
 app.command("compare")(therapy_cli.compare_cmd)
 app.command("simulate")(therapy_cli.simulate)

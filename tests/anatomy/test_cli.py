@@ -9,11 +9,13 @@ import typer
 from typer.testing import CliRunner
 
 from drgsim.anatomy.atlas import region_ids
-from drgsim.anatomy.cli import atlas_app, plan
+from drgsim.anatomy.cli import atlas_app, patient, plan
+from drgsim.anatomy.patient import Patient, default_patient, load_patient
 
 main = typer.Typer()
 main.add_typer(atlas_app, name="atlas")
 main.command("plan")(plan)
+main.command("patient")(patient)
 runner = CliRunner()
 
 
@@ -92,3 +94,30 @@ def test_atlas_show_writes_a_png(tmp_path):
 def test_atlas_show_bad_input(args, fragment):
     res = run("atlas", "show", *args, "--json")
     assert res.exit_code == 2 and fragment in json.loads(res.stdout)["error"]
+
+
+def test_patient_files_round_trip(tmp_path):
+    """The default patient and a seeded one, written for --patient FILE, read back identical."""
+    res = run("patient", "--json")
+    assert res.exit_code == 0, res.output
+    assert Patient.model_validate_json(res.stdout).content_hash() == default_patient().content_hash()
+    path = tmp_path / "vp.json"
+    res = run("patient", "--seed", "7", "--pain", "left_knee_anterior:6", "--out", str(path))
+    assert res.exit_code == 0, res.output
+    vp = load_patient(str(path))
+    assert vp.seed == 7 and vp.pain_map.nrs == {"left_knee_anterior": 6}
+    assert vp.content_hash() != default_patient().content_hash()
+    assert load_patient("default") == default_patient()
+
+
+@pytest.mark.parametrize("args,message", [(["--seed", "-1"], "--seed=-1: allowed: 0 <= seed < 2**63"),
+                                          (["--pain", "bogus:3"], "unknown body region 'bogus'")])
+def test_bad_patient_flags_exit_2(args, message):
+    res = run("patient", *args, "--json")
+    assert res.exit_code == 2
+    assert message in json.loads(res.stdout)["error"]
+
+
+def test_missing_patient_file_is_named():
+    with pytest.raises(ValueError, match="patient='/nope.json': no such file"):
+        load_patient("/nope.json")

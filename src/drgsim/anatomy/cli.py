@@ -174,3 +174,34 @@ def plan(
             console.print(f"  {'met    ' if c.met else 'not met'}  {c.criterion}: {escape(c.detail)}", highlight=False)
         for note in assessment.notes:
             console.print(f"  note: {escape(note)}", highlight=False)
+
+
+def patient(
+    seed: Annotated[Optional[int], typer.Option(help="Draw a virtual patient with this seed (default: the "
+                                                     "embedded default patient).")] = None,
+    pain: Annotated[Optional[str], typer.Option(help=PAIN_HELP + " Default: the default patient's.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Write the patient JSON here (for --patient FILE).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """A virtual patient as JSON: the default one or one drawn from the population spreads."""
+    from drgsim.anatomy.patient import default_patient, generate_patient
+
+    if seed is not None and not 0 <= seed < 2**63:
+        fail(f"--seed={seed}: allowed: 0 <= seed < 2**63", as_json)
+    pain_map = _pain(pain, as_json) if pain is not None else None
+    p = default_patient() if seed is None else generate_patient(seed, pain_map=pain_map)
+    if pain_map is not None:
+        p = p.model_copy(update={"pain_map": pain_map})
+    text = p.model_dump_json(indent=1)
+    if out is not None:
+        out.write_text(text)
+    if as_json:
+        print(text)
+    else:
+        table = Table(title=f"patient {p.id}", show_header=False)
+        table.add_row("content hash", p.content_hash()[:16])
+        table.add_row("pain", p.pain_map.to_text())
+        table.add_row("dCSF (mm)", ", ".join(f"{k}: {v:.2f}" for k, v in p.dcsf_mm.items()))
+        table.add_row("cord offset (mm)", f"{p.cord_offset_mm:.2f}")
+        table.add_row("file", str(out) if out else "-")
+        Console().print(table)

@@ -101,13 +101,16 @@ class Comparison(BaseModel):
                 "drgsim_version": self.drgsim_version}
 
 
+def _loads(outcome: Outcome, posture: Posture) -> list[LeadLoad]:
+    return [LeadLoad(amplitude_ma=x.amplitude_ma, pulse_width_us=x.pulse_width_us, frequency_hz=x.frequency_hz,
+                     impedance_ohm=x.impedance_ohm, recharge=outcome.program.leads[x.lead].recharge)
+            for x in outcome.posture(posture).leads]
+
+
 def _primary_cell_years(outcome: Outcome, posture: Posture) -> float:
-    ref = outcome.posture(posture)
     cell = get_ipg_model(default_model_id("drg")).battery
-    loads = [LeadLoad(amplitude_ma=x.amplitude_ma, pulse_width_us=x.pulse_width_us, frequency_hz=x.frequency_hz,
-                      impedance_ohm=x.impedance_ohm, recharge=outcome.program.leads[x.lead].recharge)
-             for x in ref.leads]
-    return round(estimate_battery(loads, cell, duty_cycle=outcome.program.duty_cycle).longevity_years, 2)
+    return round(estimate_battery(_loads(outcome, posture), cell, duty_cycle=outcome.program.duty_cycle)
+                 .longevity_years, 2)
 
 
 def run_system(patient: Patient, system: System, quality_name: str, cfg: OptimizerConfig, progress=None) -> tuple[
@@ -123,10 +126,7 @@ def run_system(patient: Patient, system: System, quality_name: str, cfg: Optimiz
     ipg = model.implant.ipg()
     est = None
     if ipg.battery.chemistry == "rechargeable":
-        ref = outcome.posture(cfg.posture)
-        est = estimate_battery([LeadLoad(amplitude_ma=x.amplitude_ma, pulse_width_us=x.pulse_width_us,
-                                         frequency_hz=x.frequency_hz, impedance_ohm=x.impedance_ohm)
-                                for x in ref.leads], ipg.battery)
+        est = estimate_battery(_loads(outcome, cfg.posture), ipg.battery, duty_cycle=opt.program.duty_cycle)
     result = SystemResult(system=system, implant=model.implant, optimization=opt, outcome=outcome,
                           recruitment=recruitment_curves(model, opt.program, cfg.posture),
                           primary_cell_years=_primary_cell_years(outcome, cfg.posture),

@@ -203,7 +203,7 @@ def evaluate_posture(model: TherapyModel, program: Program, posture: Posture | s
     groups = groups_of(model)
     region_map = RegionMap(groups)
     shares = np.zeros(len(groups))
-    leads, loads, sites_all = [], [], Counter()
+    leads, loads = [], []
     counts = Counter()
     deliverable = True
     for k, (table, z) in lead_tables(model, program, posture).items():
@@ -216,7 +216,6 @@ def evaluate_posture(model: TherapyModel, program: Program, posture: Posture | s
         ab = g_idx >= 0
         shares += np.bincount(g_idx[ab & fired], minlength=len(groups)) / np.where(g_n > 0, g_n, 1.0)
         sites = Counter(table.initiation_site[i].rsplit(" ", 1)[0] for i in np.flatnonzero(fired))
-        sites_all.update(sites)
         problems = ipg.lead_problems(s, impedance_ohm=z, where=f"lead {k}: ")
         deliverable &= not problems
         for kind in set(kinds):
