@@ -87,3 +87,14 @@ def test_bad_program_file_exits_2(files, tmp_path, change, message):
     res = runner.invoke(app, ["simulate", "--program", str(path), "--quality", "quick", "--json"])
     assert res.exit_code == 2, res.output
     assert message in json.loads(res.stdout)["error"]
+
+
+def test_a_field_that_cannot_be_meshed_is_reported_with_its_site(files, monkeypatch):
+    """Not bad input: exit 1 with the lead, level and posture whose field failed."""
+    def broken(spec, **kwargs):
+        raise RuntimeError("meshing the drg model failed")
+
+    monkeypatch.setattr("drgsim.therapy.model.solve", broken)
+    res = runner.invoke(app, ["simulate", "--program", str(files / "program.yaml"), "--quality", "quick", "--json"])
+    assert res.exit_code == 1, res.output
+    assert json.loads(res.stdout)["error"] == "lead 1 (S1 left), supine: meshing the drg model failed"

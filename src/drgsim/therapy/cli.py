@@ -11,6 +11,7 @@ import typer
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -68,9 +69,20 @@ def _checked(name: str, target: float, as_json: bool) -> tuple[str, OptimizerCon
         _fail(f"--target-coverage-pct={target}: allowed: > 0 and <= 100", as_json)
 
 
-def _run_compare(patient: Patient, name: str, cfg: OptimizerConfig) -> Comparison:
+def _failed(err: RuntimeError, as_json: bool) -> None:
+    """A computation that could not be done (not bad input): say what and exit 1."""
+    if as_json:
+        print(json.dumps({"error": str(err)}))
+    console.print(f"[red]failed:[/red] {escape(str(err))}", soft_wrap=True, highlight=False)
+    raise typer.Exit(1)
+
+
+def _run_compare(patient: Patient, name: str, cfg: OptimizerConfig, as_json: bool) -> Comparison:
     with _progress() as bars:
-        return compare(patient, name, cfg, progress=_Bars(bars))
+        try:
+            return compare(patient, name, cfg, progress=_Bars(bars))
+        except RuntimeError as err:
+            _failed(err, as_json)
 
 
 def summary_table(cmp: Comparison) -> Table:
@@ -107,7 +119,7 @@ def demo(
 
     name, cfg = _checked(quality_name, target_coverage_pct, as_json)
     t0 = time.perf_counter()
-    cmp = _run_compare(load_patient("default"), name, cfg)
+    cmp = _run_compare(load_patient("default"), name, cfg, as_json)
     out.mkdir(parents=True, exist_ok=True)
     report = write_report(cmp, out)
     summary = {**cmp.summary(), "total_seconds": round(time.perf_counter() - t0, 1), "report": str(report)}
@@ -129,7 +141,7 @@ def compare_cmd(
 ) -> None:
     """DRG versus SCS on one patient: optimized programs, coverage, energy, posture spread and the claims."""
     name, cfg = _checked(quality_name, target_coverage_pct, as_json)
-    cmp = _run_compare(_patient(patient, as_json), name, cfg)
+    cmp = _run_compare(_patient(patient, as_json), name, cfg, as_json)
     if out is not None:
         from drgsim.therapy.report import write_report
 
@@ -216,7 +228,10 @@ def simulate(
     if problems := _device_check(model, req.program):
         _fail(f"--program={str(program)!r}: " + "; ".join(problems), as_json)
     with _progress() as bars:
-        outcome = evaluate(model, req.program, req.postures, progress=_Bars(bars))
+        try:
+            outcome = evaluate(model, req.program, req.postures, progress=_Bars(bars))
+        except RuntimeError as err:
+            _failed(err, as_json)
     if as_json:
         print(outcome.model_dump_json(indent=2))
     else:

@@ -140,7 +140,8 @@ def quality(name: str) -> Quality:
 
 @cache
 def _code_fingerprint() -> str:
-    """Fields fingerprint plus the neuron and population code that turn potentials into thresholds."""
+    """Fields fingerprint plus the code that turns potentials into thresholds (neurons, populations and
+    this module, which builds the tables)."""
     from importlib import resources
 
     h = hashlib.sha256(code_fingerprint().encode())
@@ -148,6 +149,7 @@ def _code_fingerprint() -> str:
         for f in sorted(resources.files(pkg).iterdir(), key=lambda x: x.name):
             if f.name.endswith(".py"):
                 h.update(f.name.encode() + f.read_bytes())
+    h.update(resources.files("drgsim.therapy").joinpath("model.py").read_bytes())
     h.update(resources.files("drgsim.data").joinpath("mrg.json").read_bytes())
     return h.hexdigest()
 
@@ -206,8 +208,15 @@ class Site:
                            "system": self.system.value}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
+    def _solve(self):
+        try:
+            return solve(self.spec)
+        except RuntimeError as err:
+            raise RuntimeError(f"lead {self.lead_index} ({self.plan.level.value} {self.plan.side.value}), "
+                               f"{self.posture.value}: {err}") from err
+
     def _field(self) -> None:
-        sol = solve(self.spec)
+        sol = self._solve()
         self._impedance = np.asarray(sol.impedance_ohm)
         if self._batch is None:
             self._batch = CellBatch.pack(self.population.cells)
@@ -216,7 +225,7 @@ class Site:
     def impedance_matrix(self) -> np.ndarray:
         """Mutual impedances of the contacts (ohm), kept in memory after the first (cached) solve."""
         if self._impedance is None:
-            self._impedance = np.asarray(solve(self.spec).impedance_ohm)
+            self._impedance = np.asarray(self._solve().impedance_ohm)
         return self._impedance
 
     def impedance_ohm(self, contacts: list[ContactState]) -> float:
@@ -271,12 +280,22 @@ class Site:
 
 
 def _drg_params(patient: Patient, lead: LeadPlan, posture: Posture) -> DRGParams:
+    """The patient's ganglion and the lead beside it. The placement error moves the lead along the
+    nerve, around the ganglion (its cross-section component tangent to the sleeve) and away from it
+    (the outward radial component); a lead cannot go into the sleeve, so an inward error leaves it
+    resting on the sleeve at the planned gap. The posture then slides it along the lead."""
     g = patient.ganglion(lead.level, lead.side)
-    along, cranial, dorsal = g.drg_lead_error_mm
-    # Model frame: x along the nerve (lateral), y dorsal, z the third axis; the lead runs along -x.
-    shift = (along - drg_lead_displacement_mm(posture), dorsal, cranial)
-    return DRGParams(level=lead.level.value, anatomy=g.geometry.model_dump(mode="json"),
-                     lead_shift_mm=tuple(float(s) for s in shift))
+    along, cranial, dorsal = g.drg_lead_error_mm  # model frame: x along the nerve, y dorsal, z ~ cranial
+    base = DRGParams(level=lead.level.value, anatomy=g.geometry.model_dump(mode="json"))
+    a = np.radians(base.lead_angle_deg)
+    radial = dorsal * np.cos(a) + cranial * np.sin(a)
+    tangential = -dorsal * np.sin(a) + cranial * np.cos(a)
+    tip = np.asarray(base.lead_placement().tip_mm) - base.ganglion_centre_mm()
+    r = float(np.hypot(tip[1], tip[2]))
+    return base.model_copy(update={
+        "lead_angle_deg": float(base.lead_angle_deg + np.degrees(tangential / r)),
+        "lead_gap_mm": float(base.lead_gap_mm + max(radial, 0.0)),
+        "lead_shift_mm": (float(along - drg_lead_displacement_mm(posture)), 0.0, 0.0)})
 
 
 def _scs_params(patient: Patient, lead: LeadPlan, posture: Posture) -> SCSParams:
