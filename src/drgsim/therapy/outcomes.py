@@ -40,7 +40,7 @@ from drgsim.anatomy.painmap import PainMap
 from drgsim.anatomy.posture import Posture
 from drgsim.devices.battery import LeadLoad, estimate_battery
 from drgsim.devices.program import Program
-from drgsim.therapy.model import Implant, System, TherapyModel, ThresholdTable, as_contacts
+from drgsim.therapy.model import Implant, Quality, System, TherapyModel, ThresholdTable, as_contacts
 
 FULL_COVERAGE_FRACTION = 0.5  # share of a region's afferents whose firing covers the whole region [unverified]
 ABETA_KINDS = ("abeta", "dorsal_column", "dorsal_root")
@@ -149,6 +149,7 @@ class Outcome(BaseModel):
     perception_threshold_ma: dict[str, float | None]
     posture_spread_pct: float | None  # (max - min) / mean of the perception threshold across postures
     coverage_spread_pct: float  # max - min pain coverage across postures (percentage points)
+    quality: Quality  # meshes and populations (seeds derive from these and the patient hash)
     full_coverage_fraction: float = FULL_COVERAGE_FRACTION
     seconds: float
     drgsim_version: str = __version__
@@ -283,7 +284,7 @@ def evaluate(model: TherapyModel, program: Program, postures=tuple(Posture), pro
         per.append(evaluate_posture(model, program, p))
     pt = [p.perception_threshold_ma for p in per]
     return Outcome(system=model.system, patient_id=model.patient.id, patient_hash=model.patient.content_hash(),
-                   implant=model.implant, program=program, postures=per,
+                   implant=model.implant, program=program, postures=per, quality=model.quality,
                    perception_threshold_ma={p.posture.value: p.perception_threshold_ma for p in per},
                    posture_spread_pct=spread_pct(pt),
                    coverage_spread_pct=round(max(p.pain_coverage_pct for p in per) -
