@@ -22,9 +22,9 @@ from rich.console import Console
 from rich.table import Table
 
 from drgsim.anatomy.patient import default_patient
-from drgsim.devices.program import LeadSettings, Program
+from drgsim.devices.program import LeadSettings, Program, as_contacts
 from drgsim.neurons.solver import simulate
-from drgsim.therapy.model import QUALITY, TherapyModel, as_contacts, plan_implant
+from drgsim.therapy.model import QUALITY, TherapyModel, plan_implant
 from drgsim.therapy.outcomes import evaluate_posture, lead_tables
 
 PROGRAMS = {"drg": ("0-+0", 0.5, 300.0, 20.0), "scs": ("000+-+00", 4.0, 300.0, 50.0)}

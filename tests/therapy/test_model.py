@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from drgsim.anatomy.levels import Level, Side
-from drgsim.devices.program import LeadSettings
+from drgsim.devices.program import LeadSettings, as_contacts
 from drgsim.fields.solve import solve
 from drgsim.neurons.solver import simulate
-from drgsim.therapy.model import SCS_IPSILATERAL_OFFSET_MM, Implant, as_contacts, quality
+from drgsim.therapy.model import SCS_IPSILATERAL_OFFSET_MM, Implant, quality
 
 
 def test_implants_follow_the_pain_map(drg_model, scs_model):

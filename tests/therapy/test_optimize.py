@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from drgsim.anatomy.painmap import PainMap
-from drgsim.devices.program import config_is_valid
+from drgsim.devices.program import as_contacts, config_is_valid
 from drgsim.devices.ranges import ParameterError
-from drgsim.therapy.model import TherapyModel, as_contacts
+from drgsim.therapy.model import TherapyModel
 from drgsim.therapy.optimize import OptimizerConfig, candidate_configurations, optimize
 from drgsim.therapy.outcomes import evaluate_posture
 

@@ -28,14 +28,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from drgsim.devices.battery import BatteryEstimate, LeadLoad, estimate_battery
 from drgsim.devices.events import Actor, Event, EventLog, diff
 from drgsim.devices.hardware import IPGModel, get_ipg_model
 from drgsim.devices.leads import get_lead
-from drgsim.devices.program import (ContactState, LeadSettings, PatientLimits, Program, Recharge, contacts_label,
-                                    parse_contacts)
+from drgsim.devices.program import (ContactState, LeadSettings, PatientLimits, Program, Recharge, as_contacts,
+                                    contacts_label)
 from drgsim.devices.ranges import ParameterError, fmt
 from drgsim.devices.safety import LeadSafety, assess_lead, charge_warnings, max_contact_charge_uc
 
@@ -43,7 +43,6 @@ DEFAULT_START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 SYSTEM = Actor(role="system", name="device")
 PATIENT_ROLES = ("patient", "clinician")
 CLINICIAN_ROLES = ("clinician",)
-_CONTACTS = TypeAdapter(list[ContactState])
 
 
 class Rejected(Exception):
@@ -423,7 +422,7 @@ class Neurostimulator:
         def mutate(s):
             ls = self._lead(s, program, lead)
             try:
-                new = _CONTACTS.validate_python(parse_contacts(contacts))
+                new = as_contacts(contacts)
             except ValidationError:
                 raise Rejected(f"contacts={contacts!r}: each contact is '+', '-' or 'off'") from None
             if len(new) != self.model.contacts_per_lead:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 
 class ContactState(StrEnum):
@@ -19,6 +19,9 @@ class ContactState(StrEnum):
     ANODE = "+"
     CATHODE = "-"
     OFF = "off"
+
+
+_CONTACT_LIST = TypeAdapter(list[ContactState])
 
 
 class Recharge(StrEnum):
@@ -41,6 +44,11 @@ def parse_contacts(value):
         else:
             out.append(c)
     return out
+
+
+def as_contacts(value) -> list[ContactState]:
+    """Contacts in any form ``parse_contacts`` accepts, as states (a ValidationError, a ValueError, if not)."""
+    return _CONTACT_LIST.validate_python(parse_contacts(value))
 
 
 def config_is_valid(contacts: list[ContactState]) -> bool:

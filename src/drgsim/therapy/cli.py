@@ -60,9 +60,13 @@ def _patient(source: str, as_json: bool) -> Patient:
         _fail(f"--patient={source!r}: {err}".replace("\n", " "), as_json)
 
 
-def _checked(name: str, target: float, as_json: bool) -> tuple[str, OptimizerConfig]:
+def _check_quality(name: str, as_json: bool) -> None:
     if name not in QUALITY:
         _fail(f"--quality={name!r}: allowed: {', '.join(QUALITY)}", as_json)
+
+
+def _checked(name: str, target: float, as_json: bool) -> tuple[str, OptimizerConfig]:
+    _check_quality(name, as_json)
     try:
         return name, OptimizerConfig(target_coverage_pct=target)
     except ValidationError:
@@ -213,8 +217,7 @@ def simulate(
     """Outcomes of one given program in every posture: paresthesia, coverage, side effects, energy."""
     pat = _patient(patient, as_json)
     req = _request(program, as_json)
-    if quality_name not in QUALITY:
-        _fail(f"--quality={quality_name!r}: allowed: {', '.join(QUALITY)}", as_json)
+    _check_quality(quality_name, as_json)
     planned = plan_implant(pat, req.system)
     try:
         implant = Implant(system=req.system, ipg_model=req.ipg_model or planned.ipg_model,

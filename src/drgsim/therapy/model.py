@@ -24,7 +24,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cache
+from functools import cache, cached_property
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -35,7 +35,7 @@ from drgsim.anatomy.planning import plan_targets
 from drgsim.anatomy.posture import Posture, drg_lead_displacement_mm
 from drgsim.anatomy.spine import CANAL_LEVELS
 from drgsim.devices.hardware import IPGModel, default_model_id, get_ipg_model
-from drgsim.devices.program import ContactState, LeadSettings, contacts_label, parse_contacts
+from drgsim.devices.program import ContactState, LeadSettings, contacts_label
 from drgsim.devices.waveform import Waveform, contact_weights, device_waveform
 from drgsim.fields.anatomy_models import DRGParams, SCSParams
 from drgsim.fields.solve import FieldSpec, MeshSettings, cache_dir, code_fingerprint, solve
@@ -198,11 +198,11 @@ class Site:
     def info(self) -> list[CellInfo]:
         return self.population.info
 
-    @property
+    @cached_property
     def kinds(self) -> np.ndarray:
         return np.array([c.kind for c in self.info])
 
-    @property
+    @cached_property
     def key(self) -> str:
         text = json.dumps({"field": self.spec.key(), "population": self.population_config.model_dump(mode="json"),
                            "system": self.system.value}, sort_keys=True)
@@ -351,7 +351,3 @@ class TherapyModel:
 
     def lead_waveform(self, settings: LeadSettings, impedance_ohm: float) -> Waveform:
         return device_waveform(settings, self.implant.ipg(), impedance_ohm)
-
-
-def as_contacts(value) -> list[ContactState]:
-    return [ContactState(c) for c in parse_contacts(value)]

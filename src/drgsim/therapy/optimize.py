@@ -33,9 +33,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from drgsim.anatomy.posture import Posture
 from drgsim.devices.battery import LeadLoad, estimate_battery
 from drgsim.devices.leads import get_lead
-from drgsim.devices.program import LeadSettings, Program, contacts_label
+from drgsim.devices.program import LeadSettings, Program, as_contacts, contacts_label
 from drgsim.devices.safety import charge_warnings, max_contact_charge_uc
-from drgsim.therapy.model import System, TherapyModel, as_contacts
+from drgsim.therapy.model import System, TherapyModel
 from drgsim.therapy.outcomes import ABETA_KINDS, MOTOR_KINDS, RegionMap, group_index, groups_of
 
 DEFAULT_PULSE_WIDTHS_US = {System.DRG: (300.0, 200.0, 120.0), System.SCS: (300.0, 200.0, 450.0)}
@@ -74,7 +74,10 @@ class OptimizerConfig(BaseModel):
     @model_validator(mode="after")
     def _configs(self):
         for c in self.configurations or []:
-            contacts = as_contacts(c)
+            try:
+                contacts = as_contacts(c)
+            except ValueError:
+                raise ValueError(f"configurations entry {c!r}: each contact is '+', '-' or '0'") from None
             if "+" not in contacts_label(contacts) or "-" not in contacts_label(contacts):
                 raise ValueError(f"configurations entry {c!r} needs at least one + and one - contact")
         return self
@@ -133,15 +136,13 @@ def _lead_options(model: TherapyModel, lead: int, contacts: str, pw: float, f: f
     g_idx, g_n = group_index(model, lead, cfg.posture, groups)
     ab = g_idx >= 0
     motor = np.isin(k, MOTOR_KINDS[model.system])
-    limit = min(np.min(thr[motor], initial=np.inf), ipg.amplitude_ceiling_ma(z) * (1 + 1e-9) + 1e-12)
     grid = ipg.amplitude_ma.grid
     area = get_lead(site.spec.geometry.lead_id).contact_area_cm2
     out = []
-    for t in np.unique(thr[ab & np.isfinite(thr)]):
-        amp = float(grid[np.searchsorted(grid, t * (1 - 1e-9))]) if t <= grid[-1] else np.inf
-        motor_fires = np.any(thr[motor] <= amp * (1 + 1e-9))
-        if not amp < np.inf or motor_fires or amp > limit:
-            continue
+    for t in np.unique(thr[ab & (thr <= grid[-1])]):  # each new set of A-beta fibres, within the range
+        amp = float(grid[np.searchsorted(grid, t * (1 - 1e-9))])
+        if np.any(thr[motor] <= amp * (1 + 1e-9)):
+            break  # motor cells fire: so they do at every higher amplitude
         s = LeadSettings(contacts=cs, amplitude_ma=amp, pulse_width_us=pw, frequency_hz=f, enabled=True)
         if ipg.lead_problems(s, impedance_ohm=z) or charge_warnings(max_contact_charge_uc(cs, amp, pw), area):
             continue

@@ -39,8 +39,8 @@ from drgsim.anatomy.atlas import load_atlas
 from drgsim.anatomy.painmap import PainMap
 from drgsim.anatomy.posture import Posture
 from drgsim.devices.battery import LeadLoad, estimate_battery
-from drgsim.devices.program import Program
-from drgsim.therapy.model import Implant, Quality, System, TherapyModel, ThresholdTable, as_contacts
+from drgsim.devices.program import Program, as_contacts
+from drgsim.therapy.model import Implant, Quality, System, TherapyModel, ThresholdTable
 
 FULL_COVERAGE_FRACTION = 0.5  # share of a region's afferents whose firing covers the whole region [unverified]
 ABETA_KINDS = ("abeta", "dorsal_column", "dorsal_root")
@@ -219,12 +219,12 @@ def evaluate_posture(model: TherapyModel, program: Program, posture: Posture | s
         sites = Counter(table.initiation_site[i].rsplit(" ", 1)[0] for i in np.flatnonzero(fired))
         problems = ipg.lead_problems(s, impedance_ohm=z, where=f"lead {k}: ")
         deliverable &= not problems
-        for kind in set(kinds):
-            counts[kind] += int((fired & (kinds == kind)).sum())
+        fired_by_kind = {kd: int((fired & (kinds == kd)).sum()) for kd in sorted(set(kinds))}
+        counts.update(fired_by_kind)
         leads.append(LeadActivation(
             lead=k, level=site.plan.level.value, side=site.plan.side.value, contacts=table.configuration,
             amplitude_ma=s.amplitude_ma, pulse_width_us=s.pulse_width_us, frequency_hz=s.frequency_hz,
-            impedance_ohm=round(z, 1), fired={kd: int((fired & (kinds == kd)).sum()) for kd in sorted(set(kinds))},
+            impedance_ohm=round(z, 1), fired=fired_by_kind,
             modelled={kd: int((kinds == kd).sum()) for kd in sorted(set(kinds))},
             perception_threshold_ma=_min_threshold(thr, np.isin(kinds, ABETA_KINDS)),
             discomfort_threshold_ma=_min_threshold(thr, np.isin(kinds, DISCOMFORT_KINDS[system])),

@@ -86,12 +86,12 @@ def energy_figure(cmp: Comparison, path: Path) -> Path:
     names = ["DRG", "SCS"]
     colours = [COLOURS["drg"], COLOURS["scs"]]
     results = (cmp.drg, cmp.scs)
-    ref = [r.outcome.posture(r.optimization.config.posture) for r in results]
-    ax1.bar(names, [x.average_current_ua for x in ref], color=colours)
-    ax1.set_ylabel("average stimulation current (uA)")
-    ax2.bar(names, [r.primary_cell_years for r in results], color=colours)
-    ax2.set_ylabel("years on the DRG IPG's primary cell")
-    for ax, values in ((ax1, [x.average_current_ua for x in ref]), (ax2, [r.primary_cell_years for r in results])):
+    current = [r.outcome.posture(r.optimization.config.posture).average_current_ua for r in results]
+    years = [r.primary_cell_years for r in results]
+    for ax, values, label in ((ax1, current, "average stimulation current (uA)"),
+                              (ax2, years, "years on the DRG IPG's primary cell")):
+        ax.bar(names, values, color=colours)
+        ax.set_ylabel(label)
         for i, v in enumerate(values):
             ax.text(i, v, f"{v:.3g}", ha="center", va="bottom", fontsize=9)
     fig.savefig(path, dpi=130)
