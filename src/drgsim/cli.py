@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
 from drgsim.anatomy.cli import atlas_app, patient, plan
+from drgsim.clinic.cli import clinic_app, serve
 from drgsim.devices.cli import app as devices_app
 from drgsim.fields.cli import field_app
 from drgsim.therapy import cli as therapy_cli
@@ -28,6 +29,8 @@ app.command("patient")(patient)
 app.command("demo")(therapy_cli.demo)
 app.command("compare")(therapy_cli.compare_cmd)
 app.command("simulate")(therapy_cli.simulate)
+app.command("serve")(serve)
+app.add_typer(clinic_app, name="clinic", help="The clinic's database and accounts.")
 console = Console(stderr=True)
 
 # Config field -> CLI flag, so that errors name what the user typed.

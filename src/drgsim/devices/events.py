@@ -73,16 +73,19 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any],
 
 
 class EventLog:
-    """Append-only sequence of events."""
+    """Append-only sequence of events; ``after`` continues a stored log after its last event (its seq and
+    digest), so a device restored from storage keeps one chain."""
 
-    def __init__(self) -> None:
+    def __init__(self, after: Event | None = None) -> None:
         self._events: list[Event] = []
+        self._base_seq = 0 if after is None else after.seq + 1
+        self._base_digest = GENESIS if after is None else after.digest
 
     def append(self, *, time: datetime, device: str, actor: Actor, action: str, params: dict[str, Any],
                accepted: bool, reason: str | None = None, warnings: list[str] | None = None,
                before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> Event:
-        prev = self._events[-1].digest if self._events else GENESIS
-        event = Event(seq=len(self._events), time=time, device=device, actor=actor, action=action,
+        prev = self._events[-1].digest if self._events else self._base_digest
+        event = Event(seq=self._base_seq + len(self._events), time=time, device=device, actor=actor, action=action,
                       params=json.loads(json.dumps(params, default=str)), accepted=accepted, reason=reason,
                       warnings=list(warnings or []), before=dict(before or {}), after=dict(after or {}),
                       prev_digest=prev)
@@ -105,8 +108,8 @@ class EventLog:
 
     def verify(self) -> bool:
         """True when the digest chain is intact."""
-        prev = GENESIS
-        for i, e in enumerate(self._events):
+        prev = self._base_digest
+        for i, e in enumerate(self._events, start=self._base_seq):
             if e.seq != i or e.prev_digest != prev or e.compute_digest() != e.digest:
                 return False
             prev = e.digest

@@ -188,6 +188,16 @@ class Neurostimulator:
         self.log = EventLog()
         self._state = DeviceState()
 
+    @classmethod
+    def restore(cls, model: str | IPGModel, implant: list[ImplantedLead], *, serial: str, started: datetime,
+                now: datetime, state: dict[str, Any], last_event: Event | None) -> "Neurostimulator":
+        """A device as it was stored: its state (validated), clock, and an event log continuing the stored chain."""
+        dev = cls(model, implant, serial=serial, start=started)
+        dev.now = now
+        dev._state = DeviceState.model_validate(state)
+        dev.log = EventLog(after=last_event)
+        return dev
+
     def change_tissue(self, lead: ImplantedLead) -> None:
         """The body changes (encapsulation, lead migration): what the next impedance check of ``lead.lead``
         measures. Not a device action: stored measurements stay until the clinician re-measures."""

@@ -1,0 +1,1 @@
+"""drgsim.clinic: the therapy pathway as a web application."""

@@ -1,0 +1,176 @@
+"""Request bodies of the clinic (pydantic v2): the API answers 422 naming the field of any violation,
+and the pages show the same messages beside the field."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from drgsim.anatomy.candidate import ClinicalHistory, Diagnosis
+from drgsim.anatomy.levels import Level, Side
+from drgsim.anatomy.painmap import PainMap, pain_map
+
+_IN = ConfigDict(extra="forbid", str_strip_whitespace=True)
+USERNAME = r"^[a-z0-9_.-]{3,64}$"
+
+
+class Login(BaseModel):
+    model_config = _IN
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class PatientIn(BaseModel):
+    """A new patient and the sign-in for their controller and diary."""
+
+    model_config = _IN
+    name: str = Field(min_length=1, max_length=120)
+    birth_year: int = Field(ge=1900, le=date.today().year)
+    sex: Literal["female", "male", "other"]
+    diagnosis: Diagnosis
+    username: str = Field(pattern=USERNAME, description="3-64 of a-z 0-9 _ . -")
+    password: str = Field(min_length=8, max_length=200)
+
+
+class PainMapIn(BaseModel):
+    model_config = _IN
+    nrs: dict[str, int] = Field(description="atlas region id -> NRS 0-10")
+
+    @field_validator("nrs")
+    @classmethod
+    def _atlas(cls, v: dict[str, int]) -> dict[str, int]:
+        return pain_map(v).nrs  # names the unknown region or the NRS out of 0-10
+
+    def pain(self) -> PainMap:
+        return PainMap(nrs=self.nrs)
+
+
+class RegionIn(BaseModel):
+    """One click on the body map: set ``region`` to ``nrs`` (0 removes it)."""
+
+    model_config = _IN
+    region: str
+    nrs: int = Field(ge=0, le=10)
+
+
+class TargetIn(BaseModel):
+    model_config = _IN
+    level: Level
+    side: Side
+
+
+class PlanIn(BaseModel):
+    model_config = _IN
+    targets: list[TargetIn] = Field(min_length=1, max_length=4)
+
+    @field_validator("targets")
+    @classmethod
+    def _distinct(cls, v: list[TargetIn]) -> list[TargetIn]:
+        keys = [(t.level, t.side) for t in v]
+        if len(set(keys)) != len(keys):
+            raise ValueError("each ganglion (level and side) at most once")
+        return v
+
+
+class TrialIn(BaseModel):
+    model_config = _IN
+    start_date: date
+    baseline_nrs: float = Field(ge=0, le=10, description="average pain before the trial, NRS 0-10")
+    impedance_ohm: float = Field(1000.0, ge=100, le=20_000, description="tissue load of each temporary lead")
+
+
+class DiaryIn(BaseModel):
+    model_config = _IN
+    day: date
+    nrs: int = Field(ge=0, le=10)
+    medication: str = Field("", max_length=200)
+    activity_minutes: int = Field(ge=0, le=1440)
+
+
+class DecisionIn(BaseModel):
+    model_config = _IN
+    proceed: bool
+    note: str = Field("", max_length=2000)
+
+
+class ImplantIn(BaseModel):
+    model_config = _IN
+    implant_date: date
+    impedance_ohm: float = Field(1000.0, ge=100, le=20_000, description="tissue load of each implanted lead")
+
+
+class ProgramIn(BaseModel):
+    model_config = _IN
+    name: str = Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9 _-]+$")
+
+
+class LeadIn(BaseModel):
+    """A lead's settings in a program, as the programmer sends them (device grid, checked by the device)."""
+
+    model_config = _IN
+    contacts: str = Field(pattern=r"^[+\-0]{4}$", description="4 characters, contact 1 first: + anode, - cathode, 0 off")
+    amplitude_ma: float = Field(ge=0)
+    pulse_width_us: float = Field(gt=0)
+    frequency_hz: float = Field(gt=0)
+    enabled: bool
+    min_amplitude_ma: float = Field(0.0, ge=0)
+    max_amplitude_ma: float = Field(0.0, ge=0)
+    override: bool = False
+
+    @model_validator(mode="after")
+    def _range(self):
+        if self.min_amplitude_ma > self.max_amplitude_ma:
+            raise ValueError(f"min_amplitude_ma={self.min_amplitude_ma} is above max_amplitude_ma="
+                             f"{self.max_amplitude_ma}; allowed: min <= max")
+        return self
+
+
+class StepIn(BaseModel):
+    model_config = _IN
+    steps: int = Field(ge=-10, le=10)
+    lead: int | None = Field(None, ge=1, le=4)
+
+    @field_validator("steps")
+    @classmethod
+    def _nonzero(cls, v: int) -> int:
+        if v == 0:
+            raise ValueError("steps=0: a non-zero number of device steps, -10 to 10")
+        return v
+
+
+class TherapyIn(BaseModel):
+    model_config = _IN
+    on: bool
+    program: str | None = Field(None, max_length=20)
+
+
+class FollowUpIn(BaseModel):
+    """A follow-up visit: NRS, Oswestry Disability Index (0-100 %), EQ-5D-5L levels (1-5) and EQ VAS."""
+
+    model_config = _IN
+    visit_date: date
+    nrs: int = Field(ge=0, le=10)
+    odi_pct: int = Field(ge=0, le=100)
+    mobility: int = Field(ge=1, le=5)
+    self_care: int = Field(ge=1, le=5)
+    usual_activities: int = Field(ge=1, le=5)
+    pain_discomfort: int = Field(ge=1, le=5)
+    anxiety_depression: int = Field(ge=1, le=5)
+    eq_vas: int = Field(ge=0, le=100)
+    reprogrammed: bool = False
+    notes: str = Field("", max_length=4000)
+
+
+class AdverseEventIn(BaseModel):
+    model_config = _IN
+    onset_date: date
+    kind: Literal["lead_migration", "infection", "lead_fracture", "csf_leak", "ipg_site_pain", "other"]
+    severity: Literal["mild", "moderate", "severe", "serious"]
+    description: str = Field(min_length=1, max_length=4000)
+    resolved: bool = False
+
+
+class ScreeningIn(ClinicalHistory):
+    """The candidate check's clinical history (drgsim.anatomy.candidate.ClinicalHistory)."""

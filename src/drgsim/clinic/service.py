@@ -1,0 +1,513 @@
+"""The clinic's operations: one function per step of the pathway, each checking the role and the
+ownership, writing its records and one audit entry in the caller's transaction (so a failure leaves
+nothing half-saved), and driving stimulators through ``drgsim.devices`` so every device rule holds.
+
+Rules from the seeds' clinical notes (shared/reference/clinical.md): a trial lasts about a week with
+temporary leads on an external stimulator; it succeeds with >= 50 % pain relief, here the mean diary
+NRS against the baseline NRS; the clinician confirms the decision; only then may a permanent system
+be implanted, at the trial's levels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from drgsim.anatomy.candidate import assess_candidate
+from drgsim.anatomy.painmap import PainMap, pain_map
+from drgsim.anatomy.planning import plan_targets
+from drgsim.clinic.auth import hash_password
+from drgsim.clinic.models import (AdverseEvent, AuditEntry, Device, DeviceEvent, DiaryEntry, FollowUp, ImplantRecord,
+                                  PainMapRecord, Patient, PlanRecord, Screening, Trial, TrialDecision, User, utcnow)
+from drgsim.clinic.schemas import (AdverseEventIn, DecisionIn, DiaryIn, FollowUpIn, ImplantIn, LeadIn, PatientIn,
+                                   PlanIn, ScreeningIn, StepIn, TherapyIn, TrialIn)
+from drgsim.devices.events import Actor, Event
+from drgsim.devices.hardware import get_ipg_model
+from drgsim.devices.ipg import (ActionResult, ImplantedLead, ImplantedPulseGenerator, Neurostimulator,
+                                TrialStimulator)
+from drgsim.devices.program import contacts_label
+
+TRIAL_MODEL = "drg_trial"
+TRIAL_LEAD = "drg_temp"
+IPG_MODEL = "drg_ipg"
+IPG_LEAD = "drg"
+RELIEF_RULE_PCT = 50.0  # trial success: >= 50 % relief (clinical.md)
+MIN_DIARY_DAYS = 5  # days of diary the decision needs [project choice: most of the one-week trial]
+
+
+class Forbidden(Exception):
+    """The user may not do this; the refusal is logged."""
+
+    def __init__(self, user: User, action: str, patient_id: int | None, why: str):
+        super().__init__(why)
+        # plain values: the request's session (and with it ``user``) is rolled back before the refusal is logged
+        self.entry = dict(user_id=user.id, username=user.username, role=user.role, action=action,
+                          patient_id=patient_id, allowed=False)
+        self.why = why
+
+
+class NotFound(LookupError):
+    pass
+
+
+class Conflict(Exception):
+    """The request is well-formed but the pathway is not at a step that allows it (HTTP 409)."""
+
+
+@dataclass
+class DeviceOutcome:
+    """A device action's result as the clinic shows it."""
+
+    accepted: bool
+    reason: str | None
+    warnings: list[str]
+
+
+def audit(db: Session, user: User | None, action: str, patient_id: int | None, *, allowed: bool = True,
+          **detail: Any) -> None:
+    db.add(AuditEntry(user_id=user.id if user else None, username=user.username if user else "-",
+                      role=user.role if user else "anonymous", action=action, patient_id=patient_id,
+                      allowed=allowed, detail=detail))
+
+
+def require_clinician(user: User, action: str) -> None:
+    if user.role != "clinician":
+        raise Forbidden(user, action, None, f"{action} is for clinicians")
+
+
+def patient_for(db: Session, user: User, patient_id: int, action: str, *, clinician_only: bool = False) -> Patient:
+    """The patient record if ``user`` may ``action`` it: their own clinician, or the patient themself."""
+    p = db.get(Patient, patient_id)
+    if p is None:
+        raise NotFound(f"patient {patient_id} does not exist")
+    if user.role == "clinician" and p.clinician_id == user.id:
+        return p
+    if user.role == "patient" and p.user_id == user.id and not clinician_only:
+        return p
+    raise Forbidden(user, action, patient_id, f"{user.role} {user.username!r} may not {action} patient {patient_id}")
+
+
+def own_patient(db: Session, user: User) -> Patient:
+    p = db.scalar(select(Patient).where(Patient.user_id == user.id))
+    if p is None:
+        raise Forbidden(user, "controller", None, "only a patient has a controller")
+    return p
+
+
+# ---------------------------------------------------------------- people
+def create_clinician(db: Session, username: str, password: str, display_name: str) -> User:
+    if db.scalar(select(User).where(User.username == username)) is not None:
+        raise Conflict(f"username {username!r} is taken")
+    user = User(username=username, password_hash=hash_password(password), role="clinician", display_name=display_name)
+    db.add(user)
+    db.flush()
+    audit(db, None, "clinician.create", None, username=username)
+    return user
+
+
+def create_patient(db: Session, user: User, data: PatientIn) -> Patient:
+    require_clinician(user, "patient.create")
+    if db.scalar(select(User).where(User.username == data.username)) is not None:
+        raise Conflict(f"username={data.username!r} is taken")
+    login = User(username=data.username, password_hash=hash_password(data.password), role="patient",
+                 display_name=data.name)
+    db.add(login)
+    db.flush()
+    p = Patient(name=data.name, birth_year=data.birth_year, sex=data.sex, diagnosis=data.diagnosis.value,
+                clinician_id=user.id, user_id=login.id)
+    db.add(p)
+    db.flush()
+    audit(db, user, "patient.create", p.id, username=data.username)
+    return p
+
+
+def list_patients(db: Session, user: User) -> list[Patient]:
+    require_clinician(user, "patient.list")
+    return list(db.scalars(select(Patient).where(Patient.clinician_id == user.id).order_by(Patient.id)))
+
+
+# ---------------------------------------------------------------- evaluation
+def latest(db: Session, model, patient_id: int):
+    return db.scalar(select(model).where(model.patient_id == patient_id).order_by(model.id.desc()).limit(1))
+
+
+def current_pain(db: Session, patient_id: int) -> dict[str, int]:
+    rec = latest(db, PainMapRecord, patient_id)
+    return dict(rec.nrs) if rec else {}
+
+
+def save_pain_map(db: Session, user: User, patient_id: int, nrs: dict[str, int]) -> PainMapRecord:
+    p = patient_for(db, user, patient_id, "painmap.save", clinician_only=True)
+    nrs = {k: v for k, v in pain_map(nrs).nrs.items() if v > 0} if nrs else {}
+    rec = PainMapRecord(patient_id=p.id, nrs=nrs, created_by=user.id)
+    db.add(rec)
+    audit(db, user, "painmap.save", p.id, nrs=nrs)
+    return rec
+
+
+def set_region(db: Session, user: User, patient_id: int, region: str, nrs: int) -> PainMapRecord:
+    """One click on the body map: a new pain map version with ``region`` at ``nrs``."""
+    new = current_pain(db, patient_id)
+    new[region] = nrs
+    return save_pain_map(db, user, patient_id, {k: v for k, v in new.items() if v > 0})
+
+
+def screen(db: Session, user: User, patient_id: int, data: ScreeningIn) -> Screening:
+    p = patient_for(db, user, patient_id, "screening.save", clinician_only=True)
+    pain = current_pain(db, p.id)
+    if not pain:
+        raise Conflict("draw the pain map before the candidate screening")
+    result = assess_candidate(data, PainMap(nrs=pain))
+    rec = Screening(patient_id=p.id, history=data.model_dump(mode="json"), eligible=result.eligible,
+                    criteria=[c.model_dump(mode="json") for c in result.criteria], created_by=user.id)
+    db.add(rec)
+    audit(db, user, "screening.save", p.id, eligible=result.eligible)
+    return rec
+
+
+def recommend(db: Session, patient_id: int) -> list[dict[str, Any]]:
+    """The DRG targets drgsim.anatomy.planning recommends for the current pain map."""
+    pain = current_pain(db, patient_id)
+    if not pain:
+        return []
+    plan = plan_targets(PainMap(nrs=pain))
+    score = {(t.level, t.side): t.score for t in plan.targets}
+    return [{"level": r.level.value, "side": r.side.value, "score": score[(r.level, r.side)]} for r in plan.recommended]
+
+
+def save_plan(db: Session, user: User, patient_id: int, data: PlanIn) -> PlanRecord:
+    p = patient_for(db, user, patient_id, "plan.save", clinician_only=True)
+    rec = PlanRecord(patient_id=p.id, targets=[t.model_dump(mode="json") for t in data.targets],
+                     recommended=recommend(db, p.id), created_by=user.id)
+    db.add(rec)
+    audit(db, user, "plan.save", p.id, targets=rec.targets)
+    return rec
+
+
+# ---------------------------------------------------------------- devices
+def _implanted(leads: list[dict[str, Any]]) -> list[ImplantedLead]:
+    return [ImplantedLead(lead=x["lead"], lead_model=x["lead_model"], impedance_ohm=x["impedance_ohm"]) for x in leads]
+
+
+def load_device(row: Device, now: datetime | None = None) -> Neurostimulator:
+    """The stored stimulator, its clock moved on to ``now`` (battery drain, trial end are logged)."""
+    cls = TrialStimulator if row.kind == "trial" else ImplantedPulseGenerator
+    last = Event.model_validate(row.last_event) if row.last_event else None
+    started, clock = (t if t.tzinfo else t.replace(tzinfo=timezone.utc) for t in (row.started_at, row.clock_at))
+    dev = cls.restore(row.model_id, _implanted(row.leads), serial=row.serial, started=started, now=clock,
+                      state=row.state, last_event=last)
+    hours = ((now or datetime.now(timezone.utc)) - clock).total_seconds() / 3600.0
+    if hours > 0:
+        dev.advance(hours)
+    return dev
+
+
+def store_device(db: Session, row: Device, dev: Neurostimulator) -> None:
+    """Write the device's state, clock and new events (the event chain continues the stored one)."""
+    events = dev.log.events
+    for e in events:
+        db.add(DeviceEvent(device_id=row.id, seq=e.seq, time=e.time, actor_role=e.actor.role, actor_name=e.actor.name,
+                           action=e.action, accepted=e.accepted, reason=e.reason, event=e.model_dump(mode="json"),
+                           digest=e.digest))
+    if events:
+        row.last_event = events[-1].model_dump(mode="json")
+    row.state = dev.snapshot()
+    row.clock_at = dev.now
+
+
+def _new_device(db: Session, p: Patient, kind: str, model_id: str, lead_model: str, targets: list[dict[str, Any]],
+                impedance_ohm: float, start: datetime) -> Device:
+    leads = [{"lead": i, "lead_model": lead_model, "impedance_ohm": impedance_ohm, "level": t["level"],
+              "side": t["side"]} for i, t in enumerate(targets, start=1)]
+    count = db.scalar(select(func.count()).select_from(Device)) or 0
+    row = Device(patient_id=p.id, kind=kind, model_id=model_id, serial=f"{kind.upper()}-{p.id:05d}-{count + 1:04d}",
+                 leads=leads, state={}, started_at=start, clock_at=start, last_event=None)
+    dev = (TrialStimulator if kind == "trial" else ImplantedPulseGenerator)(
+        model_id, _implanted(leads), serial=row.serial, start=start)
+    row.state = dev.snapshot()
+    db.add(row)
+    db.flush()
+    return row
+
+
+def active_device(db: Session, p: Patient) -> Device | None:
+    """The stimulator the patient has now: the IPG once implanted, else the running trial's stimulator."""
+    return db.scalar(select(Device).where(Device.patient_id == p.id, Device.active.is_(True))
+                     .order_by(Device.id.desc()).limit(1))
+
+
+def device_of(db: Session, user: User, patient_id: int, action: str, *, clinician_only: bool) -> tuple[Patient, Device]:
+    p = patient_for(db, user, patient_id, action, clinician_only=clinician_only)
+    row = active_device(db, p)
+    if row is None:
+        raise Conflict(f"patient {p.id} has no stimulator yet (start a trial first)")
+    return p, row
+
+
+def _actor(user: User) -> Actor:
+    return Actor(role="clinician" if user.role == "clinician" else "patient", name=user.username)
+
+
+def _outcome(results: list[ActionResult]) -> DeviceOutcome:
+    refused = [r for r in results if not r.accepted]
+    return DeviceOutcome(accepted=not refused, reason="; ".join(r.reason for r in refused) or None,
+                         warnings=[w for r in results for w in r.warnings])
+
+
+def create_program(db: Session, user: User, patient_id: int, name: str) -> DeviceOutcome:
+    p, row = device_of(db, user, patient_id, "program.create", clinician_only=True)
+    dev = load_device(row)
+    out = _outcome([dev.create_program(_actor(user), name)])
+    store_device(db, row, dev)
+    audit(db, user, "program.create", p.id, device=row.serial, program=name, accepted=out.accepted, reason=out.reason)
+    return out
+
+
+def program_lead(db: Session, user: User, patient_id: int, program: str, lead: int, data: LeadIn) -> DeviceOutcome:
+    """Apply one lead's settings as a clinician programmer would: configuration (with an impedance check
+    when it changed), pulse width, frequency, patient range, amplitude, enable. Refused steps are shown
+    and logged; the device keeps every rule."""
+    p, row = device_of(db, user, patient_id, "program.edit", clinician_only=True)
+    dev = load_device(row)
+    a = _actor(user)
+    try:
+        cur = dev.program(program).leads.get(lead)
+    except KeyError:
+        raise NotFound(f"program {program!r} does not exist") from None
+    if cur is None:
+        raise NotFound(f"lead {lead} is not implanted")
+    results = []
+    if contacts_label(cur.contacts) != data.contacts:
+        results.append(dev.set_contacts(a, program, lead, data.contacts))
+        cur = dev.program(program).leads[lead]
+    valid = cur.config_valid
+    if valid and dev.measured_impedance(lead, cur.contacts) is None:
+        results.append(dev.measure_impedance(a, program, lead))
+    if cur.pulse_width_us != data.pulse_width_us:
+        results.append(dev.set_pulse_width(a, program, lead, data.pulse_width_us, override=data.override))
+    if cur.frequency_hz != data.frequency_hz:
+        results.append(dev.set_frequency(a, program, lead, data.frequency_hz))
+    if valid:
+        limits = (data.min_amplitude_ma, data.max_amplitude_ma) if data.max_amplitude_ma > 0 else (None, None)
+        old = cur.patient_limits
+        if ((old.min_amplitude_ma, old.max_amplitude_ma) if old else (None, None)) != limits:
+            results.append(dev.set_patient_limits(a, program, lead, *limits, override=data.override))
+        if dev.program(program).leads[lead].amplitude_ma != data.amplitude_ma:
+            results.append(dev.set_amplitude(a, program, lead, data.amplitude_ma, override=data.override))
+    if data.enabled != dev.program(program).leads[lead].enabled:
+        results.append(dev.enable_lead(a, program, lead, override=data.override) if data.enabled
+                       else dev.disable_lead(a, program, lead))
+    out = _outcome(results)
+    store_device(db, row, dev)
+    audit(db, user, "program.edit", p.id, device=row.serial, program=program, lead=lead,
+          settings=data.model_dump(mode="json"), accepted=out.accepted, reason=out.reason)
+    _project_battery(db, p, row, dev)
+    return out
+
+
+def set_therapy(db: Session, user: User, patient_id: int, data: TherapyIn) -> DeviceOutcome:
+    p, row = device_of(db, user, patient_id, "therapy", clinician_only=False)
+    dev = load_device(row)
+    a = _actor(user)
+    results = []
+    if data.program is not None and data.program != dev.state.active_program:
+        results.append(dev.select_program(a, data.program))
+    if data.on != dev.state.therapy_on or (data.on and results):
+        results.append(dev.therapy_on(a) if data.on else dev.therapy_off(a))
+    out = _outcome(results)
+    store_device(db, row, dev)
+    audit(db, user, "therapy", p.id, device=row.serial, on=data.on, program=data.program, accepted=out.accepted,
+          reason=out.reason)
+    _project_battery(db, p, row, dev)
+    return out
+
+
+def step_amplitude(db: Session, user: User, patient_id: int, data: StepIn) -> DeviceOutcome:
+    p, row = device_of(db, user, patient_id, "amplitude", clinician_only=False)
+    dev = load_device(row)
+    out = _outcome([dev.step_amplitude(_actor(user), data.steps, data.lead)])
+    store_device(db, row, dev)
+    audit(db, user, "amplitude.step", p.id, device=row.serial, steps=data.steps, lead=data.lead,
+          accepted=out.accepted, reason=out.reason)
+    return out
+
+
+def device_events(db: Session, user: User, patient_id: int, limit: int = 50) -> list[DeviceEvent]:
+    p = patient_for(db, user, patient_id, "device.events", clinician_only=True)
+    q = (select(DeviceEvent).join(Device).where(Device.patient_id == p.id)
+         .order_by(DeviceEvent.id.desc()).limit(limit))
+    return list(db.scalars(q))
+
+
+# ---------------------------------------------------------------- trial
+def active_trial(db: Session, patient_id: int) -> Trial | None:
+    return latest(db, Trial, patient_id)
+
+
+def start_trial(db: Session, user: User, patient_id: int, data: TrialIn) -> Trial:
+    p = patient_for(db, user, patient_id, "trial.start", clinician_only=True)
+    plan = latest(db, PlanRecord, p.id)
+    if plan is None:
+        raise Conflict("save a plan (target levels) before starting a trial")
+    if p.stage not in ("evaluation", "trial_failed"):
+        raise Conflict(f"patient {p.id} is at stage {p.stage!r}; a trial starts from evaluation")
+    start = datetime.combine(data.start_date, datetime.min.time(), tzinfo=timezone.utc)
+    row = _new_device(db, p, "trial", TRIAL_MODEL, TRIAL_LEAD, plan.targets, data.impedance_ohm, start)
+    days = get_ipg_model(TRIAL_MODEL).trial_days or 7
+    trial = Trial(patient_id=p.id, device_id=row.id, targets=plan.targets, baseline_nrs=data.baseline_nrs,
+                  start_date=data.start_date, planned_end_date=data.start_date + timedelta(days=days),
+                  created_by=user.id)
+    db.add(trial)
+    p.stage = "trial"
+    db.flush()
+    audit(db, user, "trial.start", p.id, trial=trial.id, device=row.serial, targets=plan.targets)
+    return trial
+
+
+def add_diary(db: Session, user: User, patient_id: int, data: DiaryIn) -> DiaryEntry:
+    p = patient_for(db, user, patient_id, "diary.add")
+    trial = active_trial(db, p.id)
+    if trial is None or trial.status != "active":
+        raise Conflict("there is no running trial to keep a diary for")
+    if not trial.start_date <= data.day <= trial.planned_end_date:
+        raise Conflict(f"day={data.day.isoformat()}: allowed {trial.start_date.isoformat()} to "
+                       f"{trial.planned_end_date.isoformat()} (the trial)")
+    entry = db.scalar(select(DiaryEntry).where(DiaryEntry.trial_id == trial.id, DiaryEntry.day == data.day))
+    if entry is None:
+        entry = DiaryEntry(trial_id=trial.id, day=data.day, nrs=data.nrs, medication=data.medication,
+                           activity_minutes=data.activity_minutes)
+        db.add(entry)
+    else:  # a corrected day keeps the old values in the audit trail
+        audit(db, user, "diary.replace", p.id, day=data.day.isoformat(),
+              old={"nrs": entry.nrs, "medication": entry.medication, "activity_minutes": entry.activity_minutes})
+        entry.nrs, entry.medication, entry.activity_minutes = data.nrs, data.medication, data.activity_minutes
+    audit(db, user, "diary.add", p.id, trial=trial.id, **data.model_dump(mode="json"))
+    db.flush()
+    return entry
+
+
+@dataclass
+class Relief:
+    baseline_nrs: float
+    mean_trial_nrs: float | None
+    relief_pct: float | None
+    days: int
+    meets_rule: bool
+    ready: bool  # enough diary days to decide
+
+
+def relief(trial: Trial) -> Relief:
+    """Relief = (baseline - mean diary NRS) / baseline; success at >= 50 %."""
+    days = len(trial.diary)
+    if days == 0:
+        return Relief(trial.baseline_nrs, None, None, 0, False, False)
+    mean = sum(d.nrs for d in trial.diary) / days
+    pct = 100.0 * (trial.baseline_nrs - mean) / trial.baseline_nrs if trial.baseline_nrs > 0 else 0.0
+    return Relief(trial.baseline_nrs, mean, pct, days, pct >= RELIEF_RULE_PCT - 1e-9, days >= MIN_DIARY_DAYS)
+
+
+def decide(db: Session, user: User, patient_id: int, data: DecisionIn) -> TrialDecision:
+    p = patient_for(db, user, patient_id, "trial.decide", clinician_only=True)
+    trial = active_trial(db, p.id)
+    if trial is None or trial.status != "active":
+        raise Conflict("there is no running trial to decide")
+    r = relief(trial)
+    if not r.ready:
+        raise Conflict(f"the diary has {r.days} days; the decision needs at least {MIN_DIARY_DAYS}")
+    if data.proceed and not r.meets_rule:
+        raise Conflict(f"relief {r.relief_pct:.0f}% is below the {RELIEF_RULE_PCT:.0f}% rule; the trial did not "
+                       f"succeed (record proceed=false)")
+    dec = TrialDecision(trial_id=trial.id, baseline_nrs=r.baseline_nrs, mean_trial_nrs=r.mean_trial_nrs,
+                        relief_pct=r.relief_pct, diary_days=r.days, meets_rule=r.meets_rule, proceed=data.proceed,
+                        note=data.note, confirmed_by=user.id)
+    db.add(dec)
+    trial.status = "decided"
+    p.stage = "trial" if data.proceed else "trial_failed"
+    trial.device.active = False  # temporary leads out, trial stimulator returned
+    audit(db, user, "trial.decide", p.id, trial=trial.id, relief_pct=r.relief_pct, proceed=data.proceed)
+    db.flush()
+    return dec
+
+
+def decision_of(db: Session, trial: Trial | None) -> TrialDecision | None:
+    return None if trial is None else db.scalar(select(TrialDecision).where(TrialDecision.trial_id == trial.id))
+
+
+# ---------------------------------------------------------------- implant and follow-up
+def implant(db: Session, user: User, patient_id: int, data: ImplantIn) -> ImplantRecord:
+    p = patient_for(db, user, patient_id, "implant.record", clinician_only=True)
+    trial = active_trial(db, p.id)
+    dec = decision_of(db, trial)
+    if dec is None or not dec.proceed:
+        raise Conflict("a permanent system needs a successful trial confirmed by the clinician")
+    if p.stage == "implanted":
+        raise Conflict(f"patient {p.id} already has an implant")
+    start = datetime.combine(data.implant_date, datetime.min.time(), tzinfo=timezone.utc)
+    row = _new_device(db, p, "ipg", IPG_MODEL, IPG_LEAD, trial.targets, data.impedance_ohm, start)
+    rec = ImplantRecord(patient_id=p.id, device_id=row.id, implant_date=data.implant_date, created_by=user.id)
+    db.add(rec)
+    p.stage = "implanted"
+    db.flush()
+    _project_battery(db, p, row, load_device(row, now=start))
+    audit(db, user, "implant.record", p.id, device=row.serial, targets=trial.targets)
+    return rec
+
+
+def _project_battery(db: Session, p: Patient, row: Device, dev: Neurostimulator) -> None:
+    """The implant's projected replacement date at the running program (primary cell: IPG replacement)."""
+    if row.kind != "ipg":
+        return
+    rec = db.scalar(select(ImplantRecord).where(ImplantRecord.device_id == row.id))
+    if rec is None:
+        return
+    est = dev.battery_estimate()
+    left = dev.battery_status().remaining_mah / est.usable_capacity_mah if est.usable_capacity_mah else 1.0
+    years = est.longevity_years * left
+    rec.projected_replacement_date = (dev.now + timedelta(days=365.25 * years)).date()
+
+
+def add_follow_up(db: Session, user: User, patient_id: int, data: FollowUpIn) -> FollowUp:
+    p = patient_for(db, user, patient_id, "followup.add", clinician_only=True)
+    row = active_device(db, p)
+    program = None
+    if row is not None and row.kind == "ipg":
+        st = row.state
+        if st.get("active_program"):
+            program = st["programs"][st["active_program"]]
+    eq5d = {k: getattr(data, k) for k in ("mobility", "self_care", "usual_activities", "pain_discomfort",
+                                          "anxiety_depression", "eq_vas")}
+    rec = FollowUp(patient_id=p.id, visit_date=data.visit_date, nrs=data.nrs, odi_pct=data.odi_pct, eq5d=eq5d,
+                   reprogrammed=data.reprogrammed, program=program, notes=data.notes, created_by=user.id)
+    db.add(rec)
+    audit(db, user, "followup.add", p.id, **data.model_dump(mode="json"))
+    db.flush()
+    return rec
+
+
+def add_adverse_event(db: Session, user: User, patient_id: int, data: AdverseEventIn) -> AdverseEvent:
+    p = patient_for(db, user, patient_id, "adverse_event.add", clinician_only=True)
+    rec = AdverseEvent(patient_id=p.id, created_by=user.id, **data.model_dump())
+    db.add(rec)
+    audit(db, user, "adverse_event.add", p.id, **data.model_dump(mode="json"))
+    db.flush()
+    return rec
+
+
+def records(db: Session, model, patient_id: int) -> list:
+    return list(db.scalars(select(model).where(model.patient_id == patient_id).order_by(model.id)))
+
+
+def today() -> date:
+    return utcnow().date()
+
+
+def audit_entries(db: Session, user: User, limit: int = 100) -> list[AuditEntry]:
+    """The audit trail of the clinician's own patients and of the clinician's own actions."""
+    mine = select(Patient.id).where(Patient.clinician_id == user.id)
+    q = (select(AuditEntry).where((AuditEntry.patient_id.in_(mine)) | (AuditEntry.user_id == user.id))
+         .order_by(AuditEntry.id.desc()).limit(limit))
+    return list(db.scalars(q))

@@ -1,0 +1,183 @@
+"""The clinic API on SQLite and PostgreSQL: the whole pathway, access rules, audit, validation."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from drgsim.clinic.db import make_engine, session_factory
+from drgsim.clinic.models import AuditEntry, DeviceEvent, Patient, User
+from tests.clinic.conftest import sign_in
+
+START = date(2026, 11, 1)
+FOOT = {"left_sole": 8, "left_heel": 7, "left_foot_dorsum": 6}
+
+
+def new_patient(client, username="pat1", name="Ann Example") -> int:
+    r = client.post("/api/v1/patients", json={"name": name, "birth_year": 1970, "sex": "female",
+                                              "diagnosis": "crps_i", "username": username,
+                                              "password": "patient-pass-1"})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def to_trial(client, pid: int) -> None:
+    assert client.put(f"/api/v1/patients/{pid}/painmap", json={"nrs": FOOT}).status_code == 200
+    r = client.post(f"/api/v1/patients/{pid}/screening", json={
+        "diagnosis": "crps_i", "neuropathic": True, "pain_duration_months": 18, "failed_drug_classes": 3,
+        "failed_injections": True, "failed_therapy": True, "psych_screened": True, "bdi_ii": 14})
+    assert r.status_code == 200 and r.json()["eligible"], r.text
+    rec = client.get(f"/api/v1/patients/{pid}/plan/recommended").json()
+    assert {(t["level"], t["side"]) for t in rec} >= {("S1", "left")}
+    r = client.post(f"/api/v1/patients/{pid}/plan", json={"targets": [{"level": "L5", "side": "left"},
+                                                                       {"level": "S1", "side": "left"}]})
+    assert r.status_code == 200, r.text
+    r = client.post(f"/api/v1/patients/{pid}/trial", json={"start_date": START.isoformat(), "baseline_nrs": 8})
+    assert r.status_code == 201, r.text
+
+
+def program_lead(client, pid, program="P1", lead=1, **kw):
+    body = {"contacts": "0+-0", "amplitude_ma": 0.5, "pulse_width_us": 300, "frequency_hz": 20, "enabled": True,
+            "min_amplitude_ma": 0.3, "max_amplitude_ma": 0.6, **kw}
+    return client.put(f"/api/v1/patients/{pid}/programs/{program}/leads/{lead}", json=body)
+
+
+def test_pathway_trial_to_implant(clinician, new_client, migrated):
+    pid = new_patient(clinician)
+    to_trial(clinician, pid)
+    patient = sign_in(new_client(), "pat1", "patient-pass-1")
+    for i, nrs in enumerate([4, 3, 3, 4, 3, 2, 3]):
+        r = patient.post(f"/api/v1/patients/{pid}/diary", json={
+            "day": (START + timedelta(days=i)).isoformat(), "nrs": nrs, "medication": "gabapentin 300 mg",
+            "activity_minutes": 30 + 10 * i})
+        assert r.status_code == 201, r.text
+    trial = patient.get(f"/api/v1/patients/{pid}/trial").json()
+    mean = (4 + 3 + 3 + 4 + 3 + 2 + 3) / 7
+    assert trial["relief"]["relief_pct"] == pytest.approx(100 * (8 - mean) / 8)
+    assert trial["relief"]["meets_rule"] and trial["relief"]["days"] == 7
+    # the patient cannot decide; the clinician confirms
+    assert patient.post(f"/api/v1/patients/{pid}/trial/decision", json={"proceed": True}).status_code == 403
+    r = clinician.post(f"/api/v1/patients/{pid}/trial/decision", json={"proceed": True, "note": "good relief"})
+    assert r.status_code == 200 and r.json()["meets_rule"], r.text
+    r = clinician.post(f"/api/v1/patients/{pid}/implant", json={"implant_date": "2026-11-20"})
+    assert r.status_code == 201, r.text
+    assert r.json()["projected_replacement_date"] is not None
+    assert clinician.post(f"/api/v1/patients/{pid}/programs", json={"name": "P1"}).status_code == 200
+    r = program_lead(clinician, pid)
+    assert r.status_code == 200 and r.json()["accepted"], r.text
+    r = clinician.post(f"/api/v1/patients/{pid}/therapy", json={"on": True, "program": "P1"})
+    assert r.status_code == 200, r.text
+    before = clinician.get(f"/api/v1/patients/{pid}").json()["implant"]["projected_replacement_date"]
+    # patient: up in device steps (0.025 mA below 2 mA) until the clinician's limit stops it
+    amps = []
+    for _ in range(5):
+        r = patient.post(f"/api/v1/patients/{pid}/amplitude", json={"steps": 1})
+        amps.append(r.status_code)
+    assert amps == [200, 200, 200, 200, 409]
+    dev = patient.get(f"/api/v1/patients/{pid}/device").json()
+    assert dev["programs"]["P1"]["leads"]["1"]["amplitude_ma"] == pytest.approx(0.6)
+    assert "0.625 mA would leave the clinician limits" in r.json()["reason"]
+    after = clinician.get(f"/api/v1/patients/{pid}").json()["implant"]["projected_replacement_date"]
+    assert before is not None and after is not None
+    # follow-up and adverse event
+    r = clinician.post(f"/api/v1/patients/{pid}/followups", json={
+        "visit_date": "2026-12-20", "nrs": 3, "odi_pct": 24, "mobility": 2, "self_care": 1, "usual_activities": 2,
+        "pain_discomfort": 2, "anxiety_depression": 1, "eq_vas": 75, "reprogrammed": False})
+    assert r.status_code == 201, r.text
+    r = clinician.post(f"/api/v1/patients/{pid}/adverse-events", json={
+        "onset_date": "2026-12-01", "kind": "lead_migration", "severity": "moderate",
+        "description": "paresthesia moved to the calf"})
+    assert r.status_code == 201, r.text
+    full = clinician.get(f"/api/v1/patients/{pid}").json()
+    assert full["stage"] == "implanted" and full["follow_ups"][0]["eq5d"]["eq_vas"] == 75
+    assert full["adverse_events"][0]["kind"] == "lead_migration"
+    # device events stored as an unbroken chain; refused steps are kept
+    events = clinician.get(f"/api/v1/patients/{pid}/device/events").json()
+    assert any(e["action"] == "step_amplitude" and not e["accepted"] for e in events)
+    engine = make_engine(migrated, pooled=False)
+    with session_factory(engine)() as db:
+        rows = db.scalars(select(DeviceEvent).order_by(DeviceEvent.device_id, DeviceEvent.seq)).all()
+        by_dev: dict[int, list] = {}
+        for e in rows:
+            by_dev.setdefault(e.device_id, []).append(e)
+        for chain in by_dev.values():
+            assert [e.seq for e in chain] == list(range(len(chain)))
+            assert all(b.event["prev_digest"] == a.digest for a, b in zip(chain, chain[1:]))
+    engine.dispose()
+
+
+def test_failed_trial_blocks_implant(clinician, new_client):
+    pid = new_patient(clinician)
+    to_trial(clinician, pid)
+    patient = sign_in(new_client(), "pat1", "patient-pass-1")
+    for i in range(5):
+        patient.post(f"/api/v1/patients/{pid}/diary", json={"day": (START + timedelta(days=i)).isoformat(),
+                                                            "nrs": 6, "activity_minutes": 10})
+    r = clinician.post(f"/api/v1/patients/{pid}/trial/decision", json={"proceed": True})
+    assert r.status_code == 409 and "below the 50% rule" in r.json()["detail"]
+    assert clinician.post(f"/api/v1/patients/{pid}/trial/decision", json={"proceed": False}).status_code == 200
+    r = clinician.post(f"/api/v1/patients/{pid}/implant", json={"implant_date": "2026-11-20"})
+    assert r.status_code == 409
+
+
+def test_access_is_checked_and_refusals_logged(clinician, new_client, migrated):
+    a = new_patient(clinician, "pat_a", "Ann")
+    b = new_patient(clinician, "pat_b", "Bob")
+    to_trial(clinician, a)
+    pat_b = sign_in(new_client(), "pat_b", "patient-pass-1")
+    assert pat_b.get(f"/api/v1/patients/{a}").status_code == 403
+    assert pat_b.post(f"/api/v1/patients/{a}/diary", json={"day": START.isoformat(), "nrs": 2,
+                                                           "activity_minutes": 0}).status_code == 403
+    assert pat_b.get(f"/api/v1/patients/{b}").status_code == 200  # their own record
+    assert pat_b.get("/api/v1/patients").status_code == 403  # the patient list is for clinicians
+    other = sign_in(new_client(), "drjones", "clinician-pass-2")
+    assert other.get(f"/api/v1/patients/{a}").status_code == 403  # not their patient
+    assert new_client().get(f"/api/v1/patients/{a}").status_code == 401
+    # CSRF: a write without the token is refused even with a valid session
+    token = pat_b.headers.pop("X-CSRF-Token")
+    assert pat_b.post(f"/api/v1/patients/{b}/amplitude", json={"steps": 1}).status_code == 403
+    pat_b.headers["X-CSRF-Token"] = token
+    engine = make_engine(migrated, pooled=False)
+    with session_factory(engine)() as db:
+        refused = db.scalars(select(AuditEntry).where(AuditEntry.allowed.is_(False))).all()
+        assert {(r.username, r.patient_id) for r in refused} >= {("pat_b", a), ("drjones", a)}
+        assert any("CSRF" in r.detail["why"] for r in refused if r.detail.get("why"))
+        assert all(not u.password_hash.endswith("patient-pass-1") and u.password_hash.startswith("$argon2id$")
+                   for u in db.scalars(select(User)))
+    engine.dispose()
+    log = clinician.get("/api/v1/audit").json()
+    assert any(e["action"] == "patient.read" and not e["allowed"] for e in log)
+
+
+def test_validation_names_fields(clinician):
+    r = clinician.post("/api/v1/patients", json={"name": "", "birth_year": 1800, "sex": "x", "diagnosis": "crps_i",
+                                                 "username": "A!", "password": "short"})
+    assert r.status_code == 422
+    fields = {e["loc"][-1] for e in r.json()["detail"]}
+    assert fields == {"name", "birth_year", "sex", "username", "password"}
+    pid = new_patient(clinician)
+    r = clinician.put(f"/api/v1/patients/{pid}/painmap", json={"nrs": {"left_sol": 5}})
+    assert r.status_code == 422 and "left_sole" in r.text  # names the region and the close match
+    r = clinician.put(f"/api/v1/patients/{pid}/painmap", json={"nrs": {"left_sole": 11}})
+    assert r.status_code == 422 and "0" in r.text and "10" in r.text
+    r = clinician.post(f"/api/v1/patients/{pid}/plan", json={"targets": [{"level": "L9", "side": "left"}]})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "level"
+
+
+def test_one_transaction_per_write(clinician, migrated, monkeypatch):
+    """A failure after the first records of a write were added leaves nothing behind."""
+    from drgsim.clinic import service
+
+    def broken_audit(*a, **k):
+        raise RuntimeError("disk full")
+    monkeypatch.setattr(service, "audit", broken_audit)
+    with pytest.raises(RuntimeError):
+        new_patient(clinician, "pat_x")
+    monkeypatch.undo()
+    engine = make_engine(migrated, pooled=False)
+    with session_factory(engine)() as db:
+        assert db.scalar(select(func.count()).select_from(Patient)) == 0
+        assert db.scalar(select(User).where(User.username == "pat_x")) is None
+    engine.dispose()
