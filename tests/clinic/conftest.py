@@ -82,3 +82,11 @@ def new_client(app):
     yield make
     for c in made:
         c.__exit__(None, None, None)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Mark a failed test (the browser fixture saves its pages then)."""
+    outcome = yield
+    if outcome.get_result().failed:
+        item.failed = True

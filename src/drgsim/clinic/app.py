@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -44,6 +46,22 @@ LOGIN_CSRF_COOKIE = "drgsim_login_csrf"
 
 class NeedLogin(Exception):
     pass
+
+
+class CommitFirst(APIRoute):
+    """Commit the request's transaction before the response leaves, so the browser's next request (e.g.
+    following a redirect) always sees the write; FastAPI may run a dependency's exit code later."""
+
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+
+        async def run(request: Request) -> Response:
+            response = await handler(request)
+            db = getattr(request.state, "db", None)
+            if db is not None:
+                await run_in_threadpool(db.commit)
+            return response
+        return run
 
 
 class Ctx:
@@ -77,8 +95,9 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
     templates.env.globals.update(today=svc.today, contacts_label=contacts_label, levels=[lv.value for lv in Level])
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
-    def get_db():
+    def get_db(request: Request):
         db = sessions()
+        request.state.db = db
         try:
             yield db
             db.commit()
@@ -153,7 +172,7 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
         return JSONResponse(body, status_code=200 if out.accepted else 409)
 
     # ------------------------------------------------------------ API
-    api = APIRouter(prefix="/api/v1", tags=["api"])
+    api = APIRouter(prefix="/api/v1", tags=["api"], route_class=CommitFirst)
 
     @api.post("/session")
     def api_login(body: Login, db: Session = Depends(get_db)):
@@ -338,9 +357,9 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
             raise svc.Conflict(str(err)) from None
 
     # ------------------------------------------------------------ pages
-    def render(request: Request, c: Ctx | None, name: str, status: int = 200, **context) -> HTMLResponse:
+    def render(request: Request, c: Ctx | None, name: str, http_status: int = 200, **context) -> HTMLResponse:
         base = {"user": c.user if c else None, "csrf": c.web.csrf_token if c else ""}
-        return templates.TemplateResponse(request, name, {**base, **context}, status_code=status)
+        return templates.TemplateResponse(request, name, {**base, **context}, status_code=http_status)
 
     def fields(form: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in form.items() if k != "csrf_token"}
@@ -356,7 +375,7 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
     def see(url: str) -> RedirectResponse:
         return RedirectResponse(url, status_code=303)
 
-    pages = APIRouter(include_in_schema=False)
+    pages = APIRouter(include_in_schema=False, route_class=CommitFirst)
 
     @pages.get("/", response_class=HTMLResponse)
     def home(c: Ctx = Depends(ctx)):

@@ -1,0 +1,203 @@
+"""The clinic in a real browser (Playwright driving Debian's /usr/bin/chromium headless): the pathway
+from a new patient to a patient stopped at the amplitude limit, and a refused cross-patient URL.
+Screenshots of every page go to ``test-artifacts/clinic/`` (or ``DRGSIM_TEST_ARTIFACTS``)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from drgsim.clinic import service
+from drgsim.clinic.app import create_app
+from drgsim.clinic.db import make_engine, session_factory, upgrade
+from tests.clinic.conftest import CLINICIAN
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+                                                   reason="needs Debian's chromium (.ci/run installs it)")]
+ARTIFACTS = Path(os.environ.get("DRGSIM_TEST_ARTIFACTS", Path(__file__).parents[2] / "test-artifacts" / "clinic"))
+
+
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'clinic.sqlite3'}"
+    monkeypatch.setenv("DRGSIM_DATA_DIR", str(tmp_path / "data"))
+    upgrade(url)
+    engine = make_engine(url, pooled=False)
+    with session_factory(engine).begin() as db:
+        service.create_clinician(db, CLINICIAN[0], CLINICIAN[1], "Dr Smith")
+    engine.dispose()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(create_app(url, quality="quick"), host="127.0.0.1", port=port,
+                                        log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if srv.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def browser(request):
+    """Chromium; on a failure every open page is saved as ``failed-*.png``."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield b
+        if getattr(request.node, "failed", False):
+            for i, page in enumerate(p for ctx in b.contexts for p in ctx.pages):
+                shot(page, f"failed-{i}")
+        b.close()
+
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page, base: str, username: str, password: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button:has-text('sign in')")
+    page.wait_for_load_state("networkidle")
+
+
+def create_patient(page, base: str, name: str, username: str) -> int:
+    page.goto(f"{base}/clinician")
+    form = page.locator("#new-patient")
+    form.locator("input[name=name]").fill(name)
+    form.locator("input[name=birth_year]").fill("1968")
+    form.locator("select[name=diagnosis]").select_option("crps_i")
+    form.locator("input[name=username]").fill(username)
+    form.locator("input[name=password]").fill("patient-pass-1")
+    form.locator("button").click()
+    page.wait_for_url("**/clinician/patients/*")
+    return int(page.url.rstrip("/").split("/")[-1].split("#")[0])
+
+
+def swapped(page, target: str, act) -> None:
+    """Do ``act`` and wait until HTMX has replaced ``target`` (so the next step sees the new content)."""
+    page.eval_on_selector(target, "el => el.dataset.stale = '1'")
+    act()
+    page.wait_for_selector(f"{target}:not([data-stale])")
+
+
+def test_pathway_in_browser(server, browser):
+    base = server
+    today = service.today()
+    start = today - timedelta(days=6)
+    clin = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    sign_in(clin, base, *CLINICIAN)
+    shot(clin, "01-clinician-empty-list")
+    # a bad form names the field
+    clin.locator("#new-patient input[name=name]").fill("X")
+    clin.locator("#new-patient button").click()
+    clin.wait_for_selector("#new-patient .error[data-field=birth_year]")
+    shot(clin, "02-new-patient-errors")
+    pid = create_patient(clin, base, "Ann Example", "ann")
+    other = create_patient(clin, base, "Bob Other", "bob")
+    clin.goto(f"{base}/clinician/patients/{pid}")
+    # draw foot pain by clicking regions with an NRS brush
+    for region, nrs in (("left_sole", "8"), ("left_heel", "7"), ("left_foot_dorsum", "6")):
+        clin.select_option("#nrs-brush", nrs)
+        with clin.expect_response(lambda r: "/painmap/region" in r.url):
+            clin.click(f"#region-{region}")
+    clin.wait_for_selector("#pain-table >> text=left_foot_dorsum")
+    assert clin.locator("#region-left_sole").get_attribute("data-nrs") == "8"
+    clin.locator("#screening-section button").click()
+    clin.wait_for_selector("#eligible")
+    assert clin.inner_text("#eligible") == "eligible"
+    # plan L5/S1 (recommended ones are pre-checked; make sure exactly these two are)
+    recommended = clin.locator(".recommended").all_inner_texts()
+    assert "S1 left" in recommended
+    for box in clin.locator("#plan-form input[type=checkbox]").all():
+        name = box.get_attribute("name")
+        box.set_checked(name in ("L5:left", "S1:left"))
+    clin.locator("#plan-form button").click()
+    clin.wait_for_selector("#plan")
+    assert clin.inner_text("#plan") == "L5 left, S1 left"
+    clin.fill("#trial-form input[name=start_date]", start.isoformat())
+    clin.fill("#trial-form input[name=baseline_nrs]", "8")
+    clin.locator("#trial-form button").click()
+    clin.wait_for_selector("#diary")
+    shot(clin, "03-patient-page-trial")
+    # the patient enters seven diary days on the phone
+    pat = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
+    sign_in(pat, base, "ann", "patient-pass-1")
+    assert pat.url.endswith("/patient")
+    for i, nrs in enumerate([4, 3, 3, 2, 3, 3, 2]):
+        pat.fill("#diary-form input[name=day]", (start + timedelta(days=i)).isoformat())
+        pat.fill("#diary-form input[name=nrs]", str(nrs))
+        pat.fill("#diary-form input[name=medication]", "gabapentin 300 mg")
+        pat.fill("#diary-form input[name=activity_minutes]", str(20 + 5 * i))
+        swapped(pat, "#diary-section", lambda: pat.locator("#diary-form button").click())
+        pat.wait_for_selector(f"#diary-saved:has-text('NRS {nrs}')")
+    shot(pat, "04-patient-diary")
+    # the decision shows success; the clinician confirms, implants, programs
+    clin.reload()
+    assert "meets the" in clin.inner_text("#relief")
+    clin.locator("#decision-form button").click()
+    clin.wait_for_selector("#decision")
+    assert "success" in clin.inner_text("#decision")
+    clin.locator("#implant-form button").click()
+    clin.wait_for_selector("#replacement")
+    shot(clin, "05-patient-page-implant")
+    clin.click("#programming-link")
+    clin.locator("#new-program button").click()
+    clin.wait_for_selector("#lead-1")
+    lead = "#lead-1"
+    panel = "#programming-panel"
+    for contact, value in (("c2", "+"), ("c3", "-")):
+        swapped(clin, panel, lambda: clin.select_option(f"{lead} select[name={contact}]", value))
+    for field, value in (("pulse_width_us", "300"), ("frequency_hz", "20"), ("max_amplitude_ma", "0.6"),
+                         ("min_amplitude_ma", "0.3"), ("amplitude_ma", "0.5")):
+        swapped(clin, panel, lambda: (clin.fill(f"{lead} input[name={field}]", value),
+                                      clin.press(f"{lead} input[name={field}]", "Tab")))
+    swapped(clin, panel, lambda: clin.check(f"{lead} input[name=enabled]"))
+    assert "refused" not in clin.inner_text("#device-result")
+    lead1 = clin.request.get(f"{base}/api/v1/patients/{pid}/device").json()["programs"]["P1"]["leads"]["1"]
+    assert (lead1["contacts"], lead1["amplitude_ma"], lead1["pulse_width_us"], lead1["frequency_hz"],
+            lead1["enabled"]) == (["off", "+", "-", "off"], 0.5, 300, 20, True), lead1
+    assert lead1["patient_limits"] == {"min_amplitude_ma": 0.3, "max_amplitude_ma": 0.6}
+    swapped(clin, panel, lambda: clin.click("#activate"))
+    clin.wait_for_selector("#prediction[data-status=ready]", timeout=240_000)
+    assert float(clin.inner_text("#coverage").rstrip("%")) > 0
+    assert clin.locator("#prediction .paresthesia").count() > 0
+    shot(clin, "06-programming-prediction")
+    # the patient raises the amplitude and is stopped at the clinician's limit
+    pat.goto(f"{base}/patient")
+    assert pat.inner_text("#therapy-state") == "ON"
+    shown = []
+    for _ in range(6):
+        swapped(pat, "#controller", lambda: pat.click("#amp-up"))
+        shown.append(pat.inner_text("#amp-1"))
+        if "limits" in pat.inner_text("#controller-result"):
+            break
+    assert shown[-1] == "0.6" and "would leave the clinician limits 0.3-0.6 mA" in pat.inner_text("#controller-result")
+    assert shown[:4] == ["0.525", "0.55", "0.575", "0.6"]
+    shot(pat, "07-controller-at-limit")
+    # another patient's URL is refused
+    resp = pat.goto(f"{base}/clinician/patients/{other}")
+    assert resp.status == 403 and "may not" in pat.inner_text("#error")
+    shot(pat, "08-other-patient-refused")
+    resp = pat.goto(f"{base}/api/v1/patients/{other}")
+    assert resp.status == 403
+    clin.goto(f"{base}/clinician")
+    assert "trial succeeded" in clin.inner_text("#patients")
+    shot(clin, "09-clinician-list")
