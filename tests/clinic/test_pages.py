@@ -80,3 +80,41 @@ def test_openapi_lists_the_api(app):
         assert {"/api/v1/session", "/api/v1/patients", "/api/v1/patients/{pid}/amplitude",
                 "/api/v1/patients/{pid}/trial/decision"} <= set(paths)
         assert not any(p.startswith("/clinician") for p in paths)
+
+
+def test_comparison_figures_on_the_patient_page(app, migrated):
+    """The patient page runs drgsim.therapy.compare for the patient's pain map (the default patient's
+    foot pain, so the therapy tests reuse its cached fields and tables) and shows numbers and figures."""
+    import json
+    import time
+
+    import pytest
+
+    from drgsim.clinic.reports import report_dir
+
+    if not migrated.startswith("sqlite"):
+        pytest.skip("the comparison does not depend on the database; run once")
+    with TestClient(app) as c:
+        page_login(c, *CLINICIAN)
+        token = csrf_of(c.get("/clinician").text)
+        c.headers["X-CSRF-Token"] = token
+        pid = c.post("/api/v1/patients", json={"name": "Ann", "birth_year": 1970, "sex": "female",
+                                               "diagnosis": "crps_i", "username": "ann",
+                                               "password": "patient-pass-1"}).json()["id"]
+        assert c.post(f"/clinician/patients/{pid}/compare").status_code == 409  # no pain map yet
+        c.put(f"/api/v1/patients/{pid}/painmap", json={"nrs": {"left_sole": 8, "left_heel": 7,
+                                                               "left_foot_dorsum": 6}})
+        r = c.post(f"/clinician/patients/{pid}/compare")
+        assert r.status_code == 200 and ("computing" in r.text or "compare-table" in r.text)
+        deadline = time.monotonic() + 900
+        while "compare-table" not in (r := c.get(f"/clinician/patients/{pid}/compare")).text:
+            assert "failed" not in r.text and time.monotonic() < deadline, r.text
+            time.sleep(2)
+        summary = json.loads((report_dir(pid) / "summary.json").read_text())
+        assert summary["quality"] == "quick" and summary["pain"]["left_sole"] == 8
+        assert f"{summary['drg']['pain_coverage_pct']:.0f}" in r.text
+        figures = sorted(f.name for f in report_dir(pid).glob("*.png"))
+        assert len(figures) == 6 and all(f in r.text for f in figures)
+        img = c.get(f"/clinician/patients/{pid}/reports/{figures[0]}")
+        assert img.status_code == 200 and img.content[:4] == b"\x89PNG"
+        assert c.get(f"/clinician/patients/{pid}/reports/..%2Fclinic.sqlite3").status_code == 404

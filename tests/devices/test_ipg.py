@@ -290,3 +290,29 @@ def test_waveform_of_a_programmed_lead(programmed):
     dev, _, _ = programmed
     w = dev.waveform("A", 1, n_pulses=2)
     assert w.shape == "asymmetric" and w.frequency_hz == 20 and w.pulse_width_us == 300
+
+
+def test_restore_continues_state_clock_and_event_chain():
+    """A device stored (state, clock, last event) and restored behaves as the original and keeps one chain."""
+    from drgsim.devices.events import EventLog
+
+    implant = [ImplantedLead(lead=1, lead_model="drg", impedance_ohm=1000.0)]
+    dev = Neurostimulator("drg_ipg", implant, serial="X1")
+    clin = Actor(role="clinician", name="c")
+    dev.create_program(clin, "P1").raise_if_rejected()
+    dev.set_contacts(clin, "P1", 1, "-+00").raise_if_rejected()
+    dev.measure_impedance(clin, "P1", 1).raise_if_rejected()
+    dev.advance(5.0)
+    first = list(dev.log.events)
+    back = Neurostimulator.restore("drg_ipg", implant, serial="X1", started=dev.started, now=dev.now,
+                                   state=dev.snapshot(), last_event=first[-1])
+    assert back.state == dev.state and back.now == dev.now
+    for d in (dev, back):  # the same action on both gives the same result and event
+        d.set_amplitude(clin, "P1", 1, 0.5).raise_if_rejected()
+    assert back.state == dev.state and back.log.events[0].after == dev.log.events[-1].after
+    assert back.log.events[0].seq == len(first) and back.log.events[0].digest == dev.log.events[-1].digest
+    whole = EventLog.from_jsonl("".join(e.model_dump_json() + "\n" for e in first + list(back.log.events)))
+    assert whole.verify()
+    tampered = back.log.events[0].model_copy(update={"prev_digest": "0" * 64})
+    with pytest.raises(ValueError, match="chain is broken"):
+        EventLog.from_jsonl("".join(e.model_dump_json() + "\n" for e in first + [tampered]))

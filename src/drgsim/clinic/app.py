@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
@@ -34,6 +34,7 @@ from drgsim.clinic.models import AdverseEvent, AuditEntry, FollowUp, Patient, Sc
 from drgsim.clinic.schemas import (AdverseEventIn, DecisionIn, DiaryIn, FollowUpIn, ImplantIn, LeadIn, Login,
                                    PainMapIn, PatientIn, PlanIn, ProgramIn, RegionIn, ScreeningIn, StepIn, TherapyIn,
                                    TrialIn)
+from drgsim.clinic.reports import Comparisons, report_dir
 from drgsim.clinic.svgmap import body_map_svg
 from drgsim.devices.hardware import get_ipg_model
 from drgsim.devices.program import Program, contacts_label
@@ -84,6 +85,7 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
         yield
         if app.state.predictor is not None:
             app.state.predictor.close()
+        app.state.comparisons.close()
         engine.dispose()
 
     app = FastAPI(title="drgsim clinic", version="1", lifespan=lifespan,
@@ -91,6 +93,7 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
     app.state.sessions = sessions
     app.state.quality = quality
     app.state.predictor = predictor
+    app.state.comparisons = Comparisons(quality)
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(today=svc.today, contacts_label=contacts_label, levels=[lv.value for lv in Level])
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -453,7 +456,7 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
                 "implant": imp, "device": row, "battery": battery,
                 "programs": sorted((row.state.get("programs") or {}) if row else {}),
                 "follow_ups": svc.records(db, FollowUp, p.id), "adverse": svc.records(db, AdverseEvent, p.id),
-                "events": svc.device_events(db, c.user, p.id, limit=15), "report": report_files(p.id)}
+                "events": svc.device_events(db, c.user, p.id, limit=15)}
 
     def painmap_svg(pid: int, pain: dict[str, int]) -> str:
         def attrs(region: str) -> dict[str, str]:
@@ -461,11 +464,36 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
                     "hx-include": "#nrs-brush", "hx-target": "#painmap", "hx-swap": "outerHTML"}
         return body_map_svg(pain, region_attrs=attrs)
 
-    def report_files(pid: int) -> list[str]:
-        from drgsim.clinic.db import data_dir
+    def compare_panel(request: Request, c: Ctx, pid: int) -> HTMLResponse:
+        state, error = app.state.comparisons.status(pid)
+        folder = report_dir(pid)
+        files = sorted(f.name for f in folder.glob("*.png")) if state == "done" else []
+        return render(request, c, "_compare.html", pid=pid, state=state, error=error, files=files,
+                      summary=app.state.comparisons.summary(pid) if state == "done" else None,
+                      quality=app.state.quality)
 
-        folder = data_dir() / "reports" / f"patient-{pid}"
-        return sorted(f.name for f in folder.glob("*.png")) if folder.is_dir() else []
+    @pages.get("/clinician/patients/{pid}/compare", response_class=HTMLResponse)
+    def compare_status(request: Request, pid: int, c: Ctx = Depends(ctx)):
+        svc.patient_for(c.db, c.user, pid, "compare.read", clinician_only=True)
+        return compare_panel(request, c, pid)
+
+    @pages.post("/clinician/patients/{pid}/compare", response_class=HTMLResponse)
+    def compare_start(request: Request, pid: int, c: Ctx = Depends(ctx)):
+        svc.patient_for(c.db, c.user, pid, "compare.run", clinician_only=True)
+        pain = svc.current_pain(c.db, pid)
+        if not pain:
+            raise svc.Conflict("draw the pain map before comparing DRG and SCS")
+        app.state.comparisons.start(pid, pain)
+        svc.audit(c.db, c.user, "compare.run", pid, pain=pain, quality=app.state.quality)
+        return compare_panel(request, c, pid)
+
+    @pages.get("/clinician/patients/{pid}/reports/{name}")
+    def report_figure(pid: int, name: str, c: Ctx = Depends(ctx)):
+        svc.patient_for(c.db, c.user, pid, "compare.read", clinician_only=True)
+        path = report_dir(pid) / name
+        if "/" in name or not name.endswith(".png") or not path.is_file():
+            raise svc.NotFound(f"no figure {name!r}")
+        return FileResponse(path, media_type="image/png")
 
     @pages.get("/clinician/patients/{pid}", response_class=HTMLResponse)
     def patient_page(request: Request, pid: int, c: Ctx = Depends(ctx)):
@@ -573,8 +601,8 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
         return render(request, c, "_prediction.html", pred=pred, svg=svg, pid=pid, program=program)
 
     # ------------------------------------------------------------ patient controller and diary
-    def controller_context(c: Ctx) -> dict[str, Any]:
-        p = svc.own_patient(c.db, c.user)
+    def controller_context(c: Ctx, p: Patient | None = None) -> dict[str, Any]:
+        p = p or svc.own_patient(c.db, c.user)
         row = svc.active_device(c.db, p)
         dev = svc.load_device(row) if row else None
         t = svc.active_trial(c.db, p.id)
@@ -592,7 +620,8 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
         body, errors = parse(StepIn, fields(form))
         out = svc.DeviceOutcome(False, "; ".join(errors.values()), []) if errors else \
             svc.step_amplitude(c.db, c.user, p.id, body)
-        return render(request, c, "_controller.html", result=out, **controller_context(c))
+        with c.db.no_autoflush:  # the write is flushed at the commit: SQLite's write lock is not held while rendering
+            return render(request, c, "_controller.html", result=out, **controller_context(c, p))
 
     @pages.post("/patient/therapy", response_class=HTMLResponse)
     def controller_therapy(request: Request, c: Ctx = Depends(ctx), form: dict = Depends(form_data)):
@@ -601,7 +630,8 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
         body, errors = parse(TherapyIn, data)
         out = svc.DeviceOutcome(False, "; ".join(errors.values()), []) if errors else \
             svc.set_therapy(c.db, c.user, p.id, body)
-        return render(request, c, "_controller.html", result=out, **controller_context(c))
+        with c.db.no_autoflush:
+            return render(request, c, "_controller.html", result=out, **controller_context(c, p))
 
     @pages.post("/patient/diary", response_class=HTMLResponse)
     def controller_diary(request: Request, c: Ctx = Depends(ctx), form: dict = Depends(form_data)):
@@ -613,7 +643,7 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
                 svc.add_diary(c.db, c.user, p.id, body)
             except svc.Conflict as err:
                 errors = {"day": str(err)}
-        context = controller_context(c)
+        context = controller_context(c, p)
         context["errors"] = errors
         return render(request, c, "_diary.html", 422 if errors else 200, values=data if errors else {},
                       saved=None if errors else body, **context)

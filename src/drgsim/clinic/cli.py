@@ -60,7 +60,7 @@ def serve(host: Annotated[str, typer.Option(help="address to listen on (loopback
     _out({"url": f"http://{host}:{port}/", "database": url.split("@")[-1], "quality": quality}, as_json,
          f"drgsim clinic on http://{host}:{port}/ (database {url.split('@')[-1]})")
     uvicorn.run(create_app(url, quality=quality, secure_cookies=secure_cookies), host=host, port=port,
-                log_level="warning")
+                log_level="warning", timeout_keep_alive=30)
 
 
 @clinic_app.command("migrate")
