@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from drgsim.clinic import service
 from drgsim.clinic.app import create_app
-from drgsim.clinic.db import downgrade, make_engine, session_factory, upgrade
+from drgsim.clinic.db import make_engine, session_factory, upgrade
 
 PG_ENV = "DRGSIM_TEST_POSTGRES_URL"
 CLINICIAN = ("drsmith", "clinician-pass-1")

@@ -18,7 +18,6 @@ from typing import Any, Callable
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -26,7 +25,6 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from drgsim.anatomy.atlas import load_atlas
 from drgsim.anatomy.levels import Level
 from drgsim.clinic import auth, service as svc
 from drgsim.clinic.db import make_engine, session_factory
@@ -36,7 +34,6 @@ from drgsim.clinic.schemas import (AdverseEventIn, DecisionIn, DiaryIn, FollowUp
                                    TrialIn)
 from drgsim.clinic.reports import Comparisons, report_dir
 from drgsim.clinic.svgmap import body_map_svg
-from drgsim.devices.hardware import get_ipg_model
 from drgsim.devices.program import Program, contacts_label
 
 log = logging.getLogger("drgsim.clinic")
@@ -614,24 +611,21 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
     def controller(request: Request, c: Ctx = Depends(ctx)):
         return render(request, c, "controller.html", result=None, **controller_context(c))
 
-    @pages.post("/patient/amplitude", response_class=HTMLResponse)
-    def controller_step(request: Request, c: Ctx = Depends(ctx), form: dict = Depends(form_data)):
+    def controller_action(request: Request, c: Ctx, form: dict, model: type[BaseModel], act) -> HTMLResponse:
+        """A tap on the controller: the device's answer (or the form's errors) over the refreshed controller."""
         p = svc.own_patient(c.db, c.user)
-        body, errors = parse(StepIn, fields(form))
-        out = svc.DeviceOutcome(False, "; ".join(errors.values()), []) if errors else \
-            svc.step_amplitude(c.db, c.user, p.id, body)
+        body, errors = parse(model, fields(form))
+        out = svc.DeviceOutcome(False, "; ".join(errors.values()), []) if errors else act(c.db, c.user, p.id, body)
         with c.db.no_autoflush:  # the write is flushed at the commit: SQLite's write lock is not held while rendering
             return render(request, c, "_controller.html", result=out, **controller_context(c, p))
 
+    @pages.post("/patient/amplitude", response_class=HTMLResponse)
+    def controller_step(request: Request, c: Ctx = Depends(ctx), form: dict = Depends(form_data)):
+        return controller_action(request, c, form, StepIn, svc.step_amplitude)
+
     @pages.post("/patient/therapy", response_class=HTMLResponse)
     def controller_therapy(request: Request, c: Ctx = Depends(ctx), form: dict = Depends(form_data)):
-        p = svc.own_patient(c.db, c.user)
-        data = fields(form)
-        body, errors = parse(TherapyIn, data)
-        out = svc.DeviceOutcome(False, "; ".join(errors.values()), []) if errors else \
-            svc.set_therapy(c.db, c.user, p.id, body)
-        with c.db.no_autoflush:
-            return render(request, c, "_controller.html", result=out, **controller_context(c, p))
+        return controller_action(request, c, form, TherapyIn, svc.set_therapy)
 
     @pages.post("/patient/diary", response_class=HTMLResponse)
     def controller_diary(request: Request, c: Ctx = Depends(ctx), form: dict = Depends(form_data)):

@@ -9,8 +9,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from drgsim.anatomy.candidate import ClinicalHistory, Diagnosis
-from drgsim.anatomy.levels import Level, Side
 from drgsim.anatomy.painmap import PainMap, pain_map
+from drgsim.anatomy.planning import TargetRef
+from drgsim.devices.program import PatientLimits
 
 _IN = ConfigDict(extra="forbid", str_strip_whitespace=True)
 USERNAME = r"^[a-z0-9_.-]{3,64}$"
@@ -55,19 +56,13 @@ class RegionIn(BaseModel):
     nrs: int = Field(ge=0, le=10)
 
 
-class TargetIn(BaseModel):
-    model_config = _IN
-    level: Level
-    side: Side
-
-
 class PlanIn(BaseModel):
     model_config = _IN
-    targets: list[TargetIn] = Field(min_length=1, max_length=4)
+    targets: list[TargetRef] = Field(min_length=1, max_length=4)
 
     @field_validator("targets")
     @classmethod
-    def _distinct(cls, v: list[TargetIn]) -> list[TargetIn]:
+    def _distinct(cls, v: list[TargetRef]) -> list[TargetRef]:
         keys = [(t.level, t.side) for t in v]
         if len(set(keys)) != len(keys):
             raise ValueError("each ganglion (level and side) at most once")
@@ -121,9 +116,7 @@ class LeadIn(BaseModel):
 
     @model_validator(mode="after")
     def _range(self):
-        if self.min_amplitude_ma > self.max_amplitude_ma:
-            raise ValueError(f"min_amplitude_ma={self.min_amplitude_ma} is above max_amplitude_ma="
-                             f"{self.max_amplitude_ma}; allowed: min <= max")
+        PatientLimits(min_amplitude_ma=self.min_amplitude_ma, max_amplitude_ma=self.max_amplitude_ma)
         return self
 
 
