@@ -57,8 +57,9 @@ def test_forms_name_bad_fields_and_save_nothing(app):
         pid = int(url.rsplit("/", 1)[1])
         r = c.post(f"{url}/painmap/region", data={"region": "left_sole", "nrs": "8"}, headers={"X-CSRF-Token": token})
         assert r.status_code == 200 and 'data-region="left_sole"' in r.text and 'data-nrs="8"' in r.text
-        r = c.post(f"{url}/painmap/region", data={"region": "left_sol", "nrs": "8"}, headers={"X-CSRF-Token": token})
+        r = c.post(f"{url}/painmap/region", data={"region": "left_sol", "nrs": "0"}, headers={"X-CSRF-Token": token})
         assert r.status_code == 422 and "left_sole" in r.text  # names the bad region and the close match
+        assert "painmap.save" in c.get(url).text  # the patient page shows the audit trail
         r = c.post(f"{url}/trial", data={"csrf_token": token, "start_date": "2026-11-01", "baseline_nrs": "12"})
         assert r.status_code == 422 and 'data-field="baseline_nrs"' in r.text
         r = c.post(f"{url}/trial", data={"csrf_token": token, "start_date": "2026-11-01", "baseline_nrs": "8"})

@@ -15,7 +15,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -291,7 +291,7 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
         return {"id": svc.add_adverse_event(c.db, c.user, pid, body).id}
 
     @api.get("/audit")
-    def api_audit(c: Ctx = Depends(ctx), limit: int = 100):
+    def api_audit(c: Ctx = Depends(ctx), limit: int = Query(100, ge=1, le=1000)):
         svc.require_clinician(c.user, "audit.read")
         return [audit_json(a) for a in svc.audit_entries(c.db, c.user, limit)]
 
@@ -453,7 +453,8 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
                 "implant": imp, "device": row, "battery": battery,
                 "programs": sorted((row.state.get("programs") or {}) if row else {}),
                 "follow_ups": svc.records(db, FollowUp, p.id), "adverse": svc.records(db, AdverseEvent, p.id),
-                "events": svc.device_events(db, c.user, p.id, limit=15)}
+                "events": svc.device_events(db, c.user, p.id, limit=15),
+                "audit": svc.audit_entries(db, c.user, limit=15, patient_id=p.id)}
 
     def painmap_svg(pid: int, pain: dict[str, int]) -> str:
         def attrs(region: str) -> dict[str, str]:
@@ -500,16 +501,16 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
 
     @pages.post("/clinician/patients/{pid}/painmap/region", response_class=HTMLResponse)
     def painmap_region(request: Request, pid: int, c: Ctx = Depends(ctx), form: dict = Depends(form_data)):
+        p = svc.patient_for(c.db, c.user, pid, "painmap.save", clinician_only=True)
         body, errors = parse(RegionIn, fields(form))
         if not errors:
             try:
-                svc.set_region(c.db, c.user, pid, body.region, body.nrs)
+                svc.set_region(c.db, c.user, p.id, body.region, body.nrs)
             except ValueError as err:
                 errors = {"region": str(err)}
-        pain = svc.current_pain(c.db, pid) if not errors else svc.current_pain(c.db, pid)
-        return render(request, c, "_painmap.html", 422 if errors else 200, p=svc.patient_for(
-            c.db, c.user, pid, "painmap.read", clinician_only=True), svg=painmap_svg(pid, pain), pain=pain,
-            errors=errors)
+        pain = svc.current_pain(c.db, p.id)
+        return render(request, c, "_painmap.html", 422 if errors else 200, p=p, svg=painmap_svg(p.id, pain),
+                      pain=pain, pm_errors=errors)
 
     def form_step(name: str, model: type[BaseModel], action: Callable[[Ctx, int, Any], Any],
                   prepare: Callable[[dict[str, Any]], dict[str, Any]] = lambda d: d):

@@ -151,6 +151,7 @@ def save_pain_map(db: Session, user: User, patient_id: int, nrs: dict[str, int])
 
 def set_region(db: Session, user: User, patient_id: int, region: str, nrs: int) -> PainMapRecord:
     """One click on the body map: a new pain map version with ``region`` at ``nrs``."""
+    pain_map({region: max(nrs, 1)})  # names an unknown region (with close matches) even when clearing it
     new = current_pain(db, patient_id)
     new[region] = nrs
     return save_pain_map(db, user, patient_id, {k: v for k, v in new.items() if v > 0})
@@ -316,7 +317,7 @@ def set_therapy(db: Session, user: User, patient_id: int, data: TherapyIn) -> De
     results = []
     if data.program is not None and data.program != dev.state.active_program:
         results.append(dev.select_program(a, data.program))
-    if data.on != dev.state.therapy_on or (data.on and results):
+    if data.on != dev.state.therapy_on:
         results.append(dev.therapy_on(a) if data.on else dev.therapy_off(a))
     out = _outcome(results)
     store_device(db, row, dev)
@@ -505,9 +506,9 @@ def today() -> date:
     return utcnow().date()
 
 
-def audit_entries(db: Session, user: User, limit: int = 100) -> list[AuditEntry]:
-    """The audit trail of the clinician's own patients and of the clinician's own actions."""
+def audit_entries(db: Session, user: User, limit: int = 100, patient_id: int | None = None) -> list[AuditEntry]:
+    """The audit trail of the clinician's own patients and of the clinician's own actions (or of one patient)."""
     mine = select(Patient.id).where(Patient.clinician_id == user.id)
-    q = (select(AuditEntry).where((AuditEntry.patient_id.in_(mine)) | (AuditEntry.user_id == user.id))
-         .order_by(AuditEntry.id.desc()).limit(limit))
-    return list(db.scalars(q))
+    where = (AuditEntry.patient_id.in_(mine)) | (AuditEntry.user_id == user.id) if patient_id is None else \
+        (AuditEntry.patient_id == patient_id) & AuditEntry.patient_id.in_(mine)
+    return list(db.scalars(select(AuditEntry).where(where).order_by(AuditEntry.id.desc()).limit(limit)))
