@@ -181,3 +181,25 @@ def test_one_transaction_per_write(clinician, migrated, monkeypatch):
         assert db.scalar(select(func.count()).select_from(Patient)) == 0
         assert db.scalar(select(User).where(User.username == "pat_x")) is None
     engine.dispose()
+
+
+def test_concurrent_device_writes_cannot_both_land(clinician, migrated):
+    """Two requests that loaded the same stimulator: the second commit is refused (optimistic lock)."""
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from drgsim.clinic.models import Device
+
+    pid = new_patient(clinician)
+    to_trial(clinician, pid)
+    engine = make_engine(migrated, pooled=False)
+    make = session_factory(engine)
+    with make() as a, make() as b:
+        da, db_ = a.scalar(select(Device)), b.scalar(select(Device))
+        da.state = {**da.state, "therapy_on": False, "mri_mode": True}
+        db_.state = {**db_.state, "therapy_on": True, "active_program": "P9"}
+        a.commit()
+        with pytest.raises(StaleDataError):
+            b.commit()
+    with make() as c:
+        assert c.scalar(select(Device)).state["mri_mode"] is True  # the first write stands whole
+    engine.dispose()
