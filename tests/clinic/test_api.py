@@ -93,6 +93,18 @@ def test_pathway_trial_to_implant(clinician, new_client, migrated):
     full = clinician.get(f"/api/v1/patients/{pid}").json()
     assert full["stage"] == "implanted" and full["follow_ups"][0]["eq5d"]["eq_vas"] == 75
     assert full["adverse_events"][0]["kind"] == "lead_migration"
+    # years later the IPG is replaced: programs carry over, leads re-measured and enabled, therapy back on
+    r = clinician.post(f"/api/v1/patients/{pid}/ipg-replacement", json={"replacement_date": "2019-01-01"})
+    assert r.status_code == 409 and "replacement_date=2019-01-01" in r.json()["detail"]
+    old_serial = full["implant"]["device"]
+    r = clinician.post(f"/api/v1/patients/{pid}/ipg-replacement", json={"replacement_date": "2034-05-02"})
+    assert r.status_code == 201, r.text
+    assert r.json()["device"] != old_serial and r.json()["implant_date"] == "2034-05-02"
+    dev = patient.get(f"/api/v1/patients/{pid}/device").json()
+    lead1 = dev["programs"]["P1"]["leads"]["1"]
+    assert dev["serial"] == r.json()["device"] and dev["status"]["therapy_on"]
+    assert (lead1["enabled"], lead1["amplitude_ma"], lead1["patient_limits"]["max_amplitude_ma"]) == (True, 0.6, 0.6)
+    assert dev["status"]["battery"]["percent_remaining"] == pytest.approx(100.0, abs=0.01)
     # device events stored as an unbroken chain; refused steps are kept
     events = clinician.get(f"/api/v1/patients/{pid}/device/events").json()
     assert any(e["action"] == "step_amplitude" and not e["accepted"] for e in events)

@@ -316,3 +316,25 @@ def test_restore_continues_state_clock_and_event_chain():
     tampered = back.log.events[0].model_copy(update={"prev_digest": "0" * 64})
     with pytest.raises(ValueError, match="chain is broken"):
         EventLog.from_jsonl("".join(e.model_dump_json() + "\n" for e in first + [tampered]))
+
+
+def test_import_programs_arrive_disabled_and_need_a_measurement():
+    clin = Actor(role="clinician", name="c")
+    old = drg_ipg(n_leads=1)
+    old.create_program(clin, "P1").raise_if_rejected()
+    old.set_contacts(clin, "P1", 1, "-+00").raise_if_rejected()
+    old.measure_impedance(clin, "P1", 1).raise_if_rejected()
+    old.set_amplitude(clin, "P1", 1, 0.8).raise_if_rejected()
+    old.enable_lead(clin, "P1", 1).raise_if_rejected()
+    new = drg_ipg(n_leads=1)
+    patient = Actor(role="patient", name="p")
+    assert not new.import_programs(patient, old.state.programs).accepted  # clinicians only
+    new.import_programs(clin, old.state.programs).raise_if_rejected()
+    ls = new.program("P1").leads[1]
+    assert (ls.contacts, ls.enabled, ls.amplitude_ma) == (old.program("P1").leads[1].contacts, False, 0.0)
+    assert not new.enable_lead(clin, "P1", 1).accepted  # impedance not measured on this device yet
+    new.measure_impedance(clin, "P1", 1).raise_if_rejected()
+    new.set_amplitude(clin, "P1", 1, 0.8).raise_if_rejected()
+    new.enable_lead(clin, "P1", 1).raise_if_rejected()
+    assert new.program("P1") == old.program("P1")
+    assert "already has programs" in new.import_programs(clin, old.state.programs).reason

@@ -30,8 +30,8 @@ from drgsim.clinic import auth, service as svc
 from drgsim.clinic.db import make_engine, session_factory
 from drgsim.clinic.models import AdverseEvent, AuditEntry, FollowUp, Patient, Screening, User, WebSession
 from drgsim.clinic.schemas import (AdverseEventIn, DecisionIn, DiaryIn, FollowUpIn, ImplantIn, LeadIn, Login,
-                                   PainMapIn, PatientIn, PlanIn, ProgramIn, RegionIn, ScreeningIn, StepIn, TherapyIn,
-                                   TrialIn)
+                                   PainMapIn, PatientIn, PlanIn, ProgramIn, RegionIn, ReplacementIn, ScreeningIn,
+                                   StepIn, TherapyIn, TrialIn)
 from drgsim.clinic.reports import Comparisons, report_dir
 from drgsim.clinic.svgmap import body_map_svg
 from drgsim.devices.program import Program, contacts_label
@@ -253,6 +253,12 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
         return {"device": rec.device.serial, "implant_date": rec.implant_date.isoformat(),
                 "projected_replacement_date": iso(rec.projected_replacement_date)}
 
+    @api.post("/patients/{pid}/ipg-replacement", status_code=201)
+    def api_replace(pid: int, body: ReplacementIn, c: Ctx = Depends(ctx)):
+        rec = svc.replace_ipg(c.db, c.user, pid, body)
+        return {"device": rec.device.serial, "implant_date": rec.implant_date.isoformat(),
+                "projected_replacement_date": iso(rec.projected_replacement_date)}
+
     @api.post("/patients/{pid}/programs")
     def api_program(pid: int, body: ProgramIn, c: Ctx = Depends(ctx)):
         return device_body(svc.create_program(c.db, c.user, pid, body.name))
@@ -450,7 +456,7 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
         return {"p": p, "pain": svc.current_pain(db, p.id), "screening": svc.latest(db, Screening, p.id),
                 "plan": svc.latest(db, svc.PlanRecord, p.id), "recommended": svc.recommend(db, p.id),
                 "trial": t, "relief": svc.relief(t) if t else None, "decision": svc.decision_of(db, t),
-                "implant": imp, "device": row, "battery": battery,
+                "implant": imp, "device": row, "battery": battery, "implants": svc.records(db, svc.ImplantRecord, p.id),
                 "programs": sorted((row.state.get("programs") or {}) if row else {}),
                 "follow_ups": svc.records(db, FollowUp, p.id), "adverse": svc.records(db, AdverseEvent, p.id),
                 "events": svc.device_events(db, c.user, p.id, limit=15),
@@ -541,6 +547,7 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
     form_step("trial", TrialIn, lambda c, pid, b: svc.start_trial(c.db, c.user, pid, b))
     form_step("decision", DecisionIn, lambda c, pid, b: svc.decide(c.db, c.user, pid, b))
     form_step("implant", ImplantIn, lambda c, pid, b: svc.implant(c.db, c.user, pid, b))
+    form_step("ipg-replacement", ReplacementIn, lambda c, pid, b: svc.replace_ipg(c.db, c.user, pid, b))
     form_step("followups", FollowUpIn, lambda c, pid, b: svc.add_follow_up(c.db, c.user, pid, b),
               checkboxes("reprogrammed"))
     form_step("adverse-events", AdverseEventIn, lambda c, pid, b: svc.add_adverse_event(c.db, c.user, pid, b),

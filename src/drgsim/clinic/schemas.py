@@ -96,6 +96,13 @@ class ImplantIn(BaseModel):
     impedance_ohm: float = Field(1000.0, ge=100, le=20_000, description="tissue load of each implanted lead")
 
 
+class ReplacementIn(BaseModel):
+    """The IPG is replaced (a primary cell at its end of service); the leads stay."""
+
+    model_config = _IN
+    replacement_date: date
+
+
 class ProgramIn(BaseModel):
     model_config = _IN
     name: str = Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9 _-]+$")

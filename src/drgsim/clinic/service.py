@@ -24,7 +24,7 @@ from drgsim.clinic.auth import hash_password
 from drgsim.clinic.models import (AdverseEvent, AuditEntry, Device, DeviceEvent, DiaryEntry, FollowUp, ImplantRecord,
                                   PainMapRecord, Patient, PlanRecord, Screening, Trial, TrialDecision, User, utcnow)
 from drgsim.clinic.schemas import (AdverseEventIn, DecisionIn, DiaryIn, FollowUpIn, ImplantIn, LeadIn, PatientIn,
-                                   PlanIn, ScreeningIn, StepIn, TherapyIn, TrialIn)
+                                   PlanIn, ReplacementIn, ScreeningIn, StepIn, TherapyIn, TrialIn)
 from drgsim.devices.events import Actor, Event
 from drgsim.devices.hardware import get_ipg_model
 from drgsim.devices.ipg import (ActionResult, ImplantedLead, ImplantedPulseGenerator, Neurostimulator,
@@ -221,9 +221,10 @@ def store_device(db: Session, row: Device, dev: Neurostimulator) -> None:
 
 
 def _new_device(db: Session, p: Patient, kind: str, model_id: str, lead_model: str, targets: list[dict[str, Any]],
-                impedance_ohm: float, start: datetime) -> Device:
-    leads = [{"lead": i, "lead_model": lead_model, "impedance_ohm": impedance_ohm, "level": t["level"],
-              "side": t["side"]} for i, t in enumerate(targets, start=1)]
+                impedance_ohm: float | None, start: datetime) -> Device:
+    """A stimulator with a lead per target (``impedance_ohm`` None: each target carries its own)."""
+    leads = [{"lead": i, "lead_model": lead_model, "impedance_ohm": impedance_ohm or t["impedance_ohm"],
+              "level": t["level"], "side": t["side"]} for i, t in enumerate(targets, start=1)]
     count = db.scalar(select(func.count()).select_from(Device)) or 0
     row = Device(patient_id=p.id, kind=kind, model_id=model_id, serial=f"{kind.upper()}-{p.id:05d}-{count + 1:04d}",
                  leads=leads, state={}, started_at=start, clock_at=start, last_event=None)
@@ -455,6 +456,49 @@ def implant(db: Session, user: User, patient_id: int, data: ImplantIn) -> Implan
     db.flush()
     _project_battery(db, p, row, load_device(row, now=start))
     audit(db, user, "implant.record", p.id, device=row.serial, targets=trial.targets)
+    return rec
+
+
+def replace_ipg(db: Session, user: User, patient_id: int, data: ReplacementIn) -> ImplantRecord:
+    """A new IPG on the same leads: the old one's programs are imported, each lead measured and enabled
+    again as it was, the running program restarted; the old IPG is retired with its state and events."""
+    p = patient_for(db, user, patient_id, "ipg.replace", clinician_only=True)
+    imp = latest(db, ImplantRecord, p.id)
+    if imp is None or p.stage != "implanted":
+        raise Conflict(f"patient {p.id} has no implanted IPG to replace")
+    if data.replacement_date < imp.implant_date:
+        raise Conflict(f"replacement_date={data.replacement_date.isoformat()}: allowed from the implant date "
+                       f"{imp.implant_date.isoformat()} on")
+    old_row = imp.device
+    old_dev = load_device(old_row)
+    old = old_dev.state
+    store_device(db, old_row, old_dev)
+    old_row.active = False
+    start = datetime.now(timezone.utc)
+    row = _new_device(db, p, "ipg", old_row.model_id, IPG_LEAD, old_row.leads, None, start)
+    dev = load_device(row, now=start)
+    a = _actor(user)
+    results = [dev.import_programs(a, old.programs)]
+    for name, prog in old.programs.items():
+        for lead, ls in prog.leads.items():
+            if ls.config_valid and dev.measured_impedance(lead, ls.contacts) is None:
+                results.append(dev.measure_impedance(a, name, lead))
+            override = ls.approved_charge_per_phase_uc is not None
+            if ls.amplitude_ma > 0:
+                results.append(dev.set_amplitude(a, name, lead, ls.amplitude_ma, override=override))
+            if ls.enabled:
+                results.append(dev.enable_lead(a, name, lead, override=override))
+    if old.active_program is not None:
+        results.append(dev.select_program(a, old.active_program))
+        if old.therapy_on or old.battery.depleted:
+            results.append(dev.therapy_on(a))
+    store_device(db, row, dev)
+    rec = ImplantRecord(patient_id=p.id, device_id=row.id, implant_date=data.replacement_date, created_by=user.id)
+    db.add(rec)
+    db.flush()
+    _project_battery(db, p, row, dev)
+    out = _outcome(results)
+    audit(db, user, "ipg.replace", p.id, old=old_row.serial, new=row.serial, accepted=out.accepted, reason=out.reason)
     return rec
 
 

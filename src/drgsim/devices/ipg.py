@@ -446,6 +446,22 @@ class Neurostimulator:
         return self._act(actor, "set_contacts", {"program": program, "lead": lead, "contacts": contacts}, mutate,
                          CLINICIAN_ROLES)
 
+    def import_programs(self, actor: Actor, programs: dict[str, Program]) -> ActionResult:
+        """Load the programs of the stimulator this one replaces (same leads): every lead arrives disabled at
+        0 mA without a charge-density approval, to be measured, set and enabled on this device [drgsim's rule]."""
+        def mutate(s):
+            if s.programs:
+                raise Rejected(f"this device already has programs {sorted(s.programs)}; import needs an empty one")
+            for name, prog in programs.items():
+                prog = Program.model_validate(prog).model_copy(deep=True)
+                for ls in prog.leads.values():
+                    ls.enabled = False
+                    ls.amplitude_ma = 0.0
+                    ls.approved_charge_per_phase_uc = None
+                s.programs[name] = prog
+            return [f"{len(programs)} program(s) imported; leads disabled at 0 mA until measured and enabled"]
+        return self._act(actor, "import_programs", {"programs": sorted(programs)}, mutate, CLINICIAN_ROLES)
+
     def measure_impedance(self, actor: Actor, program: str, lead: int) -> ActionResult:
         """Impedance check of the lead's configuration in ``program``; the value is stored on the device."""
         def mutate(s):
