@@ -12,6 +12,7 @@ from pathlib import Path
 
 from drgsim.anatomy.bodymap import draw_body_map, draw_region_values
 from drgsim.anatomy.posture import Posture
+from drgsim.devices.program import contacts_label
 from drgsim.therapy.compare import Comparison, SystemResult
 
 KIND_LABELS = {"abeta": "A-beta", "adelta": "A-delta", "c": "C", "motor": "motor axon",
@@ -109,7 +110,7 @@ def _program_rows(r: SystemResult) -> list[list]:
     for k, s in sorted(r.optimization.program.leads.items()):
         lead = r.implant.leads[k - 1]
         rows.append([f"{r.system.value.upper()} lead {k}", f"{lead.level.value} {lead.side.value}",
-                     "".join("0" if c.value == "off" else c.value for c in s.contacts) if s.enabled else "off",
+                     contacts_label(s.contacts) if s.enabled else "off",
                      f"{s.amplitude_ma:g}" if s.enabled else "-", f"{s.pulse_width_us:g}", f"{s.frequency_hz:g}"])
     return rows
 
