@@ -81,6 +81,7 @@ def test_pathway_trial_to_implant(clinician, new_client, migrated):
     assert "0.625 mA would leave the clinician limits" in r.json()["reason"]
     after = clinician.get(f"/api/v1/patients/{pid}").json()["implant"]["projected_replacement_date"]
     assert before is not None and after is not None
+    assert after < before  # the patient's higher amplitude brings the projected replacement forward
     # follow-up and adverse event
     r = clinician.post(f"/api/v1/patients/{pid}/followups", json={
         "visit_date": "2026-12-20", "nrs": 3, "odi_pct": 24, "mobility": 2, "self_care": 1, "usual_activities": 2,

@@ -28,7 +28,8 @@ from sqlalchemy.orm.exc import StaleDataError
 from drgsim.anatomy.levels import Level
 from drgsim.clinic import auth, service as svc
 from drgsim.clinic.db import make_engine, session_factory
-from drgsim.clinic.models import AdverseEvent, AuditEntry, FollowUp, Patient, Screening, User, WebSession
+from drgsim.clinic.models import (AdverseEvent, AuditEntry, FollowUp, ImplantRecord, Patient, PlanRecord, Screening,
+                                  User, WebSession)
 from drgsim.clinic.schemas import (AdverseEventIn, DecisionIn, DiaryIn, FollowUpIn, ImplantIn, LeadIn, Login,
                                    PainMapIn, PatientIn, PlanIn, ProgramIn, RegionIn, ReplacementIn, ScreeningIn,
                                    StepIn, TherapyIn, TrialIn)
@@ -144,17 +145,6 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
             return Response(status_code=401, headers={"HX-Redirect": "/login"})
         return RedirectResponse("/login", status_code=303)
 
-    @app.exception_handler(svc.Forbidden)
-    async def _forbidden(request: Request, exc: svc.Forbidden):
-        with sessions.begin() as db:  # the refusal is kept although the request is rolled back
-            db.add(AuditEntry(**exc.entry, detail={"path": request.url.path, "method": request.method,
-                                                   "why": exc.why}))
-        log.warning("refused: %s", exc.why)
-        if wants_json(request):
-            return JSONResponse({"detail": exc.why}, status_code=403)
-        return templates.TemplateResponse(request, "error.html", {"status": 403, "message": exc.why},
-                                          status_code=403)
-
     def _plain(status: int):
         async def handler(request: Request, exc: Exception):
             if wants_json(request):
@@ -162,6 +152,14 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
             return templates.TemplateResponse(request, "error.html", {"status": status, "message": str(exc)},
                                               status_code=status)
         return handler
+
+    @app.exception_handler(svc.Forbidden)
+    async def _forbidden(request: Request, exc: svc.Forbidden):
+        with sessions.begin() as db:  # the refusal is kept although the request is rolled back
+            db.add(AuditEntry(**exc.entry, detail={"path": request.url.path, "method": request.method,
+                                                   "why": exc.why}))
+        log.warning("refused: %s", exc.why)
+        return await _plain(403)(request, exc)
 
     app.add_exception_handler(svc.NotFound, _plain(404))
     app.add_exception_handler(svc.Conflict, _plain(409))
@@ -218,7 +216,7 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
     @api.get("/patients/{pid}/plan/recommended")
     def api_recommended(pid: int, c: Ctx = Depends(ctx)):
         svc.patient_for(c.db, c.user, pid, "plan.read", clinician_only=True)
-        return svc.recommend(c.db, pid)
+        return svc.recommend(svc.current_pain(c.db, pid))
 
     @api.post("/patients/{pid}/plan")
     def api_plan(pid: int, body: PlanIn, c: Ctx = Depends(ctx)):
@@ -249,15 +247,11 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
 
     @api.post("/patients/{pid}/implant", status_code=201)
     def api_implant(pid: int, body: ImplantIn, c: Ctx = Depends(ctx)):
-        rec = svc.implant(c.db, c.user, pid, body)
-        return {"device": rec.device.serial, "implant_date": rec.implant_date.isoformat(),
-                "projected_replacement_date": iso(rec.projected_replacement_date)}
+        return implant_json(svc.implant(c.db, c.user, pid, body))
 
     @api.post("/patients/{pid}/ipg-replacement", status_code=201)
     def api_replace(pid: int, body: ReplacementIn, c: Ctx = Depends(ctx)):
-        rec = svc.replace_ipg(c.db, c.user, pid, body)
-        return {"device": rec.device.serial, "implant_date": rec.implant_date.isoformat(),
-                "projected_replacement_date": iso(rec.projected_replacement_date)}
+        return implant_json(svc.replace_ipg(c.db, c.user, pid, body))
 
     @api.post("/patients/{pid}/programs")
     def api_program(pid: int, body: ProgramIn, c: Ctx = Depends(ctx)):
@@ -313,6 +307,10 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
         return {"serial": row.serial, "kind": row.kind, "model": row.model_id, "leads": row.leads,
                 "status": st.model_dump(mode="json"), "programs": dev.snapshot()["programs"]}
 
+    def implant_json(rec: ImplantRecord) -> dict[str, Any]:
+        return {"device": rec.device.serial, "implant_date": iso(rec.implant_date),
+                "projected_replacement_date": iso(rec.projected_replacement_date)}
+
     def trial_json(db: Session, t) -> dict[str, Any]:
         r = svc.relief(t)
         d = svc.decision_of(db, t)
@@ -328,15 +326,13 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
                "stage": p.stage}
         if full:
             t = svc.active_trial(db, p.id)
-            imp = svc.latest(db, svc.ImplantRecord, p.id)
-            plan = svc.latest(db, svc.PlanRecord, p.id)
+            imp = svc.latest(db, ImplantRecord, p.id)
+            plan = svc.latest(db, PlanRecord, p.id)
             scr = svc.latest(db, Screening, p.id)
             out.update(pain_map=svc.current_pain(db, p.id), plan=plan.targets if plan else None,
                        screening=None if scr is None else {"eligible": scr.eligible, "criteria": scr.criteria},
                        trial=None if t is None else trial_json(db, t),
-                       implant=None if imp is None else {
-                           "device": imp.device.serial, "implant_date": iso(imp.implant_date),
-                           "projected_replacement_date": iso(imp.projected_replacement_date)},
+                       implant=None if imp is None else implant_json(imp),
                        follow_ups=[{"visit_date": iso(f.visit_date), "nrs": f.nrs, "odi_pct": f.odi_pct,
                                     "eq5d": f.eq5d} for f in svc.records(db, FollowUp, p.id)],
                        adverse_events=[{"onset_date": iso(a.onset_date), "kind": a.kind, "severity": a.severity,
@@ -424,7 +420,9 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
             return "no trial"
         r = svc.relief(t)
         if t.status == "active":
-            return f"trial day {len(t.diary)}/7" + ("" if r.relief_pct is None else f", relief {r.relief_pct:.0f}%")
+            days = (t.planned_end_date - t.start_date).days
+            relief = "" if r.relief_pct is None else f", relief {r.relief_pct:.0f}%"
+            return f"trial day {len(t.diary)}/{days}{relief}"
         d = svc.decision_of(db, t)
         return f"trial {'succeeded' if d.proceed else 'failed'} ({d.relief_pct:.0f}% relief)"
 
@@ -446,17 +444,18 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
     def patient_context(c: Ctx, p: Patient) -> dict[str, Any]:
         db = c.db
         t = svc.active_trial(db, p.id)
-        imp = svc.latest(db, svc.ImplantRecord, p.id)
+        imp = svc.latest(db, ImplantRecord, p.id)
         row = svc.active_device(db, p)
         battery = None
         if imp is not None:
             dev = svc.load_device(imp.device)
             battery = {"status": dev.battery_status(), "estimate": dev.battery_estimate(),
                        "replacement": imp.projected_replacement_date}
-        return {"p": p, "pain": svc.current_pain(db, p.id), "screening": svc.latest(db, Screening, p.id),
-                "plan": svc.latest(db, svc.PlanRecord, p.id), "recommended": svc.recommend(db, p.id),
+        pain = svc.current_pain(db, p.id)
+        return {"p": p, "pain": pain, "screening": svc.latest(db, Screening, p.id),
+                "plan": svc.latest(db, PlanRecord, p.id), "recommended": svc.recommend(pain),
                 "trial": t, "relief": svc.relief(t) if t else None, "decision": svc.decision_of(db, t),
-                "implant": imp, "device": row, "battery": battery, "implants": svc.records(db, svc.ImplantRecord, p.id),
+                "implant": imp, "device": row, "battery": battery, "implants": svc.records(db, ImplantRecord, p.id),
                 "programs": sorted((row.state.get("programs") or {}) if row else {}),
                 "follow_ups": svc.records(db, FollowUp, p.id), "adverse": svc.records(db, AdverseEvent, p.id),
                 "events": svc.device_events(db, c.user, p.id, limit=15),
@@ -499,11 +498,16 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
             raise svc.NotFound(f"no figure {name!r}")
         return FileResponse(path, media_type="image/png")
 
+    def patient_view(request: Request, c: Ctx, pid: int, http_status: int = 200, errors=None,
+                     values=None) -> HTMLResponse:
+        """The patient page; after a bad form, with the form's errors and the values typed."""
+        ctx_ = patient_context(c, svc.patient_for(c.db, c.user, pid, "patient.read", clinician_only=True))
+        return render(request, c, "patient.html", http_status, errors=errors or {}, values=values or {},
+                      svg=painmap_svg(pid, ctx_["pain"]), **ctx_)
+
     @pages.get("/clinician/patients/{pid}", response_class=HTMLResponse)
     def patient_page(request: Request, pid: int, c: Ctx = Depends(ctx)):
-        p = svc.patient_for(c.db, c.user, pid, "patient.read", clinician_only=True)
-        ctx_ = patient_context(c, p)
-        return render(request, c, "patient.html", errors={}, values={}, svg=painmap_svg(pid, ctx_["pain"]), **ctx_)
+        return patient_view(request, c, pid)
 
     @pages.post("/clinician/patients/{pid}/painmap/region", response_class=HTMLResponse)
     def painmap_region(request: Request, pid: int, c: Ctx = Depends(ctx), form: dict = Depends(form_data)):
@@ -526,10 +530,7 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
             if not errors:
                 action(c, pid, body)
                 return see(f"/clinician/patients/{pid}#{name}")
-            p = svc.patient_for(c.db, c.user, pid, "patient.read", clinician_only=True)
-            ctx_ = patient_context(c, p)
-            return render(request, c, "patient.html", 422, errors={name: errors}, values={name: data},
-                          svg=painmap_svg(pid, ctx_["pain"]), **ctx_)
+            return patient_view(request, c, pid, 422, errors={name: errors}, values={name: data})
         pages.add_api_route(f"/clinician/patients/{{pid}}/{name}", handler, methods=["POST"],
                             response_class=HTMLResponse)
 
@@ -554,9 +555,10 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
               checkboxes("resolved"))
 
     # ------------------------------------------------------------ programming
-    def programming_context(c: Ctx, pid: int, program: str | None) -> dict[str, Any]:
+    def programming_context(c: Ctx, pid: int, program: str | None, dev=None) -> dict[str, Any]:
+        """The programming page of ``program``; ``dev``: the device an action has just left (not loaded again)."""
         p, row = svc.device_of(c.db, c.user, pid, "program.read", clinician_only=True)
-        dev = svc.load_device(row)
+        dev = dev or svc.load_device(row)
         names = sorted(dev.state.programs)
         program = program if program in names else (dev.state.active_program or (names[0] if names else None))
         safety = dev.safety_report(program) if program else []
@@ -576,7 +578,8 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
             return render(request, c, "programming.html", 422, result=svc.DeviceOutcome(False, errors["name"], []),
                           **programming_context(c, pid, None))
         out = svc.create_program(c.db, c.user, pid, body.name)
-        return render(request, c, "programming.html", result=out, **programming_context(c, pid, body.name))
+        return render(request, c, "programming.html", result=out,
+                      **programming_context(c, pid, body.name, out.device))
 
     @pages.post("/clinician/patients/{pid}/programming/{program}/leads/{lead}", response_class=HTMLResponse)
     def programming_lead(request: Request, pid: int, program: str, lead: int, c: Ctx = Depends(ctx),
@@ -591,12 +594,14 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
             return render(request, c, "_programming_panel.html", 422, result=out,
                           **programming_context(c, pid, program))
         out = svc.program_lead(c.db, c.user, pid, program, lead, body)
-        return render(request, c, "_programming_panel.html", result=out, **programming_context(c, pid, program))
+        return render(request, c, "_programming_panel.html", result=out,
+                      **programming_context(c, pid, program, out.device))
 
     @pages.post("/clinician/patients/{pid}/programming/{program}/activate", response_class=HTMLResponse)
     def programming_activate(request: Request, pid: int, program: str, c: Ctx = Depends(ctx)):
         out = svc.set_therapy(c.db, c.user, pid, TherapyIn(on=True, program=program))
-        return render(request, c, "_programming_panel.html", result=out, **programming_context(c, pid, program))
+        return render(request, c, "_programming_panel.html", result=out,
+                      **programming_context(c, pid, program, out.device))
 
     @pages.get("/clinician/patients/{pid}/programming/{program}/prediction", response_class=HTMLResponse)
     def programming_prediction(request: Request, pid: int, program: str, c: Ctx = Depends(ctx)):
@@ -606,10 +611,11 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
         return render(request, c, "_prediction.html", pred=pred, svg=svg, pid=pid, program=program)
 
     # ------------------------------------------------------------ patient controller and diary
-    def controller_context(c: Ctx, p: Patient | None = None) -> dict[str, Any]:
+    def controller_context(c: Ctx, p: Patient | None = None, dev=None) -> dict[str, Any]:
+        """The controller; ``dev``: the device an action has just left (not loaded again)."""
         p = p or svc.own_patient(c.db, c.user)
         row = svc.active_device(c.db, p)
-        dev = svc.load_device(row) if row else None
+        dev = dev or (svc.load_device(row) if row else None)
         t = svc.active_trial(c.db, p.id)
         return {"p": p, "row": row, "dev": dev, "status": dev.status() if dev else None,
                 "program": dev.program(dev.state.active_program) if dev and dev.state.active_program else None,
@@ -625,7 +631,7 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
         body, errors = parse(model, fields(form))
         out = svc.DeviceOutcome(False, "; ".join(errors.values()), []) if errors else act(c.db, c.user, p.id, body)
         with c.db.no_autoflush:  # the write is flushed at the commit: SQLite's write lock is not held while rendering
-            return render(request, c, "_controller.html", result=out, **controller_context(c, p))
+            return render(request, c, "_controller.html", result=out, **controller_context(c, p, out.device))
 
     @pages.post("/patient/amplitude", response_class=HTMLResponse)
     def controller_step(request: Request, c: Ctx = Depends(ctx), form: dict = Depends(form_data)):

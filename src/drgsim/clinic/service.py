@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -60,11 +60,12 @@ class Conflict(Exception):
 
 @dataclass
 class DeviceOutcome:
-    """A device action's result as the clinic shows it."""
+    """A device action's result as the clinic shows it, with the device as it is now (for the page)."""
 
     accepted: bool
     reason: str | None
     warnings: list[str]
+    device: Neurostimulator | None = None
 
 
 def audit(db: Session, user: User | None, action: str, patient_id: int | None, *, allowed: bool = True,
@@ -170,9 +171,8 @@ def screen(db: Session, user: User, patient_id: int, data: ScreeningIn) -> Scree
     return rec
 
 
-def recommend(db: Session, patient_id: int) -> list[dict[str, Any]]:
-    """The DRG targets drgsim.anatomy.planning recommends for the current pain map."""
-    pain = current_pain(db, patient_id)
+def recommend(pain: dict[str, int]) -> list[dict[str, Any]]:
+    """The DRG targets drgsim.anatomy.planning recommends for a pain map."""
     if not pain:
         return []
     plan = plan_targets(PainMap(nrs=pain))
@@ -183,20 +183,23 @@ def recommend(db: Session, patient_id: int) -> list[dict[str, Any]]:
 def save_plan(db: Session, user: User, patient_id: int, data: PlanIn) -> PlanRecord:
     p = patient_for(db, user, patient_id, "plan.save", clinician_only=True)
     rec = PlanRecord(patient_id=p.id, targets=[t.model_dump(mode="json") for t in data.targets],
-                     recommended=recommend(db, p.id), created_by=user.id)
+                     recommended=recommend(current_pain(db, p.id)), created_by=user.id)
     db.add(rec)
     audit(db, user, "plan.save", p.id, targets=rec.targets)
     return rec
 
 
 # ---------------------------------------------------------------- devices
+DEVICE_CLASSES: dict[str, type[Neurostimulator]] = {"trial": TrialStimulator, "ipg": ImplantedPulseGenerator}
+
+
 def _implanted(leads: list[dict[str, Any]]) -> list[ImplantedLead]:
     return [ImplantedLead(lead=x["lead"], lead_model=x["lead_model"], impedance_ohm=x["impedance_ohm"]) for x in leads]
 
 
 def load_device(row: Device, now: datetime | None = None) -> Neurostimulator:
     """The stored stimulator, its clock moved on to ``now`` (battery drain, trial end are logged)."""
-    cls = TrialStimulator if row.kind == "trial" else ImplantedPulseGenerator
+    cls = DEVICE_CLASSES[row.kind]
     last = Event.model_validate(row.last_event) if row.last_event else None
     started, clock = (t if t.tzinfo else t.replace(tzinfo=timezone.utc) for t in (row.started_at, row.clock_at))
     dev = cls.restore(row.model_id, _implanted(row.leads), serial=row.serial, started=started, now=clock,
@@ -228,8 +231,7 @@ def _new_device(db: Session, p: Patient, kind: str, model_id: str, lead_model: s
     count = db.scalar(select(func.count()).select_from(Device)) or 0
     row = Device(patient_id=p.id, kind=kind, model_id=model_id, serial=f"{kind.upper()}-{p.id:05d}-{count + 1:04d}",
                  leads=leads, state={}, started_at=start, clock_at=start, last_event=None)
-    dev = (TrialStimulator if kind == "trial" else ImplantedPulseGenerator)(
-        model_id, _implanted(leads), serial=row.serial, start=start)
+    dev = DEVICE_CLASSES[kind](model_id, _implanted(leads), serial=row.serial, start=start)
     row.state = dev.snapshot()
     db.add(row)
     db.flush()
@@ -260,22 +262,26 @@ def _outcome(results: list[ActionResult]) -> DeviceOutcome:
                          warnings=[w for r in results for w in r.warnings])
 
 
-def create_program(db: Session, user: User, patient_id: int, name: str) -> DeviceOutcome:
-    p, row = device_of(db, user, patient_id, "program.create", clinician_only=True)
+def _device_action(db: Session, user: User, patient_id: int, action: str, *, clinician_only: bool,
+                   act: Callable[[Neurostimulator, Actor], list[ActionResult]], **detail: Any) -> DeviceOutcome:
+    """Load the patient's stimulator, let ``act`` drive it, store it with its events and the projected
+    replacement date, and audit the outcome: the one path of every device change from the web."""
+    p, row = device_of(db, user, patient_id, action, clinician_only=clinician_only)
     dev = load_device(row)
-    out = _outcome([dev.create_program(_actor(user), name)])
+    out = _outcome(act(dev, _actor(user)))
     store_device(db, row, dev)
-    audit(db, user, "program.create", p.id, device=row.serial, program=name, accepted=out.accepted, reason=out.reason)
+    _project_battery(db, p, row, dev)
+    audit(db, user, action, p.id, device=row.serial, accepted=out.accepted, reason=out.reason, **detail)
+    out.device = dev
     return out
 
 
-def program_lead(db: Session, user: User, patient_id: int, program: str, lead: int, data: LeadIn) -> DeviceOutcome:
-    """Apply one lead's settings as a clinician programmer would: configuration (with an impedance check
-    when it changed), pulse width, frequency, patient range, amplitude, enable. Refused steps are shown
-    and logged; the device keeps every rule."""
-    p, row = device_of(db, user, patient_id, "program.edit", clinician_only=True)
-    dev = load_device(row)
-    a = _actor(user)
+def create_program(db: Session, user: User, patient_id: int, name: str) -> DeviceOutcome:
+    return _device_action(db, user, patient_id, "program.create", clinician_only=True, program=name,
+                          act=lambda dev, a: [dev.create_program(a, name)])
+
+
+def _program_lead(dev: Neurostimulator, a: Actor, program: str, lead: int, data: LeadIn) -> list[ActionResult]:
     try:
         cur = dev.program(program).leads.get(lead)
     except KeyError:
@@ -303,39 +309,35 @@ def program_lead(db: Session, user: User, patient_id: int, program: str, lead: i
     if data.enabled != dev.program(program).leads[lead].enabled:
         results.append(dev.enable_lead(a, program, lead, override=data.override) if data.enabled
                        else dev.disable_lead(a, program, lead))
-    out = _outcome(results)
-    store_device(db, row, dev)
-    audit(db, user, "program.edit", p.id, device=row.serial, program=program, lead=lead,
-          settings=data.model_dump(mode="json"), accepted=out.accepted, reason=out.reason)
-    _project_battery(db, p, row, dev)
-    return out
+    return results
 
 
-def set_therapy(db: Session, user: User, patient_id: int, data: TherapyIn) -> DeviceOutcome:
-    p, row = device_of(db, user, patient_id, "therapy", clinician_only=False)
-    dev = load_device(row)
-    a = _actor(user)
+def program_lead(db: Session, user: User, patient_id: int, program: str, lead: int, data: LeadIn) -> DeviceOutcome:
+    """Apply one lead's settings as a clinician programmer would: configuration (with an impedance check
+    when it changed), pulse width, frequency, patient range, amplitude, enable. Refused steps are shown
+    and logged; the device keeps every rule."""
+    return _device_action(db, user, patient_id, "program.edit", clinician_only=True, program=program, lead=lead,
+                          settings=data.model_dump(mode="json"),
+                          act=lambda dev, a: _program_lead(dev, a, program, lead, data))
+
+
+def _therapy(dev: Neurostimulator, a: Actor, data: TherapyIn) -> list[ActionResult]:
     results = []
     if data.program is not None and data.program != dev.state.active_program:
         results.append(dev.select_program(a, data.program))
     if data.on != dev.state.therapy_on:
         results.append(dev.therapy_on(a) if data.on else dev.therapy_off(a))
-    out = _outcome(results)
-    store_device(db, row, dev)
-    audit(db, user, "therapy", p.id, device=row.serial, on=data.on, program=data.program, accepted=out.accepted,
-          reason=out.reason)
-    _project_battery(db, p, row, dev)
-    return out
+    return results
+
+
+def set_therapy(db: Session, user: User, patient_id: int, data: TherapyIn) -> DeviceOutcome:
+    return _device_action(db, user, patient_id, "therapy", clinician_only=False, on=data.on, program=data.program,
+                          act=lambda dev, a: _therapy(dev, a, data))
 
 
 def step_amplitude(db: Session, user: User, patient_id: int, data: StepIn) -> DeviceOutcome:
-    p, row = device_of(db, user, patient_id, "amplitude", clinician_only=False)
-    dev = load_device(row)
-    out = _outcome([dev.step_amplitude(_actor(user), data.steps, data.lead)])
-    store_device(db, row, dev)
-    audit(db, user, "amplitude.step", p.id, device=row.serial, steps=data.steps, lead=data.lead,
-          accepted=out.accepted, reason=out.reason)
-    return out
+    return _device_action(db, user, patient_id, "amplitude.step", clinician_only=False, steps=data.steps,
+                          lead=data.lead, act=lambda dev, a: [dev.step_amplitude(a, data.steps, data.lead)])
 
 
 def device_events(db: Session, user: User, patient_id: int, limit: int = 50) -> list[DeviceEvent]:
