@@ -7,7 +7,7 @@ one standalone ``<svg>`` string, the same picture as ``drgsim.anatomy.bodymap`` 
 Source of every shape: the body atlas, ``drgsim/data/atlas.json`` (``drgsim.anatomy.atlas``): its
 body outline per view and its region polygons. Atlas units have y up (waist at y=100, sole at y=0);
 SVG has y down, so y is flipped here. The front view is drawn on the left and the back view
-``VIEW_SHIFT`` units to its right, as in the PNG map. Output is deterministic: same input, same string.
+``BACK_VIEW_SHIFT`` units to its right, as in the PNG map. Output is deterministic: same input, same string.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterable, Mapping
 from xml.sax.saxutils import escape, quoteattr
 
 from drgsim.anatomy.atlas import UnknownRegionError, close_matches, get_region, load_atlas
+from drgsim.anatomy.bodymap import BACK_VIEW_SHIFT
 from drgsim.anatomy.painmap import NRS_MAX
 
-VIEW_SHIFT = 45.0  # atlas units between the front and the back view's midlines (as bodymap.py)
 MARGIN = 4.0  # atlas units around the drawing
 NO_PAIN_FILL = "#f4f4f4"
 PARESTHESIA_FILL = "#1f5fd0"
@@ -68,7 +68,7 @@ def body_map_svg(pain: Mapping[str, int] | None = None,
         raise ValueError(f"width_px = {width_px!r}: must be a positive integer (pixels)")
 
     atlas = load_atlas()
-    shift = {"front": 0.0, "back": VIEW_SHIFT}
+    shift = {"front": 0.0, "back": BACK_VIEW_SHIFT}
     pts = [p for view, polys in atlas.outline.items() for poly in polys for p in _placed(poly, shift[view])]
     pts += [p for r in atlas.regions for p in _placed(r.polygon, shift[r.view])]
     x0, x1 = min(p[0] for p in pts) - MARGIN, max(p[0] for p in pts) + MARGIN
