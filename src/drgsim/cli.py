@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Annotated, Optional
 
@@ -12,6 +11,7 @@ from rich.console import Console
 
 from drgsim.anatomy.cli import atlas_app, patient, plan
 from drgsim.clinic.cli import clinic_app, serve
+from drgsim.clierrors import fail
 from drgsim.devices.cli import app as devices_app
 from drgsim.fields.cli import field_app
 from drgsim.therapy import cli as therapy_cli
@@ -31,7 +31,6 @@ app.command("compare")(therapy_cli.compare_cmd)
 app.command("simulate")(therapy_cli.simulate)
 app.command("serve")(serve)
 app.add_typer(clinic_app, name="clinic", help="The clinic's database and accounts.")
-console = Console(stderr=True)
 
 # Config field -> CLI flag, so that errors name what the user typed.
 FLAGS = {"diameter_um": "--diameter-um", "nodes": "--nodes", "distance_mm": "--distance-mm",
@@ -51,14 +50,6 @@ def _allowed(model_cls: type[BaseModel], field: str) -> str:
             if getattr(m, attr, None) is not None:
                 parts.append(f"{sym} {getattr(m, attr)}")
     return " and ".join(parts)
-
-
-def fail(message: str, as_json: bool) -> None:
-    """Report bad input and exit with status 2."""
-    if as_json:
-        print(json.dumps({"error": message}))
-    console.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(2)
 
 
 def validation_message(err: ValidationError, *models: type[BaseModel]) -> str:

@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from drgsim.anatomy.atlas import load_atlas
+from drgsim.clierrors import fail
 from drgsim.anatomy.bodymap import draw_body_map
 from drgsim.anatomy.candidate import ClinicalHistory, Contraindication, Diagnosis, PsychExclusion, assess_candidate
 from drgsim.anatomy.painmap import PainMap, PainMapError, parse_pain
@@ -27,7 +28,6 @@ from drgsim.anatomy.planning import COVERAGE_GOAL, MAX_LEADS, plan_targets
 
 atlas_app = typer.Typer(add_completion=False, no_args_is_help=True,
                         help="The body atlas: regions, dermatomes and the body map of a pain map.")
-err_console = Console(stderr=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 PAIN_HELP = "Pain map, region:NRS pairs, e.g. left_sole:8,left_heel:7."
 
@@ -36,14 +36,6 @@ HISTORY_FLAGS = {"diagnosis": "--diagnosis", "neuropathic": "--neuropathic", "pa
                  "--duration-months", "failed_drug_classes": "--drug-classes", "failed_injections": "--injections",
                  "failed_therapy": "--therapy", "psych_screened": "--psych-screened", "bdi_ii": "--bdi-ii",
                  "psych_exclusions": "--psych-exclusion", "contraindications": "--contraindication"}
-
-
-def fail(message: str, as_json: bool) -> None:
-    """Report bad input and exit with status 2."""
-    if as_json:
-        print(json.dumps({"error": message}))
-    err_console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
-    raise typer.Exit(2)
 
 
 def _pain(text: str, as_json: bool) -> PainMap:

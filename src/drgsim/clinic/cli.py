@@ -8,16 +8,11 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from drgsim.clierrors import fail
+
 console = Console(stderr=True)
 clinic_app = typer.Typer(add_completion=False, no_args_is_help=True)
 QUALITIES = ("standard", "quick")
-
-
-def _fail(message: str, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps({"error": message}))
-    console.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(2)
 
 
 def _url(database_url: str | None, as_json: bool) -> str:
@@ -28,7 +23,7 @@ def _url(database_url: str | None, as_json: bool) -> str:
     try:
         return resolve(database_url)
     except ArgumentError as err:
-        _fail(f"--database-url={database_url!r}: {err}", as_json)
+        fail(f"--database-url={database_url!r}: {err}", as_json)
 
 
 def _out(data: dict, as_json: bool, text: str) -> None:
@@ -52,9 +47,9 @@ def serve(host: Annotated[str, typer.Option(help="address to listen on (loopback
     from drgsim.clinic.db import upgrade
 
     if not 1 <= port <= 65535:
-        _fail(f"--port={port}: allowed 1-65535", as_json)
+        fail(f"--port={port}: allowed 1-65535", as_json)
     if quality not in QUALITIES:
-        _fail(f"--quality={quality!r}: allowed {', '.join(QUALITIES)}", as_json)
+        fail(f"--quality={quality!r}: allowed {', '.join(QUALITIES)}", as_json)
     url = _url(database_url, as_json)
     upgrade(url)
     _out({"url": f"http://{host}:{port}/", "database": url.split("@")[-1], "quality": quality}, as_json,
@@ -77,7 +72,7 @@ def migrate(revision: Annotated[str, typer.Option(help="target revision: head, b
         before = current_revision(url)
         (upgrade if revision == "head" or before is None else downgrade)(url, revision)
     except CommandError as err:
-        _fail(f"--revision={revision!r}: {err}", as_json)
+        fail(f"--revision={revision!r}: {err}", as_json)
     after = current_revision(url)
     _out({"before": before, "after": after}, as_json, f"database at revision {after} (was {before})")
 
@@ -97,7 +92,7 @@ def add_clinician(username: Annotated[str, typer.Option(help="3-64 of a-z 0-9 _ 
     from drgsim.clinic.schemas import USERNAME
 
     if not re.match(USERNAME, username):
-        _fail(f"--username={username!r}: allowed 3-64 of a-z 0-9 _ . -", as_json)
+        fail(f"--username={username!r}: allowed 3-64 of a-z 0-9 _ . -", as_json)
     url = _url(database_url, as_json)
     upgrade(url)
     engine = make_engine(url, pooled=False)
@@ -106,7 +101,7 @@ def add_clinician(username: Annotated[str, typer.Option(help="3-64 of a-z 0-9 _ 
             user = service.create_clinician(db, username, password, name or username)
             uid = user.id
     except (ValueError, service.Conflict) as err:
-        _fail(f"--password or --username: {err}" if isinstance(err, ValueError) else f"--username: {err}", as_json)
+        fail(f"--password or --username: {err}" if isinstance(err, ValueError) else f"--username: {err}", as_json)
     finally:
         engine.dispose()
     _out({"id": uid, "username": username}, as_json, f"clinician {username} created (id {uid})")

@@ -7,7 +7,6 @@ the nearest valid values to stderr (with --json also {"error": msg} to stdout) a
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -20,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from drgsim.devices.battery import BatteryEstimate, LeadLoad, estimate_battery
+from drgsim.clierrors import fail
 from drgsim.devices.hardware import default_model_id, get_ipg_model
 from drgsim.devices.program import ContactState, Recharge
 from drgsim.devices.programfile import ProgramFileError, load_program_file, validate_program_file
@@ -30,20 +30,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="The device system: DRG and SCS stimulators, programs, safety and battery.")
 program_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Program files (YAML/JSON).")
 app.add_typer(program_app, name="program")
-err_console = Console(stderr=True)
 
 
 class System(StrEnum):
     DRG = "drg"
     SCS = "scs"
-
-
-def fail(message: str, as_json: bool) -> None:
-    """Report bad input and exit with status 2."""
-    if as_json:
-        print(json.dumps({"error": message}))
-    err_console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
-    raise typer.Exit(2)
 
 
 def validation_message(err: ValidationError) -> str:

@@ -13,21 +13,15 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from drgsim.clierrors import err_console, fail
+
 field_app = typer.Typer(no_args_is_help=True, help="Finite-element volume conductors, one solution per contact.")
-err = Console(stderr=True)
 
 
 class FieldModel(StrEnum):
     DRG = "drg"
     SCS = "scs"
     HOMOGENEOUS = "homogeneous"
-
-
-def _fail(message: str, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps({"error": message}))
-    err.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(2)
 
 
 @field_app.command("solve")
@@ -64,13 +58,13 @@ def solve_command(
                                          resistivity_ohm_cm=resistivity_ohm_cm, radius_mm=150.0)
         spec = FieldSpec(geometry=geometry, mesh=MeshSettings(maxh_mm=maxh_mm, contact_maxh_mm=contact_maxh_mm))
     except ValidationError as e:
-        _fail("; ".join(f"--{str(x['loc'][-1]).replace('_', '-')}={x.get('input')!r}: {x['msg']}" for x in e.errors()),
-              as_json)
+        fail("; ".join(f"--{str(x['loc'][-1]).replace('_', '-')}={x.get('input')!r}: {x['msg']}" for x in e.errors()),
+             as_json)
     except (KeyError, ValueError) as e:
-        _fail(str(e).strip("'\""), as_json)
+        fail(str(e).strip("'\""), as_json)
     n = len(spec.geometry.lead_placement().lead.contact_centres_mm) if model != FieldModel.HOMOGENEOUS else \
         spec.geometry.lead.lead.n_contacts
-    with Progress(console=err, transient=True) as progress:
+    with Progress(console=err_console, transient=True) as progress:
         task = progress.add_task(f"{model} field: contacts solved", total=n)
         sol = solve(spec, use_cache=not no_cache, progress=lambda: progress.advance(task))
     z = sol.impedance_ohm

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from drgsim.anatomy.patient import Patient, load_patient
 from drgsim.anatomy.posture import Posture
+from drgsim.clierrors import fail
 from drgsim.devices.program import Program
 from drgsim.therapy.compare import Comparison, compare
 from drgsim.therapy.model import QUALITY, Implant, LeadPlan, System, TherapyModel, plan_implant, quality
@@ -26,12 +27,6 @@ from drgsim.therapy.outcomes import Outcome, evaluate
 console = Console(stderr=True)
 QualityName = Annotated[str, typer.Option("--quality", help=f"Meshes and population sizes: {', '.join(QUALITY)}.")]
 TargetOption = Annotated[float, typer.Option(help="Pain coverage the optimizer must reach (%).")]
-
-
-def _fail(message: str, as_json: bool) -> None:
-    from drgsim.cli import fail
-
-    fail(message, as_json)
 
 
 class _Bars:
@@ -57,12 +52,12 @@ def _patient(source: str, as_json: bool) -> Patient:
     try:
         return load_patient(source)
     except (ValueError, OSError, yaml.YAMLError) as err:
-        _fail(f"--patient={source!r}: {err}".replace("\n", " "), as_json)
+        fail(f"--patient={source!r}: {err}".replace("\n", " "), as_json)
 
 
 def _check_quality(name: str, as_json: bool) -> None:
     if name not in QUALITY:
-        _fail(f"--quality={name!r}: allowed: {', '.join(QUALITY)}", as_json)
+        fail(f"--quality={name!r}: allowed: {', '.join(QUALITY)}", as_json)
 
 
 def _checked(name: str, target: float, as_json: bool) -> tuple[str, OptimizerConfig]:
@@ -70,7 +65,7 @@ def _checked(name: str, target: float, as_json: bool) -> tuple[str, OptimizerCon
     try:
         return name, OptimizerConfig(target_coverage_pct=target)
     except ValidationError:
-        _fail(f"--target-coverage-pct={target}: allowed: > 0 and <= 100", as_json)
+        fail(f"--target-coverage-pct={target}: allowed: > 0 and <= 100", as_json)
 
 
 def _failed(err: RuntimeError, as_json: bool) -> None:
@@ -176,9 +171,9 @@ def _request(path: Path, as_json: bool) -> SimulationRequest:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
         return SimulationRequest.model_validate(data)
     except OSError as err:
-        _fail(f"--program={str(path)!r}: {err.strerror}", as_json)
+        fail(f"--program={str(path)!r}: {err.strerror}", as_json)
     except (ValueError, yaml.YAMLError) as err:
-        _fail(f"--program={str(path)!r}: " + _errors(err), as_json)
+        fail(f"--program={str(path)!r}: " + _errors(err), as_json)
 
 
 def _errors(err) -> str:
@@ -223,13 +218,13 @@ def simulate(
         implant = Implant(system=req.system, ipg_model=req.ipg_model or planned.ipg_model,
                           leads=req.leads or planned.leads)
     except ValidationError as err:
-        _fail(f"--program={str(program)!r}: " + _errors(err), as_json)
+        fail(f"--program={str(program)!r}: " + _errors(err), as_json)
     if implant.ipg().system != req.system.value:
-        _fail(f"--program={str(program)!r}: ipg_model={implant.ipg_model!r} is a {implant.ipg().system} device; "
+        fail(f"--program={str(program)!r}: ipg_model={implant.ipg_model!r} is a {implant.ipg().system} device; "
               f"allowed: a {req.system.value} device", as_json)
     model = TherapyModel(pat, implant, quality(quality_name))
     if problems := _device_check(model, req.program):
-        _fail(f"--program={str(program)!r}: " + "; ".join(problems), as_json)
+        fail(f"--program={str(program)!r}: " + "; ".join(problems), as_json)
     with _progress() as bars:
         try:
             outcome = evaluate(model, req.program, req.postures, progress=_Bars(bars))

@@ -1,0 +1,21 @@
+"""Bad input on the command line, the same in every command: under ``--json`` the message as
+``{"error": ...}`` on stdout, always in red on stderr (as text, never read as rich markup), exit status 2."""
+
+from __future__ import annotations
+
+import json
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+err_console = Console(stderr=True)
+
+
+def fail(message: str, as_json: bool) -> NoReturn:
+    """Report bad input and exit with status 2."""
+    if as_json:
+        print(json.dumps({"error": message}))
+    err_console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
+    raise typer.Exit(2)
