@@ -55,3 +55,26 @@ def test_drg_neuron_threshold_reports_where_the_spike_starts():
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["threshold_ma"] > 0 and out["initiation_site"] != "none"
+
+
+@pytest.mark.parametrize("distance,pw,expected", [("1", "1000", 0.0496), ("1", "500", 0.0564), ("0.5", "100", 0.045)])
+def test_issue_commands_find_neurons_thresholds(distance, pw, expected):
+    """The cases the bracketing search got wrong (1.906, 1.64 mA, a traceback): NEURON's values
+    (data/reference/neuron_windows.json) from the command's own defaults."""
+    args = ["threshold", "--model", "mrg", "--diameter-um", "10", "--nodes", "51", "--source", "point",
+            "--distance-mm", distance, "--resistivity-ohm-cm", "500", "--pulse-width-us", pw, "--waveform",
+            "monophasic", "--polarity", "cathodic", "--json"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["threshold_ma"] == pytest.approx(expected, rel=0.02)
+    assert out["block_ma"] is not None and out["block_ma"] > 5 * out["threshold_ma"]  # the block window above
+    assert out["initiation_site"] == "node 25" and not out["anode_break"]
+
+
+def test_a_cell_that_never_fires_exits_1_with_one_line():
+    res = runner.invoke(app, ["threshold", "--model", "drg_c", "--distance-mm", "5", "--max-ma", "2", "--json"])
+    assert res.exit_code == 1
+    out = json.loads(res.stdout)
+    assert "did not fire at the ceiling of 2 mA" in out["error"] and "\n" not in out["error"]
+    assert "Traceback" not in res.output

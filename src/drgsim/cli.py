@@ -37,7 +37,7 @@ FLAGS = {"diameter_um": "--diameter-um", "nodes": "--nodes", "distance_mm": "--d
          "resistivity_ohm_cm": "--resistivity-ohm-cm", "pulse_width_us": "--pulse-width-us",
          "dt_us": "--dt-us", "tstop_ms": "--tstop-ms", "tolerance": "--tolerance", "model": "--model",
          "interphase_gap_us": "--interphase-gap-us", "lead": "--lead",
-         "contact": "--contact", "source": "--source"}
+         "contact": "--contact", "source": "--source", "max_ma": "--max-ma"}
 
 
 def _allowed(model_cls: type[BaseModel], field: str) -> str:
@@ -93,12 +93,14 @@ def threshold(
     tstop_ms: Annotated[Optional[float], typer.Option(help="Simulated time (default: pulse + propagation).")] = None,
     method: Annotated[Method, typer.Option(help="Time integration.")] = Method.BACKWARD_EULER,
     tolerance: Annotated[float, typer.Option(help="Relative tolerance of the threshold search.")] = 0.01,
+    max_ma: Annotated[Optional[float], typer.Option(help="Ceiling of the search, e.g. the device maximum (default: "
+                                                    "10,000 x the start).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Threshold amplitude of one fibre or DRG neuron for a point source or a lead's contact."""
     from rich.table import Table
 
-    from drgsim.neurons.threshold import ThresholdConfig, run
+    from drgsim.neurons.threshold import NoThreshold, ThresholdConfig, run
     from drgsim.neurons.solver import SimulationSettings
     from drgsim.devices.waveform import Waveform
 
@@ -107,15 +109,19 @@ def threshold(
     try:
         cfg = ThresholdConfig(
             model=model, diameter_um=diameter_um, nodes=nodes, distance_mm=distance_mm,
-            resistivity_ohm_cm=resistivity_ohm_cm, tolerance=tolerance, source=source, lead=lead, contact=contact,
+            resistivity_ohm_cm=resistivity_ohm_cm, tolerance=tolerance, max_ma=max_ma, source=source, lead=lead, contact=contact,
             waveform=Waveform(shape=waveform, polarity=polarity, pulse_width_us=pulse_width_us,
                               interphase_gap_us=interphase_gap_us),
             settings=SimulationSettings(dt_us=dt_us, tstop_ms=tstop_ms, method=method))
     except ValidationError as err:
         fail(validation_message(err, ThresholdConfig, Waveform, SimulationSettings), as_json)
-    result = run(cfg)
+    try:
+        result = run(cfg)
+    except NoThreshold as err:
+        fail(str(err), as_json, code=1)
     table = Table(title=f"{model} threshold")
-    for k in ("threshold_ma", "polarity", "initiation_site", "n_simulations", "dt_us", "tstop_ms", "seconds"):
+    for k in ("threshold_ma", "block_ma", "anode_break", "polarity", "initiation_site", "n_simulations", "dt_us",
+              "tstop_ms", "seconds"):
         table.add_row(k, str(getattr(result, k)))
     emit(result, as_json, table)
 

@@ -1,14 +1,13 @@
 """drgsim's cable solver against NEURON: thresholds stored by tests/reference/generate_neuron_reference.py.
 
 The reference was produced by NEURON 9 with fibres built by PyFibers (MRG, Sundt) and the same
-point source, waveform sampling, initialisation, detection and search (0.1% tolerance); the
-script and its settings are committed beside the JSON. Tolerances: MRG 2%, Sundt 3% (issue #2).
+point source, waveform sampling, initialisation and detection (0.1% tolerance); the script and its
+settings are committed beside the JSON. drgsim runs its public search from its own defaults: the
+reference's brackets are never handed to it. Tolerances: MRG 2%, Sundt 3% (issue #2).
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,9 +16,9 @@ from drgsim.neurons.models import mrg, sundt
 from drgsim.neurons.solver import CellBatch, SimulationSettings, find_thresholds
 from drgsim.devices.waveform import Polarity, Shape, Waveform
 from drgsim.neurons.stimulus import point_source_potentials
+from drgsim.validation.neuron import neuron_reference
 
-REFERENCE = Path(__file__).parents[1] / "reference" / "neuron_reference.json"
-CASES = json.loads(REFERENCE.read_text())["cases"]
+CASES = neuron_reference("neuron_reference")["cases"]
 TOLERANCE = {"mrg": 0.02, "sundt": 0.03}
 
 
@@ -39,7 +38,7 @@ def _ours(case: dict, rel_tol: float) -> tuple[float, int]:
     shape = Shape.MONOPHASIC if case["waveform_kind"] == "monophasic" else Shape.BIPHASIC
     wf = Waveform(shape=shape, polarity=Polarity(case["polarity"]), pulse_width_us=case["pw_ms"] * 1e3)
     res = find_thresholds(batch, v, wf, SimulationSettings(dt_us=case["dt_ms"] * 1e3, tstop_ms=case["tstop_ms"]),
-                          rel_tol=rel_tol, lo_ma=case["lo_ma"], hi_ma=case["hi_ma"])
+                          rel_tol=rel_tol)
     return float(res.threshold_ma[0]), int(res.n_simulations[0])
 
 

@@ -19,16 +19,35 @@ def cells():
 
 
 def test_t_junction_joins_three_branches(cells):
-    for cell in cells.values():
+    """Myelinated cells: three full nodes at one point (the stem's, then the first of each axon; Graham
+    et al. 2021); C cells: one compartment joining the stem and the two T-pieces."""
+    for name, cell in cells.items():
         t = cell.detectors["t_junction"]
         children = np.flatnonzero(cell.parent == t)
-        regions = sorted(cell.region[i].split("_")[0] for i in children)
+        if name == "drg_c":
+            regions = sorted(cell.region[i].split("_")[0] for i in children)
+        else:
+            assert [cell.region[i] for i in children] == ["t_junction", "t_junction"]
+            assert np.allclose(cell.position_mm[children], cell.position_mm[t], atol=2e-3)  # within 2 um
+            regions = sorted(cell.region[int(np.flatnonzero(cell.parent == i)[0])].split("_")[0] for i in children)
         assert regions == ["central", "peripheral"]  # the stem is the T's parent
         assert cell.region[cell.parent[t]].startswith("stem")
         assert cell.region[0] == "soma"
         # central axon along +z, peripheral along -z from the T-junction
         assert cell.position_mm[cell.detectors["central"], 2] > 1.0
         assert cell.position_mm[cell.detectors["peripheral"], 2] < -1.0
+
+
+def test_myelinated_cells_follow_their_scaling_rules():
+    """Farooqui et al. 2024 (after Lee et al. 1986): central 0.87 Dp - 0.67, stem Dp, soma 2.78 Dp + 40.56 um."""
+    cell = drg_abeta.CELL.for_diameter(14.0)
+    assert cell.central_diameter_um == pytest.approx(0.87 * 14 - 0.67)
+    assert cell.stem_diameter_um == 14.0
+    assert cell.soma_diameter_um == pytest.approx(79.48)
+    built = cell.build()
+    stem_nodes = [i for i, r in enumerate(built.region) if r == "stem_node"]
+    assert len(stem_nodes) == 4  # the first stem node beside the initial segment, and three more
+    assert built.region[stem_nodes[0] - 1] == "initial_segment"
 
 
 @pytest.mark.parametrize("name", list(BUILDERS))

@@ -181,20 +181,20 @@ def test_batch_of_mixed_cells_equals_single_runs():
 
 
 def test_ceiling_keeps_thresholds_below_it_and_stops_above_it():
-    """max_ma: cells that fire below the ceiling keep their threshold; silent ones get NaN after at most
-    one bracket step more than needed to reach the ceiling."""
+    """max_ma: cells that fire below the ceiling keep their threshold; silent ones get inf, and their
+    search stops at the ceiling."""
     cells = [mrg.build(12.0, 15), mrg.build(5.7, 15)]
     sources = [c.position_mm[c.n // 2] + np.array([d, 0, 0]) for c, d in zip(cells, (0.5, 4.0))]
     batch = CellBatch.pack(cells)
     v = np.concatenate([point_source_potentials(c.position_mm, s, 500.0) for c, s in zip(cells, sources)])
     wf, st = Waveform(pulse_width_us=200.0), SimulationSettings(dt_us=5.0, tstop_ms=4.0)
-    free = find_thresholds(batch, v, wf, st, hi_ma=0.1)
+    free = find_thresholds(batch, v, wf, st)
     assert free.threshold_ma[1] > 3 * free.threshold_ma[0]
     ceiling = 2 * free.threshold_ma[0]
-    capped = find_thresholds(batch, v, wf, st, hi_ma=0.1, max_ma=ceiling)
+    capped = find_thresholds(batch, v, wf, st, max_ma=ceiling)
     assert capped.threshold_ma[0] == free.threshold_ma[0]
-    assert np.isnan(capped.threshold_ma[1])
-    assert not simulate(batch, v, ceiling, wf, st).fired[1]  # NaN is honest: silent at the ceiling
+    assert np.isinf(capped.threshold_ma[1]) and capped.ceiling_ma[1] == ceiling
+    assert not simulate(batch, v, ceiling, wf, st).fired[1]  # inf is honest: silent at the ceiling
     assert capped.n_simulations[1] < free.n_simulations[1]
     with pytest.raises(ValueError, match="max_ma"):
         find_thresholds(batch, v, wf, st, max_ma=0.0)

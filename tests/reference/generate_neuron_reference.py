@@ -33,6 +33,7 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+PACKAGE_REFERENCE = os.path.join(HERE, "..", "..", "src", "drgsim", "data", "reference")
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
@@ -495,7 +496,8 @@ def _cpu_name() -> str:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--out-dir", default=HERE)
+    ap.add_argument("--out-dir", default=HERE, help="for neuron_geometry/traces.json; neuron_reference.json goes to "
+                    "the package's data/reference (drgsim validate reads it)")
     ap.add_argument(
         "--skip-pyfibers-crosscheck",
         action="store_true",
@@ -624,7 +626,7 @@ def main(argv: list[str] | None = None) -> None:
         "cases": ordered,
     }
     os.makedirs(args.out_dir, exist_ok=True)
-    with open(os.path.join(args.out_dir, "neuron_reference.json"), "w") as fh:
+    with open(os.path.join(PACKAGE_REFERENCE, "neuron_reference.json"), "w") as fh:
         json.dump(_jsonable(meta), fh, indent=1)
     with open(os.path.join(args.out_dir, "neuron_geometry.json"), "w") as fh:
         json.dump(

@@ -15,7 +15,7 @@ if HERE not in sys.path:
 import neuron_oracle as oracle  # noqa: E402
 from test_oracle import needs_neuron  # noqa: E402
 
-REFERENCE_JSON = os.path.join(HERE, "neuron_reference.json")
+REFERENCE_JSON = os.path.join(HERE, "..", "..", "src", "drgsim", "data", "reference", "neuron_reference.json")
 
 
 @needs_neuron

@@ -300,3 +300,75 @@ def _elliptic_prism(origin, axis, dir1, s1, s2, length):
     h, major, minor = (d1, s1, s2) if s1 >= s2 else (-d2, s2, s1)
     wp = WorkPlane(Axes(Pnt(*origin), n=Vec(*n), h=Vec(*h)))
     return wp.Ellipse(major, minor).Face().Extrude(length)
+
+
+class EpineuralParams(BaseModel):
+    """A ganglion in a saline bath with a bipolar epineural electrode on its dorsal surface: the scenario of
+    Farooqui et al. 2024 (J Neural Eng 21:056030), rebuilt from their published cell placements.
+
+    Frame: x along the ganglion (the dorsal root leaves at -x, the spinal nerve at +x), y dorsal. The
+    ganglion is an ellipsoid (semi-axes ``half_length_mm`` along x, ``radius_mm`` across) cut flat at
+    ``ventral_flat_mm`` below its axis, as the cell positions in Farooqui's data are (4 mm populated
+    length, 1.5 mm radius at mid-length and 1.31 mm at 1.9 mm from it, nothing below -0.7 mm), inside an
+    epineurium, and cut across at 0.8 of its half-length, where root and nerve leave as cylinders that
+    run to the bath's faces. The electrode: a disc contact over the ganglion's centre in
+    a thin insulating pad that follows the dorsal surface. Its return is distant (the bath's outer faces,
+    the ground): Farooqui's data label the stimulation bipolar but name saline as the ground, and no
+    second cluster of initiation sites appears anywhere (their stem-node initiations lie under the
+    centred contact, x 24 um median, IQR -166..158 um, and follow it when it moves 0.75 mm), so their
+    return's effect is not visible; a return 1.5-3 mm away on the ganglion makes most activation happen
+    beside it in drgsim. Contact size, pad, epineurium and bath are not in their published data: stated
+    assumptions [unverified].
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: Literal["epineural"] = "epineural"
+    half_length_mm: float = Field(3.9, gt=1, le=20)
+    radius_mm: float = Field(1.5, gt=0.3, le=10)
+    ventral_flat_mm: float = Field(0.7, gt=0.1, le=10, description="flat ventral face below the axis")
+    root_radius_mm: float = Field(0.8, gt=0.1, le=5, description="below the cut face's 0.6 x radius_mm")
+    epineurium_mm: float = Field(0.05, gt=0.03, le=1)
+    contact_diameter_mm: float = Field(0.5, gt=0.05, le=3)
+    pad_thickness_mm: float = Field(0.1, gt=0.02, le=2)
+    pad_size_mm: tuple[float, float] = (3.0, 2.0)
+    bath_mm: float = Field(30.0, gt=10, le=200, description="edge of the cubic saline bath")
+    conductivities: dict[str, Conductivity] = Field(default_factory=dict)
+
+    def contact_centre_mm(self) -> np.ndarray:
+        """Centre of the contact's face, on the epineurium's dorsal surface."""
+        return np.array([0.0, self.radius_mm + self.epineurium_mm, 0.0])
+
+    def build(self, mesh) -> Geometry:
+        from netgen.occ import X, Y, Axes, Box, Cylinder, Ellipsoid, Glue, Pnt, Vec
+
+        h = self.bath_mm / 2
+        r, e, a = self.radius_mm, self.epineurium_mm, self.half_length_mm
+        bath = Box(Pnt(-h, -h, -h), Pnt(h, h, h))
+        bath.faces.name = "ground"
+        axes = Axes(Pnt(0, 0, 0), n=X, h=Y)
+        shell = lambda d: Ellipsoid(axes, a + d, r + d, r + d)  # noqa: E731
+        pole = a * 0.8  # the ellipsoid is cut there (no degenerate tips); root and nerve start at the cuts
+        body = Box(Pnt(-pole, -self.ventral_flat_mm, -h), Pnt(pole, h, h))
+        ganglion = shell(0.0) * body
+        sheath = shell(e) * Box(Pnt(-pole, -self.ventral_flat_mm - e, -h), Pnt(pole, h, h))
+        roots = (Cylinder(Pnt(-pole, 0, 0), Vec(-1, 0, 0), self.root_radius_mm, h) +
+                 Cylinder(Pnt(pole, 0, 0), Vec(1, 0, 0), self.root_radius_mm, h)) * bath
+        T = self.pad_thickness_mm
+        L, W = self.pad_size_mm
+        pad = (shell(e + T) - shell(e)) * Box(Pnt(-L / 2, 0, -W / 2), Pnt(L / 2, h, W / 2))
+        disc = Cylinder(Pnt(0, 0, 0), Vec(0, 1, 0), self.contact_diameter_mm / 2, h) * (shell(e + T / 2) -
+                                                                                    shell(e - 0.02))
+        disc.faces.name = "contact1"
+        disc.faces.maxh = mesh.contact_maxh_mm
+        insulator = pad + disc
+        neural = ganglion + roots
+        pieces = {"saline": bath - sheath - roots - insulator, "epineurium": sheath - neural - insulator,
+                  "ganglion": ganglion, "root": roots - sheath}
+        for name, shape in pieces.items():
+            shape.mat(name)
+            if name != "saline":
+                shape.maxh = mesh.near_maxh_mm
+        cond = lambda name: (conductivity(name, self.conductivities), (1.0, 0.0, 0.0))  # noqa: E731
+        materials = {name: cond(name) for name in pieces}
+        return Geometry(Glue(list(pieces.values())), materials, ["contact1"])

@@ -28,7 +28,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from drgsim import __version__
-from drgsim.fields.anatomy_models import DRGParams, SCSParams
+from drgsim.fields.anatomy_models import DRGParams, EpineuralParams, SCSParams
 from drgsim.fields.geometry import Geometry, HomogeneousParams, SphereParams
 
 FIELDS_SCHEMA = 1  # bump when the stored format changes
@@ -69,7 +69,8 @@ class FieldSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    geometry: Annotated[HomogeneousParams | SphereParams | DRGParams | SCSParams, Field(discriminator="model")]
+    geometry: Annotated[HomogeneousParams | SphereParams | DRGParams | SCSParams | EpineuralParams,
+                        Field(discriminator="model")]
     mesh: MeshSettings = MeshSettings()
     tol: float = Field(1e-10, gt=0, lt=1e-3)
 

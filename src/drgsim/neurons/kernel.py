@@ -41,7 +41,7 @@ def _relax(dt, tau):
 
 
 @_jit
-def step_group(n, L, base, dt, order2, parent, kind, shorted, params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp,
+def step_group(n, L, base, dt, order2, update_gates, parent, kind, shorted, params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp,
                area_scale, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm, dvp):
     """Advance every lane of one group by dt. ``parent``, ``kind`` and ``shorted`` are the group's
     (local, length n); per-lane arrays are indexed ``base + i * L + l``; ``ve_*`` are local (i * L + l).
@@ -139,7 +139,7 @@ def step_group(n, L, base, dt, order2, parent, kind, shorted, params, c_m, c_my,
                 vm[j] += dvm[j]
                 vp[j] += dvp[j]
                 vmid = vm[j]
-            if k != 0:
+            if k != 0 and update_gates:
                 r = gate_rates(k, vmid, params, j)
                 gates[0, j] += _relax(dt, r[1]) * (r[0] - gates[0, j])
                 gates[1, j] += _relax(dt, r[3]) * (r[2] - gates[1, j])
@@ -168,25 +168,46 @@ def relax(g_n, g_lanes, g_base, g_struct, parent, kind, shorted, params, c_m, c_
                 gates[0, j], gates[1, j], gates[2, j], gates[3, j] = r[0], r[2], r[4], r[6]
         zero = np.zeros(n * L)
         for _ in range(n_steps):
-            step_group(n, L, base, dt, False, parent[s0:s0 + n], kind[s0:s0 + n], shorted[s0:s0 + n], params, c_m,
+            step_group(n, L, base, dt, False, True, parent[s0:s0 + n], kind[s0:s0 + n], shorted[s0:s0 + n], params, c_m,
                        c_my, g_my, ga, gp, sum_ga, sum_gp, area_scale, vm, vp, gates, zero, zero, d, rhs, xm, ym,
                        dvm, dvp)
 
 
+# Run modes of ``run_groups``.
+SIMULATE, PROBE, SEARCH = 0, 1, 2
+# Search phases of a lane: step up from a subthreshold start, step down (only if the start fired),
+# bisect the activation threshold, step up for the end of the firing window, bisect it.
+_UP, _DOWN, _BISECT, _BLOCK_UP, _BLOCK_BISECT, _FINISHED = 0, 1, 2, 3, 4, 5
+# Status per cell (column STATUS of ``cell_out``).
+OK, SILENT, EXHAUSTED = 0, 1, 2
+# Columns of ``cell_in`` (start amplitude, ceiling) and ``cell_out``.
+START, CEILING = 0, 1
+THRESHOLD, BLOCK, N_SIMS, STEPS, STATUS = 0, 1, 2, 3, 4
+# Entries of ``search`` (the search's parameters; FILTER_MS is the probe's low-pass time constant).
+REL_TOL, STEP_UP, STEP_FINE, STEP_BLOCK, FIND_BLOCK, MAX_SIMS, FILTER_MS = 0, 1, 2, 3, 4, 5, 6
+# Rows of ``extremes`` (PROBE): largest depolarization, largest hyperpolarization, the value at the end
+# of the leading phase (``stim_end`` in this mode), the low-pass filtered response and its largest value.
+DEPOL, HYPERPOL, LEAD_END, FILTERED, FILTERED_PEAK = 0, 1, 2, 3, 4
+
+
 @nb.njit(cache=True, parallel=True, nogil=True, fastmath=True)
-def run_groups(search, amp_lo, amp_hi, amp_max, rel_tol, max_sims, dt, order2, n_steps, stim_end, waveform, g_n, g_lanes,
-               g_base, g_struct, g_cell, parent, kind, shorted, params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp,
-               area_scale, vm0, vp0, gates0, ve_unit, v_thresh, det_local, det_off, primary, rest_tol,
-               rest_slope, max_spikes, threshold, n_sims, steps_total, first_cross, spike_times, spike_counts):
+def run_groups(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, g_n, g_lanes, g_base, g_struct, g_cell,
+               parent, kind, shorted, params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp, area_scale, vm0, vp0, gates0,
+               ve_unit, v_thresh, det_local, det_off, primary, rest_tol, rest_slope, max_spikes, cell_out, first_cross,
+               extremes, spike_times, spike_counts):
     """Run every cell (lane) of every group.
 
-    ``search`` False: one run per cell at ``amp_hi``; stops when every detector has fired (with
-    ``max_spikes`` 1) or the cell is back at rest after the stimulus (all |Vm - rest| < rest_tol,
-    |dVm/dt| < rest_slope), or at tstop. ``search`` True: threshold of every cell for its primary
-    detector, by bracket expansion (x2, never beyond ``amp_max``) then bisection until (hi - lo)/hi <
-    rel_tol, each run stopping as soon as the primary detector fires; a cell silent at ``amp_max``
-    gets NaN. ``first_cross`` receives the first upward
-    crossing time of every compartment in the decisive (lowest firing) run; NaN-free: -1 if none.
+    ``SIMULATE``: one run per cell at ``cell_in[c, START]``; it stops when every detector has fired
+    (with ``max_spikes`` 1), when the cell is back at rest after the stimulus (all |Vm - rest| <
+    rest_tol, |dVm/dt| < rest_slope) or at tstop. ``PROBE``: one run at 1 mA with the gates frozen at
+    rest, so the membrane is linear; ``extremes`` receives the largest depolarization and
+    hyperpolarization (mV per mA) of every compartment over the ``n_steps`` steps. ``SEARCH``: per
+    cell, from ``START`` (meant to be subthreshold) step up by ``STEP_UP`` until the primary detector
+    fires (step down first if the start fires), bisect until (hi - lo) / hi < rel_tol; then, with
+    ``FIND_BLOCK``, step up by ``STEP_BLOCK`` from the threshold until the cell falls silent (the end
+    of its first firing window, bisected likewise) or ``CEILING`` is passed. Runs stop as soon as the
+    primary detector fires. ``first_cross`` receives the first upward crossing time of every
+    compartment in the lowest firing run below the threshold search's end (-1 if none).
     """
     n_groups = len(g_n)
     ntot = vm0.shape[0]
@@ -196,61 +217,81 @@ def run_groups(search, amp_lo, amp_hi, amp_max, rel_tol, max_sims, dt, order2, n
     d, rhs, xm, ym, dvm, dvp = _work(ntot)
     fc = np.full(ntot, -1.0)
     vprev = np.empty(ntot)
+    rel_tol, f_up, f_fine, f_block = search[REL_TOL], search[STEP_UP], search[STEP_FINE], search[STEP_BLOCK]
+    find_block, max_sims = search[FIND_BLOCK] > 0.0, int(search[MAX_SIMS])
+    k_filter = 1.0 - math.exp(-dt / search[FILTER_MS]) if search[FILTER_MS] > 0.0 else 1.0
     for g in nb.prange(n_groups):
         n, L, base, s0 = g_n[g], g_lanes[g], g_base[g], g_struct[g]
         par, knd, sh = parent[s0:s0 + n], kind[s0:s0 + n], shorted[s0:s0 + n]
         ve_new = np.zeros(n * L)
         ve_old = np.zeros(n * L)
         step = np.zeros(L, dtype=np.int64)
-        amp = np.zeros(L)
+        amp = np.zeros(L)  # amplitude of the lane's current run; in stepping phases also the next one
+        nxt = np.zeros(L)
         running = np.zeros(L, dtype=np.bool_)
         done = np.zeros(L, dtype=np.bool_)
-        lo = np.zeros(L)
-        hi = np.zeros(L)
-        phase = np.zeros(L, dtype=np.int64)  # 0: raise hi until it fires, 1: lower lo until it does not, 2: bisect,
-        # 3: silent at amp_max
+        lo = np.zeros(L)  # highest silent amplitude below the threshold
+        hi = np.zeros(L)  # lowest firing amplitude
+        blo = np.zeros(L)  # highest firing amplitude of the first window
+        bhi = np.full(L, np.inf)  # lowest silent amplitude above the threshold
+        phase = np.zeros(L, dtype=np.int64)
         lo_known = np.zeros(L, dtype=np.bool_)
-        fired_any = np.zeros(L, dtype=np.bool_)
+        silent = np.zeros(L, dtype=np.bool_)
+        quiet = np.zeros(L)  # highest amplitude at which no compartment crossed the spike threshold
+        loud = np.zeros(L, dtype=np.bool_)  # a silent run has had a local spike: step finely from now on
         sims = np.zeros(L, dtype=np.int64)
         total = np.zeros(L, dtype=np.int64)
         n_done = 0
         for l in range(L):
-            c = g_cell[g, l]
-            lo[l] = amp_lo[c]
-            hi[l] = amp_hi[c]
+            nxt[l] = cell_in[g_cell[g, l], START]
+            if mode == SEARCH and not nxt[l] < np.inf:  # no depolarization anywhere: it cannot fire
+                phase[l] = _FINISHED
+                silent[l] = True
         while n_done < L:
-            # Start a run on every idle lane, or finish its search.
             for l in range(L):
                 if running[l] or done[l]:
                     continue
                 c = g_cell[g, l]
+                ceiling = cell_in[c, CEILING]
                 a = -1.0
-                if not search:
+                if mode != SEARCH:
                     if sims[l] == 0:
-                        a = hi[l]
+                        a = nxt[l]
                 else:
-                    while a < 0.0:
-                        if sims[l] >= max_sims:
-                            break
-                        if phase[l] == 3:
-                            break
-                        if phase[l] == 0:
-                            a = hi[l]
-                        elif phase[l] == 1:
-                            if lo_known[l]:
-                                phase[l] = 2
-                            else:
-                                a = lo[l]
-                        else:
-                            if (hi[l] - lo[l]) / hi[l] < rel_tol:
-                                break
+                    while sims[l] < max_sims and phase[l] != _FINISHED:
+                        ph = phase[l]
+                        if ph == _BISECT:
+                            if hi[l] - lo[l] < rel_tol * hi[l]:
+                                blo[l] = hi[l]
+                                if find_block and hi[l] < ceiling:
+                                    phase[l] = _BLOCK_UP
+                                    nxt[l] = min(hi[l] * f_block, ceiling)
+                                else:
+                                    phase[l] = _FINISHED
+                                continue
                             a = 0.5 * (lo[l] + hi[l])
+                        elif ph == _BLOCK_BISECT:
+                            if bhi[l] - blo[l] < rel_tol * bhi[l]:
+                                phase[l] = _FINISHED
+                                continue
+                            a = 0.5 * (blo[l] + bhi[l])
+                        else:
+                            a = nxt[l]
+                        break
                 if a < 0.0:
                     done[l] = True
                     n_done += 1
-                    threshold[c] = hi[l] if (fired_any[l] or not search) else np.nan
-                    n_sims[c] = sims[l]
-                    steps_total[c] = total[l]
+                    fired_any = hi[l] > 0.0
+                    cell_out[c, THRESHOLD] = hi[l] if (fired_any or mode != SEARCH) else np.inf
+                    cell_out[c, BLOCK] = bhi[l]
+                    cell_out[c, N_SIMS] = sims[l]
+                    cell_out[c, STEPS] = total[l]
+                    if mode != SEARCH or phase[l] == _FINISHED:
+                        cell_out[c, STATUS] = SILENT if silent[l] else OK
+                    else:
+                        cell_out[c, STATUS] = EXHAUSTED
+                    if mode == SIMULATE:
+                        cell_out[c, THRESHOLD] = nxt[l]
                     continue
                 amp[l] = a
                 running[l] = True
@@ -275,8 +316,8 @@ def run_groups(search, amp_lo, amp_hi, amp_max, rel_tol, max_sims, dt, order2, n
                     ve_new[i * L + l] = w * ve_unit[base + i * L + l]
             for i in range(n * L):
                 vprev[base + i] = vm[base + i]
-            step_group(n, L, base, dt, order2, par, knd, sh, params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp,
-                       area_scale, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm, dvp)
+            step_group(n, L, base, dt, order2, mode != PROBE, par, knd, sh, params, c_m, c_my, g_my, ga, gp, sum_ga,
+                       sum_gp, area_scale, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm, dvp)
             for i in range(n * L):
                 ve_old[i] = ve_new[i]
             for l in range(L):
@@ -285,6 +326,21 @@ def run_groups(search, amp_lo, amp_hi, amp_max, rel_tol, max_sims, dt, order2, n
                 c = g_cell[g, l]
                 step[l] += 1
                 s = step[l]
+                if mode == PROBE:
+                    for i in range(n):
+                        j = base + i * L + l
+                        dv = vm[j] - vm0[j]
+                        extremes[DEPOL, j] = max(extremes[DEPOL, j], dv)
+                        extremes[HYPERPOL, j] = min(extremes[HYPERPOL, j], dv)
+                        extremes[FILTERED, j] += k_filter * (dv - extremes[FILTERED, j])
+                        extremes[FILTERED_PEAK, j] = max(extremes[FILTERED_PEAK, j], extremes[FILTERED, j])
+                        if s == stim_end:
+                            extremes[LEAD_END, j] = dv
+                    if s >= n_steps:
+                        running[l] = False
+                        sims[l] += 1
+                        total[l] += s
+                    continue
                 t1 = s * dt
                 for i in range(n):
                     j = base + i * L + l
@@ -300,7 +356,7 @@ def run_groups(search, amp_lo, amp_hi, amp_max, rel_tol, max_sims, dt, order2, n
                     if spike_counts[k] == 0:
                         all_fired = False
                 fired = spike_counts[det_off[c] + primary[c]] > 0
-                end = s >= n_steps or (search and fired)
+                end = s >= n_steps or (mode == SEARCH and fired)
                 if not end and s >= stim_end:
                     if all_fired and max_spikes == 1:
                         end = True
@@ -317,38 +373,84 @@ def run_groups(search, amp_lo, amp_hi, amp_max, rel_tol, max_sims, dt, order2, n
                 running[l] = False
                 sims[l] += 1
                 total[l] += s
-                if fired:
-                    fired_any[l] = True
+                ph = phase[l]
+                if mode == SIMULATE or (fired and ph <= _BISECT):
                     for i in range(n):
                         j = base + i * L + l
                         first_cross[j] = fc[j]
-                elif not search:
-                    for i in range(n):
-                        j = base + i * L + l
-                        first_cross[j] = fc[j]
-                if not search:
+                if mode == SIMULATE:
                     continue
-                if phase[l] == 0:
-                    if fired:
-                        phase[l] = 1
-                    elif hi[l] >= amp_max[c]:
-                        phase[l] = 3  # silent at the ceiling: stop
-                    else:
-                        lo[l] = hi[l]
-                        lo_known[l] = True
-                        hi[l] = min(2.0 * hi[l], amp_max[c])
-                elif phase[l] == 1:
-                    if fired:
-                        hi[l] = lo[l]
-                        lo[l] = 0.5 * lo[l]
-                    else:
-                        lo_known[l] = True
-                        phase[l] = 2
-                else:
-                    if fired:
-                        hi[l] = amp[l]
-                    else:
-                        lo[l] = amp[l]
+                crossed = False
+                for i in range(n):
+                    if fc[base + i * L + l] >= 0.0:
+                        crossed = True
+                        break
+                _update(ph, fired, crossed, amp[l], cell_in[c, CEILING], f_up, f_fine, f_block, l, phase, nxt, lo, hi,
+                        blo, bhi, lo_known, silent, quiet, loud)
+
+
+@_jit
+def _update(ph, fired, crossed, a, ceiling, f_up, f_fine, f_block, l, phase, nxt, lo, hi, blo, bhi, lo_known, silent,
+            quiet, loud):
+    """The search's step after a run of lane ``l`` at amplitude ``a`` (see ``run_groups``).
+
+    Stepping up, a silent run in which a spike started somewhere (``crossed``) may lie above a firing
+    window that the step jumped (block): the search goes back to the last quiet amplitude and steps on
+    by ``f_fine``, as it does from then on.
+    """
+    if ph == _UP:
+        if fired:
+            hi[l] = a
+            if lo_known[l]:
+                phase[l] = _BISECT
+            else:
+                phase[l] = _DOWN
+                nxt[l] = a / f_up
+        elif crossed and not loud[l]:
+            loud[l] = True
+            nxt[l] = min(max(quiet[l], lo[l]) * f_fine, ceiling) if lo_known[l] else a / f_up
+            if nxt[l] >= a:
+                lo[l] = a
+                lo_known[l] = True
+                nxt[l] = min(a * f_fine, ceiling)
+        else:
+            lo[l] = a
+            lo_known[l] = True
+            if not crossed:
+                quiet[l] = a
+            if a >= ceiling:
+                phase[l] = _FINISHED
+                silent[l] = True
+            else:
+                nxt[l] = min(a * (f_fine if loud[l] else f_up), ceiling)
+    elif ph == _DOWN:
+        if fired:
+            hi[l] = a
+            nxt[l] = a / f_up
+        else:
+            lo[l] = a
+            lo_known[l] = True
+            phase[l] = _BISECT
+    elif ph == _BISECT:
+        if fired:
+            hi[l] = a
+        else:
+            lo[l] = a
+    elif ph == _BLOCK_UP:
+        if fired:
+            blo[l] = a
+            if a >= ceiling:
+                phase[l] = _FINISHED
+            else:
+                nxt[l] = min(a * f_block, ceiling)
+        else:
+            bhi[l] = a
+            phase[l] = _BLOCK_BISECT
+    elif ph == _BLOCK_BISECT:
+        if fired:
+            blo[l] = a
+        else:
+            bhi[l] = a
 
 
 @_jit
@@ -365,8 +467,8 @@ def trace_lane(n, L, base, l, amplitude, dt, order2, n_steps, waveform, parent, 
     for s in range(n_steps):
         for i in range(n):
             ve_new[i * L + l] = waveform[s] * amplitude * ve_unit[base + i * L + l]
-        step_group(n, L, base, dt, order2, parent, kind, shorted, params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp,
-                   area_scale, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm, dvp)
+        step_group(n, L, base, dt, order2, True, parent, kind, shorted, params, c_m, c_my, g_my, ga, gp, sum_ga,
+                   sum_gp, area_scale, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm, dvp)
         for i in range(n * L):
             ve_old[i] = ve_new[i]
         for r in range(len(record)):

@@ -36,10 +36,17 @@ class Morphology:
     detectors: dict[str, int] = field(default_factory=dict)  # named recording compartments
     primary_detector: str = "end"
     propagation_ms: float = 5.0  # time to allow after the stimulus for a spike to reach the detectors
+    cut_end_zone: np.ndarray | None = None  # bool per compartment: near an end the model truncated
 
     @property
     def n(self) -> int:
         return len(self.parent)
+
+    @property
+    def near_cut_end(self) -> np.ndarray:
+        """True where a compartment lies within two internodes (or the model's equivalent) of an end
+        that the model cut (an axon that in the body runs on), where a spike would be an artefact."""
+        return np.zeros(self.n, dtype=bool) if self.cut_end_zone is None else self.cut_end_zone
 
     @property
     def shorted(self) -> np.ndarray:
@@ -94,6 +101,7 @@ class MorphologyBuilder:
         self._parent: list[int] = []
         self._pos: list[np.ndarray] = []
         self.detectors: dict[str, int] = {}
+        self.cut_ends: dict[int, float] = {}  # compartment index of a truncated end -> its zone (um)
 
     def __len__(self) -> int:
         return len(self._comps)
@@ -125,6 +133,31 @@ class MorphologyBuilder:
             idx.append(prev)
         return idx
 
+    def _cut_end_zone(self) -> np.ndarray | None:
+        """Compartments within each cut end's zone, by path length along the tree (centre to centre)."""
+        if not self.cut_ends:
+            return None
+        n = len(self._comps)
+        pos = np.array(self._pos).reshape(n, 3)
+        neighbours: list[list[int]] = [[] for _ in range(n)]
+        for i, p in enumerate(self._parent):
+            if p >= 0:
+                neighbours[i].append(p)
+                neighbours[p].append(i)
+        zone = np.zeros(n, dtype=bool)
+        for end, length_um in self.cut_ends.items():
+            dist = {end: 0.0}
+            stack = [end]
+            while stack:
+                i = stack.pop()
+                zone[i] = True
+                for j in neighbours[i]:
+                    d = dist[i] + float(np.linalg.norm(pos[j] - pos[i])) * 1e3
+                    if j not in dist and d <= length_um:
+                        dist[j] = d
+                        stack.append(j)
+        return zone
+
     def build(self, primary_detector: str, propagation_ms: float) -> Morphology:
         c = self._comps
         return Morphology(
@@ -145,6 +178,7 @@ class MorphologyBuilder:
             detectors=dict(self.detectors),
             primary_detector=primary_detector,
             propagation_ms=propagation_ms,
+            cut_end_zone=self._cut_end_zone(),
         )
 
 

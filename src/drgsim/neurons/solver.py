@@ -164,6 +164,13 @@ class CellBatch:
         out[self.perm] = lane_values
         return out
 
+    def site_name(self, global_index: int) -> str:
+        """"<region> <ordinal>" of a flat compartment index (e.g. "node 20"); "none" for -1."""
+        if global_index < 0:
+            return "none"
+        _, region, ordinal = self.region_of(global_index)
+        return f"{region} {ordinal}"
+
     def region_of(self, global_index: int) -> tuple[int, str, int]:
         """(cell, region, ordinal of the compartment within its region) of a flat compartment index."""
         c = int(np.searchsorted(self.offsets, global_index, side="right") - 1)
@@ -173,12 +180,14 @@ class CellBatch:
         return c, region, ordinal
 
 
-def _time_grid(batch: CellBatch, waveform: Waveform, settings: SimulationSettings) -> tuple[float, int, np.ndarray, int]:
+def _time_grid(batch: CellBatch, waveform: Waveform, settings: SimulationSettings,
+               n_steps: int | None = None) -> tuple[float, int, np.ndarray, int]:
     dt_ms = settings.dt_us * 1e-3
-    tstop = settings.tstop_ms
-    if tstop is None:
-        tstop = waveform.duration_ms() + max(c.propagation_ms for c in batch.cells)
-    n_steps = int(round(tstop / dt_ms))
+    if n_steps is None:
+        tstop = settings.tstop_ms
+        if tstop is None:
+            tstop = waveform.duration_ms() + max(c.propagation_ms for c in batch.cells)
+        n_steps = int(round(tstop / dt_ms))
     w = waveform.sample(dt_ms, n_steps)
     # Early exit may start once the last full-amplitude phase is over: a passive recharge is small
     # (pw/tau of the amplitude), decays and has the opposite sign, so a cell back at rest stays there.
@@ -195,32 +204,70 @@ def _unit_potentials(batch: CellBatch, v_unit_mv_per_ma: np.ndarray) -> np.ndarr
     return v
 
 
-def _run(batch: CellBatch, search: bool, lo, hi, rel_tol: float, max_sims: int, waveform: Waveform,
-         settings: SimulationSettings, v_unit: np.ndarray, max_spikes: int, cap=None):
-    dt_ms, n_steps, w, stim_end = _time_grid(batch, waveform, settings)
+class SearchSettings(BaseModel):
+    """How ``find_thresholds`` searches (defaults validated in tests/neurons/test_search.py).
+
+    Start: where the cell's linear response (gates frozen at rest), low-pass filtered with
+    ``start_filter_ms`` (it weighs brief depolarizations as sodium activation does), peaks at
+    ``start_depolarization_mv`` in the most depolarized active compartment. At threshold that peak
+    is 4.4-41 mV over MRG fibres of 2-16 um, motor axons, A-beta, A-delta and C neurons and Sundt fibres
+    at 0.1-3 mm and 20-1000 us, so the start lies below every threshold (and is stepped down should
+    it fire). Up: steps of ``step_up`` while no compartment spikes; after a silent run in which a spike
+    started somewhere (a firing window may have been jumped: block), back to the last quiet amplitude
+    and on in steps of ``step_fine``. Block: steps of ``step_block`` above the threshold until the cell
+    is silent again, then bisection. Without ``max_ma`` the ceiling is ``ceiling_factor`` x the start.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start_depolarization_mv: float = Field(2.0, gt=0, le=20)
+    start_filter_ms: float = Field(0.1, ge=0, le=10)
+    step_up: float = Field(1.5, gt=1.01, le=4.0)
+    step_fine: float = Field(1.1, gt=1.01, le=2.0)
+    step_block: float = Field(1.5, gt=1.01, le=4.0)
+    find_block: bool = True
+    ceiling_factor: float = Field(1e4, ge=10, le=1e8)
+    max_simulations: int = Field(200, ge=4, le=10_000)
+
+    def kernel_parameters(self, rel_tol: float) -> np.ndarray:
+        p = np.zeros(7)
+        p[[kernel.REL_TOL, kernel.STEP_UP, kernel.STEP_FINE, kernel.STEP_BLOCK, kernel.FIND_BLOCK, kernel.MAX_SIMS,
+           kernel.FILTER_MS]] = (rel_tol, self.step_up, self.step_fine, self.step_block, float(self.find_block),
+                                 self.max_simulations, self.start_filter_ms)
+        return p
+
+
+def _run(batch: CellBatch, mode: int, cell_in: np.ndarray, search: np.ndarray, waveform: Waveform,
+         settings: SimulationSettings, v_unit: np.ndarray, max_spikes: int = 1, n_steps: int | None = None,
+         stim_end: int | None = None):
+    dt_ms, steps_needed, w, full_end = _time_grid(batch, waveform, settings, n_steps)
+    n_steps = steps_needed if n_steps is None else n_steps
+    stim_end = full_end if stim_end is None else stim_end
     rest_tol, rest_slope = _rest_criteria(settings)
-    thr = np.empty(batch.n_cells)
-    n_sims = np.zeros(batch.n_cells, dtype=np.int64)
-    steps = np.zeros(batch.n_cells, dtype=np.int64)
+    out = np.zeros((batch.n_cells, 5))
     first_cross = np.full(batch.n_compartments, -1.0)
+    extremes = np.zeros((5, batch.n_compartments))
     spike_times = np.zeros((len(batch.detectors), max_spikes))
     spike_counts = np.zeros(len(batch.detectors), dtype=np.int64)
     g = batch.groups
     t0 = time.perf_counter()
-    cap = np.full(batch.n_cells, np.inf) if cap is None else cap
-    kernel.run_groups(search, lo, hi, cap, rel_tol, max_sims, dt_ms, settings.method == Method.CRANK_NICOLSON, n_steps,
-                      stim_end, w, g["g_n"], g["g_lanes"], g["g_base"], g["g_struct"], g["g_cell"],
-                      *batch.kernel_arrays()[4:], batch.vm0, batch.vp0, batch.gates0, batch.to_lanes(v_unit),
-                      settings.ap_threshold_mv, batch.detectors, batch.det_offsets, batch.primary, rest_tol,
-                      rest_slope, max_spikes, thr, n_sims, steps, first_cross, spike_times, spike_counts)
+    kernel.run_groups(mode, np.ascontiguousarray(cell_in, dtype=float), search, dt_ms,
+                      settings.method == Method.CRANK_NICOLSON, n_steps, stim_end, w, g["g_n"], g["g_lanes"],
+                      g["g_base"], g["g_struct"], g["g_cell"], *batch.kernel_arrays()[4:], batch.vm0, batch.vp0,
+                      batch.gates0, batch.to_lanes(v_unit), settings.ap_threshold_mv, batch.detectors,
+                      batch.det_offsets, batch.primary, rest_tol, rest_slope, max_spikes, out, first_cross, extremes,
+                      spike_times, spike_counts)
     seconds = time.perf_counter() - t0
-    return thr, n_sims, steps, batch.to_flat(first_cross), spike_times, spike_counts, seconds
+    return out, batch.to_flat(first_cross), np.stack([batch.to_flat(e) for e in extremes]), spike_times, \
+        spike_counts, seconds
 
 
 def _rest_criteria(settings: SimulationSettings) -> tuple[float, float]:
     if settings.early_exit:
         return settings.rest_tol_mv, settings.rest_slope_mv_per_ms
     return -1.0, -1.0  # never "at rest": run to tstop
+
+
 
 
 @dataclass
@@ -233,9 +280,6 @@ class SimulationResult:
     initiation_index: np.ndarray  # per cell: flat compartment index, -1 if nothing crossed
     steps: np.ndarray
     seconds: float
-
-    def reached(self, detector: str) -> np.ndarray:
-        return np.array([len(s.get(detector, ())) > 0 for s in self.spike_times_ms])
 
 
 def _initiation(batch: CellBatch, first_cross: np.ndarray) -> np.ndarray:
@@ -256,8 +300,8 @@ def simulate(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, amplitudes_ma, wave
     amps = np.broadcast_to(np.asarray(amplitudes_ma, dtype=float), (batch.n_cells,)).copy()
     if np.any(amps < 0) or not np.all(np.isfinite(amps)):
         raise ValueError("amplitudes_ma must be finite and >= 0 (the waveform carries the polarity)")
-    _, _, steps, first_cross, spike_times, spike_counts, seconds = _run(
-        batch, False, amps, amps, 0.5, 1, waveform, settings, v_unit, max_spikes)
+    out, first_cross, _, spike_times, spike_counts, seconds = _run(
+        batch, kernel.SIMULATE, np.stack([amps, amps], axis=1), np.zeros(7), waveform, settings, v_unit, max_spikes)
     times = []
     for c, cell in enumerate(batch.cells):
         j0 = batch.det_offsets[c]
@@ -265,57 +309,111 @@ def simulate(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, amplitudes_ma, wave
                       for k, name in enumerate(cell.detectors)})
     fired = np.array([len(t[cell.primary_detector]) > 0 for t, cell in zip(times, batch.cells)])
     fc = np.where(first_cross >= 0, first_cross, np.nan)
-    return SimulationResult(fired, times, fc, _initiation(batch, first_cross), steps, seconds)
+    return SimulationResult(fired, times, fc, _initiation(batch, first_cross), out[:, kernel.STEPS].astype(np.int64),
+                            seconds)
+
+
+@dataclass
+class LinearResponse:
+    """The membrane's response with its gates frozen at rest, per compartment, in mV per mA: it scales
+    exactly with the amplitude. Over the waveform and 0.5 ms after it: the largest depolarization, the
+    largest hyperpolarization (negative), the value at the end of the leading phase, and the largest
+    value of the response low-pass filtered with ``filter_ms``."""
+
+    depolarization: np.ndarray
+    hyperpolarization: np.ndarray
+    leading_phase_end: np.ndarray
+    filtered_peak: np.ndarray
+    filter_ms: float
+
+
+def linear_response(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, waveform: Waveform,
+                    settings: SimulationSettings = SimulationSettings(), filter_ms: float = 0.1) -> LinearResponse:
+    """One run of every cell at 1 mA with the gates frozen at rest (see ``LinearResponse``)."""
+    v_unit = _unit_potentials(batch, v_unit_mv_per_ma)
+    dt_ms = settings.dt_us * 1e-3
+    n_steps = int(np.ceil((waveform.duration_ms() + 0.5) / dt_ms))
+    lead_end = max(1, int(round(min(waveform.pulse_width_us * 1e-3, waveform.duration_ms()) / dt_ms)))
+    ones = np.ones((batch.n_cells, 2))
+    params = SearchSettings(start_filter_ms=filter_ms).kernel_parameters(0.01)
+    x = _run(batch, kernel.PROBE, ones, params, waveform, settings, v_unit, n_steps=n_steps, stim_end=lead_end)[2]
+    return LinearResponse(x[kernel.DEPOL], x[kernel.HYPERPOL], x[kernel.LEAD_END], x[kernel.FILTERED_PEAK], filter_ms)
 
 
 @dataclass
 class ThresholdResult:
-    """Per-cell threshold magnitudes (mA) and how they were found."""
+    """Per-cell thresholds (mA) and how they were found.
 
-    threshold_ma: np.ndarray  # NaN where the cell did not fire within the search
+    ``threshold_ma``: the lowest amplitude at which the spike reaches the primary detector (inf where
+    the cell is silent up to ``ceiling_ma``, NaN where the search ran out of simulations).
+    ``block_ma``: the lowest amplitude above the threshold at which it is silent again, the upper edge
+    of the first firing window (inf where the cell fires up to the ceiling, or the search skipped it).
+    ``anode_break``: the decisive spike started where the leading phase hyperpolarized the membrane
+    (excitation at the end of the pulse, or by its recharge phase).
+    """
+
+    threshold_ma: np.ndarray
+    block_ma: np.ndarray
+    start_ma: np.ndarray
+    ceiling_ma: np.ndarray
     n_simulations: np.ndarray
     steps: np.ndarray
     initiation_index: np.ndarray
     initiation_site: list[str]
+    anode_break: np.ndarray
+    cut_end: np.ndarray  # the decisive spike started near an end the model truncated (an artefact)
+    exhausted: np.ndarray
     seconds: float
     rel_tol: float
 
+    def fires(self, amplitude_ma) -> np.ndarray:
+        """Whether each cell fires at ``amplitude_ma`` (inside its first firing window)."""
+        a = np.asarray(amplitude_ma, dtype=float)
+        return (a >= self.threshold_ma) & (a < self.block_ma)
+
+
+def _per_cell(value, batch: CellBatch, name: str) -> np.ndarray:
+    arr = np.broadcast_to(np.asarray(value, dtype=float), (batch.n_cells,)).copy()
+    if np.any(~(arr > 0)):
+        raise ValueError(f"{name} must be > 0 mA, got {np.min(arr)}")
+    return arr
+
 
 def find_thresholds(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, waveform: Waveform,
-                    settings: SimulationSettings = SimulationSettings(), rel_tol: float = 0.01,
-                    lo_ma=None, hi_ma=1.0, max_simulations: int = 60, max_ma=None) -> ThresholdResult:
-    """Threshold amplitude of every cell for the primary detector, to relative tolerance ``rel_tol``.
+                    settings: SimulationSettings = SimulationSettings(), rel_tol: float = 0.01, max_ma=None,
+                    search: SearchSettings = SearchSettings()) -> ThresholdResult:
+    """Threshold amplitude of every cell for the primary detector, to relative tolerance ``rel_tol``,
+    and the upper edge of its first firing window.
 
-    The search starts from [lo_ma, hi_ma] (lo defaults to hi/2, either may be per cell), doubles hi
-    until a spike arrives, halves lo until none does, then bisects. With ``max_ma`` (per cell or one
-    value) hi never passes it: a cell silent at ``max_ma`` gets NaN after one run there, which
-    keeps searches cheap for cells far above any amplitude of interest.
+    No bracket is needed: each cell's start comes from its linear response (``linear_response``) and
+    lies far below any spike; the search steps up from there finely enough not to jump a firing
+    window (block windows near the electrode, anode-break branches at high amplitude), then bisects.
+    ``max_ma`` (one value or per cell) is the ceiling, typically the device's maximum.
     """
     if not 0 < rel_tol < 0.5:
         raise ValueError(f"rel_tol={rel_tol} outside (0, 0.5)")
     v_unit = _unit_potentials(batch, v_unit_mv_per_ma)
-    hi = np.broadcast_to(np.asarray(hi_ma, dtype=float), (batch.n_cells,)).copy()
-    lo = hi / 2 if lo_ma is None else np.broadcast_to(np.asarray(lo_ma, dtype=float), (batch.n_cells,)).copy()
-    cap = None
-    if max_ma is not None:
-        cap = np.broadcast_to(np.asarray(max_ma, dtype=float), (batch.n_cells,)).copy()
-        if np.any(~(cap > 0)):
-            raise ValueError(f"max_ma must be > 0 mA, got {np.min(cap)}")
-        hi = np.minimum(hi, cap)
-        lo = np.minimum(lo, hi / 2)
-    if np.any(lo <= 0) or np.any(hi <= lo):
-        raise ValueError("the initial bracket needs 0 < lo_ma < hi_ma")
-    thr, n_sims, steps, first_cross, _, _, seconds = _run(batch, True, lo, hi, rel_tol, max_simulations, waveform,
-                                                          settings, v_unit, 1, cap)
+    response = linear_response(batch, v_unit, waveform, settings, search.start_filter_ms)
+    active = np.concatenate([c.mechanism != 0 for c in batch.cells])
+    peak = np.array([np.max(response.filtered_peak[lo:hi][active[lo:hi]], initial=0.0)
+                     for lo, hi in zip(batch.offsets[:-1], batch.offsets[1:])])
+    with np.errstate(divide="ignore"):
+        start = np.where(peak > 0, search.start_depolarization_mv / peak, np.inf)
+    ceiling = search.ceiling_factor * start if max_ma is None else _per_cell(max_ma, batch, "max_ma")
+    start = np.minimum(start, ceiling)
+    out, first_cross, _, _, _, seconds = _run(batch, kernel.SEARCH, np.stack([start, ceiling], axis=1),
+                                              search.kernel_parameters(rel_tol), waveform, settings, v_unit)
+    exhausted = out[:, kernel.STATUS] == kernel.EXHAUSTED
+    thr = np.where(exhausted, np.nan, out[:, kernel.THRESHOLD])
     init = _initiation(batch, first_cross)
-    sites = []
-    for idx in init:
-        if idx < 0:
-            sites.append("none")
-        else:
-            _, region, ordinal = batch.region_of(int(idx))
-            sites.append(f"{region} {ordinal}")
-    return ThresholdResult(thr, n_sims, steps, init, sites, seconds, rel_tol)
+    sites = [batch.site_name(int(i)) for i in init]
+    anode_break = np.array([i >= 0 and response.leading_phase_end[i] < 0 for i in init])
+    zone = np.concatenate([c.near_cut_end for c in batch.cells])
+    cut_end = np.array([i >= 0 and bool(zone[i]) for i in init])
+    return ThresholdResult(thr, out[:, kernel.BLOCK], start, ceiling, out[:, kernel.N_SIMS].astype(np.int64),
+                           out[:, kernel.STEPS].astype(np.int64), init, sites, anode_break, cut_end, exhausted,
+                           seconds,
+                           rel_tol)
 
 
 def trace(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, amplitude_ma: float, waveform: Waveform,

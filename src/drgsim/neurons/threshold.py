@@ -44,6 +44,8 @@ class ThresholdConfig(BaseModel):
     waveform: Waveform = Waveform()
     settings: SimulationSettings = SimulationSettings()
     tolerance: float = Field(0.01, gt=0.0, lt=0.5)
+    max_ma: float | None = Field(None, gt=0.0, le=1000.0, description="ceiling of the search (default: far above "
+                                 "the start)")
     source: Literal["point", "lead"] = "point"
     lead: str = "drg"
     contact: int = Field(1, ge=1)
@@ -88,8 +90,16 @@ class ThresholdConfig(BaseModel):
         return cell, cell.position_mm[cell.detectors["t_junction"]]
 
 
+class NoThreshold(RuntimeError):
+    """The cell did not fire anywhere in the amplitudes tried."""
+
+
 class ThresholdResult(BaseModel):
     threshold_ma: float
+    block_ma: float | None = Field(description="upper edge of the first firing window; None: fires up to the ceiling")
+    anode_break: bool = Field(description="the decisive spike started where the pulse hyperpolarized the membrane")
+    start_ma: float
+    ceiling_ma: float
     polarity: Polarity
     waveform: Shape
     initiation_site: str
@@ -127,12 +137,19 @@ def run(cfg: ThresholdConfig) -> ThresholdResult:
         offset = np.array([0.0, -1.0, 0.0]) if drg else np.array([1.0, 0.0, 0.0])
         batch = CellBatch.pack([cell], cfg.settings.settle_ms, cfg.settings.settle_dt_ms)
         v = point_source_potentials(batch.positions_mm, centre + cfg.distance_mm * offset, cfg.resistivity_ohm_cm)
-    res = find_thresholds(batch, v, cfg.waveform, cfg.settings, rel_tol=cfg.tolerance)
+    res = find_thresholds(batch, v, cfg.waveform, cfg.settings, rel_tol=cfg.tolerance, max_ma=cfg.max_ma)
     thr = float(res.threshold_ma[0])
     if not np.isfinite(thr):
-        raise RuntimeError(f"{cfg.model} did not fire within {int(res.n_simulations[0])} simulations")
+        lo, hi = res.start_ma[0], res.ceiling_ma[0]
+        tried = f"at the ceiling of {hi:.4g} mA" if lo >= hi else f"between {lo:.4g} and {hi:.4g} mA"
+        why = "ran out of simulations" if res.exhausted[0] else "did not fire"
+        raise NoThreshold(f"{cell.name} {cfg.distance_mm} mm from the {cfg.source} source {why} {tried} "
+                          f"({int(res.n_simulations[0])} simulations)")
     tstop = cfg.settings.tstop_ms or cfg.waveform.duration_ms() + cell.propagation_ms
-    return ThresholdResult(threshold_ma=thr, polarity=cfg.waveform.polarity, waveform=cfg.waveform.shape,
-                           initiation_site=res.initiation_site[0], n_simulations=int(res.n_simulations[0]),
-                           dt_us=cfg.settings.dt_us, tstop_ms=tstop, seconds=time.perf_counter() - t0,
-                           n_compartments=cell.n, config=cfg)
+    block = float(res.block_ma[0])
+    return ThresholdResult(threshold_ma=thr, block_ma=block if np.isfinite(block) else None,
+                           anode_break=bool(res.anode_break[0]), start_ma=float(res.start_ma[0]),
+                           ceiling_ma=float(res.ceiling_ma[0]), polarity=cfg.waveform.polarity,
+                           waveform=cfg.waveform.shape, initiation_site=res.initiation_site[0],
+                           n_simulations=int(res.n_simulations[0]), dt_us=cfg.settings.dt_us, tstop_ms=tstop,
+                           seconds=time.perf_counter() - t0, n_compartments=cell.n, config=cfg)

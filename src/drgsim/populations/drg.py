@@ -6,9 +6,11 @@ ganglion's rim: the outer 25-30% of its radius, mostly dorsally (about 72% in th
 and within the inner 85% of its length (Sperry et al. 2020, 31 human L4/L5 DRG). Each stem runs
 inwards from its soma to its T-junction, towards the fibre core; the central axon leaves through the
 ganglion's medial pole into the dorsal root, the peripheral axon through the lateral pole into the
-spinal nerve (both along the nerve axis, x). Peripheral fibre diameters are drawn per type
-(A-beta 7-12 um, A-delta 2-3.5 um; C cells use the Sundt geometry) [unverified spreads]. Alpha
-motor axons (12-20 um, Kawamura 1977; Hauck 2009) run along the ventral root beside the ganglion.
+spinal nerve (both along the nerve axis, x), each out to the model's boundary (less ``margin_mm``), so
+that no axon ends in the electrode's field. Peripheral fibre diameters are drawn per type (``_diameter``;
+C cells use the Sundt geometry); each cell follows its class's scaling rules. Alpha motor axons
+(12-20 um, Kawamura 1977; Hauck 2009) run along the ventral root beside the ganglion and on in the
+spinal nerve, which it joins at the ganglion's lateral pole, from one face of the model to the other.
 """
 
 from __future__ import annotations
@@ -55,15 +57,17 @@ def drg_population(params: DRGParams, cfg: DRGPopulationConfig = DRGPopulationCo
         pop.add(*_neuron(kind, rng, cfg, g, c, semi, x_end, params.level))
     vy = -(g.ganglion_height_mm / 2 + g.dural_sleeve_thickness_mm + g.sleeve_csf_mm + g.ventral_root_gap_mm +
            g.ventral_root_diameter_mm / 2)
+    nerve_r = 0.5 * g.spinal_nerve_diameter_mm / 2
     for _ in range(cfg.n_motor):
         d = float(rng.uniform(*motor.DIAMETER_RANGE_UM))
         r = 0.6 * g.ventral_root_diameter_mm / 2 * np.sqrt(rng.uniform())
         phi = rng.uniform(0, 2 * np.pi)
-        start = np.array([-x_end, vy + r * np.cos(phi), r * np.sin(phi)])
-        length = (c[0] + semi[0]) - start[0]
-        geom = motor.geometry(d)
-        n = int(min(21, length * 1e3 // (geom.delta_x_um + 1)))
-        cell = motor.build(d, n if n % 2 else n - 1, start_mm=start, direction=(1.0, 0.0, 0.0))
+        dy, dz = r * np.cos(phi), r * np.sin(phi)
+        join = c[0] + semi[0]  # the ventral root joins the spinal nerve at the ganglion's lateral pole
+        into_nerve = np.array([-0.6 * nerve_r + 0.4 * dy, 0.4 * dz])  # the nerve's ventral half
+        path = np.array([[-x_end, vy + dy, dz], [join, vy + dy, dz], [join + 3.0, *into_nerve], [x_end, *into_nerve]])
+        n = motor.nodes_along(d, _length(path) - 0.1)
+        cell = motor.build(d, n, path_mm=path)
         pop.add(cell, CellInfo(kind="motor", model="motor", diameter_um=d, segment=params.level, side=cfg.side))
     return pop
 
@@ -89,27 +93,38 @@ def _neuron(kind, rng, cfg, g, c, semi, x_end, level):
     central = np.array([t, [c[0] - 0.8 * semi[0], *(c[1:] + yz * root_r)], [-x_end, *(c[1:] + yz * root_r)]])
     peripheral = np.array([t, [c[0] + 0.8 * semi[0], *(c[1:] + yz * nerve_r)], [x_end, *(c[1:] + yz * nerve_r)]])
     paths = Paths(stem=np.array([t, soma]), peripheral=peripheral, central=central)
-    length = lambda p: float(np.linalg.norm(np.diff(p, axis=0), axis=1).sum())  # noqa: E731
     if kind == "c":
-        axon_um = min(drg_c.CELL.axon_length_um, (min(length(central), length(peripheral)) - 0.2) * 1e3 -
-                      drg_c.CELL.t_piece_length_um)
+        axon_um = (min(_length(central), _length(peripheral)) - 0.2) * 1e3 - drg_c.CELL.t_piece_length_um
         cell = replace(drg_c.CELL, axon_length_um=axon_um).build(paths)
         d = drg_c.CELL.peripheral_diameter_um
     else:
-        spread = {"abeta": (7.0, 12.0), "adelta": (2.0, 3.5)}[kind]
-        d = float(rng.uniform(*spread))
-        ratio_c = template.central_diameter_um / template.peripheral_diameter_um
-        ratio_s = template.stem_diameter_um / template.peripheral_diameter_um
-        cell_type = replace(template, peripheral_diameter_um=d, central_diameter_um=max(2.0, d * ratio_c),
-                            stem_diameter_um=max(2.0, d * ratio_s))
-        n_c = _fit_nodes(cell_type, "central", length(central))
-        n_p = _fit_nodes(cell_type, "peripheral", length(peripheral))
+        d = _diameter(kind, rng)
+        cell_type = template.for_diameter(d)
+        n_c = _fit_nodes(cell_type, "central", _length(central))
+        n_p = _fit_nodes(cell_type, "peripheral", _length(peripheral))
         cell = cell_type.build(paths, n_central_nodes=n_c, n_peripheral_nodes=n_p)
     return cell, CellInfo(kind=kind, model=f"drg_{kind}", diameter_um=d, segment=level, side=cfg.side)
 
 
-def _fit_nodes(cell_type, label: str, path_mm: float, most: int = 21) -> int:
-    n = most
-    while n > 3 and cell_type.branch_length_mm(label, n) > path_mm - 0.1:
-        n -= 1
+def _diameter(kind: str, rng) -> float:
+    """Peripheral fibre diameter (um). A-beta: normal, mean 7.4, SD 1.3 um, within 6-12 um (Farooqui et al.
+    2024's A-beta cells: 7.39 +- 1.32 um, 5th-95th percentile 6.0-10.0); A-delta: uniform 2-3.5 um
+    [unverified spread]."""
+    if kind == "abeta":
+        while True:
+            d = rng.normal(7.4, 1.3)
+            if 6.0 <= d <= 12.0:
+                return float(d)
+    return float(rng.uniform(2.0, 3.5))
+
+
+def _length(path: np.ndarray) -> float:
+    return float(np.linalg.norm(np.diff(path, axis=0), axis=1).sum())
+
+
+def _fit_nodes(cell_type, label: str, path_mm: float) -> int:
+    """The most nodes of a branch that fit its path (the axon runs out to the model's boundary)."""
+    n = 3
+    while cell_type.branch_length_mm(label, n + 1) <= path_mm - 0.1:
+        n += 1
     return n

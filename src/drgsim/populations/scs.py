@@ -89,6 +89,7 @@ def _root_fibre(path: np.ndarray, d: float, spread_mm: float, rng):
     n_nodes = sum(1 for i in node_idx if i < len(used))
     b = MorphologyBuilder(f"dorsal root {d:.1f} um")
     b.add_branch(-1, used, np.stack([start, start + axis * length]))
+    b.cut_ends = {0: 2 * g.delta_x_um, len(used) - 1: 2 * g.delta_x_um}
     nodes = [i for i in node_idx if i < len(used)]
     b.detectors = {"end": nodes[-1], "begin": nodes[0]}
     return b.build("end", propagation_ms=2.0 + n_nodes * 0.05)

@@ -44,7 +44,7 @@ from drgsim.populations import CellInfo, Population
 from drgsim.populations.drg import DRGPopulationConfig, drg_population
 from drgsim.populations.scs import SCSPopulationConfig, scs_population
 
-TABLES_SCHEMA = 1  # bump when the stored table format changes
+TABLES_SCHEMA = 2  # bump when the stored table format changes
 SCS_IPSILATERAL_OFFSET_MM = 1.0  # SCS lead placed this far from the midline towards unilateral pain [project default]
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 
@@ -156,18 +156,27 @@ def _code_fingerprint() -> str:
 
 @dataclass
 class ThresholdTable:
-    """Threshold (mA) of every cell of a site for one configuration and pulse; ``inf`` where the cell
-    stays silent at ``max_ma``, NaN for kinds not computed. The threshold is for a spike reaching the
-    cell's primary detector: the spinal cord (central terminal) for DRG neurons, the far end of the
-    fibre otherwise. ``initiation_site`` names the compartment where the decisive spike started."""
+    """Every cell of a site for one configuration and pulse: the threshold (mA; ``inf`` where the cell
+    stays silent up to ``max_ma``, NaN for kinds not computed) and the upper edge of its first firing
+    window (``block_ma``; ``inf`` where it fires up to ``max_ma``). The threshold is for a spike reaching
+    the cell's primary detector: the spinal cord (central terminal) for DRG neurons, the far end of
+    the fibre otherwise. ``initiation_site`` names the compartment where the decisive spike started;
+    ``cut_end`` marks spikes that started within two internodes of an end the model truncated."""
 
     key: str
     configuration: str
     waveform: Waveform
     max_ma: float
     threshold_ma: np.ndarray
+    block_ma: np.ndarray
     initiation_site: list[str]
+    cut_end: np.ndarray
     kinds: tuple[str, ...]
+
+    def fires(self, amplitude_ma: float) -> np.ndarray:
+        """Cells that fire at ``amplitude_ma``: inside their first firing window."""
+        a = amplitude_ma * (1 + 1e-9)
+        return (self.threshold_ma <= a) & (amplitude_ma < self.block_ma)
 
 
 @dataclass
@@ -248,12 +257,13 @@ class Site:
         path = cache_dir() / "thresholds" / f"{key}.npz"
         if path.exists():
             data = np.load(path)
-            table = ThresholdTable(key, label, waveform, max_ma, data["threshold_ma"],
-                                   [str(s) for s in data["initiation_site"]], kinds)
+            table = ThresholdTable(key, label, waveform, max_ma, data["threshold_ma"], data["block_ma"],
+                                   [str(s) for s in data["initiation_site"]], data["cut_end"], kinds)
         else:
             table = self._compute(key, contacts, waveform, max_ma, kinds)
             path.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(path, threshold_ma=table.threshold_ma, initiation_site=np.array(table.initiation_site))
+            np.savez(path, threshold_ma=table.threshold_ma, block_ma=table.block_ma,
+                     initiation_site=np.array(table.initiation_site), cut_end=table.cut_end)
         self._tables[key] = table
         return table
 
@@ -269,14 +279,18 @@ class Site:
         sel = np.flatnonzero(np.isin(self.kinds, kinds))
         batch = full if len(sel) == len(self.info) else CellBatch.pack([self.population.cells[i] for i in sel])
         v = np.concatenate([v_all[full.offsets[i]:full.offsets[i + 1]] for i in sel])
-        res = find_thresholds(batch, v, waveform, self.quality.settings, rel_tol=self.quality.rel_tol,
-                              hi_ma=min(1.0, max_ma), max_ma=max_ma)
+        res = find_thresholds(batch, v, waveform, self.quality.settings, rel_tol=self.quality.rel_tol, max_ma=max_ma)
+        if res.exhausted.any():
+            raise RuntimeError(f"lead {self.lead_index}, {self.posture.value}: the threshold search ran out of "
+                               f"simulations for {int(res.exhausted.sum())} cells")
         thr = np.full(len(self.info), np.nan)
-        thr[sel] = np.where(np.isnan(res.threshold_ma), np.inf, res.threshold_ma)
+        block = np.full(len(self.info), np.inf)
+        cut = np.zeros(len(self.info), dtype=bool)
+        thr[sel], block[sel], cut[sel] = res.threshold_ma, res.block_ma, res.cut_end
         sites = ["not computed"] * len(self.info)
         for i, s in zip(sel, res.initiation_site):
             sites[i] = s
-        return ThresholdTable(key, contacts_label(contacts), waveform, max_ma, thr, sites, kinds)
+        return ThresholdTable(key, contacts_label(contacts), waveform, max_ma, thr, block, sites, cut, kinds)
 
 
 def _drg_params(patient: Patient, lead: LeadPlan, posture: Posture) -> DRGParams:

@@ -141,12 +141,13 @@ def _lead_options(model: TherapyModel, lead: int, contacts: str, pw: float, f: f
     out = []
     for t in np.unique(thr[ab & (thr <= grid[-1])]):  # each new set of A-beta fibres, within the range
         amp = float(grid[np.searchsorted(grid, t * (1 - 1e-9))])
-        if np.any(thr[motor] <= amp * (1 + 1e-9)):
-            break  # motor cells fire: so they do at every higher amplitude
+        on = table.fires(amp)
+        if np.any(on[motor]):
+            break  # a clinician stepping up stops at the first motor response
         s = LeadSettings(contacts=cs, amplitude_ma=amp, pulse_width_us=pw, frequency_hz=f, enabled=True)
         if ipg.lead_problems(s, impedance_ohm=z) or charge_warnings(max_contact_charge_uc(cs, amp, pw), area):
             continue
-        fired = ab & (thr <= amp * (1 + 1e-9))
+        fired = ab & on
         shares = np.bincount(g_idx[fired], minlength=len(groups)) / np.where(g_n > 0, g_n, 1.0)
         drain = estimate_battery([LeadLoad(amplitude_ma=amp, pulse_width_us=pw, frequency_hz=f, impedance_ohm=z)],
                                  ipg.battery).stimulation_battery_current_ua

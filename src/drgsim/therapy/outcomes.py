@@ -212,7 +212,7 @@ def evaluate_posture(model: TherapyModel, program: Program, posture: Posture | s
         site = model.site(k, posture)
         kinds = site.kinds
         thr = table.threshold_ma
-        fired = thr <= s.amplitude_ma * (1 + 1e-9)
+        fired = table.fires(s.amplitude_ma)
         g_idx, g_n = group_index(model, k, posture, groups)
         ab = g_idx >= 0
         shares += np.bincount(g_idx[ab & fired], minlength=len(groups)) / np.where(g_n > 0, g_n, 1.0)
@@ -294,5 +294,5 @@ def evaluate(model: TherapyModel, program: Program, postures=tuple(Posture), pro
 
 def recruitment(table: ThresholdTable, kinds: np.ndarray, amplitudes_ma: np.ndarray) -> dict[str, np.ndarray]:
     """Share of each kind of cell activated at each amplitude (a recruitment curve, from one table)."""
-    a = np.asarray(amplitudes_ma, dtype=float)[:, None]
-    return {k: (table.threshold_ma[kinds == k][None, :] <= a).mean(axis=1) for k in sorted(set(kinds))}
+    fired = np.stack([table.fires(float(a)) for a in np.asarray(amplitudes_ma, dtype=float)])
+    return {k: fired[:, kinds == k].mean(axis=1) for k in sorted(set(kinds))}

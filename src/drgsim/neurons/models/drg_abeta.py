@@ -1,13 +1,17 @@
-"""A-beta pseudo-unipolar DRG neuron (Graham et al. 2021, Neuromodulation 24:655; Amir & Devor 2003,
-Biophys J 84:2181).
+"""A-beta (and A-alpha) pseudo-unipolar DRG neuron (Graham et al. 2021, Neuromodulation 24:655;
+Amir & Devor 2003, Biophys J 84:2181; Farooqui et al. 2024, J Neural Eng 21:056030).
 
-MRG axons on the peripheral (10 um), central (8.7 um) and stem (5.7 um) branches; an 80 x 80 um soma
-and a 5 x 200 um initial segment with MRG node kinetics at reduced Na density (soma 300/2000,
-initial segment 500/2000 of the node value, Graham 2021); stem internodes of 85, 130, 168 and 201 um
-from the soma to the T-junction with myelin scaled 0.077, 0.486, 0.662 and 1.0 (Amir & Devor 2003);
-shortened internodes next to the T-junction (central 358, 780, 1170 of 1450 um; peripheral 461,
-670, 1119 of 1567 um, Graham 2021) applied as fractions of the normal spacing. The branch diameters
-and the use of MRG node kinetics in the soma are modelling choices [unverified].
+MRG axons (McIntyre et al. 2002) on the peripheral, central and stem branches. Geometry as in Graham
+2021's A-beta cell (neuromodulation-um/Cell_models): a 5 x 200 um initial segment and a stem of four
+internodes of 85, 130, 168 and 201 um (soma to T-junction) with myelin scaled 0.077, 0.486, 0.662 and
+1.0 (Amir & Devor's wrap counts 11, 69, 94, 142), nodes at both ends of each; the T-junction as three
+full nodes at one point (stem, peripheral, central); the first three internodes beside it shortened
+(central 358, 780, 1170 of 1450 um; peripheral 461, 670, 1119 of 1567 um, Amir & Devor after Ito &
+Takahashi). Soma and initial segment carry the node's kinetics at 300/2000 and 500/2000 of its Na
+density (Graham 2021). Scaling with the peripheral fibre diameter Dp (Farooqui 2024, fitted to cat
+data of Lee et al. 1986, J Comp Neurol 243:335): central = 0.87 Dp - 0.67 um, stem = Dp, soma
+diameter = 2.78 Dp + 40.56 um (80 um at 14 um; soma length = diameter). The template is a 10 um cell.
+Node kinetics are MRG's motor node (Graham and Farooqui use Gaines 2018's sensory node) [difference kept].
 """
 
 from __future__ import annotations
@@ -18,10 +22,10 @@ from drgsim.neurons.morphology import Morphology
 CELL = MyelinatedDRG(
     name="drg_abeta",
     peripheral_diameter_um=10.0,
-    central_diameter_um=8.7,
-    stem_diameter_um=5.7,
-    soma_length_um=80.0,
-    soma_diameter_um=80.0,
+    central_diameter_um=0.87 * 10.0 - 0.67,
+    stem_diameter_um=10.0,
+    soma_length_um=2.78 * 10.0 + 40.56,
+    soma_diameter_um=2.78 * 10.0 + 40.56,
     initial_segment_length_um=200.0,
     initial_segment_diameter_um=5.0,
     stem_internodes_um=(85.0, 130.0, 168.0, 201.0),
@@ -30,6 +34,11 @@ CELL = MyelinatedDRG(
     peripheral_first_internodes=(461 / 1567, 670 / 1567, 1119 / 1567),
     soma_gna_scale=300 / 2000,
     initial_segment_gna_scale=500 / 2000,
+    central_slope=0.87,
+    central_offset_um=-0.67,
+    stem_ratio=1.0,
+    soma_slope=2.78,
+    soma_offset_um=40.56,
 )
 
 

@@ -1,10 +1,12 @@
-"""A-delta pseudo-unipolar DRG neuron: thin myelinated MRG axons (interpolated geometry, 2-3 um).
+"""A-delta pseudo-unipolar DRG neuron: thin myelinated MRG axons (interpolated geometry, 2-3.5 um).
 
-Structure as ``drg_abeta``; a 34 x 29 um soma (Yoshida & Matsuda 1979; Harper & Lawson 1985, as
-used in neuromodulation-um/Cell_models); stem internodes of 29, 123, 185, 241 and 260 um from the
-soma to the T-junction (Madden 2023 A-delta variant). Branch diameters (peripheral 3, central 2.5,
-stem 2 um), the 100 x 1.5 um initial segment and the stem myelin scaling are modelling choices
-[unverified].
+Structure as ``drg_abeta`` (initial segment, stem nodes at both ends of each stem internode, a T-junction
+of three full nodes, shortened internodes beside it). A 34 x 29 um soma and stem internodes of 29, 123,
+185, 241 and 260 um from the soma to the T-junction as in Graham's A-delta cell
+(neuromodulation-um/Cell_models, after Yoshida & Matsuda 1979 and Harper & Lawson 1985); stem diameter
+equal to the peripheral one (Graham; Farooqui et al. 2024). The central branch at 5/6 of the peripheral
+diameter, the 100 x 1.5 um initial segment (Graham's A-delta has none) and the stem myelin scaling are
+modelling choices [unverified].
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ CELL = MyelinatedDRG(
     name="drg_adelta",
     peripheral_diameter_um=3.0,
     central_diameter_um=2.5,
-    stem_diameter_um=2.0,
+    stem_diameter_um=3.0,
     soma_length_um=29.0,
     soma_diameter_um=34.0,
     initial_segment_length_um=100.0,
@@ -27,6 +29,9 @@ CELL = MyelinatedDRG(
     peripheral_first_internodes=(461 / 1567, 670 / 1567, 1119 / 1567),
     soma_gna_scale=300 / 2000,
     initial_segment_gna_scale=500 / 2000,
+    central_slope=2.5 / 3.0,
+    central_offset_um=0.0,
+    stem_ratio=1.0,
 )
 
 

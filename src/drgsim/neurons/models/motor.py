@@ -31,6 +31,14 @@ def geometry(diameter_um: float) -> mrg.MRGGeometry:
 
 
 def build(diameter_um: float = 16.0, n_nodes: int = 21, temperature_c: float = 37.0, start_mm=(0.0, 0.0, 0.0),
-          direction=(0.0, 0.0, 1.0), detect_fraction: float = 0.9) -> Morphology:
-    return mrg.straight_fiber(geometry(diameter_um), n_nodes, temperature_c, 1, start_mm, direction,
-                              detect_fraction, name=f"motor {diameter_um:g} um")
+          direction=(0.0, 0.0, 1.0), detect_fraction: float = 0.9, path_mm=None) -> Morphology:
+    """A motor axon of ``n_nodes`` nodes, straight from ``start_mm`` or along the polyline ``path_mm``
+    (from the cord towards the muscle); the spike is detected at ``detect_fraction`` of its nodes."""
+    return mrg.fiber(geometry(diameter_um), n_nodes, temperature_c, 1, start_mm, direction, detect_fraction,
+                     name=f"motor {diameter_um:g} um", path_mm=path_mm)
+
+
+def nodes_along(diameter_um: float, length_mm: float) -> int:
+    """The most nodes (an odd number) of a motor axon that fit ``length_mm``."""
+    n = int(length_mm * 1e3 // (geometry(diameter_um).delta_x_um + 1.0)) + 1
+    return n if n % 2 else n - 1

@@ -130,18 +130,20 @@ def axon_compartments(g: MRGGeometry, n_nodes: int, temperature_c: float, passiv
 def build(diameter_um: float = 10.0, n_nodes: int = 41, temperature_c: float = 37.0, passive_end_nodes: int = 1,
           start_mm=(0.0, 0.0, 0.0), direction=(0.0, 0.0, 1.0), detect_fraction: float = 0.9) -> Morphology:
     """A straight MRG fibre of ``n_nodes`` nodes from ``start_mm`` along ``direction``."""
-    return straight_fiber(geometry(diameter_um), n_nodes, temperature_c, passive_end_nodes, start_mm, direction,
-                          detect_fraction, name=f"mrg {diameter_um:g} um")
+    return fiber(geometry(diameter_um), n_nodes, temperature_c, passive_end_nodes, start_mm, direction,
+                 detect_fraction, name=f"mrg {diameter_um:g} um")
 
 
-def straight_fiber(g: MRGGeometry, n_nodes: int, temperature_c: float, passive_end_nodes: int, start_mm, direction,
-                   detect_fraction: float, name: str) -> Morphology:
+def fiber(g: MRGGeometry, n_nodes: int, temperature_c: float, passive_end_nodes: int, start_mm, direction,
+          detect_fraction: float, name: str, path_mm=None) -> Morphology:
+    """A fibre of ``n_nodes`` nodes, straight from ``start_mm`` along ``direction`` or along ``path_mm``."""
     if n_nodes < 2 * passive_end_nodes + 1:
         raise ValueError(f"n_nodes={n_nodes}: need at least {2 * passive_end_nodes + 1} nodes")
     comps, node_idx = axon_compartments(g, n_nodes, temperature_c, passive_end_nodes)
     length_mm = sum(c.length_um for c in comps) * 1e-3
     b = MorphologyBuilder(name)
-    b.add_branch(-1, comps, straight_path(start_mm, direction, length_mm))
+    b.add_branch(-1, comps, straight_path(start_mm, direction, length_mm) if path_mm is None else path_mm)
+    b.cut_ends = {0: 2 * g.delta_x_um, len(comps) - 1: 2 * g.delta_x_um}  # a segment of a longer fibre
     b.detectors = {"end": node_idx[int(detect_fraction * (n_nodes - 1))],
                    "begin": node_idx[int(round((1 - detect_fraction) * (n_nodes - 1)))]}
     # ~4.5 m/s per um of diameter (MRG 2002, Fig. 3) with a generous margin for latency near threshold.

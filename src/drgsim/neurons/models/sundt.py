@@ -13,6 +13,9 @@ from drgsim.neurons.mechanisms import Mechanism, passive_params, sundt_params
 from drgsim.neurons.morphology import Compartment, Morphology, MorphologyBuilder, straight_path
 
 REST_MV = -60.0
+# Unmyelinated cut ends: spikes within this distance of one count as end artefacts; about the DC length
+# constant of a 0.8 um Sundt fibre (sqrt(Rm d / 4 Ra) = 0.45 mm) [project choice].
+CUT_END_ZONE_UM = 500.0
 SEGMENT_UM = 8.333
 DIAMETER_RANGE_UM = (0.1, 3.0)
 
@@ -43,6 +46,7 @@ def build(diameter_um: float = 0.8, n_segments: int = 1201, temperature_c: float
     length_mm = n_segments * segment_um * 1e-3
     b = MorphologyBuilder(f"sundt {diameter_um:g} um")
     b.add_branch(-1, comps, straight_path(start_mm, direction, length_mm))
+    b.cut_ends = {0: CUT_END_ZONE_UM, len(comps) - 1: CUT_END_ZONE_UM}
     b.detectors = {"end": int(detect_fraction * (n_segments - 1)),
                    "begin": int(round((1 - detect_fraction) * (n_segments - 1)))}
     # Sundt 2015: about 0.5 m/s at 0.8 um; allow the slowest plausible conduction plus latency.

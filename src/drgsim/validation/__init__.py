@@ -1,0 +1,1 @@
+"""Validation of drgsim against independent references: NEURON, analytic fields, published studies."""
