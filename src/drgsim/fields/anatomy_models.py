@@ -10,8 +10,9 @@ foramen stands a slab of vertebral bone (pedicles) of the foramen's depth, pierc
 (an elliptic tunnel filled with epidural fat); medial to it lies the epidural fat of the canal,
 lateral to it muscle. The ganglion is an ellipsoid on the nerve axis inside an epineurial sleeve
 (dural sleeve plus its thin CSF); the dorsal root leaves its medial pole, the spinal nerve its
-lateral pole, and the ventral root runs along its ventral side at ``ventral_root_gap_mm``. Within
-the modelled 60 mm the roots run straight along the nerve axis. The lead lies in the foramen on the dorsal surface of
+lateral pole, and the ventral root runs along its ventral side at ``ventral_root_gap_mm`` and joins the
+spinal nerve beyond the lateral pole. Within the modelled 60 mm the roots run straight along the
+nerve axis. The lead lies in the foramen on the dorsal surface of
 the ganglion, parallel to the nerve, tip lateral, with ``contact_over_ganglion`` over the ganglion
 centre, in an encapsulation sheath, on the dorso-cranial side of the ganglion (``lead_angle_deg``)
 where the foramen has room. Little or no CSF separates lead and ganglion (Shen 2006).
@@ -68,6 +69,18 @@ class DRGParams(BaseModel):
         dorsal = np.array([0.0, 1.0, 0.0])
         return np.stack([nerve, dorsal, np.cross(nerve, dorsal)])
 
+    def ventral_root_axis_mm(self) -> np.ndarray:
+        """Axis of the ventral root: along the ganglion's ventral side at ``ventral_root_gap_mm`` from the
+        sleeve, from the medial face to the ganglion's lateral pole, where it bends over 3 mm into the
+        ventral half of the spinal nerve (which it joins) and runs on to the lateral face."""
+        g = self.drg()
+        h = self.domain_mm / 2
+        vy = -(g.ganglion_height_mm / 2 + g.dural_sleeve_thickness_mm + g.sleeve_csf_mm + g.ventral_root_gap_mm +
+               g.ventral_root_diameter_mm / 2)
+        join = self.ganglion_centre_mm()[0] + g.ganglion_length_mm / 2
+        inside = -0.25 * g.spinal_nerve_diameter_mm
+        return np.array([[-h, vy, 0.0], [join, vy, 0.0], [join + 3.0, inside, 0.0], [h, inside, 0.0]])
+
     def lead_placement(self) -> LeadPlacement:
         from drgsim.devices.leads import get_lead
         from drgsim.fields.lead import TIP_INSULATION_MM
@@ -85,7 +98,7 @@ class DRGParams(BaseModel):
                              body_length_mm=from_tip + self.domain_mm / 3)
 
     def build(self, mesh) -> Geometry:
-        from netgen.occ import X, Y, Axes, Box, Cylinder, Ellipsoid, Glue, Pnt, Vec
+        from netgen.occ import X, Y, Axes, Box, Cylinder, Ellipsoid, Glue, Pnt, Sphere, Vec
 
         g = self.drg()
         h = self.domain_mm / 2
@@ -105,8 +118,11 @@ class DRGParams(BaseModel):
         pole = g.ganglion_length_mm / 2
         droot = Cylinder(Pnt(c[0] - 0.8 * pole, 0, 0), Vec(-1, 0, 0), g.dorsal_root_diameter_mm / 2, 2 * h)
         nerve = Cylinder(Pnt(c[0] + 0.8 * pole, 0, 0), Vec(1, 0, 0), g.spinal_nerve_diameter_mm / 2, 2 * h)
-        vy = -(g.ganglion_height_mm / 2 + t + g.ventral_root_gap_mm + g.ventral_root_diameter_mm / 2)
-        vroot = Cylinder(Pnt(-h, vy, 0), Vec(1, 0, 0), g.ventral_root_diameter_mm / 2, h + c[0] + pole)
+        axis = self.ventral_root_axis_mm()
+        rv = g.ventral_root_diameter_mm / 2
+        vroot = Cylinder(Pnt(*axis[0]), Vec(*(axis[1] - axis[0])), rv, float(np.linalg.norm(axis[1] - axis[0])))
+        for p, q in zip(axis[1:-1], axis[2:]):  # a ball at each bend fills its outer corner
+            vroot = vroot + Sphere(Pnt(*p), rv) + Cylinder(Pnt(*p), Vec(*(q - p)), rv, float(np.linalg.norm(q - p)))
         placement = self.lead_placement()
         segments, envelope = lead_solids(placement, placement.lead.contact_diameter_mm / 2 + self.encapsulation_mm,
                                          "encapsulation", contact_maxh_mm=mesh.contact_maxh_mm)
@@ -118,7 +134,7 @@ class DRGParams(BaseModel):
             "muscle": lateral - neural - envelope,
             "epineurium": sleeve - ganglion - droot - nerve - vroot - envelope,
             "ganglion": ganglion - envelope,
-            "root": ((droot + vroot) * outer) - ganglion - envelope,
+            "root": ((droot + vroot) * outer) - ganglion - nerve - envelope,
             "nerve": (nerve * outer) - ganglion - envelope,
         }
         for name, shape in pieces.items():

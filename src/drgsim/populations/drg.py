@@ -55,17 +55,13 @@ def drg_population(params: DRGParams, cfg: DRGPopulationConfig = DRGPopulationCo
     kinds = rng.choice(["abeta", "adelta", "c"], size=cfg.n_neurons, p=np.asarray(cfg.fractions) / sum(cfg.fractions))
     for kind in kinds:
         pop.add(*_neuron(kind, rng, cfg, g, c, semi, x_end, params.level))
-    vy = -(g.ganglion_height_mm / 2 + g.dural_sleeve_thickness_mm + g.sleeve_csf_mm + g.ventral_root_gap_mm +
-           g.ventral_root_diameter_mm / 2)
-    nerve_r = 0.5 * g.spinal_nerve_diameter_mm / 2
+    axis = params.ventral_root_axis_mm()
+    axis[[0, -1], 0] = -x_end, x_end
     for _ in range(cfg.n_motor):
         d = float(rng.uniform(*motor.DIAMETER_RANGE_UM))
         r = 0.6 * g.ventral_root_diameter_mm / 2 * np.sqrt(rng.uniform())
         phi = rng.uniform(0, 2 * np.pi)
-        dy, dz = r * np.cos(phi), r * np.sin(phi)
-        join = c[0] + semi[0]  # the ventral root joins the spinal nerve at the ganglion's lateral pole
-        into_nerve = np.array([-0.6 * nerve_r + 0.4 * dy, 0.4 * dz])  # the nerve's ventral half
-        path = np.array([[-x_end, vy + dy, dz], [join, vy + dy, dz], [join + 3.0, *into_nerve], [x_end, *into_nerve]])
+        path = axis + np.array([0.0, r * np.cos(phi), r * np.sin(phi)])
         n = motor.nodes_along(d, _length(path) - 0.1)
         cell = motor.build(d, n, path_mm=path)
         pop.add(cell, CellInfo(kind="motor", model="motor", diameter_um=d, segment=params.level, side=cfg.side))
@@ -89,7 +85,7 @@ def _neuron(kind, rng, cfg, g, c, semi, x_end, level):
         break
     root_r = min(0.8 * g.dorsal_root_diameter_mm / 2, 0.5 * min(semi[1:]))
     nerve_r = min(0.8 * g.spinal_nerve_diameter_mm / 2, 0.5 * min(semi[1:]))
-    yz = (t[1:] - c[1:]) / np.maximum(np.abs(t[1:] - c[1:]).max(), 1e-9) * rng.uniform(0, 1)
+    yz = (t[1:] - c[1:]) / max(float(np.linalg.norm(t[1:] - c[1:])), 1e-9) * rng.uniform(0, 1)
     central = np.array([t, [c[0] - 0.8 * semi[0], *(c[1:] + yz * root_r)], [-x_end, *(c[1:] + yz * root_r)]])
     peripheral = np.array([t, [c[0] + 0.8 * semi[0], *(c[1:] + yz * nerve_r)], [x_end, *(c[1:] + yz * nerve_r)]])
     paths = Paths(stem=np.array([t, soma]), peripheral=peripheral, central=central)
