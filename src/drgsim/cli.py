@@ -15,6 +15,7 @@ from drgsim.clierrors import fail
 from drgsim.devices.cli import app as devices_app
 from drgsim.fields.cli import field_app
 from drgsim.therapy import cli as therapy_cli
+from drgsim.validation.cli import validate
 from drgsim.neurons.models import CellModel
 from drgsim.neurons.solver import Method
 from drgsim.devices.waveform import Polarity, Shape
@@ -30,6 +31,7 @@ app.command("demo")(therapy_cli.demo)
 app.command("compare")(therapy_cli.compare_cmd)
 app.command("simulate")(therapy_cli.simulate)
 app.command("serve")(serve)
+app.command("validate")(validate)
 app.add_typer(clinic_app, name="clinic", help="The clinic's database and accounts.")
 
 # Config field -> CLI flag, so that errors name what the user typed.

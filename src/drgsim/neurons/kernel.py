@@ -176,8 +176,11 @@ def relax(g_n, g_lanes, g_base, g_struct, parent, kind, shorted, params, c_m, c_
 # Run modes of ``run_groups``.
 SIMULATE, PROBE, SEARCH = 0, 1, 2
 # Search phases of a lane: step up from a subthreshold start, step down (only if the start fired),
-# bisect the activation threshold, step up for the end of the firing window, bisect it.
-_UP, _DOWN, _BISECT, _BLOCK_UP, _BLOCK_BISECT, _FINISHED = 0, 1, 2, 3, 4, 5
+# bisect the activation threshold, step up for the end of the firing window, bisect it. A lane whose
+# ceiling lies far above its start first runs at the ceiling (_CEILING): a run there in which no
+# compartment spikes at all ends the search (silent: a cell quiet at the ceiling fires nowhere below).
+_UP, _DOWN, _BISECT, _BLOCK_UP, _BLOCK_BISECT, _FINISHED, _CEILING = 0, 1, 2, 3, 4, 5, 6
+CEILING_FIRST = 8.0  # ceiling / start above which the ceiling is tried first
 # Status per cell (column STATUS of ``cell_out``).
 OK, SILENT, EXHAUSTED = 0, 1, 2
 # Columns of ``cell_in`` (start amplitude, ceiling) and ``cell_out``.
@@ -247,6 +250,9 @@ def run_groups(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, g
             if mode == SEARCH and not nxt[l] < np.inf:  # no depolarization anywhere: it cannot fire
                 phase[l] = _FINISHED
                 silent[l] = True
+            elif mode == SEARCH and cell_in[g_cell[g, l], CEILING] > CEILING_FIRST * nxt[l]:
+                phase[l] = _CEILING
+                nxt[l] = cell_in[g_cell[g, l], CEILING]
         while n_done < L:
             for l in range(L):
                 if running[l] or done[l]:
@@ -385,20 +391,27 @@ def run_groups(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, g
                     if fc[base + i * L + l] >= 0.0:
                         crossed = True
                         break
-                _update(ph, fired, crossed, amp[l], cell_in[c, CEILING], f_up, f_fine, f_block, l, phase, nxt, lo, hi,
-                        blo, bhi, lo_known, silent, quiet, loud)
+                _update(ph, fired, crossed, amp[l], cell_in[c, START], cell_in[c, CEILING], f_up, f_fine, f_block, l,
+                        phase, nxt, lo, hi, blo, bhi, lo_known, silent, quiet, loud)
 
 
 @_jit
-def _update(ph, fired, crossed, a, ceiling, f_up, f_fine, f_block, l, phase, nxt, lo, hi, blo, bhi, lo_known, silent,
-            quiet, loud):
+def _update(ph, fired, crossed, a, start, ceiling, f_up, f_fine, f_block, l, phase, nxt, lo, hi, blo, bhi, lo_known,
+            silent, quiet, loud):
     """The search's step after a run of lane ``l`` at amplitude ``a`` (see ``run_groups``).
 
     Stepping up, a silent run in which a spike started somewhere (``crossed``) may lie above a firing
     window that the step jumped (block): the search goes back to the last quiet amplitude and steps on
     by ``f_fine``, as it does from then on.
     """
-    if ph == _UP:
+    if ph == _CEILING:
+        if fired or crossed:
+            phase[l] = _UP
+            nxt[l] = start
+        else:
+            phase[l] = _FINISHED
+            silent[l] = True
+    elif ph == _UP:
         if fired:
             hi[l] = a
             if lo_known[l]:

@@ -216,6 +216,8 @@ class SearchSettings(BaseModel):
     started somewhere (a firing window may have been jumped: block), back to the last quiet amplitude
     and on in steps of ``step_fine``. Block: steps of ``step_block`` above the threshold until the cell
     is silent again, then bisection. Without ``max_ma`` the ceiling is ``ceiling_factor`` x the start.
+    Where the ceiling lies more than 8x above the start, the first run is at the ceiling: if no
+    compartment spikes there at all, the cell is silent (one run; a cell in block has local spikes).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -316,7 +318,7 @@ def simulate(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, amplitudes_ma, wave
 @dataclass
 class LinearResponse:
     """The membrane's response with its gates frozen at rest, per compartment, in mV per mA: it scales
-    exactly with the amplitude. Over the waveform and 0.5 ms after it: the largest depolarization, the
+    exactly with the amplitude. Up to 0.5 ms after the last full-amplitude phase: the largest depolarization, the
     largest hyperpolarization (negative), the value at the end of the leading phase, and the largest
     value of the response low-pass filtered with ``filter_ms``."""
 
@@ -329,10 +331,12 @@ class LinearResponse:
 
 def linear_response(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, waveform: Waveform,
                     settings: SimulationSettings = SimulationSettings(), filter_ms: float = 0.1) -> LinearResponse:
-    """One run of every cell at 1 mA with the gates frozen at rest (see ``LinearResponse``)."""
+    """One run of every cell at 1 mA with the gates frozen at rest (see ``LinearResponse``), to 0.5 ms after
+    the last full-amplitude phase: a passive recharge's tail (a few % of the amplitude, tens of ms) is
+    left out."""
     v_unit = _unit_potentials(batch, v_unit_mv_per_ma)
     dt_ms = settings.dt_us * 1e-3
-    n_steps = int(np.ceil((waveform.duration_ms() + 0.5) / dt_ms))
+    n_steps = int(np.ceil((waveform.full_amplitude_end_ms() + 0.5) / dt_ms))
     lead_end = max(1, int(round(min(waveform.pulse_width_us * 1e-3, waveform.duration_ms()) / dt_ms)))
     ones = np.ones((batch.n_cells, 2))
     params = SearchSettings(start_filter_ms=filter_ms).kernel_parameters(0.01)

@@ -24,6 +24,7 @@ from drgsim.fields.anatomy_models import DRGParams
 from drgsim.neurons.models import drg_abeta, drg_adelta, drg_c, motor
 from drgsim.neurons.models.drg import Paths
 from drgsim.populations import CellInfo, Population
+from drgsim.populations.farooqui import draw_class_diameter
 
 
 class DRGPopulationConfig(BaseModel):
@@ -103,14 +104,12 @@ def _neuron(kind, rng, cfg, g, c, semi, x_end, level):
 
 
 def _diameter(kind: str, rng) -> float:
-    """Peripheral fibre diameter (um). A-beta: normal, mean 7.4, SD 1.3 um, within 6-12 um (Farooqui et al.
-    2024's A-beta cells: 7.39 +- 1.32 um, 5th-95th percentile 6.0-10.0); A-delta: uniform 2-3.5 um
-    [unverified spread]."""
+    """Peripheral fibre diameter (um). Large neurons (kind ``abeta``: Kawamura & Dyck's large cells, the
+    A-alpha and A-beta afferents): Farooqui et al. 2024's two classes, 57% A-alpha (14.75 +- 1.99 um) and
+    43% A-beta (7.39 +- 1.32 um), within 6-16 um (their 6-20 um, cut at the MRG geometry's range);
+    A-delta: uniform 2-3.5 um [unverified spread]."""
     if kind == "abeta":
-        while True:
-            d = rng.normal(7.4, 1.3)
-            if 6.0 <= d <= 12.0:
-                return float(d)
+        return draw_class_diameter(rng)[1]
     return float(rng.uniform(2.0, 3.5))
 
 

@@ -44,14 +44,8 @@ def farooqui_population(params: EpineuralParams, cfg: FarooquiPopulationConfig =
     rng = np.random.default_rng(cfg.seed)
     x_end = params.bath_mm / 2 - cfg.margin_mm
     pop = Population()
-    names = list(CLASSES)
-    shares = np.array([CLASSES[k][0] for k in names])
     while len(pop.cells) < cfg.n_neurons:
-        kind = names[rng.choice(len(names), p=shares / shares.sum())]
-        _, mean, sd = CLASSES[kind]
-        d = float(rng.normal(mean, sd))
-        if not DIAMETER_RANGE_UM[0] <= d <= DIAMETER_RANGE_UM[1]:
-            continue
+        kind, d = draw_class_diameter(rng)
         cell_type = drg_abeta.CELL.for_diameter(d)
         x = rng.uniform(-cfg.half_length_mm, cfg.half_length_mm)
         r = CORE_RADIUS_MM * rng.uniform() ** RADIAL_EXPONENT
@@ -70,6 +64,18 @@ def farooqui_population(params: EpineuralParams, cfg: FarooquiPopulationConfig =
         cell = cell_type.build(paths, n_central_nodes=n_c, n_peripheral_nodes=n_p)
         pop.add(cell, CellInfo(kind=kind, model="drg_abeta", diameter_um=d, segment="farooqui2024", side="none"))
     return pop
+
+
+def draw_class_diameter(rng) -> tuple[str, float]:
+    """A class (by its share) and a peripheral fibre diameter (normal, redrawn outside DIAMETER_RANGE_UM)."""
+    names = list(CLASSES)
+    shares = np.array([CLASSES[k][0] for k in names])
+    while True:
+        kind = names[rng.choice(len(names), p=shares / shares.sum())]
+        _, mean, sd = CLASSES[kind]
+        d = float(rng.normal(mean, sd))
+        if DIAMETER_RANGE_UM[0] <= d <= DIAMETER_RANGE_UM[1]:
+            return kind, d
 
 
 def _nodes(cell_type, label: str, length_mm: float) -> int:

@@ -25,7 +25,7 @@ from drgsim.devices.battery import LeadLoad, estimate_battery
 from drgsim.devices.hardware import default_model_id, get_ipg_model
 from drgsim.therapy.model import Implant, Quality, System, TherapyModel, plan_implant, quality
 from drgsim.therapy.optimize import OptimizationResult, OptimizerConfig, optimize
-from drgsim.therapy.outcomes import Outcome, evaluate, lead_tables, recruitment
+from drgsim.therapy.outcomes import Outcome, cut_end_initiations, evaluate, lead_tables, recruitment
 
 
 class RecruitmentCurve(BaseModel):
@@ -50,6 +50,7 @@ class SystemResult(BaseModel):
     recruitment: list[RecruitmentCurve]  # programming posture
     primary_cell_years: float  # the DRG IPG's primary cell running this program (like-for-like)
     recharge_interval_days: float | None  # for a rechargeable IPG
+    cut_end_initiations: int  # decisive spikes next to a truncated axon end (active cells, limiting motor cell)
 
     def summary(self) -> dict:
         """The numbers of the CLI contract (programming posture for the single-posture ones)."""
@@ -62,6 +63,7 @@ class SystemResult(BaseModel):
                 "motor_activated": ref.motor_activated, "average_current_ua": ref.average_current_ua,
                 "battery_years": ref.battery_years, "primary_cell_years": self.primary_cell_years,
                 "recharge_interval_days": self.recharge_interval_days,
+                "cut_end_initiations": self.cut_end_initiations,
                 "perception_threshold_ma": self.outcome.perception_threshold_ma,
                 "posture_spread_pct": self.outcome.posture_spread_pct,
                 "pain_coverage_pct_by_posture": {p.posture.value: p.pain_coverage_pct for p in self.outcome.postures}}
@@ -130,7 +132,8 @@ def run_system(patient: Patient, system: System, quality_name: str, cfg: Optimiz
     result = SystemResult(system=system, implant=model.implant, optimization=opt, outcome=outcome,
                           recruitment=recruitment_curves(model, opt.program, cfg.posture),
                           primary_cell_years=_primary_cell_years(outcome, cfg.posture),
-                          recharge_interval_days=round(est.recharge_interval_days, 1) if est else None)
+                          recharge_interval_days=round(est.recharge_interval_days, 1) if est else None,
+                          cut_end_initiations=cut_end_initiations(model, opt.program))
     return result, {f"{system.value}_fields": round(t_fields - t0, 2), f"{system.value}_optimize": round(t1 - t_fields, 2),
                     f"{system.value}_evaluate": round(t2 - t1, 2)}
 

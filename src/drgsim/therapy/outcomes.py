@@ -292,6 +292,21 @@ def evaluate(model: TherapyModel, program: Program, postures=tuple(Posture), pro
                    seconds=round(time.perf_counter() - t0, 3))
 
 
+def cut_end_initiations(model: TherapyModel, program: Program, postures=tuple(Posture)) -> int:
+    """Decisive spikes that started within two internodes of a truncated axon end (model artefacts): the
+    cells active at ``program`` in every posture, and on each lead the motor cell that sets the motor limit
+    (the lowest motor threshold). The model is built so that this is 0."""
+    n = 0
+    motor = MOTOR_KINDS[model.system]
+    for p in postures:
+        for k, (table, _) in lead_tables(model, program, p).items():
+            n += int((table.fires(program.leads[k].amplitude_ma) & table.cut_end).sum())
+            idx = np.flatnonzero(np.isin(model.site(k, p).kinds, motor) & np.isfinite(table.threshold_ma))
+            if idx.size:
+                n += int(table.cut_end[idx[np.argmin(table.threshold_ma[idx])]])
+    return n
+
+
 def recruitment(table: ThresholdTable, kinds: np.ndarray, amplitudes_ma: np.ndarray) -> dict[str, np.ndarray]:
     """Share of each kind of cell activated at each amplitude (a recruitment curve, from one table)."""
     fired = np.stack([table.fires(float(a)) for a in np.asarray(amplitudes_ma, dtype=float)])

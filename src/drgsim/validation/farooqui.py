@@ -39,6 +39,7 @@ REFERENCE_MEDIAN_UA = {"aalpha": 259.1, "abeta": 277.1}
 CEILING_MA = 0.420
 PULSE = Waveform(shape="biphasic", polarity="cathodic", pulse_width_us=80.0)
 SETTINGS = SimulationSettings(dt_us=5.0)
+QUICK_MESH = MeshSettings(maxh_mm=6.0, contact_maxh_mm=0.1, near_maxh_mm=0.5, grading=0.4, order=1)
 
 
 class FarooquiConfig(BaseModel):

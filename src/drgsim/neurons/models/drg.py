@@ -67,6 +67,9 @@ class MyelinatedDRG:
     internodes beside it are shortened. ``for_diameter`` scales a class template to a peripheral fibre
     diameter by the class's rules (central = ``central_slope`` x Dp + ``central_offset_um``, stem =
     ``stem_ratio`` x Dp, soma = ``soma_slope`` x Dp + ``soma_offset_um`` where a slope is given).
+    Beyond ``coarse_from_mm`` from the T-junction an internode's six STIN compartments become one, as
+    Graham's A-delta cell does beyond 20 mm (its ``variable_STIN``): the axons run to the model's
+    boundary, far outside the electrode's field.
     """
 
     name: str
@@ -89,6 +92,7 @@ class MyelinatedDRG:
     soma_slope: float | None = None  # None: the soma keeps its size at every diameter
     soma_offset_um: float = 0.0
     initial_segment_compartments: int = 4
+    coarse_from_mm: float = 12.0  # internodes farther from the T-junction lump their STIN into one compartment
 
     def for_diameter(self, peripheral_diameter_um: float) -> MyelinatedDRG:
         """The class template at another peripheral fibre diameter (MRG range, 2-16 um per branch)."""
@@ -150,7 +154,8 @@ class MyelinatedDRG:
                 raise ValueError(f"{self.name}: the {label} axon needs at least 3 nodes, got {n_nodes}")
             comps, node_pos = [mrg.node(g, temperature_c, region="t_junction")], [0]
             for k in range(1, n_nodes):
-                for c in mrg.internode(g, scales[k - 1] if k - 1 < len(scales) else 1.0):
+                far = k * g.delta_x_um * 1e-3 > self.coarse_from_mm
+                for c in mrg.internode(g, scales[k - 1] if k - 1 < len(scales) else 1.0, n_stin=1 if far else None):
                     c.region = f"{label}_{c.region}"
                     comps.append(c)
                 node_pos.append(len(comps))

@@ -82,9 +82,11 @@ def node(g: MRGGeometry, temperature_c: float, passive: bool = False, gna_scale:
                        Mechanism.MRG_NODE, params, c["rest_mv"], region, xraxial_mohm_per_cm=rpn0)
 
 
-def internode(g: MRGGeometry, length_scale: float = 1.0, lamella_scale: float = 1.0) -> list[Compartment]:
+def internode(g: MRGGeometry, length_scale: float = 1.0, lamella_scale: float = 1.0,
+              n_stin: int | None = None) -> list[Compartment]:
     """MYSA, FLUT, 6 STIN, FLUT, MYSA. ``length_scale`` shortens FLUT and STIN (e.g. DRG stem
-    internodes); ``lamella_scale`` thins the myelin."""
+    internodes); ``lamella_scale`` thins the myelin; ``n_stin`` lumps the STIN into fewer compartments
+    (far from any electrode, as Graham's A-delta cell does beyond 20 mm)."""
     c = _table()["constants"]
     rhoa = c["axial_resistivity_ohm_cm"] * 1e4
     D, ax, nd = g.fiber_diameter_um, g.axon_diameter_um, g.node_diameter_um
@@ -94,7 +96,8 @@ def internode(g: MRGGeometry, length_scale: float = 1.0, lamella_scale: float = 
     rest = c["rest_mv"]
     flut_len = g.flut_length_um * length_scale
     internode_len = g.delta_x_um * length_scale
-    stin_len = (internode_len - c["node_length_um"] - 2 * c["mysa_length_um"] - 2 * flut_len) / c["stin_per_internode"]
+    n_stin = c["stin_per_internode"] if n_stin is None else n_stin
+    stin_len = (internode_len - c["node_length_um"] - 2 * c["mysa_length_um"] - 2 * flut_len) / n_stin
     if stin_len <= 0:
         raise ValueError(f"internode of {internode_len:.1f} um is too short for the MRG compartments")
 
@@ -106,7 +109,7 @@ def internode(g: MRGGeometry, length_scale: float = 1.0, lamella_scale: float = 
     mysa = lambda: comp(c["mysa_length_um"], nd, c["mysa_leak_s_per_cm2"], c["periaxonal_space_mysa_um"], "mysa")  # noqa: E731
     flut = lambda: comp(flut_len, ax, c["flut_stin_leak_s_per_cm2"], c["periaxonal_space_flut_stin_um"], "flut")  # noqa: E731
     stin = [comp(stin_len, ax, c["flut_stin_leak_s_per_cm2"], c["periaxonal_space_flut_stin_um"], "stin")
-            for _ in range(c["stin_per_internode"])]
+            for _ in range(n_stin)]
     return [mysa(), flut(), *stin, flut(), mysa()]
 
 
