@@ -96,7 +96,7 @@ def threshold(
     method: Annotated[Method, typer.Option(help="Time integration.")] = Method.BACKWARD_EULER,
     tolerance: Annotated[float, typer.Option(help="Relative tolerance of the threshold search.")] = 0.01,
     max_ma: Annotated[Optional[float], typer.Option(help="Ceiling of the search, e.g. the device maximum (default: "
-                                                    "10,000 x the start).")] = None,
+                                                    "1,000 x the start).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Threshold amplitude of one fibre or DRG neuron for a point source or a lead's contact."""

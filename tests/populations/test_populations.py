@@ -14,7 +14,7 @@ from drgsim.populations.scs import SEGMENTS_MEDIAL_TO_LATERAL, SCSPopulationConf
 MESH = MeshSettings(maxh_mm=12.0, contact_maxh_mm=0.6, grading=0.4)
 ALLOWED = {"abeta": {"ganglion", "root", "nerve"}, "adelta": {"ganglion", "root", "nerve"},
            "c": {"ganglion", "root", "nerve"}, "motor": {"root", "nerve"}, "dorsal_column": {"white_matter"},
-           "dorsal_root": {"white_matter", "rootlet0", "rootlet1"}}
+           "dorsal_root": {"white_matter", "rootlet0", "rootlet1", "csf"}}
 
 
 def _materials(sol, cell) -> set[str]:

@@ -31,9 +31,11 @@ def test_compare_contract(files):
     for system in ("drg", "scs"):
         s = out[system]
         for key in ("program", "pain_coverage_pct", "off_target_pct", "c_fibers_activated", "motor_activated",
-                    "average_current_ua", "battery_years", "perception_threshold_ma", "posture_spread_pct"):
+                    "average_current_ua", "battery_years", "perception_threshold_ma", "posture_spread_pct",
+                    "cut_end_initiations"):
             assert key in s, key
         assert set(s["perception_threshold_ma"]) == {"supine", "prone", "sitting", "standing"}
+        assert s["cut_end_initiations"] == 0  # no decisive spike next to a truncated axon end (issue 12)
     assert out["drg"]["program"]["leads"]["1"]["contacts"]
     assert out["quality"] == "quick" and out["patient"] == "default-crps-left-foot"
 

@@ -228,7 +228,7 @@ class SearchSettings(BaseModel):
     step_fine: float = Field(1.1, gt=1.01, le=2.0)
     step_block: float = Field(1.5, gt=1.01, le=4.0)
     find_block: bool = True
-    ceiling_factor: float = Field(1e4, ge=10, le=1e8)
+    ceiling_factor: float = Field(1e3, ge=10, le=1e8)
     max_simulations: int = Field(200, ge=4, le=10_000)
 
     def kernel_parameters(self, rel_tol: float) -> np.ndarray:

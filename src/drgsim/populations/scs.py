@@ -1,13 +1,17 @@
 """Dorsal-column and dorsal-root fibres at a thoracic level, laid into the SCS field model's frame.
 
-Dorsal-column fibres run along the cord (z) in the dorsal white matter between the dorsal horns.
+Dorsal-column fibres run along the cord (z) in the dorsal white matter between the dorsal horns, over
+the whole modelled length (less ``margin_mm``), so that no fibre ends in the lead's field.
 Diameters follow Feirabend et al. 2002 (Brain 125:1137, T10-T11): mostly thin, with only about
 0.5% of dorsal-column fibres above 10.7 um; drawn from a lognormal clipped to the MRG range
 (2-16 um) [fit unverified]. Somatotopy: fibres from caudal segments lie medially, rostral ones
 laterally (Smith & Deacon 1984: at T10 sacral medial, then lumbar, then low thoracic laterally);
 a fibre's segment follows its distance from the midline. Dorsal-root fibres of the segment at the
 lead enter along the dorsal rootlets, from the dorsolateral sulcus across the CSF (Struijk,
-Holsheimer & Boom 1993: they fire near their entry at lower thresholds).
+Holsheimer & Boom 1993: they fire near their entry at lower thresholds); each continues as its
+ascending branch in the dorsal column and, outside the rootlet, as the dorsal root running caudally
+inside the dural sac, both to the model's ends (the root's course in the CSF is modelled as CSF, not
+as a root [simplification]).
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ class SCSPopulationConfig(BaseModel):
     diameter_median_um: float = Field(4.0, gt=2, le=16)
     diameter_sigma: float = Field(0.35, gt=0, le=2, description="lognormal shape")
     depth_mm: float = Field(1.0, gt=0.05, le=4, description="deepest dorsal-column fibre below the cord surface")
-    n_nodes: int = Field(41, ge=5, le=201)
+    n_nodes: int | None = Field(None, ge=5, le=1001, description="dorsal-column nodes (default: the modelled "
+                                                                     "length, so no fibre ends in the lead's field)")
+    margin_mm: float = Field(2.0, ge=0.5, le=20, description="fibre ends kept from the model's ends")
     seed: int = 0
 
 
@@ -42,7 +48,7 @@ def scs_population(params: SCSParams, cfg: SCSPopulationConfig = SCSPopulationCo
     a, b, xc, yc = lay["cord_a"], lay["cord_b"], lay["cord_x"], lay["cord_y"]
     grey_top = yc + b * lay["grey"]
     pop = Population()
-    half_len = params.length_mm / 2 - 2.0
+    half_len = params.length_mm / 2 - cfg.margin_mm
     n_dc = 0
     while n_dc < cfg.n_dorsal_column:
         x = rng.uniform(-0.45, 0.45) * a
@@ -51,7 +57,8 @@ def scs_population(params: SCSParams, cfg: SCSPopulationConfig = SCSPopulationCo
             continue  # outside the cord's white matter, or in the grey matter
         d = float(np.clip(rng.lognormal(np.log(cfg.diameter_median_um), cfg.diameter_sigma), 2.0, 16.0))
         g = mrg.geometry(round(d, 3))
-        n = min(cfg.n_nodes, int(2 * half_len * 1e3 // (g.delta_x_um + 1)))
+        fit = int(2 * half_len * 1e3 // (g.delta_x_um + 1))
+        n = fit if cfg.n_nodes is None else min(cfg.n_nodes, fit)
         n = n if n % 2 else n - 1
         length = (n - 1) * g.delta_x_um * 1e-3
         cell = mrg.build(round(d, 3), n, start_mm=(xc + x, y, params.lead_centre_z_mm - length / 2))
@@ -64,32 +71,29 @@ def scs_population(params: SCSParams, cfg: SCSPopulationConfig = SCSPopulationCo
     for j in range(cfg.n_dorsal_root):
         p = paths[j % len(paths)]
         d = float(rng.uniform(6.0, 12.0))
-        cell = _root_fibre(p, d, params.rootlet_diameter_mm / 2 * 0.5, rng)
+        cell = _root_fibre(p, d, params.rootlet_diameter_mm / 2 * 0.5, rng, params.lead_centre_z_mm, half_len)
         side = "left" if p[1, 0] > p[0, 0] else "right"
         pop.add(cell, CellInfo(kind="dorsal_root", model="mrg", diameter_um=d, segment=params.level, side=side))
     return pop
 
 
-def _root_fibre(path: np.ndarray, d: float, spread_mm: float, rng):
-    """An MRG fibre along a rootlet, from inside the cord outwards, as many nodes as fit."""
+def _root_fibre(path: np.ndarray, d: float, spread_mm: float, rng, centre_z_mm: float, half_len_mm: float):
+    """A dorsal-root afferent: its ascending branch in the dorsal column (from the model's rostral end
+    down to the rootlet's entry), the rootlet across the CSF, then the dorsal root inside the dural sac
+    (0.3 mm inside the dura) caudally to the model's caudal end, as many nodes as fit. The spike counts
+    when it reaches the rostral end of the ascending branch."""
     g = mrg.geometry(round(d, 3))
     axis = path[1] - path[0]
-    length = float(np.linalg.norm(axis))
-    axis /= length
-    ortho = np.cross(axis, [0.0, 0.0, 1.0])
+    ortho = np.cross(axis / np.linalg.norm(axis), [0.0, 0.0, 1.0])
     ortho /= np.linalg.norm(ortho)
-    start = path[0] + ortho * rng.uniform(-spread_mm, spread_mm)
-    comps, node_idx = mrg.axon_compartments(g, 64, 37.0, passive_end_nodes=0)
-    used, total = [], 0.0
-    for comp in comps:
-        if total + comp.length_um * 1e-3 > length:
-            break
-        used.append(comp)
-        total += comp.length_um * 1e-3
-    n_nodes = sum(1 for i in node_idx if i < len(used))
+    shift = ortho * rng.uniform(-spread_mm, spread_mm)
+    entry, exit_ = path[0] + shift, path[1] + shift
+    polyline = np.array([[*entry[:2], centre_z_mm + half_len_mm], entry, exit_, [*exit_[:2], centre_z_mm - half_len_mm]])
+    length = float(np.linalg.norm(np.diff(polyline, axis=0), axis=1).sum())
+    n_nodes = int(length * 1e3 // (g.delta_x_um + 1.0))
+    comps, node_idx = mrg.axon_compartments(g, n_nodes, 37.0, passive_end_nodes=1)
     b = MorphologyBuilder(f"dorsal root {d:.1f} um")
-    b.add_branch(-1, used, np.stack([start, start + axis * length]))
-    b.cut_ends = {0: 2 * g.delta_x_um, len(used) - 1: 2 * g.delta_x_um}
-    nodes = [i for i in node_idx if i < len(used)]
-    b.detectors = {"end": nodes[-1], "begin": nodes[0]}
-    return b.build("end", propagation_ms=2.0 + n_nodes * 0.05)
+    b.add_branch(-1, comps, polyline)
+    b.cut_ends = {0: 2 * g.delta_x_um, len(comps) - 1: 2 * g.delta_x_um}
+    b.detectors = {"end": node_idx[1], "begin": node_idx[-2]}
+    return b.build("end", propagation_ms=2.0 + 2 * length / (4.5 * d))

@@ -127,7 +127,7 @@ QUALITY = {
     # For tests and quick looks: first-order elements and small populations.
     "quick": Quality(mesh=MeshSettings(maxh_mm=20.0, contact_maxh_mm=0.8, near_maxh_mm=2.0, grading=0.4, order=1),
                      drg_population=DRGPopulationConfig(n_neurons=24, n_motor=4),
-                     scs_population=SCSPopulationConfig(n_dorsal_column=60, n_dorsal_root=6, n_nodes=31,
+                     scs_population=SCSPopulationConfig(n_dorsal_column=60, n_dorsal_root=6,
                                                         **SCS_ABETA_DIAMETER)),
 }
 
