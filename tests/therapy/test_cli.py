@@ -50,7 +50,7 @@ def test_simulate_contract(files):
     assert [x["lead"] for x in supine["leads"]] == [1, 2]
     assert supine["leads"][0]["contacts"] == "0-+0" and supine["leads"][0]["amplitude_ma"] == 0.6
     assert out["program"]["name"] == "foot"  # the input is echoed, and how it was computed
-    assert out["quality"]["drg_population"]["n_neurons"] == 24 and out["quality"]["mesh"]["order"] == 1
+    assert out["quality"]["drg_population"]["n_neurons"] == 60 and out["quality"]["mesh"]["order"] == 1
 
 
 def test_demo_writes_report_figures_and_summary(files, tmp_path):
