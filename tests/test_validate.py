@@ -14,6 +14,8 @@ def test_validate_quick_json_and_report(tmp_path):
     report = tmp_path / "validation.html"
     res = CliRunner().invoke(app, ["validate", "--quick", "--json", "--report", str(report)])
     out = json.loads(res.stdout)
+    for c in out["cases"]:  # the table, in the test log
+        print(f"{c['name']:55s} {c['reference']!s:>12.8} {c['value']!s:>12.8} {c['unit']:>16s} {c['passed']}")
     failed = [c["name"] for c in out["cases"] if not c["passed"]]
     assert res.exit_code == 0 and not failed, failed
     for c in out["cases"]:

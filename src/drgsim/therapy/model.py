@@ -127,10 +127,11 @@ QUALITY = {
     # For tests and quick looks: first-order elements, small populations and a 5 us step (thresholds within
     # 1.8% of a 1.25 us step for MRG, A-beta and C cells at 60-300 us; issue 12's note). 60 DRG neurons
     # hold about 10 large ones: with 24 (4 large) the perception threshold rested on whichever few
-    # were drawn, all far from the lead in the default patient.
+    # were drawn, all far from the lead in the default patient. 30 dorsal-column fibres left none below
+    # the dorsal-root limit there; 60 do.
     "quick": Quality(mesh=MeshSettings(maxh_mm=20.0, contact_maxh_mm=0.8, near_maxh_mm=2.0, grading=0.4, order=1),
                      drg_population=DRGPopulationConfig(n_neurons=60, n_motor=4),
-                     scs_population=SCSPopulationConfig(n_dorsal_column=30, n_dorsal_root=6,
+                     scs_population=SCSPopulationConfig(n_dorsal_column=60, n_dorsal_root=6,
                                                         **SCS_ABETA_DIAMETER),
                      settings=SimulationSettings(dt_us=5.0)),
 }
