@@ -31,6 +31,9 @@ FAROOQUI_SOURCE = ("Farooqui et al. 2024, J Neural Eng 21:056030 (pitt-rnel/DRG-
 # activated neurons) plus the model differences named in drgsim.validation.farooqui.
 FAROOQUI_PCT_TOLERANCE = {"quick": 20.0, "full": 15.0}
 FAROOQUI_NEURONS = {"quick": 500, "full": 2000}
+# Medians: 25% with 2,000 neurons; 40% with the quick 500, whose ~20 activated neurons per class give a
+# median with about 20% sampling error on top of the model differences (no Gaines sensory node).
+FAROOQUI_MEDIAN_TOLERANCE = {"quick": 0.40, "full": 0.25}
 
 
 class ValidationReport(BaseModel):
@@ -70,7 +73,8 @@ def farooqui_cases(result: farooqui.FarooquiResult, quick: bool) -> list[Validat
     for kind, label in (("abeta", "abeta_soma"), ("aalpha", "aalpha_soma")):
         value = result.median_threshold_ua[kind]
         out.append(case(f"farooqui2024_median_{label}_ua", "validation", FAROOQUI_SOURCE,
-                        farooqui.REFERENCE_MEDIAN_UA[kind], float("nan") if value is None else value, "uA", 0.25,
+                        farooqui.REFERENCE_MEDIAN_UA[kind], float("nan") if value is None else value, "uA",
+                        FAROOQUI_MEDIAN_TOLERANCE["quick" if quick else "full"],
                         note="median threshold of the activated neurons of the class (both below 420 uA)"))
     out.append(case("farooqui2024_cut_end_initiations", "validation", "drgsim's own requirement (issue 12)", 0,
                     result.cut_end_initiations, "spikes", 0, "absolute",
