@@ -57,7 +57,7 @@ def scs_population(params: SCSParams, cfg: SCSPopulationConfig = SCSPopulationCo
             continue  # outside the cord's white matter, or in the grey matter
         d = float(np.clip(rng.lognormal(np.log(cfg.diameter_median_um), cfg.diameter_sigma), 2.0, 16.0))
         g = mrg.geometry(round(d, 3))
-        fit = int(2 * half_len * 1e3 // (g.delta_x_um + 1))
+        fit = mrg.internodes_in(g, 2 * half_len)
         n = fit if cfg.n_nodes is None else min(cfg.n_nodes, fit)
         n = n if n % 2 else n - 1
         length = (n - 1) * g.delta_x_um * 1e-3
@@ -90,7 +90,7 @@ def _root_fibre(path: np.ndarray, d: float, spread_mm: float, rng, centre_z_mm: 
     entry, exit_ = path[0] + shift, path[1] + shift
     polyline = np.array([[*entry[:2], centre_z_mm + half_len_mm], entry, exit_, [*exit_[:2], centre_z_mm - half_len_mm]])
     length = float(np.linalg.norm(np.diff(polyline, axis=0), axis=1).sum())
-    n_nodes = int(length * 1e3 // (g.delta_x_um + 1.0))
+    n_nodes = mrg.internodes_in(g, length)
     comps, node_idx = mrg.axon_compartments(g, n_nodes, 37.0, passive_end_nodes=1)
     b = MorphologyBuilder(f"dorsal root {d:.1f} um")
     b.add_branch(-1, comps, polyline)

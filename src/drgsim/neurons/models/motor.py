@@ -40,5 +40,5 @@ def build(diameter_um: float = 16.0, n_nodes: int = 21, temperature_c: float = 3
 
 def nodes_along(diameter_um: float, length_mm: float) -> int:
     """The most nodes (an odd number) of a motor axon that fit ``length_mm``."""
-    n = int(length_mm * 1e3 // (geometry(diameter_um).delta_x_um + 1.0)) + 1
+    n = mrg.internodes_in(geometry(diameter_um), length_mm) + 1
     return n if n % 2 else n - 1

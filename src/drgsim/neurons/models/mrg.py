@@ -113,6 +113,11 @@ def internode(g: MRGGeometry, length_scale: float = 1.0, lamella_scale: float = 
     return [mysa(), flut(), *stin, flut(), mysa()]
 
 
+def internodes_in(g: MRGGeometry, length_mm: float) -> int:
+    """How many node-to-node pitches (internode plus its 1 um node) fit ``length_mm``."""
+    return int(length_mm * 1e3 // (g.delta_x_um + 1.0))
+
+
 def axon_compartments(g: MRGGeometry, n_nodes: int, temperature_c: float, passive_end_nodes: int = 1,
                       internode_scales: tuple[float, ...] = ()) -> tuple[list[Compartment], list[int]]:
     """A node-internode chain from the first node; returns compartments and the node positions in it.
