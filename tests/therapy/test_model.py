@@ -79,8 +79,6 @@ def test_scs_cells_move_with_the_cord(scs_model):
     assert y(pro) < y(sup) - 1.0
 
 
-@pytest.mark.xfail(strict=True, reason="open defect (issue 12): with the cathode on contact 1 over the spinal "
-                   "nerve, a motor axon fires at 0.99 mA where the nerve meets the model's grounded lateral face")
 def test_moving_the_truncation_by_5mm_changes_no_threshold(drg_model):
     """Axons run to the model's boundary: ending them 5 mm short at both ends (margin 7 instead of 2 mm)
     changes no motor, A-delta or A-beta threshold by more than 2%, and no decisive spike starts within two

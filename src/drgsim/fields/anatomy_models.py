@@ -11,8 +11,10 @@ foramen stands a slab of vertebral bone (pedicles) of the foramen's depth, pierc
 lateral to it muscle. The ganglion is an ellipsoid on the nerve axis inside an epineurial sleeve
 (dural sleeve plus its thin CSF); the dorsal root leaves its medial pole, the spinal nerve its
 lateral pole, and the ventral root runs along its ventral side at ``ventral_root_gap_mm`` and joins the
-spinal nerve beyond the lateral pole. Within the modelled 60 mm the roots run straight along the
-nerve axis. The lead lies in the foramen on the dorsal surface of
+spinal nerve beyond the lateral pole. The domain runs ``domain_mm / 2`` medially and ``lateral_mm``
+laterally from the foramen's centre (the spinal nerve carries current far laterally, so the axons in
+it need room beyond the contacts) and ``domain_mm`` across; all its outer faces are grounded (the
+distant return). Within it the roots run straight along the nerve axis. The lead lies in the foramen on the dorsal surface of
 the ganglion, parallel to the nerve, tip lateral, with ``contact_over_ganglion`` over the ganglion
 centre, in an encapsulation sheath, on the dorso-cranial side of the ganglion (``lead_angle_deg``)
 where the foramen has room. Little or no CSF separates lead and ganglion (Shen 2006).
@@ -49,7 +51,10 @@ class DRGParams(BaseModel):
     lead_angle_deg: float = Field(60.0, ge=-90, le=90, description="side of the ganglion: 0 dorsal, 90 cranial")
     lead_shift_mm: tuple[float, float, float] = Field((0.0, 0.0, 0.0), description="placement error / posture shift")
     encapsulation_mm: float = Field(0.3, gt=0.05, le=2)
-    domain_mm: float = Field(60.0, gt=20, le=400, description="edge of the cubic tissue domain")
+    domain_mm: float = Field(60.0, gt=20, le=400, description="edge of the tissue domain across the nerve and "
+                             "twice its medial extent")
+    lateral_mm: float = Field(45.0, gt=15, le=400, description="lateral extent of the domain from the foramen's "
+                              "centre, along the spinal nerve")
     conductivities: dict[str, Conductivity] = Field(default_factory=dict)
 
     def drg(self):
@@ -74,12 +79,12 @@ class DRGParams(BaseModel):
         sleeve, from the medial face to the ganglion's lateral pole, where it bends over 3 mm into the
         ventral half of the spinal nerve (which it joins) and runs on to the lateral face."""
         g = self.drg()
-        h = self.domain_mm / 2
         vy = -(g.ganglion_height_mm / 2 + g.dural_sleeve_thickness_mm + g.sleeve_csf_mm + g.ventral_root_gap_mm +
                g.ventral_root_diameter_mm / 2)
         join = self.ganglion_centre_mm()[0] + g.ganglion_length_mm / 2
         inside = -0.25 * g.spinal_nerve_diameter_mm
-        return np.array([[-h, vy, 0.0], [join, vy, 0.0], [join + 3.0, inside, 0.0], [h, inside, 0.0]])
+        return np.array([[-self.domain_mm / 2, vy, 0.0], [join, vy, 0.0], [join + 3.0, inside, 0.0],
+                         [self.lateral_mm, inside, 0.0]])
 
     def lead_placement(self) -> LeadPlacement:
         from drgsim.devices.leads import get_lead
@@ -101,23 +106,27 @@ class DRGParams(BaseModel):
         from netgen.occ import X, Y, Axes, Box, Cylinder, Ellipsoid, Glue, Pnt, Sphere, Vec
 
         g = self.drg()
-        h = self.domain_mm / 2
+        h, lat = self.domain_mm / 2, self.lateral_mm
         c = self.ganglion_centre_mm()
-        outer = Box(Pnt(-h, -h, -h), Pnt(h, h, h))
-        outer.faces.name = "ground"
         half_block = g.foramen_length_mm / 2
-        block = Box(Pnt(-half_block, -h, -h), Pnt(half_block, h, h))
-        medial = Box(Pnt(-h, -h, -h), Pnt(-half_block, h, h))
-        lateral = Box(Pnt(half_block, -h, -h), Pnt(h, h, h))
+        reach = c[0] + g.ganglion_length_mm / 2 + 5.0
+        if lat < max(reach, half_block + 5.0):
+            raise ValueError(f"lateral_mm={lat:g}: the domain must reach {max(reach, half_block + 5.0):.1f} mm laterally "
+                             "(5 mm past the ganglion's lateral pole and the foramen)")
+        outer = Box(Pnt(-h, -h, -h), Pnt(lat, h, h))
+        outer.faces.name = "ground"
+        block = _slab(-half_block, half_block, (-h, lat), h)
+        medial = _slab(-h, -half_block, (-h, lat), h)
+        lateral = _slab(half_block, lat, (-h, lat), h)
         tunnel = _elliptic_prism((-h, 0.0, 0.0), (1, 0, 0), (0, 1, 0), g.foramen_width_mm / 2, g.foramen_height_mm / 2,
-                                 2 * h)
+                                 h + lat)
         axes = Axes(Pnt(*c), n=X, h=Y)
         ganglion = Ellipsoid(axes, g.ganglion_length_mm / 2, g.ganglion_height_mm / 2, g.ganglion_width_mm / 2)
         t = g.dural_sleeve_thickness_mm + g.sleeve_csf_mm
         sleeve = Ellipsoid(axes, g.ganglion_length_mm / 2 + t, g.ganglion_height_mm / 2 + t, g.ganglion_width_mm / 2 + t)
         pole = g.ganglion_length_mm / 2
-        droot = Cylinder(Pnt(c[0] - 0.8 * pole, 0, 0), Vec(-1, 0, 0), g.dorsal_root_diameter_mm / 2, 2 * h)
-        nerve = Cylinder(Pnt(c[0] + 0.8 * pole, 0, 0), Vec(1, 0, 0), g.spinal_nerve_diameter_mm / 2, 2 * h)
+        droot = Cylinder(Pnt(c[0] - 0.8 * pole, 0, 0), Vec(-1, 0, 0), g.dorsal_root_diameter_mm / 2, h + lat)
+        nerve = Cylinder(Pnt(c[0] + 0.8 * pole, 0, 0), Vec(1, 0, 0), g.spinal_nerve_diameter_mm / 2, h + lat)
         axis = self.ventral_root_axis_mm()
         rv = g.ventral_root_diameter_mm / 2
         vroot = Cylinder(Pnt(*axis[0]), Vec(*(axis[1] - axis[0])), rv, float(np.linalg.norm(axis[1] - axis[0])))
@@ -286,6 +295,22 @@ class SCSParams(BaseModel):
             shapes.append(Cylinder(Pnt(*p[0]), Vec(*(d / length)), self.rootlet_diameter_mm / 2, length))
             axes.append(tuple(float(x) for x in d / length))
         return shapes, axes
+
+
+def _slab(x0: float, x1: float, x_range: tuple[float, float], h: float):
+    """The part x0 <= x <= x1 of the box x_range x [-h, h]^2, its faces on the box's surface named "ground"
+    (the distant return); the faces it shares with its neighbouring slabs stay unnamed."""
+    from netgen.occ import X, Y, Z, Box, Pnt
+
+    box = Box(Pnt(x0, -h, -h), Pnt(x1, h, h))
+    for axis in (Y, Z):
+        box.faces.Min(axis).name = "ground"
+        box.faces.Max(axis).name = "ground"
+    if x0 <= x_range[0]:
+        box.faces.Min(X).name = "ground"
+    if x1 >= x_range[1]:
+        box.faces.Max(X).name = "ground"
+    return box
 
 
 def _ray_to_ellipse(p, d, a, b, yc) -> float:

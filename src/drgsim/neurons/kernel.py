@@ -41,8 +41,8 @@ def _relax(dt, tau):
 
 
 @_jit
-def step_group(n, L, base, dt, order2, update_gates, parent, kind, shorted, params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp,
-               area_scale, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm, dvp):
+def step_group(n, L, base, dt, order2, update_gates, parent, kind, shorted, ghost, params, c_m, c_my, g_my, ga, gp, sum_ga,
+               sum_gp, area_scale, g_ghost, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm, dvp):
     """Advance every lane of one group by dt. ``parent``, ``kind`` and ``shorted`` are the group's
     (local, length n); per-lane arrays are indexed ``base + i * L + l``; ``ve_*`` are local (i * L + l).
 
@@ -50,7 +50,8 @@ def step_group(n, L, base, dt, order2, update_gates, parent, kind, shorted, para
     added theirs into ``d`` and ``rhs``), adds the axial currents of the edge to its parent and is
     eliminated into the parent (Hines); root to leaves, back-substitution, voltage and gate updates,
     and ``d``/``rhs`` are cleared for the next step. The off-diagonal block of an edge is
-    -[[ga, ga], [ga, ga + gp]], its second row zeroed for shorted compartments.
+    -[[ga, ga], [ga, ga + gp]], its second row zeroed for shorted compartments. A compartment with a
+    ghost partner (``ghost`` >= 0, a cut end continued) receives g_ghost * (Ve - Ve_partner) intracellularly.
     """
     inv_h = 2.0 / dt if order2 else 1.0 / dt
     frac = 0.5 if order2 else 1.0
@@ -69,6 +70,11 @@ def step_group(n, L, base, dt, order2, update_gates, parent, kind, shorted, para
             d0 = d[0, j] + c_m[j] * inv_h + g * area_scale[j] + sa
             d1 = d[1, j] + sa
             r0 = rhs[0, j] - cur * area_scale[j]
+            inject = 0.0
+            if ghost[i] >= 0:
+                pl = ghost[i] * L + l
+                inject = g_ghost[j] * (ve_old[loc] + dve - ve_old[pl] - frac * (ve_new[pl] - ve_old[pl]))
+                r0 += inject
             if sh:
                 d2 = 0.0
                 d3 = 1.0
@@ -76,7 +82,7 @@ def step_group(n, L, base, dt, order2, update_gates, parent, kind, shorted, para
             else:
                 d2 = d[2, j] + sa
                 d3 = d[3, j] + c_my[j] * inv_h + g_my[j] + sa + sum_gp[j]
-                r1 = rhs[1, j] + c_my[j] * inv_h * dve - g_my[j] * (vp[j] - ve_old[loc] - dve)
+                r1 = rhs[1, j] + c_my[j] * inv_h * dve - g_my[j] * (vp[j] - ve_old[loc] - dve) + inject
             if p < 0:
                 inv_det = 1.0 / (d0 * d3 - d1 * d2)
                 dvm[j] = (d3 * r0 - d1 * r1) * inv_det
@@ -155,8 +161,8 @@ def _work(n_lanes_total):
 
 
 @nb.njit(cache=True, parallel=True, nogil=True, fastmath=True)
-def relax(g_n, g_lanes, g_base, g_struct, parent, kind, shorted, params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp,
-          area_scale, vm, vp, gates, dt, n_steps):
+def relax(g_n, g_lanes, g_base, g_struct, parent, kind, shorted, ghost, params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp,
+          area_scale, g_ghost, vm, vp, gates, dt, n_steps):
     """Resting state of every lane: gates at steady state, then ``n_steps`` unstimulated steps of dt."""
     d, rhs, xm, ym, dvm, dvp = _work(vm.shape[0])
     for g in nb.prange(len(g_n)):
@@ -168,9 +174,9 @@ def relax(g_n, g_lanes, g_base, g_struct, parent, kind, shorted, params, c_m, c_
                 gates[0, j], gates[1, j], gates[2, j], gates[3, j] = r[0], r[2], r[4], r[6]
         zero = np.zeros(n * L)
         for _ in range(n_steps):
-            step_group(n, L, base, dt, False, True, parent[s0:s0 + n], kind[s0:s0 + n], shorted[s0:s0 + n], params, c_m,
-                       c_my, g_my, ga, gp, sum_ga, sum_gp, area_scale, vm, vp, gates, zero, zero, d, rhs, xm, ym,
-                       dvm, dvp)
+            step_group(n, L, base, dt, False, True, parent[s0:s0 + n], kind[s0:s0 + n], shorted[s0:s0 + n],
+                       ghost[s0:s0 + n], params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp, area_scale, g_ghost, vm, vp,
+                       gates, zero, zero, d, rhs, xm, ym, dvm, dvp)
 
 
 # Run modes of ``run_groups``.
@@ -195,7 +201,8 @@ DEPOL, HYPERPOL, LEAD_END, FILTERED, FILTERED_PEAK = 0, 1, 2, 3, 4
 
 @nb.njit(cache=True, parallel=True, nogil=True, fastmath=True)
 def run_groups(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, g_n, g_lanes, g_base, g_struct, g_cell,
-               parent, kind, shorted, params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp, area_scale, vm0, vp0, gates0,
+               parent, kind, shorted, ghost, params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp, area_scale, g_ghost, vm0,
+               vp0, gates0,
                ve_unit, v_thresh, det_local, det_off, primary, rest_tol, rest_slope, max_spikes, cell_out, first_cross,
                extremes, spike_times, spike_counts):
     """Run every cell (lane) of every group.
@@ -225,7 +232,7 @@ def run_groups(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, g
     k_filter = 1.0 - math.exp(-dt / search[FILTER_MS]) if search[FILTER_MS] > 0.0 else 1.0
     for g in nb.prange(n_groups):
         n, L, base, s0 = g_n[g], g_lanes[g], g_base[g], g_struct[g]
-        par, knd, sh = parent[s0:s0 + n], kind[s0:s0 + n], shorted[s0:s0 + n]
+        par, knd, sh, gh = parent[s0:s0 + n], kind[s0:s0 + n], shorted[s0:s0 + n], ghost[s0:s0 + n]
         ve_new = np.zeros(n * L)
         ve_old = np.zeros(n * L)
         step = np.zeros(L, dtype=np.int64)
@@ -322,8 +329,8 @@ def run_groups(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, g
                     ve_new[i * L + l] = w * ve_unit[base + i * L + l]
             for i in range(n * L):
                 vprev[base + i] = vm[base + i]
-            step_group(n, L, base, dt, order2, mode != PROBE, par, knd, sh, params, c_m, c_my, g_my, ga, gp, sum_ga,
-                       sum_gp, area_scale, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm, dvp)
+            step_group(n, L, base, dt, order2, mode != PROBE, par, knd, sh, gh, params, c_m, c_my, g_my, ga, gp, sum_ga,
+                       sum_gp, area_scale, g_ghost, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm, dvp)
             for i in range(n * L):
                 ve_old[i] = ve_new[i]
             for l in range(L):
@@ -467,8 +474,8 @@ def _update(ph, fired, crossed, a, start, ceiling, f_up, f_fine, f_block, l, pha
 
 
 @_jit
-def trace_lane(n, L, base, l, amplitude, dt, order2, n_steps, waveform, parent, kind, shorted, params, c_m, c_my,
-               g_my, ga, gp, sum_ga, sum_gp, area_scale, vm0, vp0, gates0, ve_unit, record, out_vm):
+def trace_lane(n, L, base, l, amplitude, dt, order2, n_steps, waveform, parent, kind, shorted, ghost, params, c_m, c_my,
+               g_my, ga, gp, sum_ga, sum_gp, area_scale, g_ghost, vm0, vp0, gates0, ve_unit, record, out_vm):
     """Membrane potential at compartments ``record`` (local) of lane ``l`` after every step; the other
     lanes of its group are simulated unstimulated."""
     vm = vm0.copy()
@@ -480,8 +487,8 @@ def trace_lane(n, L, base, l, amplitude, dt, order2, n_steps, waveform, parent, 
     for s in range(n_steps):
         for i in range(n):
             ve_new[i * L + l] = waveform[s] * amplitude * ve_unit[base + i * L + l]
-        step_group(n, L, base, dt, order2, True, parent, kind, shorted, params, c_m, c_my, g_my, ga, gp, sum_ga,
-                   sum_gp, area_scale, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm, dvp)
+        step_group(n, L, base, dt, order2, True, parent, kind, shorted, ghost, params, c_m, c_my, g_my, ga, gp, sum_ga,
+                   sum_gp, area_scale, g_ghost, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm, dvp)
         for i in range(n * L):
             ve_old[i] = ve_new[i]
         for r in range(len(record)):

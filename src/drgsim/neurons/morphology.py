@@ -37,6 +37,7 @@ class Morphology:
     primary_detector: str = "end"
     propagation_ms: float = 5.0  # time to allow after the stimulus for a spike to reach the detectors
     cut_end_zone: np.ndarray | None = None  # bool per compartment: near an end the model truncated
+    ghost_partner: np.ndarray | None = None  # int per compartment: see ``continued``; -1 (or None) sealed
 
     @property
     def n(self) -> int:
@@ -53,12 +54,77 @@ class Morphology:
         """True where the periaxonal layer is absent (its potential equals the extracellular one)."""
         return ~np.isfinite(self.xg_s_per_cm2)
 
+    @property
+    def cut_terminals(self) -> list[int]:
+        """The terminal compartments (root or leaves) inside a cut-end zone: the ends the model truncated."""
+        degree = np.bincount(self.parent[1:], minlength=self.n) + (self.parent >= 0)
+        return [int(i) for i in np.flatnonzero((degree <= 1) & self.near_cut_end)]
+
+    @property
+    def half_axial_mohm(self) -> np.ndarray:
+        """Intracellular axial resistance from each compartment's centre to its end (Mohm)."""
+        return self.ra_ohm_cm * (self.length_um / 2) / (np.pi * (self.diam_um / 2) ** 2) * 1e-2
+
+    def continued(self) -> Morphology:
+        """The cell with every cut end terminated as if the axon ran on beyond it.
+
+        A sealed end in a field with a gradient is excited by it (the first-difference term of the
+        activating function: McNeal 1976, IEEE Trans Biomed Eng 23:329; Rattay 1986, IEEE Trans Biomed
+        Eng 33:974), an artefact where the real axon continues. The continuation is a ghost beyond the
+        end: the same cable at the end's membrane potential in the field extrapolated linearly over the
+        last period (the end and the nearest compartment of the terminal's kind, e.g. the previous node).
+        It delivers into the end the axial current of an axon running on at rest,
+        (Ve_end - Ve_partner) / R(partner to end), so a uniform field leaves the end unexcited; what is
+        left is the field's curvature beyond the end. A terminal uncoupled from the cable (a passive end
+        node with a huge axial resistance, as PyFibers makes them) is skipped: the ghost attaches to the
+        first coupled compartment. ``CellBatch`` turns ``ghost_partner`` into that current."""
+        partner = np.full(self.n, -1, dtype=np.int64)
+        neighbours: list[list[int]] = [[] for _ in range(self.n)]
+        for i, p in enumerate(self.parent):
+            if p >= 0:
+                neighbours[i].append(int(p))
+                neighbours[int(p)].append(i)
+        r = self.half_axial_mohm
+        edge = lambda i, j: r[i] + r[j]  # noqa: E731
+        typical = float(np.median([edge(i, p) for i, p in enumerate(self.parent) if p >= 0]))
+        for terminal in self.cut_terminals:
+            end, seen = terminal, {terminal}
+            inward = [j for j in neighbours[end] if j not in seen]
+            while len(inward) == 1 and edge(end, inward[0]) > 1e3 * typical:
+                end = inward[0]  # an uncoupled end compartment: the cable ends one further in
+                seen.add(end)
+                inward = [j for j in neighbours[end] if j not in seen]
+            frontier, found = [end], -1
+            while frontier and found < 0:
+                nxt = []
+                for i in frontier:
+                    for j in neighbours[i]:
+                        if j not in seen:
+                            seen.add(j)
+                            nxt.append(j)
+                            if found < 0 and self.region[j] == self.region[terminal]:
+                                found = j
+                frontier = nxt
+            partner[end] = found if found >= 0 else inward[0]
+        return Morphology(**{**self.__dict__, "ghost_partner": partner})
+
     def with_positions(self, position_mm: np.ndarray) -> Morphology:
         """The same cell moved to new compartment centres (n, 3)."""
         position_mm = np.asarray(position_mm, dtype=float)
         if position_mm.shape != (self.n, 3):
             raise ValueError(f"position_mm must have shape ({self.n}, 3), got {position_mm.shape}")
         return Morphology(**{**self.__dict__, "position_mm": position_mm})
+
+    def path_to(self, a: int, b: int) -> list[int]:
+        """The compartments on the tree path from ``a`` to ``b``, both included."""
+        up_a = [a]
+        while self.parent[up_a[-1]] >= 0:
+            up_a.append(int(self.parent[up_a[-1]]))
+        index = {c: k for k, c in enumerate(up_a)}
+        up_b = [b]
+        while up_b[-1] not in index:
+            up_b.append(int(self.parent[up_b[-1]]))
+        return up_a[:index[up_b[-1]]] + up_b[::-1]
 
     def __post_init__(self) -> None:
         n = len(self.parent)

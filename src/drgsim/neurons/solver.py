@@ -58,7 +58,7 @@ class CellBatch:
     perm: np.ndarray  # lane-layout index -> flat index
     arrays: dict[str, np.ndarray]  # lane layout
     groups: dict[str, np.ndarray]  # g_n, g_lanes, g_base, g_struct, g_cell
-    structure: dict[str, np.ndarray]  # parent, kind, shorted per group (local indices)
+    structure: dict[str, np.ndarray]  # parent, kind, shorted, ghost partner per group (local indices)
     detectors: np.ndarray  # local compartment index of each detector, cell after cell
     det_offsets: np.ndarray
     primary: np.ndarray
@@ -85,7 +85,7 @@ class CellBatch:
         parent = np.concatenate([np.where(c.parent >= 0, c.parent + o, -1) for c, o in zip(cells, offsets)])
         shorted = ~np.isfinite(xg)
         area_scale = np.pi * d * L * 1e-2  # um^2 -> cm^2 (1e-8), then mA -> nA and S -> uS (1e6)
-        r_half = ra * (L / 2) / (np.pi * (d / 2) ** 2) * 1e-2  # Mohm
+        r_half = cat("half_axial_mohm")  # Mohm
         rp_half = xr * (L / 2) * 1e-4  # Mohm
         ga = np.zeros_like(L)
         gp = np.zeros_like(L)
@@ -98,19 +98,25 @@ class CellBatch:
         np.add.at(sum_ga, par, ga[child])
         sum_gp = gp.copy()
         np.add.at(sum_gp, par, gp[child])
+        ghost = [_ghost_partner(c) for c in cells]
+        g_ghost = np.zeros_like(L)
+        for c, o, partner in zip(cells, offsets, ghost):
+            for end in np.flatnonzero(partner >= 0):
+                path = o + np.array(c.path_to(int(end), int(partner[end])))
+                g_ghost[o + end] = 1.0 / float(r_half[path[:-1]].sum() + r_half[path[1:]].sum())  # uS
         flat = dict(params=cat("params"), c_m=cat("cm_uf_per_cm2") * area_scale * 1e-3,
                     c_my=xc * area_scale * 1e-3, g_my=np.where(shorted, 0.0, xg) * area_scale, ga=ga, gp=gp,
-                    sum_ga=sum_ga, sum_gp=sum_gp, area_scale=area_scale, v_init=cat("v_init_mv"))
+                    sum_ga=sum_ga, sum_gp=sum_gp, area_scale=area_scale, g_ghost=g_ghost, v_init=cat("v_init_mv"))
         # Group cells of identical structure, up to `lanes` per group.
         by_structure: dict[bytes, list[int]] = {}
         for k, c in enumerate(cells):
-            key = c.parent.tobytes() + c.mechanism.tobytes() + c.shorted.tobytes()
+            key = c.parent.tobytes() + c.mechanism.tobytes() + c.shorted.tobytes() + ghost[k].tobytes()
             by_structure.setdefault(key, []).append(k)
         members = [ks[i:i + lanes] for ks in by_structure.values() for i in range(0, len(ks), lanes)]
         g_n, g_lanes, g_base, g_struct = [], [], [], []
         g_cell = np.full((len(members), lanes), -1, dtype=np.int64)
         perm = np.empty(int(offsets[-1]), dtype=np.int64)
-        s_parent, s_kind, s_shorted = [], [], []
+        s_parent, s_kind, s_shorted, s_ghost = [], [], [], []
         base = struct = 0
         for g, ks in enumerate(members):
             n, nl = cells[ks[0]].n, len(ks)
@@ -119,6 +125,7 @@ class CellBatch:
             perm[base:base + n * nl] = (offsets[ks][None, :] + np.arange(n)[:, None]).ravel()
             s_parent.append(cells[ks[0]].parent), s_kind.append(cells[ks[0]].mechanism)
             s_shorted.append(cells[ks[0]].shorted)
+            s_ghost.append(ghost[ks[0]])
             base += n * nl
             struct += n
         arrays = {k: v[perm] for k, v in flat.items()}
@@ -127,7 +134,8 @@ class CellBatch:
                       g_base=np.array(g_base, dtype=np.int64), g_struct=np.array(g_struct, dtype=np.int64),
                       g_cell=g_cell)
         structure = dict(parent=np.concatenate(s_parent).astype(np.int64),
-                         kind=np.concatenate(s_kind).astype(np.int64), shorted=np.concatenate(s_shorted))
+                         kind=np.concatenate(s_kind).astype(np.int64), shorted=np.concatenate(s_shorted),
+                         ghost=np.concatenate(s_ghost).astype(np.int64))
         det, det_off, primary = [], [0], []
         for c in cells:
             names = list(c.detectors)
@@ -143,9 +151,9 @@ class CellBatch:
     def kernel_arrays(self) -> tuple:
         """Group tables, structure and lane-layout coefficients in the kernel's argument order."""
         g, s, a = self.groups, self.structure, self.arrays
-        return (g["g_n"], g["g_lanes"], g["g_base"], g["g_struct"], s["parent"], s["kind"], s["shorted"],
+        return (g["g_n"], g["g_lanes"], g["g_base"], g["g_struct"], s["parent"], s["kind"], s["shorted"], s["ghost"],
                 a["params"], a["c_m"], a["c_my"], a["g_my"], a["ga"], a["gp"], a["sum_ga"], a["sum_gp"],
-                a["area_scale"])
+                a["area_scale"], a["g_ghost"])
 
     def _relax(self, settle_ms: float, settle_dt_ms: float) -> None:
         """Resting state: gates at steady state at v_init, then unstimulated steps (as PyFibers does)."""
@@ -178,6 +186,10 @@ class CellBatch:
         region = self.cells[c].region[local]
         ordinal = sum(1 for r in self.cells[c].region[:local] if r == region)
         return c, region, ordinal
+
+
+def _ghost_partner(cell: Morphology) -> np.ndarray:
+    return np.full(cell.n, -1, dtype=np.int64) if cell.ghost_partner is None else cell.ghost_partner
 
 
 def _time_grid(batch: CellBatch, waveform: Waveform, settings: SimulationSettings,
@@ -434,7 +446,8 @@ def trace(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, amplitude_ma: float, w
     st, a = batch.structure, batch.arrays
     kernel.trace_lane(n, g["g_lanes"], g["g_base"], lane, float(amplitude_ma), dt_ms,
                       settings.method == Method.CRANK_NICOLSON, n_steps, w, st["parent"][s0:s0 + n],
-                      st["kind"][s0:s0 + n], st["shorted"][s0:s0 + n], a["params"], a["c_m"], a["c_my"], a["g_my"],
-                      a["ga"], a["gp"], a["sum_ga"], a["sum_gp"], a["area_scale"], batch.vm0, batch.vp0,
+                      st["kind"][s0:s0 + n], st["shorted"][s0:s0 + n], st["ghost"][s0:s0 + n], a["params"], a["c_m"],
+                      a["c_my"], a["g_my"], a["ga"], a["gp"], a["sum_ga"], a["sum_gp"], a["area_scale"], a["g_ghost"],
+                      batch.vm0, batch.vp0,
                       batch.gates0, batch.to_lanes(v_unit), record.astype(np.int64), out)
     return (np.arange(n_steps) + 1) * dt_ms, out

@@ -51,21 +51,25 @@ def drg_population(params: DRGParams, cfg: DRGPopulationConfig = DRGPopulationCo
     g = params.drg()
     c = params.ganglion_centre_mm()
     semi = np.array([g.ganglion_length_mm, g.ganglion_height_mm, g.ganglion_width_mm]) / 2
-    x_end = params.domain_mm / 2 - cfg.margin_mm
+    x_end = (params.domain_mm / 2 - cfg.margin_mm, params.lateral_mm - cfg.margin_mm)  # medial, lateral
     pop = Population()
     kinds = rng.choice(["abeta", "adelta", "c"], size=cfg.n_neurons, p=np.asarray(cfg.fractions) / sum(cfg.fractions))
     for kind in kinds:
-        pop.add(*_neuron(kind, rng, cfg, g, c, semi, x_end, params.level))
+        cell, info = _neuron(kind, rng, cfg, g, c, semi, x_end, params.level)
+        pop.add(cell.continued(), info)
     axis = params.ventral_root_axis_mm()
-    axis[[0, -1], 0] = -x_end, x_end
+    axis[[0, -1], 0] = -x_end[0], x_end[1]
     for _ in range(cfg.n_motor):
         d = float(rng.uniform(*motor.DIAMETER_RANGE_UM))
         r = 0.6 * g.ventral_root_diameter_mm / 2 * np.sqrt(rng.uniform())
         phi = rng.uniform(0, 2 * np.pi)
         path = axis + np.array([0.0, r * np.cos(phi), r * np.sin(phi)])
+        # Nodes on a lattice anchored at the foramen's centre, so moving the cut ends moves no node.
+        pitch_mm = motor.geometry(d).delta_x_um * 1e-3
+        path[0, 0] = -np.floor(x_end[0] / pitch_mm) * pitch_mm
         n = motor.nodes_along(d, _length(path) - 0.1)
         cell = motor.build(d, n, path_mm=path)
-        pop.add(cell, CellInfo(kind="motor", model="motor", diameter_um=d, segment=params.level, side=cfg.side))
+        pop.add(cell.continued(), CellInfo(kind="motor", model="motor", diameter_um=d, segment=params.level, side=cfg.side))
     return pop
 
 
@@ -87,8 +91,8 @@ def _neuron(kind, rng, cfg, g, c, semi, x_end, level):
     root_r = min(0.8 * g.dorsal_root_diameter_mm / 2, 0.5 * min(semi[1:]))
     nerve_r = min(0.8 * g.spinal_nerve_diameter_mm / 2, 0.5 * min(semi[1:]))
     yz = (t[1:] - c[1:]) / max(float(np.linalg.norm(t[1:] - c[1:])), 1e-9) * rng.uniform(0, 1)
-    central = np.array([t, [c[0] - 0.8 * semi[0], *(c[1:] + yz * root_r)], [-x_end, *(c[1:] + yz * root_r)]])
-    peripheral = np.array([t, [c[0] + 0.8 * semi[0], *(c[1:] + yz * nerve_r)], [x_end, *(c[1:] + yz * nerve_r)]])
+    central = np.array([t, [c[0] - 0.8 * semi[0], *(c[1:] + yz * root_r)], [-x_end[0], *(c[1:] + yz * root_r)]])
+    peripheral = np.array([t, [c[0] + 0.8 * semi[0], *(c[1:] + yz * nerve_r)], [x_end[1], *(c[1:] + yz * nerve_r)]])
     paths = Paths(stem=np.array([t, soma]), peripheral=peripheral, central=central)
     if kind == "c":
         axon_um = (min(_length(central), _length(peripheral)) - 0.2) * 1e3 - drg_c.CELL.t_piece_length_um
