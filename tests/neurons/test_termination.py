@@ -49,12 +49,11 @@ def test_a_uniform_field_excites_a_sealed_end_and_no_continued_one():
     """Ve linear along the fibre (a uniform field): the sealed fibre fires from an end, the continued one
     is silent up to 100x that amplitude."""
     cell = _fibre(10)
-    batch = CellBatch.pack([cell, _sealed(cell)])
-    v = 20.0 * batch.positions_mm[:, 2]  # mV per mA per mm
+    v = 20.0 * cell.position_mm[:, 2]  # mV per mA per mm
     wf = Waveform(shape="monophasic", polarity="cathodic", pulse_width_us=300.0)
-    sealed = find_thresholds(CellBatch.pack([_sealed(cell)]), v[batch.offsets[1]:], wf)
+    sealed = find_thresholds(CellBatch.pack([_sealed(cell)]), v, wf)
     assert np.isfinite(sealed.threshold_ma[0]) and sealed.cut_end[0]
-    continued = find_thresholds(CellBatch.pack([cell]), v[:batch.offsets[1]], wf, max_ma=100 * sealed.threshold_ma[0])
+    continued = find_thresholds(CellBatch.pack([cell]), v, wf, max_ma=100 * sealed.threshold_ma[0])
     assert np.isinf(continued.threshold_ma[0])
 
 

@@ -14,8 +14,8 @@ lateral pole, and the ventral root runs along its ventral side at ``ventral_root
 spinal nerve beyond the lateral pole. The domain runs ``domain_mm / 2`` medially and ``lateral_mm``
 laterally from the foramen's centre (the spinal nerve carries current far laterally, so the axons in
 it need room beyond the contacts) and ``domain_mm`` across; all its outer faces are grounded (the
-distant return). Within it the roots run straight along the nerve axis. The lead lies in the foramen on the dorsal surface of
-the ganglion, parallel to the nerve, tip lateral, with ``contact_over_ganglion`` over the ganglion
+distant return). Within it the roots run straight along the nerve axis. The lead lies in the foramen on
+the dorsal surface of the ganglion, parallel to the nerve, tip lateral, with ``contact_over_ganglion`` over the ganglion
 centre, in an encapsulation sheath, on the dorso-cranial side of the ganglion (``lead_angle_deg``)
 where the foramen has room. Little or no CSF separates lead and ganglion (Shen 2006).
 
@@ -109,9 +109,9 @@ class DRGParams(BaseModel):
         h, lat = self.domain_mm / 2, self.lateral_mm
         c = self.ganglion_centre_mm()
         half_block = g.foramen_length_mm / 2
-        reach = c[0] + g.ganglion_length_mm / 2 + 5.0
-        if lat < max(reach, half_block + 5.0):
-            raise ValueError(f"lateral_mm={lat:g}: the domain must reach {max(reach, half_block + 5.0):.1f} mm laterally "
+        need = max(c[0] + g.ganglion_length_mm / 2, half_block) + 5.0
+        if lat < need:
+            raise ValueError(f"lateral_mm={lat:g}: the domain must reach {need:.1f} mm laterally "
                              "(5 mm past the ganglion's lateral pole and the foramen)")
         outer = Box(Pnt(-h, -h, -h), Pnt(lat, h, h))
         outer.faces.name = "ground"

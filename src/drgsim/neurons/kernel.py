@@ -41,8 +41,8 @@ def _relax(dt, tau):
 
 
 @_jit
-def step_group(n, L, base, dt, order2, update_gates, parent, kind, shorted, ghost, params, c_m, c_my, g_my, ga, gp, sum_ga,
-               sum_gp, area_scale, g_ghost, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm, dvp):
+def step_group(n, L, base, dt, order2, update_gates, parent, kind, shorted, ghost, params, c_m, c_my, g_my, ga, gp,
+               sum_ga, sum_gp, area_scale, g_ghost, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm, dvp):
     """Advance every lane of one group by dt. ``parent``, ``kind`` and ``shorted`` are the group's
     (local, length n); per-lane arrays are indexed ``base + i * L + l``; ``ve_*`` are local (i * L + l).
 
@@ -59,6 +59,7 @@ def step_group(n, L, base, dt, order2, update_gates, parent, kind, shorted, ghos
         k = kind[i]
         sh = shorted[i]
         p = parent[i]
+        gp_i = ghost[i]
         row_i = 0.0 if sh else 1.0
         row_p = 0.0 if (p < 0 or shorted[p]) else 1.0
         for l in range(L):
@@ -71,8 +72,8 @@ def step_group(n, L, base, dt, order2, update_gates, parent, kind, shorted, ghos
             d1 = d[1, j] + sa
             r0 = rhs[0, j] - cur * area_scale[j]
             inject = 0.0
-            if ghost[i] >= 0:
-                pl = ghost[i] * L + l
+            if gp_i >= 0:
+                pl = gp_i * L + l
                 inject = g_ghost[j] * (ve_old[loc] + dve - ve_old[pl] - frac * (ve_new[pl] - ve_old[pl]))
                 r0 += inject
             if sh:

@@ -79,14 +79,10 @@ class Morphology:
         node with a huge axial resistance, as PyFibers makes them) is skipped: the ghost attaches to the
         first coupled compartment. ``CellBatch`` turns ``ghost_partner`` into that current."""
         partner = np.full(self.n, -1, dtype=np.int64)
-        neighbours: list[list[int]] = [[] for _ in range(self.n)]
-        for i, p in enumerate(self.parent):
-            if p >= 0:
-                neighbours[i].append(int(p))
-                neighbours[int(p)].append(i)
+        neighbours = _neighbours(self.parent)
         r = self.half_axial_mohm
         edge = lambda i, j: r[i] + r[j]  # noqa: E731
-        typical = float(np.median([edge(i, p) for i, p in enumerate(self.parent) if p >= 0]))
+        typical = float(np.median(r[1:] + r[self.parent[1:]]))
         for terminal in self.cut_terminals:
             end, seen = terminal, {terminal}
             inward = [j for j in neighbours[end] if j not in seen]
@@ -139,6 +135,16 @@ class Morphology:
                 raise ValueError(f"detector {name!r} index {idx} outside 0..{n - 1}")
         if self.primary_detector not in self.detectors:
             raise ValueError(f"primary detector {self.primary_detector!r} not among {sorted(self.detectors)}")
+
+
+def _neighbours(parent) -> list[list[int]]:
+    """Each compartment's neighbours in the tree (its parent and its children)."""
+    out: list[list[int]] = [[] for _ in range(len(parent))]
+    for i, p in enumerate(parent):
+        if p >= 0:
+            out[i].append(int(p))
+            out[int(p)].append(i)
+    return out
 
 
 @dataclass
@@ -205,11 +211,7 @@ class MorphologyBuilder:
             return None
         n = len(self._comps)
         pos = np.array(self._pos).reshape(n, 3)
-        neighbours: list[list[int]] = [[] for _ in range(n)]
-        for i, p in enumerate(self._parent):
-            if p >= 0:
-                neighbours[i].append(p)
-                neighbours[p].append(i)
+        neighbours = _neighbours(self._parent)
         zone = np.zeros(n, dtype=bool)
         for end, length_um in self.cut_ends.items():
             dist = {end: 0.0}

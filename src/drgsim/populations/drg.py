@@ -69,7 +69,8 @@ def drg_population(params: DRGParams, cfg: DRGPopulationConfig = DRGPopulationCo
         path[0, 0] = -np.floor(x_end[0] / pitch_mm) * pitch_mm
         n = motor.nodes_along(d, _length(path) - 0.1)
         cell = motor.build(d, n, path_mm=path)
-        pop.add(cell.continued(), CellInfo(kind="motor", model="motor", diameter_um=d, segment=params.level, side=cfg.side))
+        pop.add(cell.continued(), CellInfo(kind="motor", model="motor", diameter_um=d, segment=params.level,
+                                           side=cfg.side))
     return pop
 
 

@@ -64,8 +64,8 @@ def scs_population(params: SCSParams, cfg: SCSPopulationConfig = SCSPopulationCo
         cell = mrg.build(round(d, 3), n, start_mm=(xc + x, y, params.lead_centre_z_mm - length / 2))
         k = min(int(abs(x) / (0.45 * a) * len(SEGMENTS_MEDIAL_TO_LATERAL)), len(SEGMENTS_MEDIAL_TO_LATERAL) - 1)
         side = "left" if x >= 0 else "right"
-        pop.add(cell.continued(), CellInfo(kind="dorsal_column", model="mrg", diameter_um=d, segment=SEGMENTS_MEDIAL_TO_LATERAL[k],
-                               side=side))
+        pop.add(cell.continued(), CellInfo(kind="dorsal_column", model="mrg", diameter_um=d,
+                                           segment=SEGMENTS_MEDIAL_TO_LATERAL[k], side=side))
         n_dc += 1
     paths = params.rootlet_paths()
     for j in range(cfg.n_dorsal_root):
@@ -73,7 +73,8 @@ def scs_population(params: SCSParams, cfg: SCSPopulationConfig = SCSPopulationCo
         d = float(rng.uniform(6.0, 12.0))
         cell = _root_fibre(p, d, params.rootlet_diameter_mm / 2 * 0.5, rng, params.lead_centre_z_mm, half_len)
         side = "left" if p[1, 0] > p[0, 0] else "right"
-        pop.add(cell.continued(), CellInfo(kind="dorsal_root", model="mrg", diameter_um=d, segment=params.level, side=side))
+        pop.add(cell.continued(), CellInfo(kind="dorsal_root", model="mrg", diameter_um=d, segment=params.level,
+                                           side=side))
     return pop
 
 
