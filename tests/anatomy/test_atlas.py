@@ -1,4 +1,4 @@
-"""The body atlas against the reference dermatome table (shared/reference/anatomy.md)."""
+"""The body atlas against the textbook dermatome table."""
 
 from __future__ import annotations
 

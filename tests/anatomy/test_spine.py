@@ -1,4 +1,4 @@
-"""DRG and canal geometry per level, and postures, against the cited ranges (shared/reference/anatomy.md)."""
+"""DRG and canal geometry per level, and postures, against the ranges cited in drgsim.anatomy.spine."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Battery model: devices.md's worked examples by computation, and longevity's monotonic fall."""
+"""Battery model: the worked examples in drgsim.devices.battery by computation, and longevity's monotonic fall."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Lead catalog: geometry and contact areas (devices.md: DRG contact 1.0 mm x 1.25 mm = 0.039 cm2)."""
+"""Lead catalog: geometry and contact areas (DRG contact 1.0 mm x 1.25 mm = 0.039 cm2)."""
 
 from __future__ import annotations
 

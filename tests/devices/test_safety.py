@@ -1,4 +1,4 @@
-"""Safety numbers: devices.md's examples (6.1 and 110 uC/cm2) and the warning / refusal levels."""
+"""Safety numbers: the DRG contact's examples (6.1 and 110 uC/cm2) and the warning / refusal levels."""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 Each region (``left_knee_anterior``, ``right_sole``, ...) has a side, a view (front or back), a
 group used for clinical evidence (foot, knee, groin, pelvis, back, leg), dermatome weights that
 sum to 1, a source, and a schematic polygon for the body map. The data, with sources, is
-``drgsim/data/atlas.json``: textbook dermatomes as summarised in shared/reference/anatomy.md
+``drgsim/data/atlas.json``: textbook dermatome maps (the 2019 consensus, Deer et al., Neuromodulation 22:1,
+should replace them)
 (groin L1 with T12-L2, knee L3, medial leg and ankle L4, dorsum and great toe L5, lateral foot,
 heel and sole S1, perineum S2-S4).
 """

@@ -1,6 +1,7 @@
 """Candidate check: does a patient meet the criteria for DRG stimulation, and why (not)?
 
-Criteria from shared/reference/clinical.md: chronic (>= 6 months) focal neuropathic pain after
+Criteria as in the ACCURATE trial (Deer et al. 2017, Pain 158:669) and SCS/DRG practice: chronic (>= 6 months)
+focal neuropathic pain after
 conservative care failed (drugs of >= 2 classes, injections, therapy); psychological screening
 before implant, with BDI-II > 28 calling for treatment first and active psychosis, suicidality,
 substance use disorder or dementia excluding; contraindications include infection and inability
@@ -91,7 +92,7 @@ class CandidateAssessment(BaseModel):
 
 
 def assess_candidate(history: ClinicalHistory, pain: PainMap) -> CandidateAssessment:
-    """Check a candidate against the clinical.md criteria, each with its reason."""
+    """Check a candidate against the criteria above, each with its reason."""
     h = history
     criteria = [Criterion(
         criterion="duration", met=h.pain_duration_months >= MIN_DURATION_MONTHS,

@@ -1,6 +1,6 @@
 """Pain map: body regions with a pain intensity on the 0-10 numeric rating scale (NRS).
 
-The NRS is an 11-point integer scale (clinical.md: pain measured by VAS 0-100 mm or NRS 0-10), so
+The NRS is an 11-point integer scale (pain is measured by VAS 0-100 mm or NRS 0-10; Farrar et al. 2001, Pain 94:149), so
 intensities are integers 0-10. Every region must be in the body atlas; an unknown region is
 reported with its close matches. ``parse_pain`` reads the command-line form ``left_sole:8,left_heel:7``.
 """

@@ -5,7 +5,7 @@ the sum over painful regions on its side of NRS x dermatome weight, divided by t
 (weights of a region sum to 1, so the scores of all targets plus the pain in unmodelled
 dermatomes add up to 1). Targets are ranked by score (ties: the more cranial level, then left);
 the recommendation takes them in order until ``coverage_goal`` of the pain is carried or
-``max_leads`` is reached: one DRG lead per ganglion and up to 4 leads per IPG (devices.md,
+``max_leads`` is reached: one DRG lead per ganglion and up to 4 leads per IPG (FDA PMA P150004;
 NCT01923285); about 3 leads per patient in practice (756 leads / 249 patients, Chapman 2021).
 Clinical series for the body parts in pain (atlas evidence) are attached as reasons.
 """
@@ -18,7 +18,7 @@ from drgsim.anatomy.atlas import get_region, load_atlas
 from drgsim.anatomy.levels import DERMATOMES, Level, Side
 from drgsim.anatomy.painmap import PainMap, PainMapError
 
-MAX_LEADS = 4  # leads per DRG IPG (shared/reference/devices.md; NCT01923285)
+MAX_LEADS = 4  # leads per DRG IPG (Abbott Proclaim DRG, FDA PMA P150004; NCT01923285)
 COVERAGE_GOAL = 0.8  # share of the NRS-weighted pain the recommended leads should carry (project default)
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 

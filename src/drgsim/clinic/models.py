@@ -1,6 +1,7 @@
 """The clinic's records (SQLAlchemy 2 ORM): people, the therapy pathway, devices, audit.
 
-The pathway follows the seeds' clinical notes (shared/reference/clinical.md): candidate screening,
+The pathway follows clinical practice (ACCURATE, Deer et al. 2017, Pain 158:669; TRIAL-STIM, Eldabe et al.
+2020): candidate screening,
 a pain map, a plan of DRG target levels, a one-week trial with temporary leads and an external
 trial stimulator with a daily diary, the >= 50 % relief decision, the implant, programs, follow-up
 visits (NRS, ODI, EQ-5D-5L) and adverse events. A stimulator's state and every device event

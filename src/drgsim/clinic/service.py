@@ -2,7 +2,8 @@
 ownership, writing its records and one audit entry in the caller's transaction (so a failure leaves
 nothing half-saved), and driving stimulators through ``drgsim.devices`` so every device rule holds.
 
-Rules from the seeds' clinical notes (shared/reference/clinical.md): a trial lasts about a week with
+Rules of the clinical pathway (trial success as defined by TRIAL-STIM, Eldabe et al. 2020; ACCURATE, Deer et
+al. 2017, Pain 158:669): a trial lasts about a week with
 temporary leads on an external stimulator; it succeeds with >= 50 % pain relief, here the mean diary
 NRS against the baseline NRS; the clinician confirms the decision; only then may a permanent system
 be implanted, at the trial's levels.
@@ -35,7 +36,7 @@ TRIAL_MODEL = "drg_trial"
 TRIAL_LEAD = "drg_temp"
 IPG_MODEL = "drg_ipg"
 IPG_LEAD = "drg"
-RELIEF_RULE_PCT = 50.0  # trial success: >= 50 % relief (clinical.md)
+RELIEF_RULE_PCT = 50.0  # trial success: >= 50 % relief (TRIAL-STIM, Eldabe et al. 2020)
 MIN_DIARY_DAYS = 5  # days of diary the decision needs [project choice: most of the one-week trial]
 
 

@@ -1,6 +1,7 @@
 """The device system: leads, stimulators, programs, safety, battery, controllers and the event log.
 
-The seeds' system (shared/reference/devices.md): an implanted pulse generator with up to four
+The modelled system (Abbott Proclaim DRG, FDA PMA P150004; Axium Clinical Programmer manual MN20700-03;
+NCT01923285): an implanted pulse generator with up to four
 thin 4-contact DRG leads, a patient controller and a clinician programmer, preceded by a
 one-week trial on an external stimulator; a rechargeable SCS IPG with 8-contact leads is the
 comparator. Every program drgsim simulates passes the rules the real device enforces.

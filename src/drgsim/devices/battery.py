@@ -1,6 +1,7 @@
 """Battery: average stimulation current, tissue energy, battery drain, longevity and recharging.
 
-Model (devices.md, "Energy and battery"):
+Model (charge and energy bookkeeping; the manufacturer's energy-factor method, Proclaim IPG clinician
+manual, App. C, is what it approximates):
 
 - Average stimulation current, per lead: I_avg = I * PW * f, doubled for an active recharge (the
   second phase is drawn from the battery too; a passive recharge returns the coupling capacitor's

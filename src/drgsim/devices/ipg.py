@@ -14,7 +14,7 @@ Device rules (Axium Clinical Programmer manual MN20700-03 unless noted):
 - charge density above 30 uC/cm2 per phase or Shannon k >= 1.85 (at the larger of the amplitude
   and the patient maximum) needs an explicit clinician override (safety.py); patients can never
   override;
-- entering MRI mode stops stimulation; therapy cannot be started in MRI mode (devices.md).
+- entering MRI mode stops stimulation; therapy cannot be started in MRI mode (Proclaim IPG clinician manual).
 
 drgsim's own rules [unverified device behaviour]: a new impedance measurement that puts a lead
 above its compliance ceiling or open-circuit limit disables that lead and zeroes its amplitude,

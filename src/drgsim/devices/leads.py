@@ -1,13 +1,13 @@
 """Lead catalog: contact geometry and surface area of the DRG, trial and SCS leads.
 
 Loaded from ``drgsim/data/leads.json`` (sources per field there; DRG and SCS contact geometry is
-[unverified], as in shared/reference/devices.md). Shared with ``drgsim.fields``, which meshes the
+[unverified]: cylindrical contacts about 1.25 mm long, 1.0 mm across, 5 mm apart). Shared with ``drgsim.fields``, which meshes the
 contacts from ``contact_centres_mm``, ``contact_length_mm`` and ``contact_diameter_mm``; safety
 uses ``contact_area_cm2`` for charge density.
 
 Conventions: contacts are numbered from 1 at the distal end; centres are measured proximally
 along the lead axis from the centre of contact 1. A ring contact exposes its lateral surface,
-area = pi * diameter * length (DRG: pi * 1.0 mm * 1.25 mm = 0.0393 cm2, as devices.md).
+area = pi * diameter * length (DRG: pi * 1.0 mm * 1.25 mm = 0.0393 cm2).
 """
 
 from __future__ import annotations

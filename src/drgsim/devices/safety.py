@@ -1,6 +1,6 @@
 """Stimulation safety per contact: charge per phase, charge density, Shannon k, compliance.
 
-- Charge per phase Q = I * PW (devices.md).
+- Charge per phase Q = I * PW.
 - Charge density D = Q / contact area, per phase.
 - Shannon (1992): log10(D) = k - log10(Q), so k = log10(D) + log10(Q); tissue damage was observed
   for k >= 1.85.

@@ -5,14 +5,14 @@ each sample is the waveform's value at the middle of its step, t_k + dt/2, with 
 of the first pulse. Cathodic means a negative electrode current (negative potentials near the
 contact).
 
-- Passive recharge ([unverified] the DRG waveform, devices.md): a rectangular cathodic phase, then
+- Passive recharge ([unverified] the DRG waveform: charge-balanced, passive recovery): a rectangular cathodic phase, then
   the output coupling capacitor discharges through the tissue with time constant
   tau = Z * C (ohm * uF = us), carrying back exactly the first phase's charge: the neurons
   ``asymmetric`` shape.
 - Active recharge: an equal and opposite driven phase: the neurons ``biphasic`` shape.
 
 ``contact_weights`` turns a contact configuration into the weight vector over contacts that
-multiplies the per-contact unit-current field solutions (design.md: superposition). With a
+multiplies the per-contact unit-current field solutions (superposition: the volume conductor is linear). With a
 cathodic waveform (leading phase -1), weight +1/n on each cathode and -1/n on each anode give
 each contact its signed current: cathodes sink current in the leading phase.
 """

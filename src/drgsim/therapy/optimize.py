@@ -17,7 +17,7 @@ Search, for one implant in the programming posture (supine by default):
 
 Frequency does not change a single pulse's threshold, so on energy alone the lowest frequency on
 the grid would always win; the search therefore keeps the therapy's frequency fixed (clinical
-defaults: 20 Hz DRG as in ACCURATE programming, 50 Hz tonic SCS; devices.md worked examples).
+defaults: 20 Hz DRG as in ACCURATE programming, 50 Hz tonic SCS, within the tonic 30-120 Hz range).
 Every value is checked against the device's own grid. When no program reaches the target, the
 result is the one with the highest coverage (then the lowest drain) and says so.
 """
