@@ -32,12 +32,12 @@ def test_compare_contract(files):
         s = out[system]
         for key in ("program", "pain_coverage_pct", "off_target_pct", "c_fibers_activated", "motor_activated",
                     "average_current_ua", "battery_years", "perception_threshold_ma", "posture_spread_pct",
-                    "cut_end_initiations"):
+                    "cut_end_initiations", "intervals"):
             assert key in s, key
         assert set(s["perception_threshold_ma"]) == {"supine", "prone", "sitting", "standing"}
         assert s["cut_end_initiations"] == 0  # no decisive spike next to a truncated axon end (issue 12)
     assert out["drg"]["program"]["leads"]["1"]["contacts"]
-    assert out["quality"] == "quick" and out["patient"] == "default-crps-left-foot"
+    assert out["quality"] == "quick" and out["patient"] == "default-crps-left-foot" and out["population_scale"] == 1.0
 
 
 def test_simulate_contract(files):
@@ -68,6 +68,7 @@ def test_demo_writes_report_figures_and_summary(files, tmp_path):
     (["compare", "--patient", "/no/such.json"], "--patient='/no/such.json'"),
     (["compare", "--target-coverage-pct", "0"], "--target-coverage-pct=0.0: allowed: > 0 and <= 100"),
     (["demo", "--target-coverage-pct", "120"], "--target-coverage-pct=120.0"),
+    (["compare", "--population-scale", "0"], "--population-scale=0.0: allowed: 0.1-10"),
 ])
 def test_bad_input_exits_2(args, message):
     res = runner.invoke(app, args + ["--json"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from drgsim.anatomy.posture import Posture
 from drgsim.therapy.report import write_report
 
@@ -54,3 +56,26 @@ def test_report_has_figures_and_numbers(comparison, tmp_path):
         assert f"src='{name}.png'" in page
     assert f"{comparison.drg.summary()['average_current_ua']}" in page
     assert "positional stability" in page
+
+
+def test_headline_numbers_carry_their_sampling_intervals(comparison):
+    """Bootstrap intervals over the sampling of the cells: in compare's summary, around the number itself."""
+    for system in ("drg", "scs"):
+        s = comparison.summary()[system]
+        ci = s["intervals"]
+        assert ci["n_resamples"] == 1000 and ci["posture"] == "supine"
+        for key in ("pain_coverage_pct", "off_target_pct"):
+            lo, hi = ci[key]
+            assert 0 <= lo <= hi <= 100
+        lo, hi = ci["perception_threshold_ma"]
+        assert lo - 1e-4 <= s["perception_threshold_ma"]["supine"] <= hi + 1e-4  # intervals rounded to 1e-4
+
+
+def test_population_scale_multiplies_every_population():
+    from drgsim.therapy.model import QUALITY
+
+    q = QUALITY["quick"].scaled(2.0)
+    assert q.drg_population.n_neurons == 2 * QUALITY["quick"].drg_population.n_neurons
+    assert q.scs_population.n_dorsal_root == 2 * QUALITY["quick"].scs_population.n_dorsal_root
+    with pytest.raises(ValueError, match="population_scale=20"):
+        QUALITY["quick"].scaled(20)

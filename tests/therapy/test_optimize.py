@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from drgsim.anatomy.painmap import PainMap
@@ -62,3 +63,38 @@ def test_bad_optimizer_settings_are_named(drg_model):
         optimize(drg_model, OptimizerConfig(configurations=["-+"]))
     with pytest.raises(ValueError, match="needs at least one \\+ and one -"):
         OptimizerConfig(configurations=["--00"])
+
+
+def test_the_motor_bound_changes_no_threshold_below_it(drg_model, scs_model):
+    """The A-beta tables stop at the lowest grid amplitude at which a motor cell fires (nothing above it is
+    used): below it every threshold is the full table's (to the device's maximum) within the search's
+    tolerance, and a fibre reported silent has no threshold below it, for DRG and for SCS (where the motor
+    cells are the dorsal-root fibres, A-beta themselves)."""
+    from drgsim.therapy import optimize as opt
+    from drgsim.therapy.outcomes import ABETA_KINDS, MOTOR_KINDS
+
+    for model, contacts in ((drg_model, "+-00"), (scs_model, "000+0-00")):
+        f = opt.DEFAULT_FREQUENCY_HZ[model.system]
+        site = model.site(1, "supine")
+        amplitude = model.implant.ipg().amplitude_ma
+        wf = site_waveform(model, contacts, f)
+        thr, _ = opt._abeta_and_motor(site, as_contacts(contacts), wf, model.system, amplitude)
+        kinds = tuple(sorted(set(ABETA_KINDS + MOTOR_KINDS[model.system]) & set(site.kinds)))
+        full = site.table(as_contacts(contacts), wf, amplitude.maximum, kinds=kinds)
+        motor = np.isin(site.kinds, MOTOR_KINDS[model.system])
+        bound = opt._first_firing(full, motor, amplitude.grid)
+        assert bound is not None
+        below = np.isin(site.kinds, kinds) & (full.threshold_ma < bound / (1 + 2 * model.quality.rel_tol))
+        assert below.any(), "nothing compared"
+        np.testing.assert_allclose(thr[below], full.threshold_ma[below], rtol=2 * model.quality.rel_tol)
+        silent = np.isin(site.kinds, kinds) & ~np.isfinite(thr)
+        assert np.all(full.threshold_ma[silent] >= bound * (1 - 2 * model.quality.rel_tol))
+
+
+def site_waveform(model, contacts, frequency_hz):
+    from drgsim.devices.program import LeadSettings
+
+    site = model.site(1, "supine")
+    cs = as_contacts(contacts)
+    probe = LeadSettings(contacts=cs, amplitude_ma=0.0, pulse_width_us=300.0, frequency_hz=frequency_hz, enabled=False)
+    return model.lead_waveform(probe, site.impedance_ohm(cs))

@@ -27,7 +27,7 @@ from typing import Annotated
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from drgsim import __version__
+from drgsim import __version__, fingerprint
 from drgsim.fields.anatomy_models import DRGParams, EpineuralParams, SCSParams
 from drgsim.fields.geometry import Geometry, HomogeneousParams, SphereParams
 
@@ -39,18 +39,13 @@ MESH_RETRY_SCALES = (1.0, 0.9, 0.8, 0.7)
 
 @functools.cache
 def code_fingerprint() -> str:
-    """Hash of the code and data that turn a spec into a solution (fields, lead catalog, anatomy), so
-    that a cached solution is never read after any of them changed."""
-    from importlib import resources
+    """Hash of the code and data that turn a spec into a solution (this module and what it imports: the
+    volume conductors, the lead catalog, the anatomy), so that a cached solution is never read after
+    any of them changed, and stays valid when anything else does."""
+    return fingerprint.code_fingerprint(("drgsim.fields.solve",), FIELD_DATA_FILES)
 
-    h = hashlib.sha256()
-    for pkg in ("drgsim.fields", "drgsim.anatomy", "drgsim.devices"):
-        for f in sorted(resources.files(pkg).iterdir(), key=lambda x: x.name):
-            if f.name.endswith(".py"):
-                h.update(f.name.encode() + f.read_bytes())
-    for name in ("conductivities.json", "leads.json", "spine.json", "posture.json"):
-        h.update(name.encode() + resources.files("drgsim.data").joinpath(name).read_bytes())
-    return h.hexdigest()
+
+FIELD_DATA_FILES = ("conductivities.json", "leads.json", "spine.json", "posture.json")
 
 
 class MeshSettings(BaseModel):

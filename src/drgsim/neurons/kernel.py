@@ -204,8 +204,8 @@ DEPOL, HYPERPOL, LEAD_END, FILTERED, FILTERED_PEAK = 0, 1, 2, 3, 4
 def run_groups(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, g_n, g_lanes, g_base, g_struct, g_cell,
                parent, kind, shorted, ghost, params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp, area_scale, g_ghost, vm0,
                vp0, gates0,
-               ve_unit, v_thresh, det_local, det_off, primary, rest_tol, rest_slope, max_spikes, cell_out, first_cross,
-               extremes, spike_times, spike_counts):
+               ve_unit, v_thresh, det_local, det_off, primary, commit_off, commit_moved, commit_at, rest_tol,
+               rest_slope, max_spikes, cell_out, first_cross, extremes, spike_times, spike_counts):
     """Run every cell (lane) of every group.
 
     ``SIMULATE``: one run per cell at ``cell_in[c, START]``; it stops when every detector has fired
@@ -217,7 +217,10 @@ def run_groups(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, g
     fires (step down first if the start fires), bisect until (hi - lo) / hi < rel_tol; then, with
     ``FIND_BLOCK``, step up by ``STEP_BLOCK`` from the threshold until the cell falls silent (the end
     of its first firing window, bisected likewise) or ``CEILING`` is passed. Runs stop as soon as the
-    primary detector fires. ``first_cross`` receives the first upward crossing time of every
+    primary detector fires, or (SEARCH) once the spike has crossed at the run's commit compartment, from
+    where it can only travel on to the detector: ``commit_at`` at the number of positions of the cell's
+    stretch whose ``commit_moved`` x amplitude is below 1 (``solver.CommitPaths``). ``first_cross``
+    receives the first upward crossing time of every
     compartment in the lowest firing run below the threshold search's end (-1 if none).
     """
     n_groups = len(g_n)
@@ -252,6 +255,7 @@ def run_groups(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, g
         loud = np.zeros(L, dtype=np.bool_)  # a silent run has had a local spike: step finely from now on
         sims = np.zeros(L, dtype=np.int64)
         total = np.zeros(L, dtype=np.int64)
+        commit = np.full(L, -1, dtype=np.int64)  # local compartment deciding the lane's run (-1: the detector)
         n_done = 0
         for l in range(L):
             nxt[l] = cell_in[g_cell[g, l], START]
@@ -310,6 +314,10 @@ def run_groups(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, g
                 amp[l] = a
                 running[l] = True
                 step[l] = 0
+                pos = commit_off[c]
+                while pos < commit_off[c + 1] and commit_moved[pos] * a < 1.0:
+                    pos += 1
+                commit[l] = commit_at[pos + c] if mode == SEARCH else -1
                 for i in range(n):
                     j = base + i * L + l
                     vm[j] = vm0[j]
@@ -370,6 +378,8 @@ def run_groups(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, g
                     if spike_counts[k] == 0:
                         all_fired = False
                 fired = spike_counts[det_off[c] + primary[c]] > 0
+                if commit[l] >= 0 and fc[base + commit[l] * L + l] >= 0.0:
+                    fired = True
                 end = s >= n_steps or (mode == SEARCH and fired)
                 if not end and s >= stim_end:
                     if all_fired and max_spikes == 1:

@@ -228,6 +228,7 @@ class SearchSettings(BaseModel):
     started somewhere (a firing window may have been jumped: block), back to the last quiet amplitude
     and on in steps of ``step_fine``. Block: steps of ``step_block`` above the threshold until the cell
     is silent again, then bisection. Without ``max_ma`` the ceiling is ``ceiling_factor`` x the start.
+    A firing run ends once the spike is committed to the detector (``commit_paths``), not when it arrives.
     Where the ceiling lies more than 8x above the start, the first run is at the ceiling: if no
     compartment spikes there at all, the cell is silent (one run; a cell in block has local spikes).
     """
@@ -242,6 +243,11 @@ class SearchSettings(BaseModel):
     find_block: bool = True
     ceiling_factor: float = Field(1e3, ge=10, le=1e8)
     max_simulations: int = Field(200, ge=4, le=10_000)
+    commit_field_mv: float = Field(1.0, ge=0, le=10, description="a spike is committed to the detector once it "
+                                   "has crossed ``commit_nodes`` active compartments into the unbranched stretch "
+                                   "before the detector that the run's stimulus moves by less than this "
+                                   "(``commit_paths``; 0: wait for the detector)")
+    commit_nodes: int = Field(3, ge=1, le=100)
 
     def kernel_parameters(self, rel_tol: float) -> np.ndarray:
         p = np.zeros(7)
@@ -253,7 +259,7 @@ class SearchSettings(BaseModel):
 
 def _run(batch: CellBatch, mode: int, cell_in: np.ndarray, search: np.ndarray, waveform: Waveform,
          settings: SimulationSettings, v_unit: np.ndarray, max_spikes: int = 1, n_steps: int | None = None,
-         stim_end: int | None = None):
+         stim_end: int | None = None, commit: CommitPaths | None = None):
     dt_ms, steps_needed, w, full_end = _time_grid(batch, waveform, settings, n_steps)
     n_steps = steps_needed if n_steps is None else n_steps
     stim_end = full_end if stim_end is None else stim_end
@@ -269,11 +275,18 @@ def _run(batch: CellBatch, mode: int, cell_in: np.ndarray, search: np.ndarray, w
                       settings.method == Method.CRANK_NICOLSON, n_steps, stim_end, w, g["g_n"], g["g_lanes"],
                       g["g_base"], g["g_struct"], g["g_cell"], *batch.kernel_arrays()[4:], batch.vm0, batch.vp0,
                       batch.gates0, batch.to_lanes(v_unit), settings.ap_threshold_mv, batch.detectors,
-                      batch.det_offsets, batch.primary, rest_tol, rest_slope, max_spikes, out, first_cross, extremes,
+                      batch.det_offsets, batch.primary,
+                      *(_no_commit(batch.n_cells) if commit is None else (commit.offsets, commit.moved, commit.commit)),
+                      rest_tol, rest_slope,
+                      max_spikes, out, first_cross, extremes,
                       spike_times, spike_counts)
     seconds = time.perf_counter() - t0
     return out, batch.to_flat(first_cross), np.stack([batch.to_flat(e) for e in extremes]), spike_times, \
         spike_counts, seconds
+
+
+def _no_commit(n_cells: int) -> tuple:
+    return np.zeros(n_cells + 1, dtype=np.int64), np.zeros(0), np.full(n_cells, -1, dtype=np.int64)
 
 
 def _rest_criteria(settings: SimulationSettings) -> tuple[float, float]:
@@ -417,8 +430,10 @@ def find_thresholds(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, waveform: Wa
         start = np.where(peak > 0, search.start_depolarization_mv / peak, np.inf)
     ceiling = search.ceiling_factor * start if max_ma is None else _per_cell(max_ma, batch, "max_ma")
     start = np.minimum(start, ceiling)
+    commit = commit_paths(batch, response, search.commit_field_mv, search.commit_nodes)
     out, first_cross, _, _, _, seconds = _run(batch, kernel.SEARCH, np.stack([start, ceiling], axis=1),
-                                              search.kernel_parameters(rel_tol), waveform, settings, v_unit)
+                                              search.kernel_parameters(rel_tol), waveform, settings, v_unit,
+                                              commit=commit)
     exhausted = out[:, kernel.STATUS] == kernel.EXHAUSTED
     thr = np.where(exhausted, np.nan, out[:, kernel.THRESHOLD])
     init = _initiation(batch, first_cross)
@@ -430,6 +445,50 @@ def find_thresholds(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, waveform: Wa
                            out[:, kernel.STEPS].astype(np.int64), init, sites, anode_break, cut_end, exhausted,
                            seconds,
                            rel_tol)
+
+
+@dataclass
+class CommitPaths:
+    """Per cell, the stretch from the primary detector inwards (towards the most excited compartment) up to
+    the first branch point, for deciding a firing run early (``find_thresholds``): ``moved`` is the largest
+    passive change (mV per mA, depolarization or hyperpolarization of the linear response) of the
+    compartments from the detector up to each position, ``commit`` (one entry more) the compartment whose
+    spike decides the run when the first ``p`` positions are quiet (-1: the detector itself)."""
+
+    offsets: np.ndarray  # per cell into ``moved``; cell c's ``commit`` entries start at offsets[c] + c
+    moved: np.ndarray
+    commit: np.ndarray
+
+
+def commit_paths(batch: CellBatch, response: LinearResponse, field_mv: float, nodes: int) -> CommitPaths:
+    """At amplitude A, the positions whose ``moved`` x A stays below ``field_mv`` form an unbranched cable
+    that the stimulus leaves at rest: an action potential that has crossed ``nodes`` active compartments
+    into it only travels on to the detector (nothing there can block or start one), so the run is decided
+    there, without the conduction time to the detector (tens of ms for C fibres). ``field_mv`` 0: never."""
+    moved_all = np.maximum(response.depolarization, -response.hyperpolarization)
+    offsets, moved, commit = [0], [], []
+    for c, cell in enumerate(batch.cells):
+        lo = batch.offsets[c]
+        active = cell.mechanism != 0
+        path = []
+        if field_mv > 0 and active.any():
+            degree = np.bincount(cell.parent[cell.parent >= 0], minlength=cell.n) + (cell.parent >= 0)
+            target = int(np.flatnonzero(active)[np.argmax(response.filtered_peak[lo:lo + cell.n][active])])
+            for i in cell.path_to(cell.detectors[cell.primary_detector], target):
+                if degree[i] > 2:
+                    break
+                path.append(i)
+        m = np.maximum.accumulate(moved_all[lo + np.array(path, dtype=np.int64)] / field_mv) if path else []
+        passed, at = [], [-1]
+        for i in path:  # at[p]: the commit compartment when the first p positions are quiet
+            if active[i]:
+                passed.append(i)
+            at.append(passed[-1 - nodes] if len(passed) > nodes else -1)
+        moved.extend(m)
+        commit.extend(at)
+        offsets.append(len(moved))
+    return CommitPaths(np.array(offsets, dtype=np.int64), np.array(moved, dtype=float),
+                       np.array(commit, dtype=np.int64))
 
 
 def trace(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, amplitude_ma: float, waveform: Waveform,

@@ -76,10 +76,11 @@ def _failed(err: RuntimeError, as_json: bool) -> None:
     raise typer.Exit(1)
 
 
-def _run_compare(patient: Patient, name: str, cfg: OptimizerConfig, as_json: bool) -> Comparison:
+def _run_compare(patient: Patient, name: str, cfg: OptimizerConfig, as_json: bool,
+                 population_scale: float = 1.0) -> Comparison:
     with _progress() as bars:
         try:
-            return compare(patient, name, cfg, progress=_Bars(bars))
+            return compare(patient, name, cfg, progress=_Bars(bars), population_scale=population_scale)
         except RuntimeError as err:
             _failed(err, as_json)
 
@@ -136,11 +137,15 @@ def compare_cmd(
     quality_name: QualityName = "standard",
     target_coverage_pct: TargetOption = 80.0,
     out: Annotated[Optional[Path], typer.Option(help="Also write the HTML report and figures here.")] = None,
+    population_scale: Annotated[float, typer.Option(help="Multiply every population of the quality (2: a "
+                                                         "convergence check). Allowed: 0.1-10.")] = 1.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """DRG versus SCS on one patient: optimized programs, coverage, energy, posture spread and the claims."""
     name, cfg = _checked(quality_name, target_coverage_pct, as_json)
-    cmp = _run_compare(_patient(patient, as_json), name, cfg, as_json)
+    if not 0.1 <= population_scale <= 10:
+        fail(f"--population-scale={population_scale}: allowed: 0.1-10", as_json)
+    cmp = _run_compare(_patient(patient, as_json), name, cfg, as_json, population_scale)
     if out is not None:
         from drgsim.therapy.report import write_report
 

@@ -25,7 +25,8 @@ from drgsim.devices.battery import LeadLoad, estimate_battery
 from drgsim.devices.hardware import default_model_id, get_ipg_model
 from drgsim.therapy.model import Implant, Quality, System, TherapyModel, plan_implant, quality
 from drgsim.therapy.optimize import OptimizationResult, OptimizerConfig, optimize
-from drgsim.therapy.outcomes import Outcome, cut_end_initiations, evaluate, lead_tables, recruitment
+from drgsim.therapy.outcomes import (Outcome, SamplingIntervals, cut_end_initiations, evaluate, lead_tables,
+                                     recruitment, sampling_intervals)
 
 
 class RecruitmentCurve(BaseModel):
@@ -51,6 +52,7 @@ class SystemResult(BaseModel):
     primary_cell_years: float  # the DRG IPG's primary cell running this program (like-for-like)
     recharge_interval_days: float | None  # for a rechargeable IPG
     cut_end_initiations: int  # decisive spikes next to a truncated axon end (active cells, limiting motor cell)
+    intervals: SamplingIntervals  # population sampling uncertainty of the headline numbers (programming posture)
 
     def summary(self) -> dict:
         """The numbers of the CLI contract (programming posture for the single-posture ones)."""
@@ -65,6 +67,7 @@ class SystemResult(BaseModel):
                 "recharge_interval_days": self.recharge_interval_days,
                 "cut_end_initiations": self.cut_end_initiations,
                 "perception_threshold_ma": self.outcome.perception_threshold_ma,
+                "intervals": self.intervals.model_dump(mode="json"),
                 "posture_spread_pct": self.outcome.posture_spread_pct,
                 "pain_coverage_pct_by_posture": {p.posture.value: p.pain_coverage_pct for p in self.outcome.postures}}
 
@@ -86,6 +89,7 @@ class Comparison(BaseModel):
     patient_hash: str
     pain_map: PainMap
     quality: str
+    population_scale: float = 1.0
     quality_config: Quality  # meshes, populations (seeds are derived from these and the patient hash)
     optimizer: OptimizerConfig
     drg: SystemResult
@@ -96,6 +100,7 @@ class Comparison(BaseModel):
 
     def summary(self) -> dict:
         return {"patient": self.patient_id, "patient_hash": self.patient_hash, "quality": self.quality,
+                "population_scale": self.population_scale,
                 "quality_config": self.quality_config.model_dump(mode="json"),
                 "drg": self.drg.summary(), "scs": self.scs.summary(),
                 "claims": [c.model_dump(mode="json") for c in self.claims],
@@ -115,10 +120,10 @@ def _primary_cell_years(outcome: Outcome, posture: Posture) -> float:
                  .longevity_years, 2)
 
 
-def run_system(patient: Patient, system: System, quality_name: str, cfg: OptimizerConfig, progress=None) -> tuple[
+def run_system(patient: Patient, system: System, q: Quality, cfg: OptimizerConfig, progress=None) -> tuple[
         SystemResult, dict[str, float]]:
     t0 = time.perf_counter()
-    model = TherapyModel(patient, plan_implant(patient, system), quality(quality_name))
+    model = TherapyModel(patient, plan_implant(patient, system), q)
     model.solve_fields(progress)
     t_fields = time.perf_counter()
     opt = optimize(model, cfg, progress)
@@ -133,7 +138,8 @@ def run_system(patient: Patient, system: System, quality_name: str, cfg: Optimiz
                           recruitment=recruitment_curves(model, opt.program, cfg.posture),
                           primary_cell_years=_primary_cell_years(outcome, cfg.posture),
                           recharge_interval_days=round(est.recharge_interval_days, 1) if est else None,
-                          cut_end_initiations=cut_end_initiations(model, opt.program))
+                          cut_end_initiations=cut_end_initiations(model, opt.program),
+                          intervals=sampling_intervals(model, opt.program, cfg.posture))
     return result, {f"{system.value}_fields": round(t_fields - t0, 2), f"{system.value}_optimize": round(t1 - t_fields, 2),
                     f"{system.value}_evaluate": round(t2 - t1, 2)}
 
@@ -182,10 +188,12 @@ def claims(drg: SystemResult, scs: SystemResult, posture: Posture) -> list[Claim
 
 
 def compare(patient: Patient, quality_name: str = "standard", cfg: OptimizerConfig = OptimizerConfig(),
-            progress=None) -> Comparison:
-    """Plan, optimize and evaluate both systems on ``patient``."""
-    drg, t_drg = run_system(patient, System.DRG, quality_name, cfg, progress)
-    scs, t_scs = run_system(patient, System.SCS, quality_name, cfg, progress)
+            progress=None, population_scale: float = 1.0) -> Comparison:
+    """Plan, optimize and evaluate both systems on ``patient``; ``population_scale`` multiplies every
+    population of the quality (a convergence check: the numbers should barely move at 2)."""
+    q = quality(quality_name).scaled(population_scale)
+    drg, t_drg = run_system(patient, System.DRG, q, cfg, progress)
+    scs, t_scs = run_system(patient, System.SCS, q, cfg, progress)
     return Comparison(patient_id=patient.id, patient_hash=patient.content_hash(), pain_map=patient.pain_map,
-                      quality=quality_name, quality_config=quality(quality_name), optimizer=cfg,
+                      quality=quality_name, population_scale=population_scale, quality_config=q, optimizer=cfg,
                       drg=drg, scs=scs, claims=claims(drg, scs, cfg.posture), seconds={**t_drg, **t_scs})

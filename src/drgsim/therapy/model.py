@@ -24,7 +24,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cache, cached_property
+from functools import cached_property
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -38,7 +38,8 @@ from drgsim.devices.hardware import IPGModel, default_model_id, get_ipg_model
 from drgsim.devices.program import ContactState, LeadSettings, contacts_label
 from drgsim.devices.waveform import Waveform, contact_weights, device_waveform
 from drgsim.fields.anatomy_models import DRGParams, SCSParams
-from drgsim.fields.solve import FieldSpec, MeshSettings, cache_dir, code_fingerprint, solve
+from drgsim import fingerprint
+from drgsim.fields.solve import FIELD_DATA_FILES, FieldSpec, MeshSettings, cache_dir, solve
 from drgsim.neurons.solver import CellBatch, SimulationSettings, find_thresholds
 from drgsim.populations import CellInfo, Population
 from drgsim.populations.drg import DRGPopulationConfig, drg_population
@@ -121,6 +122,17 @@ class Quality(BaseModel):
     rel_tol: float = Field(0.02, gt=0, lt=0.5, description="relative tolerance of every threshold")
     settings: SimulationSettings = SimulationSettings()
 
+    def scaled(self, population_scale: float) -> Quality:
+        """The same quality with every population ``population_scale`` times as large (convergence checks)."""
+        if not 0.1 <= population_scale <= 10:
+            raise ValueError(f"population_scale={population_scale}; allowed: 0.1-10")
+        n = lambda v: max(1, round(v * population_scale)) if v else 0  # noqa: E731
+        d, s = self.drg_population, self.scs_population
+        return self.model_copy(update={
+            "drg_population": d.model_copy(update={"n_neurons": n(d.n_neurons), "n_motor": n(d.n_motor)}),
+            "scs_population": s.model_copy(update={"n_dorsal_column": n(s.n_dorsal_column),
+                                                   "n_dorsal_root": n(s.n_dorsal_root)})})
+
 
 QUALITY = {
     "standard": Quality(),
@@ -143,20 +155,11 @@ def quality(name: str) -> Quality:
     return QUALITY[name]
 
 
-@cache
 def _code_fingerprint() -> str:
-    """Fields fingerprint plus the code that turns potentials into thresholds (neurons, populations and
-    this module, which builds the tables)."""
-    from importlib import resources
-
-    h = hashlib.sha256(code_fingerprint().encode())
-    for pkg in ("drgsim.neurons", "drgsim.neurons.models", "drgsim.populations"):
-        for f in sorted(resources.files(pkg).iterdir(), key=lambda x: x.name):
-            if f.name.endswith(".py"):
-                h.update(f.name.encode() + f.read_bytes())
-    h.update(resources.files("drgsim.therapy").joinpath("model.py").read_bytes())
-    h.update(resources.files("drgsim.data").joinpath("mrg.json").read_bytes())
-    return h.hexdigest()
+    """The fields' fingerprint and the code that turns potentials into thresholds: this module and what it
+    imports (neurons, populations, devices' waveforms), with the cell models' data."""
+    return fingerprint.code_fingerprint(("drgsim.fields.solve", "drgsim.therapy.model"),
+                                        FIELD_DATA_FILES + ("mrg.json",))
 
 
 @dataclass
@@ -200,6 +203,7 @@ class Site:
     _phi: np.ndarray | None = field(default=None, repr=False)
     _impedance: np.ndarray | None = field(default=None, repr=False)
     _tables: dict[str, ThresholdTable] = field(default_factory=dict, repr=False)
+    _subsets: dict[tuple[str, ...], tuple[np.ndarray, CellBatch]] = field(default_factory=dict, repr=False)
 
     @property
     def population(self) -> Population:
@@ -279,11 +283,19 @@ class Site:
             self._field()
         return self._batch, self._phi @ contact_weights(contacts)
 
+    def _subset(self, kinds: tuple[str, ...]) -> tuple[np.ndarray, CellBatch]:
+        """The cells of ``kinds`` (indices) and their batch, packed and relaxed once per site (after ``_field``)."""
+        if kinds not in self._subsets:
+            full = self._batch
+            sel = np.flatnonzero(np.isin(self.kinds, kinds))
+            batch = full if len(sel) == len(self.info) else CellBatch.pack([self.population.cells[i] for i in sel])
+            self._subsets[kinds] = sel, batch
+        return self._subsets[kinds]
+
     def _compute(self, key, contacts, waveform, max_ma, kinds) -> ThresholdTable:
         full, v_all = self.configuration_potentials(contacts)
-        sel = np.flatnonzero(np.isin(self.kinds, kinds))
-        batch = full if len(sel) == len(self.info) else CellBatch.pack([self.population.cells[i] for i in sel])
-        v = np.concatenate([v_all[full.offsets[i]:full.offsets[i + 1]] for i in sel])
+        sel, batch = self._subset(kinds)
+        v = v_all if batch is full else np.concatenate([v_all[full.offsets[i]:full.offsets[i + 1]] for i in sel])
         res = find_thresholds(batch, v, waveform, self.quality.settings, rel_tol=self.quality.rel_tol, max_ma=max_ma)
         if res.exhausted.any():
             raise RuntimeError(f"lead {self.lead_index}, {self.posture.value}: the threshold search ran out of "

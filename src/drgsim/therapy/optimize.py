@@ -130,18 +130,16 @@ def _lead_options(model: TherapyModel, lead: int, contacts: str, pw: float, f: f
     cs = as_contacts(contacts)
     z = site.impedance_ohm(cs)
     probe = LeadSettings(contacts=cs, amplitude_ma=0.0, pulse_width_us=pw, frequency_hz=f, enabled=False)
-    kinds = tuple(sorted(set(ABETA_KINDS + MOTOR_KINDS[model.system]) & set(site.kinds)))
-    table = site.table(cs, model.lead_waveform(probe, z), ipg.amplitude_ma.maximum, kinds=kinds)
-    thr, k = table.threshold_ma, site.kinds
+    thr, fires = _abeta_and_motor(site, cs, model.lead_waveform(probe, z), model.system, ipg.amplitude_ma)
     g_idx, g_n = group_index(model, lead, cfg.posture, groups)
     ab = g_idx >= 0
-    motor = np.isin(k, MOTOR_KINDS[model.system])
+    motor = np.isin(site.kinds, MOTOR_KINDS[model.system])
     grid = ipg.amplitude_ma.grid
     area = get_lead(site.spec.geometry.lead_id).contact_area_cm2
     out = []
     for t in np.unique(thr[ab & (thr <= grid[-1])]):  # each new set of A-beta fibres, within the range
         amp = float(grid[np.searchsorted(grid, t * (1 - 1e-9))])
-        on = table.fires(amp)
+        on = fires(amp)
         if np.any(on[motor]):
             break  # a clinician stepping up stops at the first motor response
         s = LeadSettings(contacts=cs, amplitude_ma=amp, pulse_width_us=pw, frequency_hz=f, enabled=True)
@@ -153,6 +151,46 @@ def _lead_options(model: TherapyModel, lead: int, contacts: str, pw: float, f: f
                                  ipg.battery).stimulation_battery_current_ua
         out.append(_Option(contacts, pw, amp, shares, drain, float(fired.sum() / max(ab.sum(), 1))))
     return out
+
+
+def _abeta_and_motor(site, contacts, waveform, system, amplitude_range):
+    """Thresholds of a site's A-beta and motor cells (inf elsewhere) and who of them fires at an amplitude.
+
+    The motor cells are tabled first, up to the device's maximum. The optimizer uses nothing at or above
+    the lowest grid amplitude at which one of them fires, so the other A-beta cells are tabled only up
+    to there: a bound that spares the search of every fibre out of reach and moves no threshold below
+    it beyond the search's tolerance."""
+    kinds = site.kinds
+    motor_kinds = tuple(sorted(set(MOTOR_KINDS[system]) & set(kinds)))
+    ceiling, tables = amplitude_range.maximum, []
+    if motor_kinds:
+        tables.append(site.table(contacts, waveform, ceiling, kinds=motor_kinds))
+        ceiling = _first_firing(tables[0], np.isin(kinds, motor_kinds), amplitude_range.grid) or ceiling
+    rest = tuple(sorted(set(ABETA_KINDS) & set(kinds) - set(motor_kinds)))
+    if rest:
+        tables.append(site.table(contacts, waveform, ceiling, kinds=rest))
+    masks = [np.isin(kinds, t.kinds) for t in tables]
+    thr = np.full(len(kinds), np.inf)
+    for t, m in zip(tables, masks):
+        thr[m] = t.threshold_ma[m]
+
+    def fires(amplitude_ma: float) -> np.ndarray:
+        on = np.zeros(len(kinds), dtype=bool)
+        for t, m in zip(tables, masks):
+            on[m] = t.fires(amplitude_ma)[m]
+        return on
+
+    return thr, fires
+
+
+def _first_firing(table, cells: np.ndarray, grid: np.ndarray) -> float | None:
+    """The lowest amplitude of the device's grid at which one of ``cells`` fires (None: none within it)."""
+    thr = table.threshold_ma[cells]
+    for t in np.unique(thr[thr <= grid[-1]]):
+        amp = float(grid[np.searchsorted(grid, t * (1 - 1e-9))])
+        if np.any(table.fires(amp)[cells]):
+            return amp
+    return None
 
 
 def _prune(options: list[_Option]) -> list[_Option]:

@@ -311,3 +311,53 @@ def recruitment(table: ThresholdTable, kinds: np.ndarray, amplitudes_ma: np.ndar
     """Share of each kind of cell activated at each amplitude (a recruitment curve, from one table)."""
     fired = np.stack([table.fires(float(a)) for a in np.asarray(amplitudes_ma, dtype=float)])
     return {k: fired[:, kinds == k].mean(axis=1) for k in sorted(set(kinds))}
+
+
+class SamplingIntervals(BaseModel):
+    """95% bootstrap intervals of the headline numbers over the sampling of the populations: each site's
+    A-beta cells are redrawn with replacement within their (segment, side) group, its other cells
+    within their kind, ``n_resamples`` times, at the same program and thresholds (Efron & Tibshirani
+    1993, percentile intervals). They say how much a number owes to which cells were drawn."""
+
+    model_config = _MODEL
+
+    posture: Posture
+    n_resamples: int
+    pain_coverage_pct: tuple[float, float]
+    off_target_pct: tuple[float, float]
+    perception_threshold_ma: tuple[float, float] | None
+
+
+def sampling_intervals(model: TherapyModel, program: Program, posture: Posture | str, n_resamples: int = 1000,
+                       seed: int = 0) -> SamplingIntervals:
+    """Bootstrap intervals of pain coverage, off-target share and perception threshold in ``posture``."""
+    posture = Posture(posture)
+    rng = np.random.default_rng(seed)
+    groups = groups_of(model)
+    region_map = RegionMap(groups)
+    shares = np.zeros((n_resamples, len(groups)))
+    perception = np.full(n_resamples, np.inf)
+    for k, (table, _) in lead_tables(model, program, posture).items():
+        kinds = model.site(k, posture).kinds
+        g_idx, _ = group_index(model, k, posture, groups)
+        strata = np.where(g_idx >= 0, g_idx, len(groups) + np.unique(kinds, return_inverse=True)[1])
+        draw = _stratified_resamples(strata, n_resamples, rng)
+        fired = table.fires(program.leads[k].amplitude_ma)[draw]  # a redrawn cell keeps its stratum's column
+        for g in np.unique(g_idx[g_idx >= 0]):
+            shares[:, g] += fired[:, g_idx == g].mean(axis=1)
+        thr = np.where(np.isin(kinds, ABETA_KINDS) & np.isfinite(table.threshold_ma), table.threshold_ma, np.inf)
+        perception = np.minimum(perception, thr[draw].min(axis=1))
+    cov, off = region_map.scores(region_map.coverage(shares), model.patient.pain_map)
+    ci = lambda x: tuple(round(float(v), 4) for v in np.percentile(x, [2.5, 97.5]))  # noqa: E731
+    finite = np.isfinite(perception)
+    return SamplingIntervals(posture=posture, n_resamples=n_resamples, pain_coverage_pct=ci(cov),
+                             off_target_pct=ci(off), perception_threshold_ma=ci(perception) if finite.all() else None)
+
+
+def _stratified_resamples(strata: np.ndarray, n: int, rng) -> np.ndarray:
+    """``n`` rows of cell indices, each redrawn with replacement within its stratum (stratum sizes kept)."""
+    out = np.empty((n, len(strata)), dtype=np.int64)
+    for s in np.unique(strata):
+        members = np.flatnonzero(strata == s)
+        out[:, members] = members[rng.integers(0, len(members), size=(n, len(members)))]
+    return out

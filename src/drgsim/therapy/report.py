@@ -135,9 +135,12 @@ def write_report(cmp: Comparison, out: Path) -> Path:
         ("average current (uA)", "average_current_ua"), ("battery years (own IPG)", "battery_years"),
         ("years on the DRG primary cell", "primary_cell_years"), ("recharge interval (days)", "recharge_interval_days"),
         ("perception threshold spread across postures (%)", "posture_spread_pct")]
-    rows = [[label, d[key], s[key]] for label, key in metrics]
+    rows = [[label, _with_interval(d, key), _with_interval(s, key)] for label, key in metrics]
     rows += [[f"perception threshold, {p.value} (mA)", _r(d["perception_threshold_ma"][p.value]),
               _r(s["perception_threshold_ma"][p.value])] for p in Posture]
+    rows.append([f"perception threshold, {cmp.optimizer.posture.value}: 95% interval over the population sampling "
+                 "(mA)", _interval(d["intervals"]["perception_threshold_ma"]),
+                 _interval(s["intervals"]["perception_threshold_ma"])])
     claims = "".join(f"<li class='{'yes' if c.supported else 'no'}'><b>{html.escape(c.claim)}</b>: "
                      f"{html.escape(c.statement)}</li>" for c in cmp.claims)
     explain = "".join(f"<h3>{r.system.value.upper()}</h3><ul>" +
@@ -153,7 +156,9 @@ margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}img{
 <p>Patient hash <code>{cmp.patient_hash[:16]}</code>; quality <code>{html.escape(cmp.quality)}</code>; drgsim
 {html.escape(cmp.drgsim_version)}. Both systems planned on the same virtual patient, programs optimized in the
 {cmp.optimizer.posture.value} posture to cover at least {cmp.optimizer.target_coverage_pct:g}% of the pain map without
-motor activation, then evaluated in every posture.</p>
+motor activation, then evaluated in every posture. Bracketed: the 95% bootstrap interval of a number over the
+sampling of the modelled cells ({cmp.drg.intervals.n_resamples} redraws, {cmp.optimizer.posture.value}), the
+uncertainty that the population sizes leave.</p>
 <h2>The four claims, in numbers</h2><ul>{claims}</ul>
 <h2>Programs</h2>{_table(_program_rows(cmp.drg) + _program_rows(cmp.scs),
                           ["lead", "target", "contacts", "amplitude (mA)", "pulse width (us)", "frequency (Hz)"])}
@@ -175,3 +180,13 @@ motor activation, then evaluated in every posture.</p>
 
 def _r(v):
     return "n/a" if v is None else round(v, 3)
+
+
+def _interval(ci) -> str:
+    return "n/a" if ci is None else f"{ci[0]:.3g}-{ci[1]:.3g}"
+
+
+def _with_interval(summary: dict, key: str) -> str:
+    """The number, with its sampling interval where it has one."""
+    ci = summary["intervals"].get(key)
+    return str(summary[key]) if ci is None else f"{summary[key]} [{_interval(ci)}]"
