@@ -20,7 +20,7 @@ from drgsim.anatomy.posture import Posture
 from drgsim.clierrors import fail
 from drgsim.devices.program import Program
 from drgsim.therapy.compare import Comparison, compare
-from drgsim.therapy.model import QUALITY, Implant, LeadPlan, System, TherapyModel, plan_implant, quality
+from drgsim.therapy.model import POPULATION_SCALE_RANGE, QUALITY, Implant, LeadPlan, System, TherapyModel, plan_implant, quality
 from drgsim.therapy.optimize import OptimizerConfig
 from drgsim.therapy.outcomes import Outcome, evaluate
 
@@ -143,8 +143,9 @@ def compare_cmd(
 ) -> None:
     """DRG versus SCS on one patient: optimized programs, coverage, energy, posture spread and the claims."""
     name, cfg = _checked(quality_name, target_coverage_pct, as_json)
-    if not 0.1 <= population_scale <= 10:
-        fail(f"--population-scale={population_scale}: allowed: 0.1-10", as_json)
+    lo, hi = POPULATION_SCALE_RANGE
+    if not lo <= population_scale <= hi:
+        fail(f"--population-scale={population_scale}: allowed: {lo:g}-{hi:g}", as_json)
     cmp = _run_compare(_patient(patient, as_json), name, cfg, as_json, population_scale)
     if out is not None:
         from drgsim.therapy.report import write_report

@@ -46,6 +46,7 @@ from drgsim.populations.drg import DRGPopulationConfig, drg_population
 from drgsim.populations.scs import SCSPopulationConfig, scs_population
 
 TABLES_SCHEMA = 2  # bump when the stored table format changes
+POPULATION_SCALE_RANGE = (0.1, 10.0)  # Quality.scaled
 SCS_IPSILATERAL_OFFSET_MM = 1.0  # SCS lead placed this far from the midline towards unilateral pain [project default]
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 
@@ -124,8 +125,9 @@ class Quality(BaseModel):
 
     def scaled(self, population_scale: float) -> Quality:
         """The same quality with every population ``population_scale`` times as large (convergence checks)."""
-        if not 0.1 <= population_scale <= 10:
-            raise ValueError(f"population_scale={population_scale}; allowed: 0.1-10")
+        lo, hi = POPULATION_SCALE_RANGE
+        if not lo <= population_scale <= hi:
+            raise ValueError(f"population_scale={population_scale}; allowed: {lo:g}-{hi:g}")
         n = lambda v: max(1, round(v * population_scale)) if v else 0  # noqa: E731
         d, s = self.drg_population, self.scs_population
         return self.model_copy(update={

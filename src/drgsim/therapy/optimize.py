@@ -138,7 +138,7 @@ def _lead_options(model: TherapyModel, lead: int, contacts: str, pw: float, f: f
     area = get_lead(site.spec.geometry.lead_id).contact_area_cm2
     out = []
     for t in np.unique(thr[ab & (thr <= grid[-1])]):  # each new set of A-beta fibres, within the range
-        amp = float(grid[np.searchsorted(grid, t * (1 - 1e-9))])
+        amp = _on_grid(grid, t)
         on = fires(amp)
         if np.any(on[motor]):
             break  # a clinician stepping up stops at the first motor response
@@ -183,11 +183,16 @@ def _abeta_and_motor(site, contacts, waveform, system, amplitude_range):
     return thr, fires
 
 
+def _on_grid(grid: np.ndarray, threshold_ma: float) -> float:
+    """The lowest grid amplitude at or above a threshold (within rounding)."""
+    return float(grid[np.searchsorted(grid, threshold_ma * (1 - 1e-9))])
+
+
 def _first_firing(table, cells: np.ndarray, grid: np.ndarray) -> float | None:
     """The lowest amplitude of the device's grid at which one of ``cells`` fires (None: none within it)."""
     thr = table.threshold_ma[cells]
     for t in np.unique(thr[thr <= grid[-1]]):
-        amp = float(grid[np.searchsorted(grid, t * (1 - 1e-9))])
+        amp = _on_grid(grid, t)
         if np.any(table.fires(amp)[cells]):
             return amp
     return None
