@@ -39,7 +39,7 @@ from drgsim.devices.program import ContactState, LeadSettings, contacts_label
 from drgsim.devices.waveform import Waveform, contact_weights, device_waveform
 from drgsim.fields.anatomy_models import DRGParams, SCSParams
 from drgsim import fingerprint
-from drgsim.fields.solve import FIELD_DATA_FILES, FieldSpec, MeshSettings, cache_dir, solve
+from drgsim.fields.solve import FIELD_DATA_FILES, FieldSpec, MeshSettings, cache_dir, solve, solve_many
 from drgsim.neurons.solver import CellBatch, SimulationSettings, find_thresholds
 from drgsim.populations import CellInfo, Population
 from drgsim.populations.drg import DRGPopulationConfig, drg_population
@@ -228,12 +228,15 @@ class Site:
                            "system": self.system.value}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
+    @property
+    def label(self) -> str:
+        return f"lead {self.lead_index} ({self.plan.level.value} {self.plan.side.value}), {self.posture.value}"
+
     def _solve(self):
         try:
             return solve(self.spec)
         except RuntimeError as err:
-            raise RuntimeError(f"lead {self.lead_index} ({self.plan.level.value} {self.plan.side.value}), "
-                               f"{self.posture.value}: {err}") from err
+            raise RuntimeError(f"{self.label}: {err}") from err
 
     def _field(self) -> None:
         sol = self._solve()
@@ -375,12 +378,15 @@ class TherapyModel:
         return self._sites[(lead_index, posture)]
 
     def solve_fields(self, progress=None) -> None:
-        """Solve (or load from the cache) the field of every lead in every posture."""
+        """Solve (or load from the cache) the field of every lead in every posture, the missing ones in
+        parallel processes (``solve_many``)."""
         jobs = [(k, p) for p in Posture for k in range(1, len(self.implant.leads) + 1)]
-        for i, (k, p) in enumerate(jobs):
-            if progress:
-                progress(f"{self.system.value.upper()} fields (lead x posture)", i, len(jobs))
-            self.site(k, p).impedance_matrix()
+        label = f"{self.system.value.upper()} fields (lead x posture)"
+        sites = [self.site(k, p) for k, p in jobs]
+        solve_many({s.label: s.spec for s in sites},
+                   progress=progress and (lambda done, total: progress(label, done, total)))
+        for site in sites:
+            site.impedance_matrix()
 
     def lead_waveform(self, settings: LeadSettings, impedance_ohm: float) -> Waveform:
         return device_waveform(settings, self.implant.ipg(), impedance_ohm)
