@@ -67,3 +67,21 @@ def test_dorsal_columns_are_somatotopic_and_mostly_thin():
     assert np.corrcoef(x, rank)[0, 1] > 0.95  # caudal segments medial, rostral lateral
     d = np.array([i.diameter_um for i in pop.info])
     assert np.mean(d > 10.7) < 0.02 and np.median(d) < 6  # Feirabend 2002: few large fibres
+
+
+@pytest.mark.parametrize("build, params, moved", [
+    (lambda p: drg_population(p, DRGPopulationConfig(n_neurons=6, n_motor=2, seed=5)), DRGParams(level="L4"),
+     dict(lead_shift_mm=(2.0, 0.0, 0.0), lead_gap_mm=0.8, lead_angle_deg=20.0, contact_over_ganglion=1.5,
+          encapsulation_mm=0.5)),
+    (lambda p: scs_population(p, SCSPopulationConfig(n_dorsal_column=6, n_dorsal_root=2, seed=5)),
+     SCSParams(level="T10"), dict(lead_offset_mm=2.0, encapsulation_mm=0.4)),
+])
+def test_cells_do_not_depend_on_where_the_lead_lies(build, params, moved):
+    """A site's cells are built once per anatomy (``anatomy_only``) and shared by its postures and leads:
+    exact only if no lead parameter moves a cell."""
+    assert set(moved) == set(params.LEAD_FIELDS) - {"lead_id"}
+    a, b = build(params), build(params.model_copy(update=moved))
+    assert a.info == b.info
+    for x, y in zip(a.cells, b.cells):
+        np.testing.assert_array_equal(x.position_mm, y.position_mm)
+        np.testing.assert_array_equal(x.diam_um, y.diam_um)

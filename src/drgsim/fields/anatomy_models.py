@@ -29,7 +29,7 @@ percutaneous lead lies in the dorsal epidural space along z, on the midline or o
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,8 +39,20 @@ from drgsim.fields.lead import LeadPlacement, lead_solids
 from drgsim.fields.materials import Conductivity, conductivity
 
 
-class DRGParams(BaseModel):
+class _LeadModel(BaseModel):
+    """An anatomy with a lead in it; ``LEAD_FIELDS`` are the parameters that only place the lead."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+    LEAD_FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    def anatomy_only(self):
+        """The same anatomy with the lead at its default place: what a cell population may depend on."""
+        return self.model_copy(update={f: type(self).model_fields[f].default for f in self.LEAD_FIELDS})
+
+
+class DRGParams(_LeadModel):
+    LEAD_FIELDS: ClassVar[tuple[str, ...]] = ("lead_id", "contact_over_ganglion", "lead_gap_mm", "lead_angle_deg",
+                                              "lead_shift_mm", "encapsulation_mm")
 
     model: Literal["drg"] = "drg"
     level: str = "L5"
@@ -160,8 +172,8 @@ class DRGParams(BaseModel):
                         placements=[placement])
 
 
-class SCSParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class SCSParams(_LeadModel):
+    LEAD_FIELDS: ClassVar[tuple[str, ...]] = ("lead_id", "lead_offset_mm", "encapsulation_mm")
 
     model: Literal["scs"] = "scs"
     level: str = "T10"

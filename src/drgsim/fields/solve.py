@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -36,7 +37,7 @@ from drgsim import __version__, fingerprint
 from drgsim.fields.anatomy_models import DRGParams, EpineuralParams, SCSParams
 from drgsim.fields.geometry import Geometry, HomogeneousParams, SphereParams
 
-FIELDS_SCHEMA = 1  # bump when the stored format changes
+FIELDS_SCHEMA = 2  # bump when the stored format changes
 # Netgen's surface mesher now and then fails on the thin layers (dura, encapsulation, rootlets): such a
 # mesh is retried with every element size scaled down; the run report gives the scale used.
 MESH_RETRY_SCALES = (1.0, 0.9, 0.8, 0.7)
@@ -102,23 +103,42 @@ def cache_dir() -> Path:
 
 
 class FieldSolution:
-    """Unit-current potentials of every contact, sampled anywhere in the mesh."""
+    """Unit-current potentials of every contact, sampled anywhere in the mesh. ``load`` gives the mesh
+    and the solution vectors; it runs at the first sampling, so a cached solution whose impedances are
+    all a caller needs never reads its mesh."""
 
-    def __init__(self, spec: FieldSpec, contacts: list[str], mesh, vectors: np.ndarray, impedance_ohm: np.ndarray,
-                 report: RunReport):
-        from ngsolve import H1, GridFunction
-
+    def __init__(self, spec: FieldSpec, contacts: list[str], impedance_ohm: np.ndarray, report: RunReport,
+                 load: Callable[[], tuple[object, np.ndarray]]):
         self.spec = spec
         self.contacts = contacts
-        self.mesh = mesh
-        self.fes = H1(mesh, order=spec.mesh.order)
-        self.grid_functions = []
-        for v in vectors:
-            g = GridFunction(self.fes)
-            g.vec.FV().NumPy()[:] = v
-            self.grid_functions.append(g)
         self.impedance_ohm = impedance_ohm
         self.report = report
+        self._load = load
+
+    @functools.cached_property
+    def _loaded(self):
+        from ngsolve import H1, GridFunction
+
+        mesh, vectors = self._load()
+        fes = H1(mesh, order=self.spec.mesh.order)
+        grid_functions = []
+        for v in vectors:
+            g = GridFunction(fes)
+            g.vec.FV().NumPy()[:] = v
+            grid_functions.append(g)
+        return mesh, fes, grid_functions
+
+    @property
+    def mesh(self):
+        return self._loaded[0]
+
+    @property
+    def fes(self):
+        return self._loaded[1]
+
+    @property
+    def grid_functions(self):
+        return self._loaded[2]
 
     @property
     def n_contacts(self) -> int:
@@ -263,23 +283,27 @@ def solve(spec: FieldSpec, use_cache: bool = True, progress=None, threads: int |
     t_start = time.perf_counter()
     if use_cache and (folder / "solution.npz").exists():
         t0 = time.perf_counter()
-        mesh = Mesh(str(folder / "mesh.vol"))
-        data = np.load(folder / "solution.npz")
+        with np.load(folder / "solution.npz") as data:
+            z = data["impedance_ohm"]
         meta = json.loads((folder / "meta.json").read_text())
-        load = time.perf_counter() - t0
-        report = RunReport(key=key, cache_hit=True, ndof=int(meta["ndof"]), n_elements=mesh.ne,
+        report = RunReport(key=key, cache_hit=True, ndof=int(meta["ndof"]), n_elements=int(meta["n_elements"]),
                            n_contacts=len(meta["contacts"]), mesh_scale=meta.get("mesh_scale", 1.0),
-                           seconds={"load": load, "total": time.perf_counter() - t_start}, peak_memory_mb=_peak_mb(),
-                           cg_iterations=[])
-        return FieldSolution(spec, meta["contacts"], mesh, data["vectors"], data["impedance_ohm"], report)
+                           seconds={"load": time.perf_counter() - t0, "total": time.perf_counter() - t_start},
+                           peak_memory_mb=_peak_mb(), cg_iterations=[])
+
+        def load():
+            with np.load(folder / "solution.npz") as data:
+                return Mesh(str(folder / "mesh.vol")), data["vectors"]
+
+        return FieldSolution(spec, meta["contacts"], z, report, load)
     geometry, mesh, vectors, z, t, ndof, iterations = _solve_fresh(spec, progress, threads)
     t["total"] = time.perf_counter() - t_start
     report = RunReport(key=key, cache_hit=False, ndof=ndof, n_elements=mesh.ne, n_contacts=len(geometry.contacts),
                        mesh_scale=t.pop("mesh_scale"), seconds=t, peak_memory_mb=_peak_mb(), cg_iterations=iterations)
     if use_cache:
         _store(folder, spec, report, mesh, vectors, z, {"contacts": geometry.contacts, "ndof": ndof,
-                                                         "mesh_scale": report.mesh_scale})
-    return FieldSolution(spec, geometry.contacts, mesh, vectors, z, report)
+                                                         "n_elements": mesh.ne, "mesh_scale": report.mesh_scale})
+    return FieldSolution(spec, geometry.contacts, z, report, lambda: (mesh, vectors))
 
 
 def _store(folder: Path, spec: FieldSpec, report: RunReport, mesh, vectors, z, meta: dict) -> None:

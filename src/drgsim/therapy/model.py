@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -190,6 +191,65 @@ class ThresholdTable:
 
 
 @dataclass
+class CellSet:
+    """The cells one or more sites lay, built once: the population, its batch (packed and relaxed once)
+    and the batches of kind subsets. Sites whose anatomy is the same share one (a DRG lead's postures
+    move only the lead). What the cells are (``info``) is also kept on disk, so a run whose tables are
+    all cached builds no cell."""
+
+    system: System
+    geometry: BaseModel  # the field model's parameters without the lead's (``anatomy_only``)
+    config: BaseModel
+    _population: Population | None = field(default=None, repr=False)
+    _batch: CellBatch | None = field(default=None, repr=False)
+    _subsets: dict[tuple[str, ...], tuple[np.ndarray, CellBatch]] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def key(self) -> str:
+        text = json.dumps({"geometry": self.geometry.model_dump(mode="json"), "system": self.system.value,
+                           "population": self.config.model_dump(mode="json"), "code": _code_fingerprint()},
+                          sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+    @property
+    def population(self) -> Population:
+        if self._population is None:
+            build = drg_population if self.system is System.DRG else scs_population
+            self._population = build(self.geometry, self.config)
+            path = self._info_path()
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_text(json.dumps([c.model_dump(mode="json") for c in self._population.info]))
+                tmp.replace(path)
+        return self._population
+
+    @cached_property
+    def info(self) -> list[CellInfo]:
+        if self._population is None and self._info_path().exists():
+            return [CellInfo.model_validate(c) for c in json.loads(self._info_path().read_text())]
+        return self.population.info
+
+    def _info_path(self):
+        return cache_dir() / "populations" / f"{self.key}.json"
+
+    @property
+    def batch(self) -> CellBatch:
+        if self._batch is None:
+            self._batch = CellBatch.pack(self.population.cells)
+        return self._batch
+
+    def subset(self, kinds: tuple[str, ...], all_kinds: np.ndarray) -> tuple[np.ndarray, CellBatch]:
+        """The cells of ``kinds`` (indices) and their batch."""
+        if kinds not in self._subsets:
+            sel = np.flatnonzero(np.isin(all_kinds, kinds))
+            batch = self.batch if len(sel) == len(all_kinds) else CellBatch.pack(
+                [self.population.cells[i] for i in sel])
+            self._subsets[kinds] = sel, batch
+        return self._subsets[kinds]
+
+
+@dataclass
 class Site:
     """One lead in one posture: its field, its cells and their unit potentials."""
 
@@ -198,25 +258,23 @@ class Site:
     plan: LeadPlan
     posture: Posture
     spec: FieldSpec
-    population_config: BaseModel
+    cells: CellSet
     quality: Quality
-    _population: Population | None = field(default=None, repr=False)
-    _batch: CellBatch | None = field(default=None, repr=False)
     _phi: np.ndarray | None = field(default=None, repr=False)
     _impedance: np.ndarray | None = field(default=None, repr=False)
     _tables: dict[str, ThresholdTable] = field(default_factory=dict, repr=False)
-    _subsets: dict[tuple[str, ...], tuple[np.ndarray, CellBatch]] = field(default_factory=dict, repr=False)
 
     @property
     def population(self) -> Population:
-        if self._population is None:
-            build = drg_population if self.system is System.DRG else scs_population
-            self._population = build(self.spec.geometry, self.population_config)
-        return self._population
+        return self.cells.population
+
+    @property
+    def population_config(self) -> BaseModel:
+        return self.cells.config
 
     @property
     def info(self) -> list[CellInfo]:
-        return self.population.info
+        return self.cells.info
 
     @cached_property
     def kinds(self) -> np.ndarray:
@@ -224,8 +282,7 @@ class Site:
 
     @cached_property
     def key(self) -> str:
-        text = json.dumps({"field": self.spec.key(), "population": self.population_config.model_dump(mode="json"),
-                           "system": self.system.value}, sort_keys=True)
+        text = json.dumps({"field": self.spec.key(), "cells": self.cells.key}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
     @property
@@ -241,9 +298,7 @@ class Site:
     def _field(self) -> None:
         sol = self._solve()
         self._impedance = np.asarray(sol.impedance_ohm)
-        if self._batch is None:
-            self._batch = CellBatch.pack(self.population.cells)
-        self._phi = sol.potentials(self._batch.positions_mm)
+        self._phi = sol.potentials(self.cells.batch.positions_mm)
 
     def impedance_matrix(self) -> np.ndarray:
         """Mutual impedances of the contacts (ohm), kept in memory after the first (cached) solve."""
@@ -286,20 +341,11 @@ class Site:
         (with a cathodic pulse the current leaves the cathodes)."""
         if self._phi is None:
             self._field()
-        return self._batch, self._phi @ contact_weights(contacts)
-
-    def _subset(self, kinds: tuple[str, ...]) -> tuple[np.ndarray, CellBatch]:
-        """The cells of ``kinds`` (indices) and their batch, packed and relaxed once per site (after ``_field``)."""
-        if kinds not in self._subsets:
-            full = self._batch
-            sel = np.flatnonzero(np.isin(self.kinds, kinds))
-            batch = full if len(sel) == len(self.info) else CellBatch.pack([self.population.cells[i] for i in sel])
-            self._subsets[kinds] = sel, batch
-        return self._subsets[kinds]
+        return self.cells.batch, self._phi @ contact_weights(contacts)
 
     def _compute(self, key, contacts, waveform, max_ma, kinds) -> ThresholdTable:
         full, v_all = self.configuration_potentials(contacts)
-        sel, batch = self._subset(kinds)
+        sel, batch = self.cells.subset(kinds, self.kinds)
         v = v_all if batch is full else np.concatenate([v_all[full.offsets[i]:full.offsets[i + 1]] for i in sel])
         res = find_thresholds(batch, v, waveform, self.quality.settings, rel_tol=self.quality.rel_tol, max_ma=max_ma)
         if res.exhausted.any():
@@ -353,6 +399,7 @@ class TherapyModel:
     def __init__(self, patient: Patient, implant: Implant, quality: Quality = QUALITY["standard"]):
         self.patient, self.implant, self.quality = patient, implant, quality
         self._sites: dict[tuple[int, Posture], Site] = {}
+        self._cells: dict[str, CellSet] = {}
 
     @property
     def system(self) -> System:
@@ -373,8 +420,10 @@ class TherapyModel:
                 geometry = _scs_params(self.patient, lead, posture)
                 pop = q.scs_population.model_copy(update={
                     "seed": _seed(self.patient, self.system, lead, q.scs_population.seed)})
+            cells = CellSet(self.system, geometry.anatomy_only(), pop)
+            cells = self._cells.setdefault(cells.key, cells)
             self._sites[(lead_index, posture)] = Site(self.system, lead_index, lead, posture,
-                                                      FieldSpec(geometry=geometry, mesh=q.mesh), pop, q)
+                                                      FieldSpec(geometry=geometry, mesh=q.mesh), cells, q)
         return self._sites[(lead_index, posture)]
 
     def solve_fields(self, progress=None) -> None:
