@@ -65,4 +65,6 @@ def test_membrane_potential_traces_follow_neuron(model):
     ours = np.vstack([batch.to_flat(batch.vm0)[rec][None, :], vm])[idx]  # row 0: rest at t = 0
     theirs = np.stack([ref["v_middle_mv"], ref["v_detect_mv"]], axis=1)
     assert ref["fired"] and theirs[:, 1].max() > 0  # the reference run carries a spike
-    np.testing.assert_allclose(ours, theirs, atol=1e-3)
+    # 10 uV: the kernel reads its gates from 0.05 mV tables (kernel.gate_tables), as NEURON's TABLE
+    # statement does; with the rate functions at every step the traces agree to 1 uV.
+    np.testing.assert_allclose(ours, theirs, atol=1e-2)

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from scipy.linalg import expm
 
-from drgsim.neurons.mechanisms import Mechanism
-from drgsim.neurons.models import mrg, sundt
+from drgsim.neurons import kernel
+from drgsim.neurons.mechanisms import Mechanism, gate_rates, mrg_node_params, sundt_params
+from drgsim.neurons.models import drg_abeta, mrg, sundt
 from drgsim.neurons.solver import CellBatch, Method, SimulationSettings, find_thresholds, simulate, trace
 from drgsim.devices.waveform import Waveform
 from drgsim.neurons.stimulus import point_source_potentials
@@ -225,3 +226,39 @@ def test_bad_inputs_are_refused(mrg10):
         find_thresholds(batch, v, wf, rel_tol=0.0)
     with pytest.raises(ValueError, match="amplitudes_ma"):
         simulate(batch, v, -1.0, wf)
+
+
+@pytest.mark.parametrize("mechanism, params", [
+    (Mechanism.MRG_NODE, mrg_node_params(37.0)), (Mechanism.SUNDT, sundt_params(37.0))])
+def test_gate_tables_interpolate_the_rate_functions(mechanism, params):
+    """Each gate's steady state and exponential-Euler decay, read from the kernel's table between grid
+    points, against the rate functions themselves (random voltages over the physiological range)."""
+    dt = 0.0025
+    table = kernel.gate_tables(np.array([int(mechanism)]), params[:, None].copy(), dt)
+    v = np.random.default_rng(0).uniform(-150.0, 100.0, 500)
+    x = (v - kernel.TABLE_V_MIN) / kernel.TABLE_DV
+    i0 = x.astype(int)
+    f = (x - i0)[:, None]
+    interpolated = table[0, i0] + f * (table[0, i0 + 1] - table[0, i0])
+    exact = np.array([[r[2 * q] for q in range(4)] + [np.exp(-dt / r[2 * q + 1]) for q in range(4)]
+                      for r in (gate_rates(int(mechanism), vi, params[:, None], 0) for vi in v)])
+    np.testing.assert_allclose(interpolated[:, 0::2], exact[:, :4], atol=2e-5)
+    np.testing.assert_allclose(interpolated[:, 1::2], exact[:, 4:], atol=2e-5)
+
+
+def test_gate_tables_leave_thresholds_unchanged():
+    """The default path (tables) against the rate functions evaluated at every step (no tables), for
+    MRG, Sundt and DRG cells, at 20 and 500 us."""
+    cells = [mrg.build(5.7, 21), mrg.build(14.0, 21), sundt.build(0.8, 301), drg_abeta.build(n_central_nodes=15,
+                                                                                            n_peripheral_nodes=15)]
+    sources = [c.position_mm[c.n // 2] + np.array([1.0, 0, 0]) for c in cells]
+    st = SimulationSettings(dt_us=5.0, tstop_ms=8.0)
+    for pw in (20.0, 500.0):
+        wf = Waveform(pulse_width_us=pw)
+        tabled = CellBatch.pack(cells)
+        direct = CellBatch.pack(cells)
+        direct.arrays["table_of"][:] = -1
+        v = np.concatenate([point_source_potentials(c.position_mm, s, 500.0) for c, s in zip(cells, sources)])
+        a = find_thresholds(tabled, v, wf, st, rel_tol=0.001).threshold_ma
+        b = find_thresholds(direct, v, wf, st, rel_tol=0.001).threshold_ma
+        np.testing.assert_allclose(a, b, rtol=2e-3)

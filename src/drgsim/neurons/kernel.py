@@ -40,9 +40,30 @@ def _relax(dt, tau):
     return 1.0 - math.exp(-dt / tau)
 
 
+# Gate tables: every gate's steady state and exponential-Euler decay exp(-dt/tau) on a voltage grid, linearly
+# interpolated, as NEURON's TABLE statement does for its channel kinetics (the rates' exponentials dominate a
+# step's cost). At 0.05 mV the interpolation error is ~1e-5 of a gate's range (tests/neurons/test_kernel.py).
+TABLE_V_MIN, TABLE_DV, TABLE_N = -200.0, 0.05, 8001
+
+
+@_jit
+def gate_tables(kinds, params, dt):
+    """Tables (n_tables, TABLE_N, 8) of (steady state, decay) for the four gate slots of mechanism ``kinds[t]``
+    with parameters ``params[:, t]`` (parameter-major), at time step ``dt``."""
+    out = np.empty((len(kinds), TABLE_N, 8))
+    for t in range(len(kinds)):
+        for i in range(TABLE_N):
+            r = gate_rates(kinds[t], TABLE_V_MIN + i * TABLE_DV, params, t)
+            for q in range(4):
+                out[t, i, 2 * q] = r[2 * q]
+                out[t, i, 2 * q + 1] = 1.0 - _relax(dt, r[2 * q + 1])
+    return out
+
+
 @_jit
 def step_group(n, L, base, dt, order2, update_gates, parent, kind, shorted, ghost, params, c_m, c_my, g_my, ga, gp,
-               sum_ga, sum_gp, area_scale, g_ghost, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm, dvp):
+               sum_ga, sum_gp, area_scale, g_ghost, table_of, gate_table, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym,
+               dvm, dvp):
     """Advance every lane of one group by dt. ``parent``, ``kind`` and ``shorted`` are the group's
     (local, length n); per-lane arrays are indexed ``base + i * L + l``; ``ve_*`` are local (i * L + l).
 
@@ -52,6 +73,8 @@ def step_group(n, L, base, dt, order2, update_gates, parent, kind, shorted, ghos
     and ``d``/``rhs`` are cleared for the next step. The off-diagonal block of an edge is
     -[[ga, ga], [ga, ga + gp]], its second row zeroed for shorted compartments. A compartment with a
     ghost partner (``ghost`` >= 0, a cut end continued) receives g_ghost * (Ve - Ve_partner) intracellularly.
+    Gates advance from ``gate_table`` (``gate_tables``) where the compartment has one (``table_of`` >= 0)
+    and its voltage lies on the table's grid, else from the rate functions.
     """
     inv_h = 2.0 / dt if order2 else 1.0 / dt
     frac = 0.5 if order2 else 1.0
@@ -147,11 +170,22 @@ def step_group(n, L, base, dt, order2, update_gates, parent, kind, shorted, ghos
                 vp[j] += dvp[j]
                 vmid = vm[j]
             if k != 0 and update_gates:
-                r = gate_rates(k, vmid, params, j)
-                gates[0, j] += _relax(dt, r[1]) * (r[0] - gates[0, j])
-                gates[1, j] += _relax(dt, r[3]) * (r[2] - gates[1, j])
-                gates[2, j] += _relax(dt, r[5]) * (r[4] - gates[2, j])
-                gates[3, j] += _relax(dt, r[7]) * (r[6] - gates[3, j])
+                tb = table_of[j]
+                x = (vmid - TABLE_V_MIN) * (1.0 / TABLE_DV)
+                if tb >= 0 and x >= 0.0 and x < TABLE_N - 1:
+                    i0 = int(x)
+                    f = x - i0
+                    for q in range(4):
+                        a0, d0 = gate_table[tb, i0, 2 * q], gate_table[tb, i0, 2 * q + 1]
+                        inf = a0 + f * (gate_table[tb, i0 + 1, 2 * q] - a0)
+                        decay = d0 + f * (gate_table[tb, i0 + 1, 2 * q + 1] - d0)
+                        gates[q, j] = inf + (gates[q, j] - inf) * decay
+                else:
+                    r = gate_rates(k, vmid, params, j)
+                    gates[0, j] += _relax(dt, r[1]) * (r[0] - gates[0, j])
+                    gates[1, j] += _relax(dt, r[3]) * (r[2] - gates[1, j])
+                    gates[2, j] += _relax(dt, r[5]) * (r[4] - gates[2, j])
+                    gates[3, j] += _relax(dt, r[7]) * (r[6] - gates[3, j])
 
 
 @_jit
@@ -163,9 +197,11 @@ def _work(n_lanes_total):
 
 @nb.njit(cache=True, parallel=True, nogil=True, fastmath=True)
 def relax(g_n, g_lanes, g_base, g_struct, parent, kind, shorted, ghost, params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp,
-          area_scale, g_ghost, vm, vp, gates, dt, n_steps):
+          area_scale, g_ghost, table_of, vm, vp, gates, dt, n_steps):
     """Resting state of every lane: gates at steady state, then ``n_steps`` unstimulated steps of dt."""
     d, rhs, xm, ym, dvm, dvp = _work(vm.shape[0])
+    direct = np.full_like(table_of, -1)  # the settling step is long: the rate functions, not a table
+    no_table = np.zeros((1, 2, 8))
     for g in nb.prange(len(g_n)):
         n, L, base, s0 = g_n[g], g_lanes[g], g_base[g], g_struct[g]
         for i in range(n):
@@ -176,8 +212,8 @@ def relax(g_n, g_lanes, g_base, g_struct, parent, kind, shorted, ghost, params, 
         zero = np.zeros(n * L)
         for _ in range(n_steps):
             step_group(n, L, base, dt, False, True, parent[s0:s0 + n], kind[s0:s0 + n], shorted[s0:s0 + n],
-                       ghost[s0:s0 + n], params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp, area_scale, g_ghost, vm, vp,
-                       gates, zero, zero, d, rhs, xm, ym, dvm, dvp)
+                       ghost[s0:s0 + n], params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp, area_scale, g_ghost, direct,
+                       no_table, vm, vp, gates, zero, zero, d, rhs, xm, ym, dvm, dvp)
 
 
 # Run modes of ``run_groups``.
@@ -202,8 +238,8 @@ DEPOL, HYPERPOL, LEAD_END, FILTERED, FILTERED_PEAK = 0, 1, 2, 3, 4
 
 @nb.njit(cache=True, parallel=True, nogil=True, fastmath=True)
 def run_groups(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, g_n, g_lanes, g_base, g_struct, g_cell,
-               parent, kind, shorted, ghost, params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp, area_scale, g_ghost, vm0,
-               vp0, gates0,
+               parent, kind, shorted, ghost, params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp, area_scale, g_ghost,
+               table_of, gate_table, vm0, vp0, gates0,
                ve_unit, v_thresh, det_local, det_off, primary, commit_off, commit_moved, commit_at, rest_tol,
                rest_slope, max_spikes, cell_out, first_cross, extremes, spike_times, spike_counts):
     """Run every cell (lane) of every group.
@@ -339,7 +375,8 @@ def run_groups(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, g
             for i in range(n * L):
                 vprev[base + i] = vm[base + i]
             step_group(n, L, base, dt, order2, mode != PROBE, par, knd, sh, gh, params, c_m, c_my, g_my, ga, gp, sum_ga,
-                       sum_gp, area_scale, g_ghost, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm, dvp)
+                       sum_gp, area_scale, g_ghost, table_of, gate_table, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym,
+                       dvm, dvp)
             for i in range(n * L):
                 ve_old[i] = ve_new[i]
             for l in range(L):
@@ -486,7 +523,8 @@ def _update(ph, fired, crossed, a, start, ceiling, f_up, f_fine, f_block, l, pha
 
 @_jit
 def trace_lane(n, L, base, l, amplitude, dt, order2, n_steps, waveform, parent, kind, shorted, ghost, params, c_m, c_my,
-               g_my, ga, gp, sum_ga, sum_gp, area_scale, g_ghost, vm0, vp0, gates0, ve_unit, record, out_vm):
+               g_my, ga, gp, sum_ga, sum_gp, area_scale, g_ghost, table_of, gate_table, vm0, vp0, gates0, ve_unit, record,
+               out_vm):
     """Membrane potential at compartments ``record`` (local) of lane ``l`` after every step; the other
     lanes of its group are simulated unstimulated."""
     vm = vm0.copy()
@@ -499,7 +537,8 @@ def trace_lane(n, L, base, l, amplitude, dt, order2, n_steps, waveform, parent, 
         for i in range(n):
             ve_new[i * L + l] = waveform[s] * amplitude * ve_unit[base + i * L + l]
         step_group(n, L, base, dt, order2, True, parent, kind, shorted, ghost, params, c_m, c_my, g_my, ga, gp, sum_ga,
-                   sum_gp, area_scale, g_ghost, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm, dvp)
+                   sum_gp, area_scale, g_ghost, table_of, gate_table, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm,
+                   dvp)
         for i in range(n * L):
             ve_old[i] = ve_new[i]
         for r in range(len(record)):

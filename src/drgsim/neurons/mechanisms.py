@@ -61,6 +61,11 @@ def sundt_params(temperature_c: float, g_pas: float = 1e-4, e_pas: float = -60.0
     return p
 
 
+# The parameters each mechanism's gate rates read (``gate_rates``): compartments that agree on them share
+# one gate table in the kernel.
+RATE_PARAMS = {Mechanism.MRG_NODE: (7, 8, 9), Mechanism.SUNDT: (4, 5, 8, 9)}
+
+
 # ---------------------------------------------------------------------------------------------
 # Scalar kinetics. Each rate function returns (steady state, time constant in ms).
 

@@ -9,13 +9,14 @@ at rest, and the field's linearity in current makes one unit potential serve eve
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from drgsim.neurons import kernel
+from drgsim.neurons.mechanisms import RATE_PARAMS
 from drgsim.neurons.morphology import Morphology
 from drgsim.devices.waveform import Waveform
 
@@ -64,6 +65,9 @@ class CellBatch:
     primary: np.ndarray
     positions_mm: np.ndarray  # flat
     settle: tuple[float, float]
+    table_kinds: np.ndarray  # mechanism of each gate table (kernel.gate_tables)
+    table_params: np.ndarray  # its parameters, parameter-major
+    _gate_tables: dict[float, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def n_cells(self) -> int:
@@ -128,6 +132,8 @@ class CellBatch:
             s_ghost.append(ghost[ks[0]])
             base += n * nl
             struct += n
+        mechanism = np.concatenate([c.mechanism for c in cells])
+        flat["table_of"], table_kinds, table_params = _gate_table_index(mechanism, flat["params"])
         arrays = {k: v[perm] for k, v in flat.items()}
         arrays["params"] = np.ascontiguousarray(arrays["params"].T)  # parameter-major: lanes contiguous
         groups = dict(g_n=np.array(g_n, dtype=np.int64), g_lanes=np.array(g_lanes, dtype=np.int64),
@@ -144,7 +150,7 @@ class CellBatch:
             primary.append(names.index(c.primary_detector))
         batch = cls(cells, offsets, perm, arrays, groups, structure, np.array(det, dtype=np.int64),
                     np.array(det_off, dtype=np.int64), np.array(primary, dtype=np.int64), cat("position_mm"),
-                    (settle_ms, settle_dt_ms))
+                    (settle_ms, settle_dt_ms), table_kinds, table_params)
         batch._relax(settle_ms, settle_dt_ms)
         return batch
 
@@ -153,7 +159,13 @@ class CellBatch:
         g, s, a = self.groups, self.structure, self.arrays
         return (g["g_n"], g["g_lanes"], g["g_base"], g["g_struct"], s["parent"], s["kind"], s["shorted"], s["ghost"],
                 a["params"], a["c_m"], a["c_my"], a["g_my"], a["ga"], a["gp"], a["sum_ga"], a["sum_gp"],
-                a["area_scale"], a["g_ghost"])
+                a["area_scale"], a["g_ghost"], a["table_of"])
+
+    def gate_table(self, dt_ms: float) -> np.ndarray:
+        """The kernel's gate tables at time step ``dt_ms``, built once per step size."""
+        if dt_ms not in self._gate_tables:
+            self._gate_tables[dt_ms] = kernel.gate_tables(self.table_kinds, self.table_params, dt_ms)
+        return self._gate_tables[dt_ms]
 
     def _relax(self, settle_ms: float, settle_dt_ms: float) -> None:
         """Resting state: gates at steady state at v_init, then unstimulated steps (as PyFibers does)."""
@@ -186,6 +198,26 @@ class CellBatch:
         region = self.cells[c].region[local]
         ordinal = sum(1 for r in self.cells[c].region[:local] if r == region)
         return c, region, ordinal
+
+
+def _gate_table_index(mechanism: np.ndarray, params: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One gate table per distinct (mechanism, rate parameters): each compartment's table (-1: passive),
+    the tables' mechanisms and their parameters (parameter-major)."""
+    table_of = np.full(len(mechanism), -1, dtype=np.int64)
+    kinds, columns = [], []
+    for m, idx in RATE_PARAMS.items():
+        sel = np.flatnonzero(mechanism == m)
+        if not len(sel):
+            continue
+        unique, inverse = np.unique(params[sel][:, list(idx)], axis=0, return_inverse=True)
+        for u in range(len(unique)):
+            col = np.zeros(params.shape[1])
+            col[list(idx)] = unique[u]
+            columns.append(col)
+        table_of[sel] = len(kinds) + inverse.ravel()
+        kinds += [int(m)] * len(unique)
+    table_params = np.ascontiguousarray(np.array(columns).T) if columns else np.zeros((params.shape[1], 0))
+    return table_of, np.array(kinds, dtype=np.int64), table_params
 
 
 def _ghost_partner(cell: Morphology) -> np.ndarray:
@@ -273,7 +305,8 @@ def _run(batch: CellBatch, mode: int, cell_in: np.ndarray, search: np.ndarray, w
     t0 = time.perf_counter()
     kernel.run_groups(mode, np.ascontiguousarray(cell_in, dtype=float), search, dt_ms,
                       settings.method == Method.CRANK_NICOLSON, n_steps, stim_end, w, g["g_n"], g["g_lanes"],
-                      g["g_base"], g["g_struct"], g["g_cell"], *batch.kernel_arrays()[4:], batch.vm0, batch.vp0,
+                      g["g_base"], g["g_struct"], g["g_cell"], *batch.kernel_arrays()[4:], batch.gate_table(dt_ms),
+                      batch.vm0, batch.vp0,
                       batch.gates0, batch.to_lanes(v_unit), settings.ap_threshold_mv, batch.detectors,
                       batch.det_offsets, batch.primary,
                       *(_no_commit(batch.n_cells) if commit is None else (commit.offsets, commit.moved, commit.commit)),
@@ -507,6 +540,6 @@ def trace(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, amplitude_ma: float, w
                       settings.method == Method.CRANK_NICOLSON, n_steps, w, st["parent"][s0:s0 + n],
                       st["kind"][s0:s0 + n], st["shorted"][s0:s0 + n], st["ghost"][s0:s0 + n], a["params"], a["c_m"],
                       a["c_my"], a["g_my"], a["ga"], a["gp"], a["sum_ga"], a["sum_gp"], a["area_scale"], a["g_ghost"],
-                      batch.vm0, batch.vp0,
+                      a["table_of"], batch.gate_table(dt_ms), batch.vm0, batch.vp0,
                       batch.gates0, batch.to_lanes(v_unit), record.astype(np.int64), out)
     return (np.arange(n_steps) + 1) * dt_ms, out
