@@ -62,7 +62,7 @@ def test_membrane_potential_traces_follow_neuron(model):
     st = SimulationSettings(dt_us=case["dt_ms"] * 1e3, tstop_ms=case["tstop_ms"])
     _, vm = trace(batch, v, ref["amplitude_ma"], wf, st, compartments=rec)
     idx = np.array(ref["step_index"])
-    ours = np.vstack([batch.to_flat(batch.vm0)[rec][None, :], vm])[idx]  # row 0: rest at t = 0
+    ours = np.vstack([batch.vm0[rec][None, :], vm])[idx]  # row 0: rest at t = 0
     theirs = np.stack([ref["v_middle_mv"], ref["v_detect_mv"]], axis=1)
     assert ref["fired"] and theirs[:, 1].max() > 0  # the reference run carries a spike
     # 10 uV: the kernel reads its gates from 0.05 mV tables (kernel.gate_tables), as NEURON's TABLE

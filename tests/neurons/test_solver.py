@@ -257,7 +257,7 @@ def test_gate_tables_leave_thresholds_unchanged():
         wf = Waveform(pulse_width_us=pw)
         tabled = CellBatch.pack(cells)
         direct = CellBatch.pack(cells)
-        direct.arrays["table_of"][:] = -1
+        direct.struct[kernel.TABLE] = -1
         v = np.concatenate([point_source_potentials(c.position_mm, s, 500.0) for c, s in zip(cells, sources)])
         a = find_thresholds(tabled, v, wf, st, rel_tol=0.001).threshold_ma
         b = find_thresholds(direct, v, wf, st, rel_tol=0.001).threshold_ma

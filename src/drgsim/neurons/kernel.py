@@ -7,12 +7,14 @@ currents are linearized at the present gates, the tree system of 2x2 blocks is s
 elimination, then the gates advance by exponential Euler at the new voltage (staggered in time).
 ``crank_nicolson`` solves over dt/2 and extrapolates, as NEURON's secondorder=2 does.
 
-Cells with the same tree structure run as lanes of one group: the arrays of a group are laid out
-compartment-major, lane-minor (index ``base + i * L + l``), so each step of the sequential Hines
-sweep advances L independent cells at once (SIMD and instruction-level parallelism instead of one
-latency-bound chain). Each lane runs its own sequence of simulations (its own threshold search),
-restarting from rest as soon as a run is decided, so lanes do not wait for each other. Groups run
-in parallel. The kernel only sees flat arrays, so another backend can replace this module.
+Cells are stored flat (cell after cell; ``coef`` and ``struct`` rows per compartment). Each thread
+runs a worker of a few lanes: a lane holds one cell at a time, copied into the worker's arrays laid
+out compartment-major, lane-minor (index ``i * L + l``), so each step of the sequential Hines sweep
+advances L independent cells at once (instruction-level parallelism instead of one latency-bound
+chain). Each lane runs its cell's own sequence of simulations (its threshold search), restarting
+from rest as soon as a run is decided, and loads the next cell of the worker's queue once the cell is
+decided, so lanes never wait for each other. The kernel only sees flat arrays, so another backend can
+replace this module.
 
 Units: mV, ms, nA, uS, nF.
 """
@@ -24,7 +26,7 @@ import math
 import numba as nb
 import numpy as np
 
-from drgsim.neurons.mechanisms import gate_rates, membrane_current
+from drgsim.neurons.mechanisms import N_PARAMS, gate_rates, membrane_current
 
 _jit = nb.njit(cache=True, nogil=True, fastmath=True)
 
@@ -60,63 +62,75 @@ def gate_tables(kinds, params, dt):
     return out
 
 
+# Rows of the per-compartment arrays: ``coef`` (float) and ``struct`` (int; ``parent`` and ``ghost`` are
+# local compartment indices of the compartment's own cell, -1 for none).
+C_M, C_MY, G_MY, GA, GP, SUM_GA, SUM_GP, AREA, G_GHOST, VM0, VP0, GATES0 = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
+PARAMS = GATES0 + 4
+N_COEF = PARAMS + N_PARAMS
+PARENT, KIND, SHORTED, GHOST, TABLE = 0, 1, 2, 3, 4
+N_STRUCT = 5
+
+
 @_jit
-def step_group(n, L, base, dt, order2, update_gates, parent, kind, shorted, ghost, params, c_m, c_my, g_my, ga, gp,
-               sum_ga, sum_gp, area_scale, g_ghost, table_of, gate_table, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym,
-               dvm, dvp):
-    """Advance every lane of one group by dt. ``parent``, ``kind`` and ``shorted`` are the group's
-    (local, length n); per-lane arrays are indexed ``base + i * L + l``; ``ve_*`` are local (i * L + l).
+def step_group(n, L, dt, order2, update_gates, use_tables, struct, coef, gate_table, vm, vp, gates, ve_new, ve_old,
+               d, rhs, xm, ym, dvm, dvp):
+    """Advance every lane of one group by dt: compartment i of lane l at index ``i * L + l`` of every array
+    (the structure too, so the lanes may be different cells; a lane shorter than ``n`` is padded with
+    uncoupled compartments). Indices are unsigned: numba then skips its negative-index checks.
 
     Two sweeps: leaves to root, each compartment assembles its 2x2 block (its children have already
     added theirs into ``d`` and ``rhs``), adds the axial currents of the edge to its parent and is
     eliminated into the parent (Hines); root to leaves, back-substitution, voltage and gate updates,
     and ``d``/``rhs`` are cleared for the next step. The off-diagonal block of an edge is
     -[[ga, ga], [ga, ga + gp]], its second row zeroed for shorted compartments. A compartment with a
-    ghost partner (``ghost`` >= 0, a cut end continued) receives g_ghost * (Ve - Ve_partner) intracellularly.
-    Gates advance from ``gate_table`` (``gate_tables``) where the compartment has one (``table_of`` >= 0)
-    and its voltage lies on the table's grid, else from the rate functions.
+    ghost partner (``GHOST`` >= 0, a cut end continued) receives g_ghost * (Ve - Ve_partner) intracellularly.
+    Gates advance from ``gate_table`` (``gate_tables``) where ``use_tables``, the compartment has one
+    (``TABLE`` >= 0) and its voltage lies on the table's grid, else from the rate functions.
     """
     inv_h = 2.0 / dt if order2 else 1.0 / dt
     frac = 0.5 if order2 else 1.0
+    params = coef[PARAMS:]
     for i in range(n - 1, -1, -1):
-        k = kind[i]
-        sh = shorted[i]
-        p = parent[i]
-        gp_i = ghost[i]
-        row_i = 0.0 if sh else 1.0
-        row_p = 0.0 if (p < 0 or shorted[p]) else 1.0
         for l in range(L):
-            j = base + i * L + l
-            loc = i * L + l
+            j = nb.uint64(i * L + l)
+            k = struct[KIND, j]
+            sh = struct[SHORTED, j] != 0
+            p = struct[PARENT, j]
+            gp_i = struct[GHOST, j]
+            row_i = 0.0 if sh else 1.0
             cur, g = membrane_current(k, vm[j], gates[0, j], gates[1, j], gates[2, j], gates[3, j], params, j)
-            sa = sum_ga[j]
-            dve = frac * (ve_new[loc] - ve_old[loc])
-            d0 = d[0, j] + c_m[j] * inv_h + g * area_scale[j] + sa
+            sa = coef[SUM_GA, j]
+            area = coef[AREA, j]
+            dve = frac * (ve_new[j] - ve_old[j])
+            d0 = d[0, j] + coef[C_M, j] * inv_h + g * area + sa
             d1 = d[1, j] + sa
-            r0 = rhs[0, j] - cur * area_scale[j]
+            r0 = rhs[0, j] - cur * area
             inject = 0.0
             if gp_i >= 0:
-                pl = gp_i * L + l
-                inject = g_ghost[j] * (ve_old[loc] + dve - ve_old[pl] - frac * (ve_new[pl] - ve_old[pl]))
+                pl = nb.uint64(gp_i * L + l)
+                inject = coef[G_GHOST, j] * (ve_old[j] + dve - ve_old[pl] - frac * (ve_new[pl] - ve_old[pl]))
                 r0 += inject
             if sh:
                 d2 = 0.0
                 d3 = 1.0
-                r1 = ve_old[loc] + dve - vp[j]
+                r1 = ve_old[j] + dve - vp[j]
             else:
+                c_my, g_my = coef[C_MY, j], coef[G_MY, j]
                 d2 = d[2, j] + sa
-                d3 = d[3, j] + c_my[j] * inv_h + g_my[j] + sa + sum_gp[j]
-                r1 = rhs[1, j] + c_my[j] * inv_h * dve - g_my[j] * (vp[j] - ve_old[loc] - dve) + inject
+                d3 = d[3, j] + c_my * inv_h + g_my + sa + coef[SUM_GP, j]
+                r1 = rhs[1, j] + c_my * inv_h * dve - g_my * (vp[j] - ve_old[j] - dve) + inject
             if p < 0:
                 inv_det = 1.0 / (d0 * d3 - d1 * d2)
                 dvm[j] = (d3 * r0 - d1 * r1) * inv_det
                 dvp[j] = (d0 * r1 - d2 * r0) * inv_det
                 continue
-            q = base + p * L + l
-            a = ga[j]
-            e = a + gp[j]
+            q = nb.uint64(p * L + l)
+            row_p = 0.0 if struct[SHORTED, q] != 0 else 1.0
+            a = coef[GA, j]
+            gpj = coef[GP, j]
+            e = a + gpj
             flow_i = a * ((vm[q] + vp[q]) - (vm[j] + vp[j]))
-            flow_p = gp[j] * (vp[q] - vp[j])
+            flow_p = gpj * (vp[q] - vp[j])
             r0 += flow_i
             r1 += row_i * (flow_i + flow_p)
             rq0 = -flow_i
@@ -147,12 +161,11 @@ def step_group(n, L, base, dt, order2, update_gates, parent, kind, shorted, ghos
             rhs[0, q] += rq0 + a * (y0 + y1)
             rhs[1, q] += rq1 + row_p * (a * y0 + e * y1)
     for i in range(n):
-        k = kind[i]
-        p = parent[i]
         for l in range(L):
-            j = base + i * L + l
+            j = nb.uint64(i * L + l)
+            p = struct[PARENT, j]
             if p >= 0:
-                q = base + p * L + l
+                q = nb.uint64(p * L + l)
                 dvm[j] = ym[0, j] - xm[0, j] * dvm[q] - xm[1, j] * dvp[q]
                 dvp[j] = ym[1, j] - xm[2, j] * dvm[q] - xm[3, j] * dvp[q]
             d[0, j] = 0.0
@@ -169,17 +182,18 @@ def step_group(n, L, base, dt, order2, update_gates, parent, kind, shorted, ghos
                 vm[j] += dvm[j]
                 vp[j] += dvp[j]
                 vmid = vm[j]
+            k = struct[KIND, j]
             if k != 0 and update_gates:
-                tb = table_of[j]
+                tb = struct[TABLE, j]
                 x = (vmid - TABLE_V_MIN) * (1.0 / TABLE_DV)
-                if tb >= 0 and x >= 0.0 and x < TABLE_N - 1:
+                if use_tables and tb >= 0 and x >= 0.0 and x < TABLE_N - 1:
                     i0 = int(x)
                     f = x - i0
-                    for q in range(4):
-                        a0, d0 = gate_table[tb, i0, 2 * q], gate_table[tb, i0, 2 * q + 1]
-                        inf = a0 + f * (gate_table[tb, i0 + 1, 2 * q] - a0)
-                        decay = d0 + f * (gate_table[tb, i0 + 1, 2 * q + 1] - d0)
-                        gates[q, j] = inf + (gates[q, j] - inf) * decay
+                    for m in range(4):
+                        s0, e0 = gate_table[tb, i0, 2 * m], gate_table[tb, i0, 2 * m + 1]
+                        inf = s0 + f * (gate_table[tb, i0 + 1, 2 * m] - s0)
+                        decay = e0 + f * (gate_table[tb, i0 + 1, 2 * m + 1] - e0)
+                        gates[m, j] = inf + (gates[m, j] - inf) * decay
                 else:
                     r = gate_rates(k, vmid, params, j)
                     gates[0, j] += _relax(dt, r[1]) * (r[0] - gates[0, j])
@@ -196,27 +210,26 @@ def _work(n_lanes_total):
 
 
 @nb.njit(cache=True, parallel=True, nogil=True, fastmath=True)
-def relax(g_n, g_lanes, g_base, g_struct, parent, kind, shorted, ghost, params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp,
-          area_scale, g_ghost, table_of, vm, vp, gates, dt, n_steps):
-    """Resting state of every lane: gates at steady state, then ``n_steps`` unstimulated steps of dt."""
-    d, rhs, xm, ym, dvm, dvp = _work(vm.shape[0])
-    direct = np.full_like(table_of, -1)  # the settling step is long: the rate functions, not a table
+def relax(offsets, struct, coef, vm, vp, gates, dt, n_steps):
+    """Resting state of every cell (flat layout): gates at steady state at ``vm``, then ``n_steps``
+    unstimulated steps of dt (long: the rate functions, not a table)."""
     no_table = np.zeros((1, 2, 8))
-    for g in nb.prange(len(g_n)):
-        n, L, base, s0 = g_n[g], g_lanes[g], g_base[g], g_struct[g]
+    for c in nb.prange(len(offsets) - 1):
+        lo, hi = offsets[c], offsets[c + 1]
+        n = hi - lo
+        st, cf = struct[:, lo:hi], coef[:, lo:hi]
+        v, w, gt = vm[lo:hi], vp[lo:hi], gates[:, lo:hi]
+        params = cf[PARAMS:]
         for i in range(n):
-            for l in range(L):
-                j = base + i * L + l
-                r = gate_rates(kind[s0 + i], vm[j], params, j)
-                gates[0, j], gates[1, j], gates[2, j], gates[3, j] = r[0], r[2], r[4], r[6]
-        zero = np.zeros(n * L)
+            r = gate_rates(st[KIND, i], v[i], params, i)
+            gt[0, i], gt[1, i], gt[2, i], gt[3, i] = r[0], r[2], r[4], r[6]
+        zero = np.zeros(n)
+        d, rhs, xm, ym, dvm, dvp = _work(n)
         for _ in range(n_steps):
-            step_group(n, L, base, dt, False, True, parent[s0:s0 + n], kind[s0:s0 + n], shorted[s0:s0 + n],
-                       ghost[s0:s0 + n], params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp, area_scale, g_ghost, direct,
-                       no_table, vm, vp, gates, zero, zero, d, rhs, xm, ym, dvm, dvp)
+            step_group(n, 1, dt, False, True, False, st, cf, no_table, v, w, gt, zero, zero, d, rhs, xm, ym, dvm, dvp)
 
 
-# Run modes of ``run_groups``.
+# Run modes of ``run_cells``.
 SIMULATE, PROBE, SEARCH = 0, 1, 2
 # Search phases of a lane: step up from a subthreshold start, step down (only if the start fired),
 # bisect the activation threshold, step up for the end of the firing window, bisect it. A lane whose
@@ -237,12 +250,12 @@ DEPOL, HYPERPOL, LEAD_END, FILTERED, FILTERED_PEAK = 0, 1, 2, 3, 4
 
 
 @nb.njit(cache=True, parallel=True, nogil=True, fastmath=True)
-def run_groups(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, g_n, g_lanes, g_base, g_struct, g_cell,
-               parent, kind, shorted, ghost, params, c_m, c_my, g_my, ga, gp, sum_ga, sum_gp, area_scale, g_ghost,
-               table_of, gate_table, vm0, vp0, gates0,
-               ve_unit, v_thresh, det_local, det_off, primary, commit_off, commit_moved, commit_at, rest_tol,
-               rest_slope, max_spikes, cell_out, first_cross, extremes, spike_times, spike_counts):
-    """Run every cell (lane) of every group.
+def run_cells(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, lanes, w_cells, w_off, w_n, offsets,
+              struct, coef, gate_table, ve_unit, v_thresh, det_local, det_off, primary, commit_off, commit_moved,
+              commit_at, rest_tol, rest_slope, max_spikes, cell_out, first_cross, extremes, spike_times, spike_counts):
+    """Run every cell. Worker ``w`` (one per thread) takes the cells ``w_cells[w_off[w]:w_off[w + 1]]`` (largest
+    first) into ``lanes`` lanes of ``w_n[w]`` compartments: each lane runs one cell's sequence of simulations
+    and, once the cell is decided, loads the next from the worker's queue, so lanes never wait for each other.
 
     ``SIMULATE``: one run per cell at ``cell_in[c, START]``; it stops when every detector has fired
     (with ``max_spikes`` 1), when the cell is back at rest after the stimulus (all |Vm - rest| <
@@ -256,34 +269,39 @@ def run_groups(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, g
     primary detector fires, or (SEARCH) once the spike has crossed at the run's commit compartment, from
     where it can only travel on to the detector: ``commit_at`` at the number of positions of the cell's
     stretch whose ``commit_moved`` x amplitude is below 1 (``solver.CommitPaths``). ``first_cross``
-    receives the first upward crossing time of every
-    compartment in the lowest firing run below the threshold search's end (-1 if none).
+    receives the first upward crossing time of every compartment in the lowest firing run below the
+    threshold search's end (-1 if none).
     """
-    n_groups = len(g_n)
-    ntot = vm0.shape[0]
-    vm = vm0.copy()
-    vp = vp0.copy()
-    gates = gates0.copy()
-    d, rhs, xm, ym, dvm, dvp = _work(ntot)
-    fc = np.full(ntot, -1.0)
-    vprev = np.empty(ntot)
     rel_tol, f_up, f_fine, f_block = search[REL_TOL], search[STEP_UP], search[STEP_FINE], search[STEP_BLOCK]
     find_block, max_sims = search[FIND_BLOCK] > 0.0, int(search[MAX_SIMS])
     k_filter = 1.0 - math.exp(-dt / search[FILTER_MS]) if search[FILTER_MS] > 0.0 else 1.0
-    for g in nb.prange(n_groups):
-        n, L, base, s0 = g_n[g], g_lanes[g], g_base[g], g_struct[g]
-        par, knd, sh, gh = parent[s0:s0 + n], kind[s0:s0 + n], shorted[s0:s0 + n], ghost[s0:s0 + n]
-        ve_new = np.zeros(n * L)
-        ve_old = np.zeros(n * L)
+    L = lanes
+    for w in nb.prange(len(w_n)):
+        ns = w_n[w] * L
+        s_struct = np.empty((N_STRUCT, ns), dtype=np.int64)
+        s_coef = np.empty((N_COEF, ns))
+        s_ve = np.empty(ns)
+        ext = np.zeros((5, ns))
+        vm = np.zeros(ns)
+        vp = np.zeros(ns)
+        gates = np.zeros((4, ns))
+        d, rhs, xm, ym, dvm, dvp = _work(ns)
+        fc = np.full(ns, -1.0)
+        vprev = np.zeros(ns)
+        ve_new = np.zeros(ns)
+        ve_old = np.zeros(ns)
+        for l in range(L):
+            _pad_lane(l, L, 0, w_n[w], s_struct, s_coef, s_ve)
+        cell_of = np.full(L, -1, dtype=np.int64)
+        n_of = np.zeros(L, dtype=np.int64)
         step = np.zeros(L, dtype=np.int64)
         amp = np.zeros(L)  # amplitude of the lane's current run; in stepping phases also the next one
         nxt = np.zeros(L)
         running = np.zeros(L, dtype=np.bool_)
-        done = np.zeros(L, dtype=np.bool_)
         lo = np.zeros(L)  # highest silent amplitude below the threshold
         hi = np.zeros(L)  # lowest firing amplitude
         blo = np.zeros(L)  # highest firing amplitude of the first window
-        bhi = np.full(L, np.inf)  # lowest silent amplitude above the threshold
+        bhi = np.zeros(L)  # lowest silent amplitude above the threshold
         phase = np.zeros(L, dtype=np.int64)
         lo_known = np.zeros(L, dtype=np.bool_)
         silent = np.zeros(L, dtype=np.bool_)
@@ -292,109 +310,90 @@ def run_groups(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, g
         sims = np.zeros(L, dtype=np.int64)
         total = np.zeros(L, dtype=np.int64)
         commit = np.full(L, -1, dtype=np.int64)  # local compartment deciding the lane's run (-1: the detector)
-        n_done = 0
-        for l in range(L):
-            nxt[l] = cell_in[g_cell[g, l], START]
-            if mode == SEARCH and not nxt[l] < np.inf:  # no depolarization anywhere: it cannot fire
-                phase[l] = _FINISHED
-                silent[l] = True
-            elif mode == SEARCH and cell_in[g_cell[g, l], CEILING] > CEILING_FIRST * nxt[l]:
-                phase[l] = _CEILING
-                nxt[l] = cell_in[g_cell[g, l], CEILING]
-        while n_done < L:
+        queue = w_off[w]
+        while True:
             for l in range(L):
-                if running[l] or done[l]:
-                    continue
-                c = g_cell[g, l]
-                ceiling = cell_in[c, CEILING]
-                a = -1.0
-                if mode != SEARCH:
-                    if sims[l] == 0:
-                        a = nxt[l]
-                else:
-                    while sims[l] < max_sims and phase[l] != _FINISHED:
-                        ph = phase[l]
-                        if ph == _BISECT:
-                            if hi[l] - lo[l] < rel_tol * hi[l]:
-                                blo[l] = hi[l]
-                                if find_block and hi[l] < ceiling:
-                                    phase[l] = _BLOCK_UP
-                                    nxt[l] = min(hi[l] * f_block, ceiling)
-                                else:
-                                    phase[l] = _FINISHED
-                                continue
-                            a = 0.5 * (lo[l] + hi[l])
-                        elif ph == _BLOCK_BISECT:
-                            if bhi[l] - blo[l] < rel_tol * bhi[l]:
-                                phase[l] = _FINISHED
-                                continue
-                            a = 0.5 * (blo[l] + bhi[l])
-                        else:
-                            a = nxt[l]
-                        break
-                if a < 0.0:
-                    done[l] = True
-                    n_done += 1
-                    fired_any = hi[l] > 0.0
-                    cell_out[c, THRESHOLD] = hi[l] if (fired_any or mode != SEARCH) else np.inf
-                    cell_out[c, BLOCK] = bhi[l]
-                    cell_out[c, N_SIMS] = sims[l]
-                    cell_out[c, STEPS] = total[l]
-                    if mode != SEARCH or phase[l] == _FINISHED:
-                        cell_out[c, STATUS] = SILENT if silent[l] else OK
-                    else:
-                        cell_out[c, STATUS] = EXHAUSTED
-                    if mode == SIMULATE:
-                        cell_out[c, THRESHOLD] = nxt[l]
-                    continue
-                amp[l] = a
-                running[l] = True
-                step[l] = 0
-                pos = commit_off[c]
-                while pos < commit_off[c + 1] and commit_moved[pos] * a < 1.0:
-                    pos += 1
-                commit[l] = commit_at[pos + c] if mode == SEARCH else -1
-                for i in range(n):
-                    j = base + i * L + l
-                    vm[j] = vm0[j]
-                    vp[j] = vp0[j]
-                    gates[0, j] = gates0[0, j]
-                    gates[1, j] = gates0[1, j]
-                    gates[2, j] = gates0[2, j]
-                    gates[3, j] = gates0[3, j]
-                    fc[j] = -1.0
-                    ve_old[i * L + l] = 0.0
-                for k in range(det_off[c], det_off[c + 1]):
-                    spike_counts[k] = 0
-            if n_done == L:
+                while not running[l]:
+                    if cell_of[l] < 0:
+                        if queue == w_off[w + 1]:
+                            break
+                        c = w_cells[queue]
+                        queue += 1
+                        cell_of[l] = c
+                        n_of[l] = _load_lane(l, L, w_n[w], c, offsets, struct, coef, ve_unit, s_struct, s_coef, s_ve,
+                                             ext)
+                        step[l], amp[l], nxt[l] = 0, 0.0, cell_in[c, START]
+                        lo[l], hi[l], blo[l], bhi[l], quiet[l] = 0.0, 0.0, 0.0, np.inf, 0.0
+                        phase[l], sims[l], total[l] = _UP, 0, 0
+                        lo_known[l], silent[l], loud[l] = False, False, False
+                        if mode == SEARCH and not nxt[l] < np.inf:  # no depolarization anywhere: it cannot fire
+                            phase[l] = _FINISHED
+                            silent[l] = True
+                        elif mode == SEARCH and cell_in[c, CEILING] > CEILING_FIRST * nxt[l]:
+                            phase[l] = _CEILING
+                            nxt[l] = cell_in[c, CEILING]
+                    c = cell_of[l]
+                    a = _next_amplitude(mode, l, cell_in[c, CEILING], rel_tol, f_block, find_block, max_sims, sims,
+                                        phase, nxt, lo, hi, blo, bhi)
+                    if a < 0.0:
+                        _finish(mode, l, c, cell_out, hi, bhi, nxt, sims, total, phase, silent)
+                        if mode == PROBE:
+                            lo_c = offsets[c]
+                            for i in range(n_of[l]):
+                                for r in range(5):
+                                    extremes[r, lo_c + i] = ext[r, i * L + l]
+                        cell_of[l] = -1
+                        continue
+                    amp[l] = a
+                    running[l] = True
+                    step[l] = 0
+                    pos = commit_off[c]
+                    while pos < commit_off[c + 1] and commit_moved[pos] * a < 1.0:
+                        pos += 1
+                    commit[l] = commit_at[pos + c] if mode == SEARCH else -1
+                    for i in range(n_of[l]):
+                        j = i * L + l
+                        vm[j] = s_coef[VM0, j]
+                        vp[j] = s_coef[VP0, j]
+                        for q in range(4):
+                            gates[q, j] = s_coef[GATES0 + q, j]
+                        fc[j] = -1.0
+                        ve_old[j] = 0.0
+                    for k in range(det_off[c], det_off[c + 1]):
+                        spike_counts[k] = 0
+            nn = 0
+            for l in range(L):
+                if running[l]:
+                    nn = max(nn, n_of[l])
+            if nn == 0:
                 break
             for l in range(L):
-                w = waveform[step[l]] * amp[l] if running[l] else 0.0
-                for i in range(n):
-                    ve_new[i * L + l] = w * ve_unit[base + i * L + l]
-            for i in range(n * L):
-                vprev[base + i] = vm[base + i]
-            step_group(n, L, base, dt, order2, mode != PROBE, par, knd, sh, gh, params, c_m, c_my, g_my, ga, gp, sum_ga,
-                       sum_gp, area_scale, g_ghost, table_of, gate_table, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym,
-                       dvm, dvp)
-            for i in range(n * L):
-                ve_old[i] = ve_new[i]
+                wv = waveform[step[l]] * amp[l] if running[l] else 0.0
+                for i in range(nn):
+                    ve_new[i * L + l] = wv * s_ve[i * L + l]
+            for j in range(nn * L):
+                vprev[j] = vm[j]
+            step_group(nn, L, dt, order2, mode != PROBE, True, s_struct, s_coef, gate_table, vm, vp, gates, ve_new,
+                       ve_old, d, rhs, xm, ym, dvm, dvp)
+            for j in range(nn * L):
+                ve_old[j] = ve_new[j]
             for l in range(L):
                 if not running[l]:
                     continue
-                c = g_cell[g, l]
+                c = cell_of[l]
+                n = n_of[l]
                 step[l] += 1
                 s = step[l]
                 if mode == PROBE:
                     for i in range(n):
-                        j = base + i * L + l
-                        dv = vm[j] - vm0[j]
-                        extremes[DEPOL, j] = max(extremes[DEPOL, j], dv)
-                        extremes[HYPERPOL, j] = min(extremes[HYPERPOL, j], dv)
-                        extremes[FILTERED, j] += k_filter * (dv - extremes[FILTERED, j])
-                        extremes[FILTERED_PEAK, j] = max(extremes[FILTERED_PEAK, j], extremes[FILTERED, j])
+                        j = i * L + l
+                        dv = vm[j] - s_coef[VM0, j]
+                        ext[DEPOL, j] = max(ext[DEPOL, j], dv)
+                        ext[HYPERPOL, j] = min(ext[HYPERPOL, j], dv)
+                        ext[FILTERED, j] += k_filter * (dv - ext[FILTERED, j])
+                        ext[FILTERED_PEAK, j] = max(ext[FILTERED_PEAK, j], ext[FILTERED, j])
                         if s == stim_end:
-                            extremes[LEAD_END, j] = dv
+                            ext[LEAD_END, j] = dv
                     if s >= n_steps:
                         running[l] = False
                         sims[l] += 1
@@ -402,12 +401,12 @@ def run_groups(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, g
                     continue
                 t1 = s * dt
                 for i in range(n):
-                    j = base + i * L + l
+                    j = i * L + l
                     if vprev[j] < v_thresh <= vm[j] and fc[j] < 0.0:
                         fc[j] = t1 - dt * (vm[j] - v_thresh) / (vm[j] - vprev[j])
                 all_fired = True
                 for k in range(det_off[c], det_off[c + 1]):
-                    j = base + det_local[k] * L + l
+                    j = det_local[k] * L + l
                     if vprev[j] < v_thresh <= vm[j]:
                         if spike_counts[k] < max_spikes:
                             spike_times[k, spike_counts[k]] = t1 - dt * (vm[j] - v_thresh) / (vm[j] - vprev[j])
@@ -415,7 +414,7 @@ def run_groups(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, g
                     if spike_counts[k] == 0:
                         all_fired = False
                 fired = spike_counts[det_off[c] + primary[c]] > 0
-                if commit[l] >= 0 and fc[base + commit[l] * L + l] >= 0.0:
+                if commit[l] >= 0 and fc[commit[l] * L + l] >= 0.0:
                     fired = True
                 end = s >= n_steps or (mode == SEARCH and fired)
                 if not end and s >= stim_end:
@@ -424,8 +423,8 @@ def run_groups(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, g
                     elif rest_tol > 0.0 and s % REST_CHECK_EVERY == 0:
                         at_rest = True
                         for i in range(n):
-                            j = base + i * L + l
-                            if abs(vm[j] - vm0[j]) > rest_tol or abs(vm[j] - vprev[j]) > rest_slope * dt:
+                            j = i * L + l
+                            if abs(vm[j] - s_coef[VM0, j]) > rest_tol or abs(vm[j] - vprev[j]) > rest_slope * dt:
                                 at_rest = False
                                 break
                         end = at_rest
@@ -436,14 +435,14 @@ def run_groups(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, g
                 total[l] += s
                 ph = phase[l]
                 if mode == SIMULATE or (fired and ph <= _BISECT):
+                    lo_c = offsets[c]
                     for i in range(n):
-                        j = base + i * L + l
-                        first_cross[j] = fc[j]
+                        first_cross[lo_c + i] = fc[i * L + l]
                 if mode == SIMULATE:
                     continue
                 crossed = False
                 for i in range(n):
-                    if fc[base + i * L + l] >= 0.0:
+                    if fc[i * L + l] >= 0.0:
                         crossed = True
                         break
                 _update(ph, fired, crossed, amp[l], cell_in[c, START], cell_in[c, CEILING], f_up, f_fine, f_block, l,
@@ -451,9 +450,81 @@ def run_groups(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, g
 
 
 @_jit
+def _pad_lane(l, L, start, n_slot, s_struct, s_coef, s_ve):
+    """Lane ``l``'s compartments from ``start`` on: uncoupled, without membrane or stimulus (they stay put)."""
+    for i in range(start, n_slot):
+        j = i * L + l
+        for r in range(N_STRUCT):
+            s_struct[r, j] = -1 if (r == PARENT or r == GHOST or r == TABLE) else 0
+        for r in range(N_COEF):
+            s_coef[r, j] = 1.0 if (r == C_M or r == C_MY) else 0.0
+        s_ve[j] = 0.0
+
+
+@_jit
+def _load_lane(l, L, n_slot, c, offsets, struct, coef, ve_unit, s_struct, s_coef, s_ve, ext):
+    """Copy cell ``c`` into lane ``l`` (the rest of the lane padded); its number of compartments."""
+    lo = offsets[c]
+    n = offsets[c + 1] - lo
+    for i in range(n):
+        j = i * L + l
+        for r in range(N_STRUCT):
+            s_struct[r, j] = struct[r, lo + i]
+        for r in range(N_COEF):
+            s_coef[r, j] = coef[r, lo + i]
+        s_ve[j] = ve_unit[lo + i]
+    _pad_lane(l, L, n, n_slot, s_struct, s_coef, s_ve)
+    for i in range(n_slot):
+        for r in range(5):
+            ext[r, i * L + l] = 0.0
+    return n
+
+
+@_jit
+def _next_amplitude(mode, l, ceiling, rel_tol, f_block, find_block, max_sims, sims, phase, nxt, lo, hi, blo, bhi):
+    """The amplitude of lane ``l``'s next run, -1 once its cell is decided."""
+    if mode != SEARCH:
+        return nxt[l] if sims[l] == 0 else -1.0
+    while sims[l] < max_sims and phase[l] != _FINISHED:
+        ph = phase[l]
+        if ph == _BISECT:
+            if hi[l] - lo[l] < rel_tol * hi[l]:
+                blo[l] = hi[l]
+                if find_block and hi[l] < ceiling:
+                    phase[l] = _BLOCK_UP
+                    nxt[l] = min(hi[l] * f_block, ceiling)
+                else:
+                    phase[l] = _FINISHED
+                continue
+            return 0.5 * (lo[l] + hi[l])
+        if ph == _BLOCK_BISECT:
+            if bhi[l] - blo[l] < rel_tol * bhi[l]:
+                phase[l] = _FINISHED
+                continue
+            return 0.5 * (blo[l] + bhi[l])
+        return nxt[l]
+    return -1.0
+
+
+@_jit
+def _finish(mode, l, c, cell_out, hi, bhi, nxt, sims, total, phase, silent):
+    fired_any = hi[l] > 0.0
+    cell_out[c, THRESHOLD] = hi[l] if (fired_any or mode != SEARCH) else np.inf
+    cell_out[c, BLOCK] = bhi[l]
+    cell_out[c, N_SIMS] = sims[l]
+    cell_out[c, STEPS] = total[l]
+    if mode != SEARCH or phase[l] == _FINISHED:
+        cell_out[c, STATUS] = SILENT if silent[l] else OK
+    else:
+        cell_out[c, STATUS] = EXHAUSTED
+    if mode == SIMULATE:
+        cell_out[c, THRESHOLD] = nxt[l]
+
+
+@_jit
 def _update(ph, fired, crossed, a, start, ceiling, f_up, f_fine, f_block, l, phase, nxt, lo, hi, blo, bhi, lo_known,
             silent, quiet, loud):
-    """The search's step after a run of lane ``l`` at amplitude ``a`` (see ``run_groups``).
+    """The search's step after a run of lane ``l`` at amplitude ``a`` (see ``run_cells``).
 
     Stepping up, a silent run in which a spike started somewhere (``crossed``) may lie above a firing
     window that the step jumped (block): the search goes back to the last quiet amplitude and steps on
@@ -522,24 +593,21 @@ def _update(ph, fired, crossed, a, start, ceiling, f_up, f_fine, f_block, l, pha
 
 
 @_jit
-def trace_lane(n, L, base, l, amplitude, dt, order2, n_steps, waveform, parent, kind, shorted, ghost, params, c_m, c_my,
-               g_my, ga, gp, sum_ga, sum_gp, area_scale, g_ghost, table_of, gate_table, vm0, vp0, gates0, ve_unit, record,
-               out_vm):
-    """Membrane potential at compartments ``record`` (local) of lane ``l`` after every step; the other
-    lanes of its group are simulated unstimulated."""
-    vm = vm0.copy()
-    vp = vp0.copy()
-    gates = gates0.copy()
-    d, rhs, xm, ym, dvm, dvp = _work(vm.shape[0])
-    ve_old = np.zeros(n * L)
-    ve_new = np.zeros(n * L)
+def trace_cell(lo, n, amplitude, dt, order2, n_steps, waveform, struct, coef, gate_table, ve_unit, record, out_vm):
+    """Membrane potential at compartments ``record`` (local) of the cell at flat offset ``lo`` after every step."""
+    st, cf = struct[:, lo:lo + n], coef[:, lo:lo + n]
+    vm = cf[VM0].copy()
+    vp = cf[VP0].copy()
+    gates = cf[GATES0:GATES0 + 4].copy()
+    d, rhs, xm, ym, dvm, dvp = _work(n)
+    ve_old = np.zeros(n)
+    ve_new = np.zeros(n)
     for s in range(n_steps):
         for i in range(n):
-            ve_new[i * L + l] = waveform[s] * amplitude * ve_unit[base + i * L + l]
-        step_group(n, L, base, dt, order2, True, parent, kind, shorted, ghost, params, c_m, c_my, g_my, ga, gp, sum_ga,
-                   sum_gp, area_scale, g_ghost, table_of, gate_table, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm,
+            ve_new[i] = waveform[s] * amplitude * ve_unit[lo + i]
+        step_group(n, 1, dt, order2, True, True, st, cf, gate_table, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm,
                    dvp)
-        for i in range(n * L):
+        for i in range(n):
             ve_old[i] = ve_new[i]
         for r in range(len(record)):
-            out_vm[s, r] = vm[base + record[r] * L + l]
+            out_vm[s, r] = vm[record[r]]

@@ -193,16 +193,14 @@ class MorphologyBuilder:
         centres = start_offset_um * 1e-3 + np.cumsum(lengths_mm) - lengths_mm / 2
         if centres.size and centres[-1] > cum[-1] * (1 + 1e-9) + 1e-12:
             raise ValueError(f"{self.name}: branch of {centres[-1]:.3f} mm exceeds its path of {cum[-1]:.3f} mm")
-        idx = []
-        prev = parent
-        for comp, s in zip(compartments, centres):
-            k = min(np.searchsorted(cum, s, side="right") - 1, len(seg) - 1)
-            frac = (s - cum[k]) / seg_len[k] if seg_len[k] > 0 else 0.0
-            self._pos.append(path[k] + frac * seg[k])
-            self._comps.append(comp)
-            self._parent.append(prev)
-            prev = len(self._comps) - 1
-            idx.append(prev)
+        k = np.minimum(np.searchsorted(cum, centres, side="right") - 1, len(seg) - 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frac = np.where(seg_len[k] > 0, (centres - cum[k]) / seg_len[k], 0.0)
+        first = len(self._comps)
+        idx = list(range(first, first + len(compartments)))
+        self._pos.extend(path[k] + frac[:, None] * seg[k])
+        self._comps.extend(compartments)
+        self._parent.extend(([parent] + idx[:-1]) if idx else [])
         return idx
 
     def _cut_end_zone(self) -> np.ndarray | None:

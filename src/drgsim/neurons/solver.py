@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import numba as nb
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -42,31 +43,27 @@ class SimulationSettings(BaseModel):
     rest_slope_mv_per_ms: float = Field(1.0, gt=0, le=100)
 
 
-LANES = 4  # cells of one structure advanced together by the kernel
+LANES = 4  # cells a kernel worker advances together
 
 
 @dataclass
 class CellBatch:
-    """Morphologies packed for the kernel, with their resting states.
-
-    Cells with identical tree structure form groups of up to ``LANES`` lanes; per-compartment
-    arrays are stored in the kernel's lane layout (``perm`` maps it to the flat order: cell after
-    cell, compartment after compartment, which is the order users see).
-    """
+    """Morphologies packed for the kernel, with their resting states: per-compartment coefficients
+    (``coef``) and tree structure (``struct``, local indices) cell after cell, compartment after
+    compartment, in the order users see (kernel.py's row constants)."""
 
     cells: list[Morphology]
     offsets: np.ndarray  # flat compartment offset of each cell
-    perm: np.ndarray  # lane-layout index -> flat index
-    arrays: dict[str, np.ndarray]  # lane layout
-    groups: dict[str, np.ndarray]  # g_n, g_lanes, g_base, g_struct, g_cell
-    structure: dict[str, np.ndarray]  # parent, kind, shorted, ghost partner per group (local indices)
+    coef: np.ndarray  # (kernel.N_COEF, n_compartments)
+    struct: np.ndarray  # (kernel.N_STRUCT, n_compartments)
     detectors: np.ndarray  # local compartment index of each detector, cell after cell
     det_offsets: np.ndarray
     primary: np.ndarray
-    positions_mm: np.ndarray  # flat
+    positions_mm: np.ndarray
     settle: tuple[float, float]
     table_kinds: np.ndarray  # mechanism of each gate table (kernel.gate_tables)
     table_params: np.ndarray  # its parameters, parameter-major
+    lanes: int = LANES
     _gate_tables: dict[float, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
@@ -77,6 +74,10 @@ class CellBatch:
     def n_compartments(self) -> int:
         return int(self.offsets[-1])
 
+    @property
+    def vm0(self) -> np.ndarray:
+        return self.coef[kernel.VM0]
+
     @classmethod
     def pack(cls, cells: list[Morphology], settle_ms: float = 200.0, settle_dt_ms: float = 5.0,
              lanes: int = LANES) -> CellBatch:
@@ -84,7 +85,7 @@ class CellBatch:
             raise ValueError("a batch needs at least one cell")
         offsets = np.concatenate([[0], np.cumsum([c.n for c in cells])]).astype(np.int64)
         cat = lambda name: np.concatenate([getattr(c, name) for c in cells])  # noqa: E731
-        L, d, ra = cat("length_um"), cat("diam_um"), cat("ra_ohm_cm")
+        L, d = cat("length_um"), cat("diam_um")
         xr, xg, xc = cat("xraxial_mohm_per_cm"), cat("xg_s_per_cm2"), cat("xc_uf_per_cm2")
         parent = np.concatenate([np.where(c.parent >= 0, c.parent + o, -1) for c, o in zip(cells, offsets)])
         shorted = ~np.isfinite(xg)
@@ -108,58 +109,34 @@ class CellBatch:
             for end in np.flatnonzero(partner >= 0):
                 path = o + np.array(c.path_to(int(end), int(partner[end])))
                 g_ghost[o + end] = 1.0 / float(r_half[path[:-1]].sum() + r_half[path[1:]].sum())  # uS
-        flat = dict(params=cat("params"), c_m=cat("cm_uf_per_cm2") * area_scale * 1e-3,
-                    c_my=xc * area_scale * 1e-3, g_my=np.where(shorted, 0.0, xg) * area_scale, ga=ga, gp=gp,
-                    sum_ga=sum_ga, sum_gp=sum_gp, area_scale=area_scale, g_ghost=g_ghost, v_init=cat("v_init_mv"))
-        # Group cells of identical structure, up to `lanes` per group.
-        by_structure: dict[bytes, list[int]] = {}
-        for k, c in enumerate(cells):
-            key = c.parent.tobytes() + c.mechanism.tobytes() + c.shorted.tobytes() + ghost[k].tobytes()
-            by_structure.setdefault(key, []).append(k)
-        members = [ks[i:i + lanes] for ks in by_structure.values() for i in range(0, len(ks), lanes)]
-        g_n, g_lanes, g_base, g_struct = [], [], [], []
-        g_cell = np.full((len(members), lanes), -1, dtype=np.int64)
-        perm = np.empty(int(offsets[-1]), dtype=np.int64)
-        s_parent, s_kind, s_shorted, s_ghost = [], [], [], []
-        base = struct = 0
-        for g, ks in enumerate(members):
-            n, nl = cells[ks[0]].n, len(ks)
-            g_n.append(n), g_lanes.append(nl), g_base.append(base), g_struct.append(struct)
-            g_cell[g, :nl] = ks
-            perm[base:base + n * nl] = (offsets[ks][None, :] + np.arange(n)[:, None]).ravel()
-            s_parent.append(cells[ks[0]].parent), s_kind.append(cells[ks[0]].mechanism)
-            s_shorted.append(cells[ks[0]].shorted)
-            s_ghost.append(ghost[ks[0]])
-            base += n * nl
-            struct += n
+        params = cat("params")
         mechanism = np.concatenate([c.mechanism for c in cells])
-        flat["table_of"], table_kinds, table_params = _gate_table_index(mechanism, flat["params"])
-        arrays = {k: v[perm] for k, v in flat.items()}
-        arrays["params"] = np.ascontiguousarray(arrays["params"].T)  # parameter-major: lanes contiguous
-        groups = dict(g_n=np.array(g_n, dtype=np.int64), g_lanes=np.array(g_lanes, dtype=np.int64),
-                      g_base=np.array(g_base, dtype=np.int64), g_struct=np.array(g_struct, dtype=np.int64),
-                      g_cell=g_cell)
-        structure = dict(parent=np.concatenate(s_parent).astype(np.int64),
-                         kind=np.concatenate(s_kind).astype(np.int64), shorted=np.concatenate(s_shorted),
-                         ghost=np.concatenate(s_ghost).astype(np.int64))
+        coef = np.zeros((kernel.N_COEF, len(L)))
+        rows = {kernel.C_M: cat("cm_uf_per_cm2") * area_scale * 1e-3, kernel.C_MY: xc * area_scale * 1e-3,
+                kernel.G_MY: np.where(shorted, 0.0, xg) * area_scale, kernel.GA: ga, kernel.GP: gp,
+                kernel.SUM_GA: sum_ga, kernel.SUM_GP: sum_gp, kernel.AREA: area_scale, kernel.G_GHOST: g_ghost,
+                kernel.VM0: cat("v_init_mv")}
+        for r, v in rows.items():
+            coef[r] = v
+        coef[kernel.PARAMS:] = params.T
+        table_of, table_kinds, table_params = _gate_table_index(mechanism, params)
+        struct = np.zeros((kernel.N_STRUCT, len(L)), dtype=np.int64)
+        struct[kernel.PARENT] = np.concatenate([c.parent for c in cells])
+        struct[kernel.KIND] = mechanism
+        struct[kernel.SHORTED] = np.concatenate([c.shorted for c in cells])
+        struct[kernel.GHOST] = np.concatenate(ghost)
+        struct[kernel.TABLE] = table_of
         det, det_off, primary = [], [0], []
         for c in cells:
             names = list(c.detectors)
             det.extend(c.detectors[k] for k in names)
             det_off.append(len(det))
             primary.append(names.index(c.primary_detector))
-        batch = cls(cells, offsets, perm, arrays, groups, structure, np.array(det, dtype=np.int64),
-                    np.array(det_off, dtype=np.int64), np.array(primary, dtype=np.int64), cat("position_mm"),
-                    (settle_ms, settle_dt_ms), table_kinds, table_params)
+        batch = cls(cells, offsets, coef, struct, np.array(det, dtype=np.int64), np.array(det_off, dtype=np.int64),
+                    np.array(primary, dtype=np.int64), cat("position_mm"), (settle_ms, settle_dt_ms), table_kinds,
+                    table_params, lanes)
         batch._relax(settle_ms, settle_dt_ms)
         return batch
-
-    def kernel_arrays(self) -> tuple:
-        """Group tables, structure and lane-layout coefficients in the kernel's argument order."""
-        g, s, a = self.groups, self.structure, self.arrays
-        return (g["g_n"], g["g_lanes"], g["g_base"], g["g_struct"], s["parent"], s["kind"], s["shorted"], s["ghost"],
-                a["params"], a["c_m"], a["c_my"], a["g_my"], a["ga"], a["gp"], a["sum_ga"], a["sum_gp"],
-                a["area_scale"], a["g_ghost"], a["table_of"])
 
     def gate_table(self, dt_ms: float) -> np.ndarray:
         """The kernel's gate tables at time step ``dt_ms``, built once per step size."""
@@ -167,22 +144,27 @@ class CellBatch:
             self._gate_tables[dt_ms] = kernel.gate_tables(self.table_kinds, self.table_params, dt_ms)
         return self._gate_tables[dt_ms]
 
+    def workers(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The kernel's work queues, one per thread: the cells largest first, dealt out in turn, so every
+        queue holds its share of the large ones; each queue's cells, offsets and lane length."""
+        threads = max(1, min(nb.get_num_threads(), -(-self.n_cells // self.lanes)))
+        order = np.argsort([-c.n for c in self.cells], kind="stable")
+        queues = [order[t::threads] for t in range(threads)]
+        cells = np.concatenate(queues).astype(np.int64)
+        off = np.concatenate([[0], np.cumsum([len(q) for q in queues])]).astype(np.int64)
+        n = np.array([self.cells[q[0]].n for q in queues], dtype=np.int64)
+        return cells, off, n
+
     def _relax(self, settle_ms: float, settle_dt_ms: float) -> None:
         """Resting state: gates at steady state at v_init, then unstimulated steps (as PyFibers does)."""
         n = self.n_compartments
-        vm = self.arrays["v_init"].copy()
+        vm = self.coef[kernel.VM0].copy()
         vp = np.zeros(n)
         gates = np.zeros((4, n))
-        kernel.relax(*self.kernel_arrays(), vm, vp, gates, settle_dt_ms, int(round(settle_ms / settle_dt_ms)))
-        self.vm0, self.vp0, self.gates0 = vm, vp, gates
-
-    def to_lanes(self, flat_values: np.ndarray) -> np.ndarray:
-        return np.asarray(flat_values)[self.perm]
-
-    def to_flat(self, lane_values: np.ndarray) -> np.ndarray:
-        out = np.empty_like(lane_values)
-        out[self.perm] = lane_values
-        return out
+        kernel.relax(self.offsets, self.struct, self.coef, vm, vp, gates, settle_dt_ms,
+                     int(round(settle_ms / settle_dt_ms)))
+        self.coef[kernel.VM0], self.coef[kernel.VP0] = vm, vp
+        self.coef[kernel.GATES0:kernel.GATES0 + 4] = gates
 
     def site_name(self, global_index: int) -> str:
         """"<region> <ordinal>" of a flat compartment index (e.g. "node 20"); "none" for -1."""
@@ -301,21 +283,16 @@ def _run(batch: CellBatch, mode: int, cell_in: np.ndarray, search: np.ndarray, w
     extremes = np.zeros((5, batch.n_compartments))
     spike_times = np.zeros((len(batch.detectors), max_spikes))
     spike_counts = np.zeros(len(batch.detectors), dtype=np.int64)
-    g = batch.groups
+    w_cells, w_off, w_n = batch.workers()
     t0 = time.perf_counter()
-    kernel.run_groups(mode, np.ascontiguousarray(cell_in, dtype=float), search, dt_ms,
-                      settings.method == Method.CRANK_NICOLSON, n_steps, stim_end, w, g["g_n"], g["g_lanes"],
-                      g["g_base"], g["g_struct"], g["g_cell"], *batch.kernel_arrays()[4:], batch.gate_table(dt_ms),
-                      batch.vm0, batch.vp0,
-                      batch.gates0, batch.to_lanes(v_unit), settings.ap_threshold_mv, batch.detectors,
-                      batch.det_offsets, batch.primary,
-                      *(_no_commit(batch.n_cells) if commit is None else (commit.offsets, commit.moved, commit.commit)),
-                      rest_tol, rest_slope,
-                      max_spikes, out, first_cross, extremes,
-                      spike_times, spike_counts)
+    kernel.run_cells(mode, np.ascontiguousarray(cell_in, dtype=float), search, dt_ms,
+                     settings.method == Method.CRANK_NICOLSON, n_steps, stim_end, w, batch.lanes, w_cells, w_off, w_n,
+                     batch.offsets, batch.struct, batch.coef, batch.gate_table(dt_ms), v_unit, settings.ap_threshold_mv,
+                     batch.detectors, batch.det_offsets, batch.primary,
+                     *(_no_commit(batch.n_cells) if commit is None else (commit.offsets, commit.moved, commit.commit)),
+                     rest_tol, rest_slope, max_spikes, out, first_cross, extremes, spike_times, spike_counts)
     seconds = time.perf_counter() - t0
-    return out, batch.to_flat(first_cross), np.stack([batch.to_flat(e) for e in extremes]), spike_times, \
-        spike_counts, seconds
+    return out, first_cross, extremes, spike_times, spike_counts, seconds
 
 
 def _no_commit(n_cells: int) -> tuple:
@@ -530,16 +507,10 @@ def trace(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, amplitude_ma: float, w
     """Times (ms, end of each step) and membrane potentials (mV) of one cell's compartments."""
     v_unit = _unit_potentials(batch, v_unit_mv_per_ma)
     dt_ms, n_steps, w, _ = _time_grid(batch, waveform, settings)
-    gi, lane = (int(x[0]) for x in np.nonzero(batch.groups["g_cell"] == cell))
-    g = {k: int(v[gi]) for k, v in batch.groups.items() if k != "g_cell"}
-    n, s0 = g["g_n"], g["g_struct"]
+    n = batch.cells[cell].n
     record = np.arange(n) if compartments is None else np.asarray(compartments, dtype=np.int64)
     out = np.empty((n_steps, len(record)))
-    st, a = batch.structure, batch.arrays
-    kernel.trace_lane(n, g["g_lanes"], g["g_base"], lane, float(amplitude_ma), dt_ms,
-                      settings.method == Method.CRANK_NICOLSON, n_steps, w, st["parent"][s0:s0 + n],
-                      st["kind"][s0:s0 + n], st["shorted"][s0:s0 + n], st["ghost"][s0:s0 + n], a["params"], a["c_m"],
-                      a["c_my"], a["g_my"], a["ga"], a["gp"], a["sum_ga"], a["sum_gp"], a["area_scale"], a["g_ghost"],
-                      a["table_of"], batch.gate_table(dt_ms), batch.vm0, batch.vp0,
-                      batch.gates0, batch.to_lanes(v_unit), record.astype(np.int64), out)
+    kernel.trace_cell(int(batch.offsets[cell]), n, float(amplitude_ma), dt_ms, settings.method == Method.CRANK_NICOLSON,
+                      n_steps, w, batch.struct, batch.coef, batch.gate_table(dt_ms), v_unit, record.astype(np.int64),
+                      out)
     return (np.arange(n_steps) + 1) * dt_ms, out
