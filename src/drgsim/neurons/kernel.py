@@ -230,7 +230,7 @@ def relax(offsets, struct, coef, vm, vp, gates, dt, n_steps):
 
 
 # Run modes of ``run_cells``.
-SIMULATE, PROBE, SEARCH = 0, 1, 2
+SIMULATE, PROBE, SEARCH, SCREEN = 0, 1, 2, 3
 # Search phases of a lane: step up from a subthreshold start, step down (only if the start fired),
 # bisect the activation threshold, step up for the end of the firing window, bisect it. A lane whose
 # ceiling lies far above its start first runs at the ceiling (_CEILING): a run there in which no
@@ -243,7 +243,8 @@ OK, SILENT, EXHAUSTED = 0, 1, 2
 START, CEILING = 0, 1
 THRESHOLD, BLOCK, N_SIMS, STEPS, STATUS = 0, 1, 2, 3, 4
 # Entries of ``search`` (the search's parameters; FILTER_MS is the probe's low-pass time constant).
-REL_TOL, STEP_UP, STEP_FINE, STEP_BLOCK, FIND_BLOCK, MAX_SIMS, FILTER_MS = 0, 1, 2, 3, 4, 5, 6
+# CEILING_RUN > 0: every cell has had its run at the ceiling (SCREEN) and spiked somewhere there.
+REL_TOL, STEP_UP, STEP_FINE, STEP_BLOCK, FIND_BLOCK, MAX_SIMS, FILTER_MS, CEILING_RUN = 0, 1, 2, 3, 4, 5, 6, 7
 # Rows of ``extremes`` (PROBE): largest depolarization, largest hyperpolarization, the value at the end
 # of the leading phase (``stim_end`` in this mode), the low-pass filtered response and its largest value.
 DEPOL, HYPERPOL, LEAD_END, FILTERED, FILTERED_PEAK = 0, 1, 2, 3, 4
@@ -259,11 +260,12 @@ def run_cells(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, la
 
     ``SIMULATE``: one run per cell at ``cell_in[c, START]``; it stops when every detector has fired
     (with ``max_spikes`` 1), when the cell is back at rest after the stimulus (all |Vm - rest| <
-    rest_tol, |dVm/dt| < rest_slope) or at tstop. ``PROBE``: one run at 1 mA with the gates frozen at
+    rest_tol, |dVm/dt| < rest_slope) or at tstop. ``SCREEN``: the same run, stopped as soon as any
+    compartment spikes; the cell's status is ``SILENT`` if none did. ``PROBE``: one run at 1 mA with the gates frozen at
     rest, so the membrane is linear; ``extremes`` receives the largest depolarization and
     hyperpolarization (mV per mA) of every compartment over the ``n_steps`` steps. ``SEARCH``: per
     cell, from ``START`` (meant to be subthreshold) step up by ``STEP_UP`` until the primary detector
-    fires (step down first if the start fires), bisect until (hi - lo) / hi < rel_tol; then, with
+    fires (step down first if the start fires; with ``CEILING_RUN`` no run at the ceiling first), bisect until (hi - lo) / hi < rel_tol; then, with
     ``FIND_BLOCK``, step up by ``STEP_BLOCK`` from the threshold until the cell falls silent (the end
     of its first firing window, bisected likewise) or ``CEILING`` is passed. Runs stop as soon as the
     primary detector fires, or (SEARCH) once the spike has crossed at the run's commit compartment, from
@@ -329,7 +331,8 @@ def run_cells(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, la
                         if mode == SEARCH and not nxt[l] < np.inf:  # no depolarization anywhere: it cannot fire
                             phase[l] = _FINISHED
                             silent[l] = True
-                        elif mode == SEARCH and cell_in[c, CEILING] > CEILING_FIRST * nxt[l]:
+                        elif mode == SEARCH and not search[CEILING_RUN] > 0.0 and \
+                                cell_in[c, CEILING] > CEILING_FIRST * nxt[l]:
                             phase[l] = _CEILING
                             nxt[l] = cell_in[c, CEILING]
                     c = cell_of[l]
@@ -400,10 +403,17 @@ def run_cells(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, la
                         total[l] += s
                     continue
                 t1 = s * dt
+                spiked = False
                 for i in range(n):
                     j = i * L + l
                     if vprev[j] < v_thresh <= vm[j] and fc[j] < 0.0:
                         fc[j] = t1 - dt * (vm[j] - v_thresh) / (vm[j] - vprev[j])
+                        spiked = True
+                if mode == SCREEN and spiked:
+                    running[l] = False
+                    sims[l] += 1
+                    total[l] += s
+                    continue
                 all_fired = True
                 for k in range(det_off[c], det_off[c + 1]):
                     j = det_local[k] * L + l
@@ -438,7 +448,9 @@ def run_cells(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, la
                     lo_c = offsets[c]
                     for i in range(n):
                         first_cross[lo_c + i] = fc[i * L + l]
-                if mode == SIMULATE:
+                if mode == SCREEN:
+                    silent[l] = True  # back at rest (or at tstop) without a spike anywhere
+                if mode != SEARCH:
                     continue
                 crossed = False
                 for i in range(n):

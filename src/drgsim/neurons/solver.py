@@ -144,11 +144,13 @@ class CellBatch:
             self._gate_tables[dt_ms] = kernel.gate_tables(self.table_kinds, self.table_params, dt_ms)
         return self._gate_tables[dt_ms]
 
-    def workers(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The kernel's work queues, one per thread: the cells largest first, dealt out in turn, so every
-        queue holds its share of the large ones; each queue's cells, offsets and lane length."""
-        threads = max(1, min(nb.get_num_threads(), -(-self.n_cells // self.lanes)))
-        order = np.argsort([-c.n for c in self.cells], kind="stable")
+    def workers(self, cells: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The kernel's work queues for ``cells`` (default all), one per thread: largest first, dealt out
+        in turn, so every queue holds its share of the large ones; each queue's cells, offsets and lane
+        length."""
+        cells = np.arange(self.n_cells) if cells is None else np.asarray(cells, dtype=np.int64)
+        threads = max(1, min(nb.get_num_threads(), -(-len(cells) // self.lanes)))
+        order = cells[np.argsort([-self.cells[k].n for k in cells], kind="stable")]
         queues = [order[t::threads] for t in range(threads)]
         cells = np.concatenate(queues).astype(np.int64)
         off = np.concatenate([[0], np.cumsum([len(q) for q in queues])]).astype(np.int64)
@@ -243,8 +245,10 @@ class SearchSettings(BaseModel):
     and on in steps of ``step_fine``. Block: steps of ``step_block`` above the threshold until the cell
     is silent again, then bisection. Without ``max_ma`` the ceiling is ``ceiling_factor`` x the start.
     A firing run ends once the spike is committed to the detector (``commit_paths``), not when it arrives.
-    Where the ceiling lies more than 8x above the start, the first run is at the ceiling: if no
-    compartment spikes there at all, the cell is silent (one run; a cell in block has local spikes).
+    With ``max_ma`` every cell's first run is at the ceiling, before its linear response (``SCREEN``,
+    stopped at the first spike anywhere); without it, where the ceiling lies more than 8x above the
+    start. If no compartment spikes there at all, the cell is silent (one run; a cell in block has local
+    spikes).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -264,7 +268,7 @@ class SearchSettings(BaseModel):
     commit_nodes: int = Field(3, ge=1, le=100)
 
     def kernel_parameters(self, rel_tol: float) -> np.ndarray:
-        p = np.zeros(7)
+        p = np.zeros(8)
         p[[kernel.REL_TOL, kernel.STEP_UP, kernel.STEP_FINE, kernel.STEP_BLOCK, kernel.FIND_BLOCK, kernel.MAX_SIMS,
            kernel.FILTER_MS]] = (rel_tol, self.step_up, self.step_fine, self.step_block, float(self.find_block),
                                  self.max_simulations, self.start_filter_ms)
@@ -273,7 +277,8 @@ class SearchSettings(BaseModel):
 
 def _run(batch: CellBatch, mode: int, cell_in: np.ndarray, search: np.ndarray, waveform: Waveform,
          settings: SimulationSettings, v_unit: np.ndarray, max_spikes: int = 1, n_steps: int | None = None,
-         stim_end: int | None = None, commit: CommitPaths | None = None):
+         stim_end: int | None = None, commit: CommitPaths | None = None, cells: np.ndarray | None = None):
+    """One kernel call over ``cells`` (default all; the outputs of the others stay at their initial values)."""
     dt_ms, steps_needed, w, full_end = _time_grid(batch, waveform, settings, n_steps)
     n_steps = steps_needed if n_steps is None else n_steps
     stim_end = full_end if stim_end is None else stim_end
@@ -283,7 +288,9 @@ def _run(batch: CellBatch, mode: int, cell_in: np.ndarray, search: np.ndarray, w
     extremes = np.zeros((5, batch.n_compartments))
     spike_times = np.zeros((len(batch.detectors), max_spikes))
     spike_counts = np.zeros(len(batch.detectors), dtype=np.int64)
-    w_cells, w_off, w_n = batch.workers()
+    if cells is not None and not len(cells):
+        return out, first_cross, extremes, spike_times, spike_counts, 0.0
+    w_cells, w_off, w_n = batch.workers(cells)
     t0 = time.perf_counter()
     kernel.run_cells(mode, np.ascontiguousarray(cell_in, dtype=float), search, dt_ms,
                      settings.method == Method.CRANK_NICOLSON, n_steps, stim_end, w, batch.lanes, w_cells, w_off, w_n,
@@ -365,7 +372,8 @@ class LinearResponse:
 
 
 def linear_response(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, waveform: Waveform,
-                    settings: SimulationSettings = SimulationSettings(), filter_ms: float = 0.1) -> LinearResponse:
+                    settings: SimulationSettings = SimulationSettings(), filter_ms: float = 0.1,
+                    cells: np.ndarray | None = None) -> LinearResponse:
     """One run of every cell at 1 mA with the gates frozen at rest (see ``LinearResponse``), to 0.5 ms after
     the last full-amplitude phase: a passive recharge's tail (a few % of the amplitude, tens of ms) is
     left out."""
@@ -375,7 +383,8 @@ def linear_response(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, waveform: Wa
     lead_end = max(1, int(round(min(waveform.pulse_width_us * 1e-3, waveform.duration_ms()) / dt_ms)))
     ones = np.ones((batch.n_cells, 2))
     params = SearchSettings(start_filter_ms=filter_ms).kernel_parameters(0.01)
-    x = _run(batch, kernel.PROBE, ones, params, waveform, settings, v_unit, n_steps=n_steps, stim_end=lead_end)[2]
+    x = _run(batch, kernel.PROBE, ones, params, waveform, settings, v_unit, n_steps=n_steps, stim_end=lead_end,
+             cells=cells)[2]
     return LinearResponse(x[kernel.DEPOL], x[kernel.HYPERPOL], x[kernel.LEAD_END], x[kernel.FILTERED_PEAK], filter_ms)
 
 
@@ -427,23 +436,44 @@ def find_thresholds(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, waveform: Wa
     No bracket is needed: each cell's start comes from its linear response (``linear_response``) and
     lies far below any spike; the search steps up from there finely enough not to jump a firing
     window (block windows near the electrode, anode-break branches at high amplitude), then bisects.
-    ``max_ma`` (one value or per cell) is the ceiling, typically the device's maximum.
+    ``max_ma`` (one value or per cell) is the ceiling, typically the device's maximum: every cell is first
+    run there, and one in which nothing spikes is silent without a search (``start_ma`` NaN).
     """
     if not 0 < rel_tol < 0.5:
         raise ValueError(f"rel_tol={rel_tol} outside (0, 0.5)")
     v_unit = _unit_potentials(batch, v_unit_mv_per_ma)
-    response = linear_response(batch, v_unit, waveform, settings, search.start_filter_ms)
+    params = search.kernel_parameters(rel_tol)
+    out = np.zeros((batch.n_cells, 5))
+    out[:, [kernel.THRESHOLD, kernel.BLOCK]] = np.inf
+    out[:, kernel.STATUS] = kernel.SILENT
+    todo, seconds = np.arange(batch.n_cells), 0.0
+    if max_ma is not None:
+        # The ceiling first: a cell in which no compartment spikes there is silent (the search's premise:
+        # nothing below fires), decided in one run, without its linear response or a search.
+        ceiling = _per_cell(max_ma, batch, "max_ma")
+        screen = _run(batch, kernel.SCREEN, np.stack([ceiling, ceiling], axis=1), params, waveform, settings, v_unit)
+        out[:, [kernel.N_SIMS, kernel.STEPS]] = screen[0][:, [kernel.N_SIMS, kernel.STEPS]]
+        todo, seconds = np.flatnonzero(screen[0][:, kernel.STATUS] != kernel.SILENT), screen[5]
+        params[kernel.CEILING_RUN] = 1.0
+    response = linear_response(batch, v_unit, waveform, settings, search.start_filter_ms, cells=todo)
     active = np.concatenate([c.mechanism != 0 for c in batch.cells])
     peak = np.array([np.max(response.filtered_peak[lo:hi][active[lo:hi]], initial=0.0)
                      for lo, hi in zip(batch.offsets[:-1], batch.offsets[1:])])
     with np.errstate(divide="ignore"):
         start = np.where(peak > 0, search.start_depolarization_mv / peak, np.inf)
-    ceiling = search.ceiling_factor * start if max_ma is None else _per_cell(max_ma, batch, "max_ma")
+    if max_ma is None:
+        ceiling = search.ceiling_factor * start
     start = np.minimum(start, ceiling)
-    commit = commit_paths(batch, response, search.commit_field_mv, search.commit_nodes)
-    out, first_cross, _, _, _, seconds = _run(batch, kernel.SEARCH, np.stack([start, ceiling], axis=1),
-                                              search.kernel_parameters(rel_tol), waveform, settings, v_unit,
-                                              commit=commit)
+    first_cross = np.full(batch.n_compartments, -1.0)
+    if len(todo):
+        commit = commit_paths(batch, response, search.commit_field_mv, search.commit_nodes, cells=todo)
+        res, first_cross, _, _, _, t = _run(batch, kernel.SEARCH, np.stack([start, ceiling], axis=1), params, waveform,
+                                            settings, v_unit, commit=commit, cells=todo)
+        out[todo, :kernel.N_SIMS] = res[todo, :kernel.N_SIMS]
+        out[todo, kernel.STATUS] = res[todo, kernel.STATUS]
+        out[todo, kernel.N_SIMS:kernel.STATUS] += res[todo, kernel.N_SIMS:kernel.STATUS]
+        seconds += t
+    start[np.setdiff1d(np.arange(batch.n_cells), todo)] = np.nan  # decided by the run at the ceiling
     exhausted = out[:, kernel.STATUS] == kernel.EXHAUSTED
     thr = np.where(exhausted, np.nan, out[:, kernel.THRESHOLD])
     init = _initiation(batch, first_cross)
@@ -453,8 +483,7 @@ def find_thresholds(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, waveform: Wa
     cut_end = np.array([i >= 0 and bool(zone[i]) for i in init])
     return ThresholdResult(thr, out[:, kernel.BLOCK], start, ceiling, out[:, kernel.N_SIMS].astype(np.int64),
                            out[:, kernel.STEPS].astype(np.int64), init, sites, anode_break, cut_end, exhausted,
-                           seconds,
-                           rel_tol)
+                           seconds, rel_tol)
 
 
 @dataclass
@@ -470,18 +499,21 @@ class CommitPaths:
     commit: np.ndarray
 
 
-def commit_paths(batch: CellBatch, response: LinearResponse, field_mv: float, nodes: int) -> CommitPaths:
+def commit_paths(batch: CellBatch, response: LinearResponse, field_mv: float, nodes: int,
+                 cells: np.ndarray | None = None) -> CommitPaths:
     """At amplitude A, the positions whose ``moved`` x A stays below ``field_mv`` form an unbranched cable
     that the stimulus leaves at rest: an action potential that has crossed ``nodes`` active compartments
     into it only travels on to the detector (nothing there can block or start one), so the run is decided
-    there, without the conduction time to the detector (tens of ms for C fibres). ``field_mv`` 0: never."""
+    there, without the conduction time to the detector (tens of ms for C fibres). ``field_mv`` 0: never.
+    Only ``cells`` (default all) get a stretch; the others decide at their detector."""
     moved_all = np.maximum(response.depolarization, -response.hyperpolarization)
+    wanted = np.ones(batch.n_cells, dtype=bool) if cells is None else np.isin(np.arange(batch.n_cells), cells)
     offsets, moved, commit = [0], [], []
     for c, cell in enumerate(batch.cells):
         lo = batch.offsets[c]
         active = cell.mechanism != 0
         path = []
-        if field_mv > 0 and active.any():
+        if field_mv > 0 and wanted[c] and active.any():
             degree = np.bincount(cell.parent[cell.parent >= 0], minlength=cell.n) + (cell.parent >= 0)
             target = int(np.flatnonzero(active)[np.argmax(response.filtered_peak[lo:lo + cell.n][active])])
             for i in cell.path_to(cell.detectors[cell.primary_detector], target):
