@@ -79,7 +79,7 @@ class Morphology:
         node with a huge axial resistance, as PyFibers makes them) is skipped: the ghost attaches to the
         first coupled compartment. ``CellBatch`` turns ``ghost_partner`` into that current."""
         partner = np.full(self.n, -1, dtype=np.int64)
-        neighbours = _neighbours(self.parent)
+        neighbours = _Neighbours(self.parent)
         r = self.half_axial_mohm
         edge = lambda i, j: r[i] + r[j]  # noqa: E731
         typical = float(np.median(r[1:] + r[self.parent[1:]]))
@@ -137,14 +137,20 @@ class Morphology:
             raise ValueError(f"primary detector {self.primary_detector!r} not among {sorted(self.detectors)}")
 
 
-def _neighbours(parent) -> list[list[int]]:
-    """Each compartment's neighbours in the tree (its parent and its children)."""
-    out: list[list[int]] = [[] for _ in range(len(parent))]
-    for i, p in enumerate(parent):
-        if p >= 0:
-            out[i].append(int(p))
-            out[int(p)].append(i)
-    return out
+class _Neighbours:
+    """Each compartment's neighbours in the tree (its parent and its children), looked up on demand from
+    the children sorted by parent (the walks that use them visit few compartments)."""
+
+    def __init__(self, parent):
+        self.parent = np.asarray(parent, dtype=np.int64)
+        child = np.flatnonzero(self.parent >= 0)
+        self.children = child[np.argsort(self.parent[child], kind="stable")]
+        self.start = np.searchsorted(self.parent[self.children], np.arange(len(self.parent) + 1))
+
+    def __getitem__(self, i: int) -> list[int]:
+        p = int(self.parent[i])
+        kids = self.children[self.start[i]:self.start[i + 1]].tolist()
+        return ([p] if p >= 0 else []) + kids
 
 
 @dataclass
@@ -209,7 +215,7 @@ class MorphologyBuilder:
             return None
         n = len(self._comps)
         pos = np.array(self._pos).reshape(n, 3)
-        neighbours = _neighbours(self._parent)
+        neighbours = _Neighbours(self._parent)
         zone = np.zeros(n, dtype=bool)
         for end, length_um in self.cut_ends.items():
             dist = {end: 0.0}

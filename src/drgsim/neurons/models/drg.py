@@ -110,7 +110,8 @@ class MyelinatedDRG:
         first is the branch's node at the T)."""
         g = mrg.geometry(self.central_diameter_um if label == "central" else self.peripheral_diameter_um)
         scales = self.central_first_internodes if label == "central" else self.peripheral_first_internodes
-        internodes = sum(g.delta_x_um * (scales[k] if k < len(scales) else 1.0) for k in range(n_nodes - 1))
+        k = n_nodes - 1
+        internodes = g.delta_x_um * (sum(scales[:k]) + max(k - len(scales), 0))
         return (internodes + n_nodes * 1.0) * 1e-3
 
     def stem_length_mm(self) -> float:
