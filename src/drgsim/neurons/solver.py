@@ -144,18 +144,20 @@ class CellBatch:
             self._gate_tables[dt_ms] = kernel.gate_tables(self.table_kinds, self.table_params, dt_ms)
         return self._gate_tables[dt_ms]
 
-    def workers(self, cells: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def workers(self, cells: np.ndarray | None = None) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
         """The kernel's work queues for ``cells`` (default all), one per thread: largest first, dealt out
-        in turn, so every queue holds its share of the large ones; each queue's cells, offsets and lane
-        length."""
+        in turn, so every queue holds its share of the large ones; the lanes per worker (fewer than
+        ``lanes`` where there are few cells, so that every thread has some), each queue's cells, offsets
+        and lane length."""
         cells = np.arange(self.n_cells) if cells is None else np.asarray(cells, dtype=np.int64)
-        threads = max(1, min(nb.get_num_threads(), -(-len(cells) // self.lanes)))
+        threads = max(1, min(nb.get_num_threads(), len(cells)))
+        lanes = min(self.lanes, -(-len(cells) // threads))
         order = cells[np.argsort([-self.cells[k].n for k in cells], kind="stable")]
         queues = [order[t::threads] for t in range(threads)]
         cells = np.concatenate(queues).astype(np.int64)
         off = np.concatenate([[0], np.cumsum([len(q) for q in queues])]).astype(np.int64)
         n = np.array([self.cells[q[0]].n for q in queues], dtype=np.int64)
-        return cells, off, n
+        return lanes, cells, off, n
 
     def _relax(self, settle_ms: float, settle_dt_ms: float) -> None:
         """Resting state: gates at steady state at v_init, then unstimulated steps (as PyFibers does)."""
@@ -290,10 +292,10 @@ def _run(batch: CellBatch, mode: int, cell_in: np.ndarray, search: np.ndarray, w
     spike_counts = np.zeros(len(batch.detectors), dtype=np.int64)
     if cells is not None and not len(cells):
         return out, first_cross, extremes, spike_times, spike_counts, 0.0
-    w_cells, w_off, w_n = batch.workers(cells)
+    lanes, w_cells, w_off, w_n = batch.workers(cells)
     t0 = time.perf_counter()
     kernel.run_cells(mode, np.ascontiguousarray(cell_in, dtype=float), search, dt_ms,
-                     settings.method == Method.CRANK_NICOLSON, n_steps, stim_end, w, batch.lanes, w_cells, w_off, w_n,
+                     settings.method == Method.CRANK_NICOLSON, n_steps, stim_end, w, lanes, w_cells, w_off, w_n,
                      batch.offsets, batch.struct, batch.coef, batch.gate_table(dt_ms), v_unit, settings.ap_threshold_mv,
                      batch.detectors, batch.det_offsets, batch.primary,
                      *(_no_commit(batch.n_cells) if commit is None else (commit.offsets, commit.moved, commit.commit)),
