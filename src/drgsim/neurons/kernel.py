@@ -42,9 +42,10 @@ def _relax(dt, tau):
     return 1.0 - math.exp(-dt / tau)
 
 
-# Gate tables: every gate's steady state and exponential-Euler decay exp(-dt/tau) on a voltage grid, linearly
-# interpolated, as NEURON's TABLE statement does for its channel kinetics (the rates' exponentials dominate a
-# step's cost). At 0.05 mV the interpolation error is ~1e-5 of a gate's range (tests/neurons/test_kernel.py).
+# Gate tables: every gate's steady state and exponential-Euler decay exp(-dt/tau) on a voltage grid,
+# linearly interpolated, as NEURON's TABLE statement does for its channel kinetics (the rates'
+# exponentials are most of an active compartment's step). At 0.05 mV the interpolation error is ~1e-5
+# of a gate's range (tests/neurons/test_solver.py).
 TABLE_V_MIN, TABLE_DV, TABLE_N = -200.0, 0.05, 8001
 
 
@@ -265,9 +266,10 @@ def run_cells(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, la
     rest, so the membrane is linear; ``extremes`` receives the largest depolarization and
     hyperpolarization (mV per mA) of every compartment over the ``n_steps`` steps. ``SEARCH``: per
     cell, from ``START`` (meant to be subthreshold) step up by ``STEP_UP`` until the primary detector
-    fires (step down first if the start fires; with ``CEILING_RUN`` no run at the ceiling first), bisect until (hi - lo) / hi < rel_tol; then, with
-    ``FIND_BLOCK``, step up by ``STEP_BLOCK`` from the threshold until the cell falls silent (the end
-    of its first firing window, bisected likewise) or ``CEILING`` is passed. Runs stop as soon as the
+    fires (step down first if the start fires; with ``CEILING_RUN`` no run at the ceiling first),
+    bisect until (hi - lo) / hi < rel_tol; then, with ``FIND_BLOCK``, step up by ``STEP_BLOCK`` from the
+    threshold until the cell falls silent (the end of its first firing window, bisected likewise) or
+    ``CEILING`` is passed. Runs stop as soon as the
     primary detector fires, or (SEARCH) once the spike has crossed at the run's commit compartment, from
     where it can only travel on to the detector: ``commit_at`` at the number of positions of the cell's
     stretch whose ``commit_moved`` x amplitude is below 1 (``solver.CommitPaths``). ``first_cross``

@@ -404,7 +404,7 @@ class ThresholdResult:
 
     threshold_ma: np.ndarray
     block_ma: np.ndarray
-    start_ma: np.ndarray
+    start_ma: np.ndarray  # from the linear response; NaN where the run at the ceiling decided the cell
     ceiling_ma: np.ndarray
     n_simulations: np.ndarray
     steps: np.ndarray

@@ -141,7 +141,7 @@ def run(cfg: ThresholdConfig) -> ThresholdResult:
     thr = float(res.threshold_ma[0])
     if not np.isfinite(thr):
         lo, hi = res.start_ma[0], res.ceiling_ma[0]
-        tried = f"at the ceiling of {hi:.4g} mA" if lo >= hi else f"between {lo:.4g} and {hi:.4g} mA"
+        tried = f"at the ceiling of {hi:.4g} mA" if not lo < hi else f"between {lo:.4g} and {hi:.4g} mA"
         why = "ran out of simulations" if res.exhausted[0] else "did not fire"
         raise NoThreshold(f"{cell.name} {cfg.distance_mm} mm from the {cfg.source} source {why} {tried} "
                           f"({int(res.n_simulations[0])} simulations)")
