@@ -251,11 +251,14 @@ def optimize(model: TherapyModel, cfg: OptimizerConfig = OptimizerConfig(), prog
     tabled: set[tuple[int, str, float]] = set()
 
     def table_all(jobs, stage):
+        label = f"{system.value.upper()} optimizer, {stage}"
         for i, (lead, c, w) in enumerate(jobs):
             if progress:
-                progress(f"{system.value.upper()} optimizer, {stage}", i, len(jobs))
+                progress(label, i, len(jobs))
             raw[lead - 1] += _lead_options(model, lead, c, w, f, cfg, groups)
             tabled.add((lead, c, w))
+        if progress and jobs:
+            progress(label, len(jobs), len(jobs))
 
     table_all([(k, c, widths[0]) for k in range(1, n_leads + 1) for c in configs], f"configurations at {widths[0]:g} us")
     per_lead = [[None] + _prune(r) for r in raw]

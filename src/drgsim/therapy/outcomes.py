@@ -278,10 +278,13 @@ def evaluate(model: TherapyModel, program: Program, postures=tuple(Posture), pro
     """Outcome of ``program`` in each posture; ``progress(what, done, total)`` hears of each posture."""
     t0 = time.perf_counter()
     per = []
+    label = f"{model.system.value.upper()} outcomes (postures)"
     for i, p in enumerate(postures):
         if progress:
-            progress(f"{model.system.value.upper()} outcomes (postures)", i, len(postures))
+            progress(label, i, len(postures))
         per.append(evaluate_posture(model, program, p))
+    if progress:
+        progress(label, len(postures), len(postures))
     pt = [p.perception_threshold_ma for p in per]
     return Outcome(system=model.system, patient_id=model.patient.id, patient_hash=model.patient.content_hash(),
                    implant=model.implant, program=program, postures=per, quality=model.quality,
