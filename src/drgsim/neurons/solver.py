@@ -1,9 +1,10 @@
 """Batched simulation and population threshold search.
 
 Cells of any morphologies are packed into flat arrays (``CellBatch``), relaxed once to rest, then
-run by the compiled kernel in parallel, one cell per task. Thresholds use bracket expansion and
-bisection for every cell at once; runs stop early when the spike has arrived or the cell is back
-at rest, and the field's linearity in current makes one unit potential serve every amplitude.
+run by the compiled kernel in parallel, one cell per lane of a worker per thread. Thresholds use a
+run at the ceiling, bracket expansion and bisection for every cell at once; runs stop early when the
+spike has arrived or the cell is back at rest, and the field's linearity in current makes one unit
+potential serve every amplitude.
 """
 
 from __future__ import annotations
