@@ -279,7 +279,7 @@ def solve(spec: FieldSpec, use_cache: bool = True, progress=None, threads: int |
     from ngsolve import Mesh
 
     key = spec.key()
-    folder = cache_dir() / "fields" / key
+    folder = _cache_folder(key)
     t_start = time.perf_counter()
     if use_cache and (folder / "solution.npz").exists():
         t0 = time.perf_counter()
@@ -304,6 +304,10 @@ def solve(spec: FieldSpec, use_cache: bool = True, progress=None, threads: int |
         _store(folder, spec, report, mesh, vectors, z, {"contacts": geometry.contacts, "ndof": ndof,
                                                          "n_elements": mesh.ne, "mesh_scale": report.mesh_scale})
     return FieldSolution(spec, geometry.contacts, z, report, lambda: (mesh, vectors))
+
+
+def _cache_folder(key: str) -> Path:
+    return cache_dir() / "fields" / key
 
 
 def _store(folder: Path, spec: FieldSpec, report: RunReport, mesh, vectors, z, meta: dict) -> None:
@@ -360,7 +364,7 @@ def solve_many(specs: dict[str, FieldSpec], workers: int | None = None, progress
     finishes; a failure is raised as a RuntimeError naming the label. Returns the run reports."""
     todo = {}
     for label, s in specs.items():
-        if not (cache_dir() / "fields" / s.key() / "solution.npz").exists():
+        if not (_cache_folder(s.key()) / "solution.npz").exists():
             todo.setdefault(s.key(), (label, s))
     todo = list(todo.values())
     workers = min(len(todo), workers or len(os.sched_getaffinity(0)))

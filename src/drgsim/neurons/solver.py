@@ -472,9 +472,8 @@ def find_thresholds(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, waveform: Wa
         commit = commit_paths(batch, response, search.commit_field_mv, search.commit_nodes, cells=todo)
         res, first_cross, _, _, _, t = _run(batch, kernel.SEARCH, np.stack([start, ceiling], axis=1), params, waveform,
                                             settings, v_unit, commit=commit, cells=todo)
-        out[todo, :kernel.N_SIMS] = res[todo, :kernel.N_SIMS]
-        out[todo, kernel.STATUS] = res[todo, kernel.STATUS]
-        out[todo, kernel.N_SIMS:kernel.STATUS] += res[todo, kernel.N_SIMS:kernel.STATUS]
+        res[todo, kernel.N_SIMS:kernel.STATUS] += out[todo, kernel.N_SIMS:kernel.STATUS]  # and the screen's run
+        out[todo] = res[todo]
         seconds += t
     start[np.setdiff1d(np.arange(batch.n_cells), todo)] = np.nan  # decided by the run at the ceiling
     exhausted = out[:, kernel.STATUS] == kernel.EXHAUSTED

@@ -233,17 +233,21 @@ class CellSet:
     def _info_path(self):
         return cache_dir() / "populations" / f"{self.key}.json"
 
+    @cached_property
+    def kinds(self) -> np.ndarray:
+        return np.array([c.kind for c in self.info])
+
     @property
     def batch(self) -> CellBatch:
         if self._batch is None:
             self._batch = CellBatch.pack(self.population.cells)
         return self._batch
 
-    def subset(self, kinds: tuple[str, ...], all_kinds: np.ndarray) -> tuple[np.ndarray, CellBatch]:
+    def subset(self, kinds: tuple[str, ...]) -> tuple[np.ndarray, CellBatch]:
         """The cells of ``kinds`` (indices) and their batch."""
         if kinds not in self._subsets:
-            sel = np.flatnonzero(np.isin(all_kinds, kinds))
-            batch = self.batch if len(sel) == len(all_kinds) else CellBatch.pack(
+            sel = np.flatnonzero(np.isin(self.kinds, kinds))
+            batch = self.batch if len(sel) == len(self.kinds) else CellBatch.pack(
                 [self.population.cells[i] for i in sel])
             self._subsets[kinds] = sel, batch
         return self._subsets[kinds]
@@ -276,9 +280,9 @@ class Site:
     def info(self) -> list[CellInfo]:
         return self.cells.info
 
-    @cached_property
+    @property
     def kinds(self) -> np.ndarray:
-        return np.array([c.kind for c in self.info])
+        return self.cells.kinds
 
     @cached_property
     def key(self) -> str:
@@ -345,7 +349,7 @@ class Site:
 
     def _compute(self, key, contacts, waveform, max_ma, kinds) -> ThresholdTable:
         full, v_all = self.configuration_potentials(contacts)
-        sel, batch = self.cells.subset(kinds, self.kinds)
+        sel, batch = self.cells.subset(kinds)
         v = v_all if batch is full else np.concatenate([v_all[full.offsets[i]:full.offsets[i + 1]] for i in sel])
         res = find_thresholds(batch, v, waveform, self.quality.settings, rel_tol=self.quality.rel_tol, max_ma=max_ma)
         if res.exhausted.any():
