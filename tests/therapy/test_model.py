@@ -71,6 +71,22 @@ def test_configuration_impedance_is_the_fields_bipolar_impedance(drg_model):
     assert site.impedance_ohm(as_contacts("+-+0")) < site.impedance_ohm(as_contacts("0-+0"))  # two anodes in parallel
 
 
+def test_drg_postures_share_one_field_and_slide_the_contacts(drg_model):
+    """A DRG lead's postures only move its contacts along it (posture.json): one field (one mesh) holds a
+    contact set per displacement; prone's contacts are the field's second set, 0.2 mm medial of supine's."""
+    sup, pro, sit = (drg_model.site(2, p) for p in ("supine", "prone", "sitting"))
+    assert sup.spec == pro.spec == sit.spec and sup.cells is pro.cells
+    assert (sup.columns, pro.columns, sit.columns) == ((0, 1, 2, 3), (4, 5, 6, 7), (8, 9, 10, 11))
+    sol = solve(sup.spec)
+    assert sol.contacts[4] == "contact1@0.2mm"
+    place = sup.spec.geometry.lead_placement()
+    assert place.contact_slides_mm == (0.0, 0.2, 0.3)
+    _, v_sup = sup.configuration_potentials(as_contacts("-+00"))
+    _, v_pro = pro.configuration_potentials(as_contacts("-+00"))
+    assert sup.key != pro.key and not np.allclose(v_sup, v_pro)
+    np.testing.assert_allclose(v_pro, sol.potentials(sup.cells.batch.positions_mm)[:, 4:6] @ [1.0, -1.0])
+
+
 def test_scs_cells_move_with_the_cord(scs_model):
     """Same fibres (seed) in every posture, deeper below the lead prone, where the dCSF is thicker."""
     sup, pro = scs_model.site(1, "supine"), scs_model.site(1, "prone")
@@ -93,7 +109,7 @@ def test_moving_the_truncation_by_5mm_changes_no_threshold(drg_model):
         pop = drg_population(site.spec.geometry, site.population_config.model_copy(update={"margin_mm": margin}))
         cells = [c for c, i in zip(pop.cells, pop.info) if i.kind in kinds]
         batch = CellBatch.pack(cells)
-        v = solve(site.spec).potentials(batch.positions_mm) @ [1.0, -1.0, 0.0, 0.0]
+        v = solve(site.spec).potentials(batch.positions_mm)[:, list(site.columns)] @ [1.0, -1.0, 0.0, 0.0]
         res = find_thresholds(batch, v, wf, site.quality.settings, rel_tol=0.005, max_ma=6.0)
         assert not res.cut_end.any()
         thresholds.append(res.threshold_ma)

@@ -52,7 +52,7 @@ class _LeadModel(BaseModel):
 
 class DRGParams(_LeadModel):
     LEAD_FIELDS: ClassVar[tuple[str, ...]] = ("lead_id", "contact_over_ganglion", "lead_gap_mm", "lead_angle_deg",
-                                              "lead_shift_mm", "encapsulation_mm")
+                                              "lead_shift_mm", "contact_slides_mm", "encapsulation_mm")
 
     model: Literal["drg"] = "drg"
     level: str = "L5"
@@ -62,6 +62,9 @@ class DRGParams(_LeadModel):
     lead_gap_mm: float = Field(0.1, ge=0, le=5, description="encapsulation surface to the ganglion's sleeve")
     lead_angle_deg: float = Field(60.0, ge=-90, le=90, description="side of the ganglion: 0 dorsal, 90 cranial")
     lead_shift_mm: tuple[float, float, float] = Field((0.0, 0.0, 0.0), description="placement error / posture shift")
+    contact_slides_mm: tuple[float, ...] = Field((0.0,), description="sets of contacts displaced along the lead "
+                                                 "(medially, mm) on one lead body: postures that move only the lead "
+                                                 "share one mesh (``LeadPlacement.contact_slides_mm``)")
     encapsulation_mm: float = Field(0.3, gt=0.05, le=2)
     domain_mm: float = Field(60.0, gt=20, le=400, description="edge of the tissue domain across the nerve and "
                              "twice its medial extent")
@@ -112,7 +115,7 @@ class DRGParams(_LeadModel):
         from_tip = TIP_INSULATION_MM + lead.contact_length_mm / 2 + (self.contact_over_ganglion - 1) * lead.contact_pitch_mm
         tip = self.ganglion_centre_mm() + np.array([from_tip, 0.0, 0.0]) + r * u + np.asarray(self.lead_shift_mm)
         return LeadPlacement(lead_id=self.lead_id, tip_mm=tuple(float(v) for v in tip), direction=(-1.0, 0.0, 0.0),
-                             body_length_mm=from_tip + self.domain_mm / 3)
+                             body_length_mm=from_tip + self.domain_mm / 3, contact_slides_mm=self.contact_slides_mm)
 
     def build(self, mesh) -> Geometry:
         from netgen.occ import X, Y, Axes, Box, Cylinder, Ellipsoid, Glue, Pnt, Sphere, Vec
@@ -167,9 +170,7 @@ class DRGParams(_LeadModel):
         materials = {"bone": cond("bone"), "fat_foramen": cond("epidural_fat"), "fat_canal": cond("epidural_fat"),
                      "muscle": cond("muscle"), "epineurium": cond("epineurium"), "ganglion": cond("ganglion"),
                      "root": cond("root"), "nerve": cond("root"), "encapsulation": cond("encapsulation")}
-        shape = Glue([*pieces.values(), *segments])
-        return Geometry(shape, materials, [f"contact{k + 1}" for k in range(placement.lead.n_contacts)],
-                        placements=[placement])
+        return Geometry.with_lead(Glue([*pieces.values(), *segments]), materials, placement)
 
 
 class SCSParams(_LeadModel):
@@ -278,9 +279,7 @@ class SCSParams(_LeadModel):
                      "grey_matter": (cond("grey_matter"), z), "encapsulation": (cond("encapsulation"), z)}
         for k, axis in enumerate(root_axes):
             materials[f"rootlet{k}"] = (cond("root"), axis)
-        n_contacts = placement.lead.n_contacts
-        return Geometry(Glue(pieces), materials, [f"contact{k + 1}" for k in range(n_contacts)],
-                        placements=[placement])
+        return Geometry.with_lead(Glue(pieces), materials, placement)
 
     def rootlet_paths(self) -> list[np.ndarray]:
         """Dorsal rootlets at the lead's level: from the dorsolateral sulcus, laterally and caudally

@@ -30,6 +30,16 @@ class Geometry:
     ground: str = "ground"
     placements: list[LeadPlacement] = field(default_factory=list)
     outlines: dict[str, object] = field(default_factory=dict)  # for figures: name -> callable or data
+    contact_faces: dict[str, list[str]] = field(default_factory=dict)  # contact -> its faces (default: its name)
+
+    @classmethod
+    def with_lead(cls, shape, materials, placement: LeadPlacement) -> Geometry:
+        """A geometry whose contacts are those of one placed lead (every set of ``contact_slides_mm``)."""
+        return cls(shape, materials, placement.contact_names(), placements=[placement],
+                   contact_faces=placement.contact_faces())
+
+    def faces(self, contact: str) -> list[str]:
+        return self.contact_faces.get(contact, [contact])
 
 
 class HomogeneousParams(BaseModel):
@@ -62,9 +72,7 @@ class HomogeneousParams(BaseModel):
         near.maxh = mesh.near_maxh_mm
         for s in (far, near):
             s.mat("medium")
-        n = self.lead.lead.n_contacts
-        return Geometry(Glue([far, near, *segments]), {"medium": (sigma, (0.0, 0.0, 1.0))},
-                        [f"contact{k + 1}" for k in range(n)], placements=[self.lead])
+        return Geometry.with_lead(Glue([far, near, *segments]), {"medium": (sigma, (0.0, 0.0, 1.0))}, self.lead)
 
 
 class SphereParams(BaseModel):

@@ -2,9 +2,14 @@
 
 The lead is a cylinder (removed from the conducting domain: its surface is insulating except on
 the contacts) laid from its distal tip along a straight trajectory. Around it runs a sheath of
-stacked annular segments, one per contact or insulation band; the segment boundaries give each
-contact its own named surface after the boolean operations. The sheath is encapsulation tissue for
-implanted leads, or the surrounding medium for validation.
+stacked annular segments, one per band of the lead's surface; the segment boundaries give each
+band its own named face after the boolean operations, and a contact is the union of its bands. The
+sheath is encapsulation tissue for implanted leads, or the surrounding medium for validation.
+
+Several sets of contacts can share one lead body (``contact_slides_mm``): the contacts displaced along
+the lead, as a posture displaces them relative to the tissue, with the body and its tip left in place.
+The surface is then split at every edge of every set, so that one mesh and one assembled operator
+give the unit solutions of all of them (each set is only another right-hand side).
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from drgsim.devices.leads import LeadModel, get_lead
 
 TIP_INSULATION_MM = 1.0  # insulated distal end beyond contact 1 [unverified]
+MIN_BAND_MM = 0.05  # narrowest band of the surface that contact sets may cut (the mesher must resolve it)
+SLIDE_RANGE_MM = (-TIP_INSULATION_MM + MIN_BAND_MM, 5.0)
 
 
 class LeadPlacement(BaseModel):
@@ -26,6 +33,9 @@ class LeadPlacement(BaseModel):
     tip_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
     direction: tuple[float, float, float] = Field((0.0, 0.0, 1.0), description="from the tip towards the IPG")
     body_length_mm: float = Field(30.0, gt=0, le=500, description="modelled lead length from the tip")
+    contact_slides_mm: tuple[float, ...] = Field((0.0,), min_length=1, max_length=8, description="displacements "
+                                                 "of the contacts along the lead, away from the tip, one set of "
+                                                 "contacts each on the same body (the first set is contact1...)")
 
     @field_validator("lead_id")
     @classmethod
@@ -41,28 +51,58 @@ class LeadPlacement(BaseModel):
             raise ValueError("direction must be a non-zero vector")
         return tuple(float(x) / n for x in v)
 
+    @field_validator("contact_slides_mm")
+    @classmethod
+    def _slides(cls, v):
+        lo, hi = SLIDE_RANGE_MM
+        for s in v:
+            if not lo <= s <= hi:
+                raise ValueError(f"contact_slides_mm has {s:g}; allowed: {lo:g} to {hi:g} mm (the contacts stay "
+                                 f"at least {MIN_BAND_MM:g} mm from the tip)")
+        if len(set(v)) != len(v):
+            raise ValueError(f"contact_slides_mm={v} repeats a value")
+        return v
+
     @property
     def lead(self) -> LeadModel:
         return get_lead(self.lead_id)
 
+    def contact_names(self) -> list[str]:
+        """Every contact of every set: contact1..n for the first, ``contact1@0.2mm`` ... for the others."""
+        n = self.lead.n_contacts
+        return [f"contact{k + 1}" if j == 0 else f"contact{k + 1}@{s:g}mm"
+                for j, s in enumerate(self.contact_slides_mm) for k in range(n)]
+
     def contact_centres_mm(self) -> np.ndarray:
-        """3D centre of every contact (n_contacts, 3)."""
-        axial = TIP_INSULATION_MM + self.lead.contact_length_mm / 2 + self.lead.contact_centres_mm
+        """3D centre of every contact of the first set (n_contacts, 3)."""
+        axial = self._starts(self.contact_slides_mm[0]) + self.lead.contact_length_mm / 2
         return np.asarray(self.tip_mm) + axial[:, None] * np.asarray(self.direction)
 
+    def _starts(self, slide: float) -> np.ndarray:
+        return TIP_INSULATION_MM + slide + self.lead.contact_centres_mm
+
     def bands(self) -> list[tuple[float, float, str]]:
-        """Axial intervals (from the tip) of insulation and contacts, with their surface names."""
-        lead = self.lead
-        out, cur = [], 0.0
-        for k, c in enumerate(TIP_INSULATION_MM + lead.contact_centres_mm):
-            if c > cur:
-                out.append((cur, c, "insulation"))
-            out.append((c, c + lead.contact_length_mm, f"contact{k + 1}"))
-            cur = c + lead.contact_length_mm
-        if self.body_length_mm <= cur:
-            raise ValueError(f"body_length_mm={self.body_length_mm} must exceed the contact span ({cur:.2f} mm)")
-        out.append((cur, self.body_length_mm, "insulation"))
-        return out
+        """Axial intervals (from the tip) of the lead's surface, split at every contact edge of every set,
+        with their face names (``band0`` at the tip on)."""
+        length = self.lead.contact_length_mm
+        edges = np.concatenate([[0.0, self.body_length_mm], *[np.concatenate([a, a + length]) for a in
+                                                             map(self._starts, self.contact_slides_mm)]])
+        edges = np.unique(edges)
+        edges = edges[np.concatenate([[True], np.diff(edges) > 1e-9])]
+        if edges[-1] != self.body_length_mm:
+            raise ValueError(f"body_length_mm={self.body_length_mm} must exceed the contact span ({edges[-1]:.2f} mm)")
+        if np.diff(edges).min() < MIN_BAND_MM:
+            raise ValueError(f"contact_slides_mm={self.contact_slides_mm} cut the lead's surface into a band "
+                             f"{np.diff(edges).min():.3g} mm wide; allowed: >= {MIN_BAND_MM:g} mm")
+        return [(float(a), float(b), f"band{i}") for i, (a, b) in enumerate(zip(edges[:-1], edges[1:]))]
+
+    def contact_faces(self) -> dict[str, list[str]]:
+        """The bands that make up each contact (``contact_names`` order)."""
+        bands = self.bands()
+        length = self.lead.contact_length_mm
+        starts = np.concatenate([self._starts(s) for s in self.contact_slides_mm])
+        return {name: [f for a, b, f in bands if a >= s - 1e-9 and b <= s + length + 1e-9]
+                for name, s in zip(self.contact_names(), starts)}
 
 
 def lead_solids(placement: LeadPlacement, sheath_radius_mm: float, sheath_material: str,
@@ -75,11 +115,12 @@ def lead_solids(placement: LeadPlacement, sheath_radius_mm: float, sheath_materi
     if sheath_radius_mm <= r:
         raise ValueError(f"sheath radius {sheath_radius_mm} mm must exceed the lead radius {r} mm")
     segments = []
+    on_contact = {f for faces in placement.contact_faces().values() for f in faces}
     for a, b, name in placement.bands():
         seg = Cylinder(Pnt(0, 0, a), Z, sheath_radius_mm, b - a)
         core = Cylinder(Pnt(0, 0, a - 0.01), Z, r, b - a + 0.02)
         core.faces.name = name
-        if contact_maxh_mm and name.startswith("contact"):
+        if contact_maxh_mm and name in on_contact:
             core.faces.maxh = contact_maxh_mm
         s = seg - core
         s.mat(sheath_material)

@@ -223,7 +223,8 @@ def _solve_fresh(spec: FieldSpec, progress=None, threads: int | None = None):
     t["mesh_scale"] = scale
     t0 = time.perf_counter()
     mesh = Mesh(ngmesh)
-    missing = [c for c in geometry.contacts + [geometry.ground] if c not in mesh.GetBoundaries()]
+    faces = [f for c in geometry.contacts for f in geometry.faces(c)] + [geometry.ground]
+    missing = [f for f in faces if f not in mesh.GetBoundaries()]
     if missing:
         raise RuntimeError(f"surfaces {missing} were lost in meshing")
     t["mesh"] += time.perf_counter() - t0
@@ -243,14 +244,15 @@ def _discretise_and_solve(spec: FieldSpec, geometry: Geometry, mesh, t: dict, pr
     a += (sigma * grad(u)) * grad(v) * dx
     pre = Preconditioner(a, "local")
     a.Assemble()
-    areas = [Integrate(1, mesh, BND, definedon=mesh.Boundaries(c)) for c in geometry.contacts]
+    regions = ["|".join(geometry.faces(c)) for c in geometry.contacts]  # a contact is the union of its faces
+    areas = [Integrate(1, mesh, BND, definedon=mesh.Boundaries(r)) for r in regions]
     t["assemble"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     vectors, iterations = [], []
     gfu = GridFunction(fes)
-    for c, area in zip(geometry.contacts, areas):
+    for c, r, area in zip(geometry.contacts, regions, areas):
         f = LinearForm(fes)
-        f += (1.0 / area) * v * ds(c)  # 1 mA over the contact: J in mA/mm2
+        f += (1.0 / area) * v * ds(r)  # 1 mA over the contact: J in mA/mm2
         f.Assemble()
         solver = CGSolver(a.mat, pre.mat, tol=spec.tol, maxiter=CG_MAX_ITERATIONS)
         gfu.vec.data = solver * f.vec
@@ -267,8 +269,8 @@ def _discretise_and_solve(spec: FieldSpec, geometry: Geometry, mesh, t: dict, pr
     z = np.empty((n, n))
     for k, vec in enumerate(vectors):
         gfu.vec.FV().NumPy()[:] = vec
-        for j, (c, area) in enumerate(zip(geometry.contacts, areas)):
-            z[j, k] = Integrate(gfu, mesh, BND, definedon=mesh.Boundaries(c)) / area * 1e3  # V/mA -> ohm
+        for j, (r, area) in enumerate(zip(regions, areas)):
+            z[j, k] = Integrate(gfu, mesh, BND, definedon=mesh.Boundaries(r)) / area * 1e3  # V/mA -> ohm
     t["impedance"] = time.perf_counter() - t0
     return geometry, mesh, np.array(vectors), z, t, fes.ndof, iterations
 

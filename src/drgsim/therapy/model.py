@@ -11,8 +11,9 @@ and the code), so a stale table is never read.
 
 Geometry per lead and posture:
 - DRG: the patient's ganglion at the lead's level and side; the lead beside it with the patient's
-  placement error, moved along the lead by the posture's displacement (posture.json). The
-  ganglion's cells do not depend on posture.
+  placement error, its contacts moved along the lead by the posture's displacement (posture.json).
+  The ganglion and its cells do not depend on posture, so one field holds every posture of a lead:
+  one contact set per distinct displacement on the same lead body (``contact_slides_mm``), one mesh.
 - SCS: the patient's canal at the lead's level in that posture (dCSF, cord offset); the lead over
   the dorsal midline, offset towards the painful side (``SCS_IPSILATERAL_OFFSET_MM``) plus the
   patient's lateral placement error. The cells move with the cord.
@@ -203,6 +204,7 @@ class CellSet:
     _population: Population | None = field(default=None, repr=False)
     _batch: CellBatch | None = field(default=None, repr=False)
     _subsets: dict[tuple[str, ...], tuple[np.ndarray, CellBatch]] = field(default_factory=dict, repr=False)
+    _potentials: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @cached_property
     def key(self) -> str:
@@ -243,6 +245,14 @@ class CellSet:
             self._batch = CellBatch.pack(self.population.cells)
         return self._batch
 
+    def potentials(self, spec: FieldSpec) -> np.ndarray:
+        """Every compartment's potential (mV per mA) for each contact of the field of ``spec``, sampled once
+        per field (the postures of a DRG lead share one)."""
+        key = spec.key()
+        if key not in self._potentials:
+            self._potentials[key] = solve(spec).potentials(self.batch.positions_mm)
+        return self._potentials[key]
+
     def subset(self, kinds: tuple[str, ...]) -> tuple[np.ndarray, CellBatch]:
         """The cells of ``kinds`` (indices) and their batch."""
         if kinds not in self._subsets:
@@ -255,13 +265,15 @@ class CellSet:
 
 @dataclass
 class Site:
-    """One lead in one posture: its field, its cells and their unit potentials."""
+    """One lead in one posture: its field, its contacts in that field (``columns``: the field's contacts
+    that are this posture's), its cells and their unit potentials."""
 
     system: System
     lead_index: int  # 1-based, as in programs
     plan: LeadPlan
     posture: Posture
     spec: FieldSpec
+    columns: tuple[int, ...]
     cells: CellSet
     quality: Quality
     _phi: np.ndarray | None = field(default=None, repr=False)
@@ -286,7 +298,7 @@ class Site:
 
     @cached_property
     def key(self) -> str:
-        text = json.dumps({"field": self.spec.key(), "cells": self.cells.key}, sort_keys=True)
+        text = json.dumps({"field": self.spec.key(), "columns": self.columns, "cells": self.cells.key}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
     @property
@@ -299,15 +311,11 @@ class Site:
         except RuntimeError as err:
             raise RuntimeError(f"{self.label}: {err}") from err
 
-    def _field(self) -> None:
-        sol = self._solve()
-        self._impedance = np.asarray(sol.impedance_ohm)
-        self._phi = sol.potentials(self.cells.batch.positions_mm)
-
     def impedance_matrix(self) -> np.ndarray:
         """Mutual impedances of the contacts (ohm), kept in memory after the first (cached) solve."""
         if self._impedance is None:
-            self._impedance = np.asarray(self._solve().impedance_ohm)
+            cols = list(self.columns)
+            self._impedance = np.asarray(self._solve().impedance_ohm)[np.ix_(cols, cols)]
         return self._impedance
 
     def impedance_ohm(self, contacts: list[ContactState]) -> float:
@@ -344,7 +352,10 @@ class Site:
         """Every cell packed, and the potential (mV) along every compartment per mA of a configuration
         (with a cathodic pulse the current leaves the cathodes)."""
         if self._phi is None:
-            self._field()
+            try:
+                self._phi = self.cells.potentials(self.spec)[:, list(self.columns)]
+            except RuntimeError as err:
+                raise RuntimeError(f"{self.label}: {err}") from err
         return self.cells.batch, self._phi @ contact_weights(contacts)
 
     def _compute(self, key, contacts, waveform, max_ma, kinds) -> ThresholdTable:
@@ -365,11 +376,18 @@ class Site:
         return ThresholdTable(key, contacts_label(contacts), waveform, max_ma, thr, block, sites, cut, kinds)
 
 
-def _drg_params(patient: Patient, lead: LeadPlan, posture: Posture) -> DRGParams:
+# The contact sets of a DRG lead's field: one per distinct posture displacement, supine's first.
+DRG_SLIDES_MM = tuple(dict.fromkeys(drg_lead_displacement_mm(p) for p in Posture))
+
+
+def _drg_params(patient: Patient, lead: LeadPlan) -> DRGParams:
     """The patient's ganglion and the lead beside it. The placement error moves the lead along the
     nerve, around the ganglion (its cross-section component tangent to the sleeve) and away from it
     (the outward radial component); a lead cannot go into the sleeve, so an inward error leaves it
-    resting on the sleeve at the planned gap. The posture then slides it along the lead."""
+    resting on the sleeve at the planned gap. Each posture slides the contacts along the lead
+    (``DRG_SLIDES_MM``), the lead's body and tip staying at the supine place: in the homogeneous test of
+    issue 13's note the slid contacts' potentials differ from a lead moved whole by 0.4-0.6% of their
+    peak, as much as two meshes of one geometry differ."""
     g = patient.ganglion(lead.level, lead.side)
     along, cranial, dorsal = g.drg_lead_error_mm  # model frame: x along the nerve, y dorsal, z ~ cranial
     base = DRGParams(level=lead.level.value, anatomy=g.geometry.model_dump(mode="json"))
@@ -381,7 +399,7 @@ def _drg_params(patient: Patient, lead: LeadPlan, posture: Posture) -> DRGParams
     return base.model_copy(update={
         "lead_angle_deg": float(base.lead_angle_deg + np.degrees(tangential / r)),
         "lead_gap_mm": float(base.lead_gap_mm + max(radial, 0.0)),
-        "lead_shift_mm": (float(along - drg_lead_displacement_mm(posture)), 0.0, 0.0)})
+        "lead_shift_mm": (float(along), 0.0, 0.0), "contact_slides_mm": DRG_SLIDES_MM})
 
 
 def _scs_params(patient: Patient, lead: LeadPlan, posture: Posture) -> SCSParams:
@@ -417,17 +435,21 @@ class TherapyModel:
             lead = self.implant.leads[lead_index - 1]
             q = self.quality
             if self.system is System.DRG:
-                geometry = _drg_params(self.patient, lead, posture)
+                geometry = _drg_params(self.patient, lead)
+                n = geometry.lead_placement().lead.n_contacts
+                j = DRG_SLIDES_MM.index(drg_lead_displacement_mm(posture))
+                columns = tuple(range(j * n, (j + 1) * n))
                 pop = q.drg_population.model_copy(update={
                     "seed": _seed(self.patient, self.system, lead, q.drg_population.seed), "side": lead.side.value})
             else:
                 geometry = _scs_params(self.patient, lead, posture)
+                columns = tuple(range(geometry.lead_placement().lead.n_contacts))
                 pop = q.scs_population.model_copy(update={
                     "seed": _seed(self.patient, self.system, lead, q.scs_population.seed)})
             cells = CellSet(self.system, geometry.anatomy_only(), pop)
             cells = self._cells.setdefault(cells.key, cells)
             self._sites[(lead_index, posture)] = Site(self.system, lead_index, lead, posture,
-                                                      FieldSpec(geometry=geometry, mesh=q.mesh), cells, q)
+                                                      FieldSpec(geometry=geometry, mesh=q.mesh), columns, cells, q)
         return self._sites[(lead_index, posture)]
 
     def solve_fields(self, progress=None) -> None:

@@ -84,8 +84,9 @@ class RegionMap:
         wp = self.pain_weights(pain)
         outside = wp == 0
         cov = 100.0 * (covered @ wp) / wp.sum()
-        area = covered @ self.area
-        off = 100.0 * (covered @ (self.area * outside)) / np.where(area > 0, area, 1.0)
+        off_area, on_area = covered @ (self.area * outside), covered @ (self.area * ~outside)
+        area = off_area + on_area  # summed from its parts, so that off_area / area never exceeds 1 by rounding
+        off = 100.0 * (off_area / np.where(area > 0, area, 1.0))
         return cov, np.where(area > 0, off, 0.0)
 
 
