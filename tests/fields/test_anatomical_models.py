@@ -56,3 +56,64 @@ def test_dorsal_column_thresholds_rise_with_dcsf():
     thr = [_dorsal_column_threshold(d) for d in (2.5, 4.0, 5.5)]
     assert thr[0] < thr[1] < thr[2]
     assert thr[2] > 1.5 * thr[0]
+
+
+def _drawn_drg(seed: int, level: str) -> DRGParams:
+    """A virtual patient's ganglion with the lead as the therapy model places it."""
+    from drgsim.anatomy.levels import Level, Side
+    from drgsim.anatomy.patient import generate_patient
+    from drgsim.therapy.model import LeadPlan, _drg_params
+
+    return _drg_params(generate_patient(seed), LeadPlan(level=Level(level), side=Side.LEFT))
+
+
+def _distance_to_ellipse(points: np.ndarray, a: float, b: float) -> np.ndarray:
+    """Distance of (y, z) points inside the ellipse y^2/a^2 + z^2/b^2 = 1 to its boundary (dense sampling)."""
+    th = np.linspace(0, 2 * np.pi, 20_000, endpoint=False)
+    rim = np.stack([a * np.cos(th), b * np.sin(th)], axis=1)
+    return np.array([np.min(np.linalg.norm(rim - p, axis=1)) for p in points])
+
+
+@pytest.mark.parametrize("level", ["T12", "L3", "L5", "S1"])
+def test_drawn_ganglia_keep_their_clearances(level):
+    """Issue 14: however the anatomy is drawn, the foramen's wall stays 0.3 mm clear of the sleeve, the
+    roots and the lead; each root's outline differs by >= 0.15 mm from the ganglion's and sleeve's where they
+    meet; the foramen's faces lie >= 0.15 mm from the ganglion's ends. Checked from the built parts."""
+    from drgsim.fields.anatomy_models import PLANE_GAP_MM, WALL_CLEARANCE_MM
+
+    for seed in range(12):
+        p = _drawn_drg(seed, level)
+        g, lay = p.drg(), p.layout()
+        t = g.dural_sleeve_thickness_mm + g.sleeve_csf_mm
+        place = p.lead_placement()
+        lead_yz = np.asarray(place.tip_mm)[1:]
+        r_env = place.lead.contact_diameter_mm / 2 + p.encapsulation_mm
+        vroot_yz = p.ventral_root_axis_mm()[0, 1:]
+        a, b = lay.foramen_semi_y_mm, lay.foramen_semi_z_mm
+        d = _distance_to_ellipse(np.array([lead_yz, vroot_yz]), a, b)
+        assert d[0] >= r_env + WALL_CLEARANCE_MM - 0.01 and d[1] >= g.ventral_root_diameter_mm / 2 + 0.29
+        th = np.linspace(0, 2 * np.pi, 360)
+        sleeve = np.stack([(g.ganglion_height_mm / 2 + t) * np.cos(th), (g.ganglion_width_mm / 2 + t) * np.sin(th)], 1)
+        assert np.all((sleeve[:, 0] / a) ** 2 + (sleeve[:, 1] / b) ** 2 < 1)
+        assert np.linalg.norm(lead_yz) - r_env >= max(g.dorsal_root_diameter_mm, g.spinal_nerve_diameter_mm) / 2
+        c = p.ganglion_centre_mm()[0]
+        for x in (lay.cut_medial_mm, lay.cut_lateral_mm):
+            assert abs(abs(x) - lay.foramen_half_length_mm) >= PLANE_GAP_MM - 1e-9
+            assert 0.5 <= abs(x - c) / (g.ganglion_length_mm / 2) <= 0.95
+
+
+def test_the_readme_draw_meshes():
+    """The README's example patient (seed 7, left anterior knee) could not be meshed at L3 ("boundary mesh
+    is overlapping" at every retry): the root began 0.05 mm inside the ganglion's tip."""
+    from drgsim.fields.solve import mesh_only
+    from drgsim.therapy.model import quality
+
+    notes = mesh_only(FieldSpec(geometry=_drawn_drg(7, "L3"), mesh=quality("quick").mesh))
+    assert any("foramen" in n for n in notes)
+
+
+def test_impossible_drg_dimensions_are_named():
+    with pytest.raises(ValueError, match="ventral_root_gap_mm=0.05"):
+        DRGParams(anatomy={"ventral_root_gap_mm": 0.05}).layout()
+    with pytest.raises(ValueError, match="lead_gap_mm"):
+        DRGParams(lead_gap_mm=0.0)

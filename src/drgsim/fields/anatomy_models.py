@@ -29,14 +29,42 @@ percutaneous lead lies in the dorsal epidural space along z, on the midline or o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from drgsim.fields.geometry import Geometry
-from drgsim.fields.lead import LeadPlacement, lead_solids
+from drgsim.fields.lead import TIP_MARGIN_MM, LeadPlacement, lead_solids
 from drgsim.fields.materials import Conductivity, conductivity
+
+
+# Clearances that keep the DRG model's parts from meeting at grazing angles, where the mesher fails (issue 14:
+# a drawn L3 ganglion whose dorsal root started 0.05 mm inside the ganglion's surface could not be meshed).
+# Each is a project choice, small beside the parts (0.3-5 mm) [project choice].
+WALL_CLEARANCE_MM = 0.3  # least tissue between the foramen's bony wall and the ganglion, roots and lead
+RADIAL_GAP_MM = 0.15  # least difference between the radii of two outlines meeting in one plane
+PLANE_GAP_MM = 0.15  # least distance along the nerve between two transverse features
+# Where (fraction of the half-length) the ganglion may end in its roots, the nearest to 0.8 first.
+CUT_FRACTIONS = tuple(sorted((round(0.5 + 0.01 * k, 2) for k in range(46)), key=lambda f: (abs(f - 0.8), f)))
+
+
+@dataclass(frozen=True)
+class DRGLayout:
+    """Where the DRG model's parts lie, derived so that they keep their clearances for any draw: the
+    planes (x) where the ganglion and its sleeve end and the dorsal root and spinal nerve begin, the
+    ventral root's height (y), the lead's distance from the nerve axis, the foramen's semi-axes and
+    half-length, and a note for every published or drawn dimension the construction had to change."""
+
+    cut_medial_mm: float
+    cut_lateral_mm: float
+    ventral_root_y_mm: float
+    lead_radius_mm: float
+    foramen_semi_y_mm: float
+    foramen_semi_z_mm: float
+    foramen_half_length_mm: float
+    notes: tuple[str, ...]
 
 
 class _LeadModel(BaseModel):
@@ -59,7 +87,8 @@ class DRGParams(_LeadModel):
     anatomy: dict | None = Field(None, description="DRGGeometry fields overriding the level's published means")
     lead_id: str = "drg"
     contact_over_ganglion: float = Field(2.5, ge=1, le=4, description="contact number (fractional) over the ganglion centre")
-    lead_gap_mm: float = Field(0.1, ge=0, le=5, description="encapsulation surface to the ganglion's sleeve")
+    lead_gap_mm: float = Field(0.1, ge=0.05, le=5, description="encapsulation surface to the ganglion's sleeve "
+                               "(or to the dorsal root or spinal nerve, where one stands out further)")
     lead_angle_deg: float = Field(60.0, ge=-90, le=90, description="side of the ganglion: 0 dorsal, 90 cranial")
     lead_shift_mm: tuple[float, float, float] = Field((0.0, 0.0, 0.0), description="placement error / posture shift")
     contact_slides_mm: tuple[float, ...] = Field((0.0,), description="sets of contacts displaced along the lead "
@@ -91,39 +120,92 @@ class DRGParams(_LeadModel):
 
     def ventral_root_axis_mm(self) -> np.ndarray:
         """Axis of the ventral root: along the ganglion's ventral side at ``ventral_root_gap_mm`` from the
-        sleeve, from the medial face to the ganglion's lateral pole, where it bends over 3 mm into the
-        ventral half of the spinal nerve (which it joins) and runs on to the lateral face."""
+        sleeve (or from the dorsal root or spinal nerve, where one is thicker), from the medial face to the
+        ganglion's lateral pole, where it bends over 3 mm into the ventral half of the spinal nerve (which it
+        joins) and runs on to the lateral face."""
         g = self.drg()
-        vy = -(g.ganglion_height_mm / 2 + g.dural_sleeve_thickness_mm + g.sleeve_csf_mm + g.ventral_root_gap_mm +
-               g.ventral_root_diameter_mm / 2)
+        vy = self.layout().ventral_root_y_mm
         join = self.ganglion_centre_mm()[0] + g.ganglion_length_mm / 2
         inside = -0.25 * g.spinal_nerve_diameter_mm
         return np.array([[-self.domain_mm / 2, vy, 0.0], [join, vy, 0.0], [join + 3.0, inside, 0.0],
                          [self.lateral_mm, inside, 0.0]])
 
-    def lead_placement(self) -> LeadPlacement:
+    def _lead_direction(self) -> np.ndarray:
+        a = np.radians(self.lead_angle_deg)
+        return np.array([0.0, np.cos(a), np.sin(a)])  # from the ganglion axis towards the lead, in the y-z plane
+
+    def _lead_from_tip_mm(self) -> float:
         from drgsim.devices.leads import get_lead
         from drgsim.fields.lead import TIP_INSULATION_MM
 
-        g = self.drg()
         lead = get_lead(self.lead_id)
-        a = np.radians(self.lead_angle_deg)
-        u = np.array([0.0, np.cos(a), np.sin(a)])  # from the ganglion axis towards the lead, in the y-z plane
-        surface = 1.0 / np.sqrt((u[1] / (g.ganglion_height_mm / 2)) ** 2 + (u[2] / (g.ganglion_width_mm / 2)) ** 2)
-        r = surface + g.dural_sleeve_thickness_mm + g.sleeve_csf_mm + self.lead_gap_mm + self.encapsulation_mm + \
-            lead.contact_diameter_mm / 2
-        from_tip = TIP_INSULATION_MM + lead.contact_length_mm / 2 + (self.contact_over_ganglion - 1) * lead.contact_pitch_mm
-        tip = self.ganglion_centre_mm() + np.array([from_tip, 0.0, 0.0]) + r * u + np.asarray(self.lead_shift_mm)
+        return TIP_INSULATION_MM + lead.contact_length_mm / 2 + (self.contact_over_ganglion - 1) * lead.contact_pitch_mm
+
+    def lead_placement(self) -> LeadPlacement:
+        return self._placement(self.layout().lead_radius_mm)
+
+    def _placement(self, lead_radius_mm: float) -> LeadPlacement:
+        from_tip = self._lead_from_tip_mm()
+        tip = self.ganglion_centre_mm() + np.array([from_tip, 0.0, 0.0]) + lead_radius_mm * self._lead_direction() + \
+            np.asarray(self.lead_shift_mm)
         return LeadPlacement(lead_id=self.lead_id, tip_mm=tuple(float(v) for v in tip), direction=(-1.0, 0.0, 0.0),
                              body_length_mm=from_tip + self.domain_mm / 3, contact_slides_mm=self.contact_slides_mm)
+
+    def layout(self) -> DRGLayout:
+        """The parts' places with their clearances (``DRGLayout``); a ValueError names the dimension when a
+        draw leaves no room for them."""
+        from drgsim.devices.leads import get_lead
+
+        g = self.drg()
+        t = g.dural_sleeve_thickness_mm + g.sleeve_csf_mm
+        semi = np.array([g.ganglion_length_mm, g.ganglion_height_mm, g.ganglion_width_mm]) / 2
+        r_root, r_nerve, r_v = g.dorsal_root_diameter_mm / 2, g.spinal_nerve_diameter_mm / 2, g.ventral_root_diameter_mm / 2
+        if g.ventral_root_gap_mm < RADIAL_GAP_MM:
+            raise ValueError(f"ventral_root_gap_mm={g.ventral_root_gap_mm:g}; allowed: >= {RADIAL_GAP_MM:g} mm (the "
+                             "ventral root would graze the ganglion's sleeve)")
+        c = self.ganglion_centre_mm()[0]
+        cut_m = c - _cut_fraction(r_root, semi, t, "dorsal_root_diameter_mm") * semi[0]
+        cut_l = c + _cut_fraction(r_nerve, semi, t, "spinal_nerve_diameter_mm") * semi[0]
+        outer = max(semi[1] + t, r_root, r_nerve)  # what the ventral root runs beside
+        vy = -(outer + g.ventral_root_gap_mm + r_v)
+        lead = get_lead(self.lead_id)
+        u = self._lead_direction()
+        surface = 1.0 / np.sqrt((u[1] / semi[1]) ** 2 + (u[2] / semi[2]) ** 2)
+        r_env = self.encapsulation_mm + lead.contact_diameter_mm / 2
+        lead_r = max(surface + t, r_root, r_nerve) + self.lead_gap_mm + r_env
+        notes = []
+        # The foramen's tunnel holds the sleeve, the roots and the lead with WALL_CLEARANCE_MM of fat to spare.
+        th = np.linspace(0.0, 2 * np.pi, 144, endpoint=False)
+        ring = np.stack([np.cos(th), np.sin(th)], axis=1)
+        w = WALL_CLEARANCE_MM
+        held = [ring * (semi[1:] + t + w), ring * (max(r_root, r_nerve) + w), ring * (r_v + w) + [vy, 0.0],
+                ring * (r_env + w) + lead_r * u[1:]]
+        a, b = _tunnel(g.foramen_width_mm / 2, g.foramen_height_mm / 2, np.concatenate(held))
+        if (a, b) != (g.foramen_width_mm / 2, g.foramen_height_mm / 2):
+            notes.append(f"foramen enlarged from {g.foramen_width_mm:.2f} x {g.foramen_height_mm:.2f} to {2 * a:.2f} x "
+                         f"{2 * b:.2f} mm (width x height) to hold the ganglion, roots and lead {w:g} mm inside its wall")
+        # Transverse features along the nerve: the ganglion's ends, the ventral root's bends (balls of its radius)
+        # and the lead's band edges and tip (its cap reaches TIP_MARGIN_MM beyond it; the lead runs medially).
+        place = self._placement(lead_r)
+        tip_x = place.tip_mm[0]
+        edges = [tip_x - e for band in place.bands() for e in band[:2]] + [tip_x + TIP_MARGIN_MM]
+        join = c + semi[0]
+        bends = [join - r_v, join + r_v, join + 3.0 - r_v, join + 3.0 + r_v]
+        features = np.array([cut_m, cut_l, *bends, *edges])
+        half = _clear_plane(g.foramen_length_mm / 2, features)
+        if half != g.foramen_length_mm / 2:
+            notes.append(f"foramen length {g.foramen_length_mm:.2f} -> {2 * half:.2f} mm so that its faces clear the "
+                         f"ganglion's ends, the ventral root's bends and the lead's bands by {PLANE_GAP_MM:g} mm")
+        return DRGLayout(cut_m, cut_l, vy, lead_r, a, b, half, tuple(notes))
 
     def build(self, mesh) -> Geometry:
         from netgen.occ import X, Y, Axes, Box, Cylinder, Ellipsoid, Glue, Pnt, Sphere, Vec
 
         g = self.drg()
+        lay = self.layout()
         h, lat = self.domain_mm / 2, self.lateral_mm
         c = self.ganglion_centre_mm()
-        half_block = g.foramen_length_mm / 2
+        half_block = lay.foramen_half_length_mm
         need = max(c[0] + g.ganglion_length_mm / 2, half_block) + 5.0
         if lat < need:
             raise ValueError(f"lateral_mm={lat:g}: the domain must reach {need:.1f} mm laterally "
@@ -133,15 +215,19 @@ class DRGParams(_LeadModel):
         block = _slab(-half_block, half_block, (-h, lat), h)
         medial = _slab(-h, -half_block, (-h, lat), h)
         lateral = _slab(half_block, lat, (-h, lat), h)
-        tunnel = _elliptic_prism((-h, 0.0, 0.0), (1, 0, 0), (0, 1, 0), g.foramen_width_mm / 2, g.foramen_height_mm / 2,
+        tunnel = _elliptic_prism((-h, 0.0, 0.0), (1, 0, 0), (0, 1, 0), lay.foramen_semi_y_mm, lay.foramen_semi_z_mm,
                                  h + lat)
         axes = Axes(Pnt(*c), n=X, h=Y)
-        ganglion = Ellipsoid(axes, g.ganglion_length_mm / 2, g.ganglion_height_mm / 2, g.ganglion_width_mm / 2)
         t = g.dural_sleeve_thickness_mm + g.sleeve_csf_mm
-        sleeve = Ellipsoid(axes, g.ganglion_length_mm / 2 + t, g.ganglion_height_mm / 2 + t, g.ganglion_width_mm / 2 + t)
-        pole = g.ganglion_length_mm / 2
-        droot = Cylinder(Pnt(c[0] - 0.8 * pole, 0, 0), Vec(-1, 0, 0), g.dorsal_root_diameter_mm / 2, h + lat)
-        nerve = Cylinder(Pnt(c[0] + 0.8 * pole, 0, 0), Vec(1, 0, 0), g.spinal_nerve_diameter_mm / 2, h + lat)
+        # Ganglion and sleeve end in the planes where the roots begin: no root grazes an ellipsoid's tip.
+        ends = Box(Pnt(lay.cut_medial_mm, -h, -h), Pnt(lay.cut_lateral_mm, h, h))
+        ganglion = Ellipsoid(axes, g.ganglion_length_mm / 2, g.ganglion_height_mm / 2, g.ganglion_width_mm / 2) * ends
+        sleeve = Ellipsoid(axes, g.ganglion_length_mm / 2 + t, g.ganglion_height_mm / 2 + t,
+                           g.ganglion_width_mm / 2 + t) * ends
+        droot = Cylinder(Pnt(lay.cut_medial_mm, 0, 0), Vec(-1, 0, 0), g.dorsal_root_diameter_mm / 2,
+                         lay.cut_medial_mm + h)
+        nerve = Cylinder(Pnt(lay.cut_lateral_mm, 0, 0), Vec(1, 0, 0), g.spinal_nerve_diameter_mm / 2,
+                         lat - lay.cut_lateral_mm)
         axis = self.ventral_root_axis_mm()
         rv = g.ventral_root_diameter_mm / 2
         vroot = Cylinder(Pnt(*axis[0]), Vec(*(axis[1] - axis[0])), rv, float(np.linalg.norm(axis[1] - axis[0])))
@@ -170,7 +256,7 @@ class DRGParams(_LeadModel):
         materials = {"bone": cond("bone"), "fat_foramen": cond("epidural_fat"), "fat_canal": cond("epidural_fat"),
                      "muscle": cond("muscle"), "epineurium": cond("epineurium"), "ganglion": cond("ganglion"),
                      "root": cond("root"), "nerve": cond("root"), "encapsulation": cond("encapsulation")}
-        return Geometry.with_lead(Glue([*pieces.values(), *segments]), materials, placement)
+        return Geometry.with_lead(Glue([*pieces.values(), *segments]), materials, placement, lay.notes)
 
 
 class SCSParams(_LeadModel):
@@ -306,6 +392,47 @@ class SCSParams(_LeadModel):
             shapes.append(Cylinder(Pnt(*p[0]), Vec(*(d / length)), self.rootlet_diameter_mm / 2, length))
             axes.append(tuple(float(x) for x in d / length))
         return shapes, axes
+
+
+def _cut_fraction(r: float, semi: np.ndarray, t: float, name: str) -> float:
+    """Where (fraction of the half-length) the ganglion and its sleeve end in the plane from which a root of
+    radius ``r`` runs on: the first of ``CUT_FRACTIONS`` at which ``r`` differs from the semi-axes of both
+    cut outlines by at least ``RADIAL_GAP_MM`` (outlines nearly touching in the plane leave slivers)."""
+    for f in CUT_FRACTIONS:
+        inner = np.sqrt(1 - f**2) * semi[1:]
+        outer = np.sqrt(1 - (f * semi[0] / (semi[0] + t)) ** 2) * (semi[1:] + t)
+        if np.all(np.abs(np.concatenate([inner, outer]) - r) >= RADIAL_GAP_MM):
+            return f
+    raise ValueError(f"{name}={2 * r:g}: the root's outline grazes the ganglion's ({2 * semi[1]:.2f} x "
+                     f"{2 * semi[2]:.2f} mm) wherever it could leave it")
+
+
+def _tunnel(a: float, b: float, points: np.ndarray) -> tuple[float, float]:
+    """Semi-axes (y, z) of the smallest-area ellipse at least (a, b) that holds ``points`` (y, z): (a, b) itself
+    when it does."""
+    y, z = np.abs(points[:, 0]), np.abs(points[:, 1])
+    if np.all((y / a) ** 2 + (z / b) ** 2 <= 1.0):
+        return a, b
+    best = None
+    for a2 in a + np.arange(0.0, 4 * a + 10.0, 0.01):
+        if np.any(y >= a2):
+            continue
+        b2 = max(b, float(np.max(z / np.sqrt(1.0 - (y / a2) ** 2))))
+        if best is None or a2 * b2 < best[0] * best[1] - 1e-12:
+            best = (float(a2), b2)
+    return best
+
+
+def _clear_plane(half: float, features: np.ndarray, step: float = 0.05, most: float = 5.0) -> float:
+    """The half-length nearest ``half`` (in ``step``s, longer first on a tie) whose faces at +-x lie
+    ``PLANE_GAP_MM`` from every feature."""
+    for k in range(int(most / step) + 1):
+        for x in (half + k * step, half - k * step):
+            if x > PLANE_GAP_MM and np.all(np.abs(features + x) >= PLANE_GAP_MM) and \
+                    np.all(np.abs(features - x) >= PLANE_GAP_MM):
+                return x
+    raise ValueError(f"foramen_length_mm={2 * half:g}: no length within {most:g} mm clears the ganglion's ends, "
+                     "the ventral root's bends and the lead's bands")
 
 
 def _slab(x0: float, x1: float, x_range: tuple[float, float], h: float):

@@ -31,12 +31,13 @@ class Geometry:
     placements: list[LeadPlacement] = field(default_factory=list)
     outlines: dict[str, object] = field(default_factory=dict)  # for figures: name -> callable or data
     contact_faces: dict[str, list[str]] = field(default_factory=dict)  # contact -> its faces (default: its name)
+    notes: list[str] = field(default_factory=list)  # dimensions the construction changed, and why
 
     @classmethod
-    def with_lead(cls, shape, materials, placement: LeadPlacement) -> Geometry:
+    def with_lead(cls, shape, materials, placement: LeadPlacement, notes=()) -> Geometry:
         """A geometry whose contacts are those of one placed lead (every set of ``contact_slides_mm``)."""
         return cls(shape, materials, placement.contact_names(), placements=[placement],
-                   contact_faces=placement.contact_faces())
+                   contact_faces=placement.contact_faces(), notes=list(notes))
 
     def faces(self, contact: str) -> list[str]:
         return self.contact_faces.get(contact, [contact])

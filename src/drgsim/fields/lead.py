@@ -22,6 +22,7 @@ from drgsim.devices.leads import LeadModel, get_lead
 TIP_INSULATION_MM = 1.0  # insulated distal end beyond contact 1 [unverified]
 MIN_BAND_MM = 0.05  # narrowest band of the surface that contact sets may cut (the mesher must resolve it)
 SLIDE_RANGE_MM = (-TIP_INSULATION_MM + MIN_BAND_MM, 5.0)
+TIP_MARGIN_MM = 0.5  # the sheath's cap beyond the lead's tip
 
 
 class LeadPlacement(BaseModel):
@@ -106,7 +107,7 @@ class LeadPlacement(BaseModel):
 
 
 def lead_solids(placement: LeadPlacement, sheath_radius_mm: float, sheath_material: str,
-                tip_margin_mm: float = 0.5, contact_maxh_mm: float | None = None):
+                tip_margin_mm: float = TIP_MARGIN_MM, contact_maxh_mm: float | None = None):
     """OCC sheath segments (with the lead hollowed out) and the sheath's envelope for subtraction."""
     from netgen.occ import Cylinder, Pnt, Z
 

@@ -92,6 +92,7 @@ class RunReport(BaseModel):
     peak_memory_mb: float
     cg_iterations: list[int]
     mesh_scale: float = 1.0  # element sizes used / asked for (below 1 after a meshing retry)
+    geometry_notes: list[str] = []  # dimensions the geometry's construction changed to keep its clearances
     drgsim_version: str = __version__
 
 
@@ -196,7 +197,21 @@ def _native_stdout_to_stderr():
 
 
 def _solve_fresh(spec: FieldSpec, progress=None, threads: int | None = None):
-    from ngsolve import Mesh, TaskManager
+    from ngsolve import TaskManager
+
+    geometry, mesh, t = _mesh(spec, threads)
+    with TaskManager():
+        return _discretise_and_solve(spec, geometry, mesh, t, progress)
+
+
+def mesh_only(spec: FieldSpec, threads: int | None = None) -> list[str]:
+    """Build and mesh ``spec``'s geometry as a solve would (no solve, no cache); the geometry's notes. Raises
+    RuntimeError when it cannot be meshed, ValueError when it cannot be built."""
+    return _mesh(spec, threads)[0].notes
+
+
+def _mesh(spec: FieldSpec, threads: int | None):
+    from ngsolve import Mesh
     from netgen.libngpy._meshing import NgException
     from netgen.occ import OCCGeometry
 
@@ -228,8 +243,7 @@ def _solve_fresh(spec: FieldSpec, progress=None, threads: int | None = None):
     if missing:
         raise RuntimeError(f"surfaces {missing} were lost in meshing")
     t["mesh"] += time.perf_counter() - t0
-    with TaskManager():
-        return _discretise_and_solve(spec, geometry, mesh, t, progress)
+    return geometry, mesh, t
 
 
 def _discretise_and_solve(spec: FieldSpec, geometry: Geometry, mesh, t: dict, progress):
@@ -290,6 +304,7 @@ def solve(spec: FieldSpec, use_cache: bool = True, progress=None, threads: int |
         meta = json.loads((folder / "meta.json").read_text())
         report = RunReport(key=key, cache_hit=True, ndof=int(meta["ndof"]), n_elements=int(meta["n_elements"]),
                            n_contacts=len(meta["contacts"]), mesh_scale=meta.get("mesh_scale", 1.0),
+                           geometry_notes=meta.get("geometry_notes", []),
                            seconds={"load": time.perf_counter() - t0, "total": time.perf_counter() - t_start},
                            peak_memory_mb=_peak_mb(), cg_iterations=[])
 
@@ -301,10 +316,12 @@ def solve(spec: FieldSpec, use_cache: bool = True, progress=None, threads: int |
     geometry, mesh, vectors, z, t, ndof, iterations = _solve_fresh(spec, progress, threads)
     t["total"] = time.perf_counter() - t_start
     report = RunReport(key=key, cache_hit=False, ndof=ndof, n_elements=mesh.ne, n_contacts=len(geometry.contacts),
-                       mesh_scale=t.pop("mesh_scale"), seconds=t, peak_memory_mb=_peak_mb(), cg_iterations=iterations)
+                       mesh_scale=t.pop("mesh_scale"), seconds=t, peak_memory_mb=_peak_mb(), cg_iterations=iterations,
+                       geometry_notes=geometry.notes)
     if use_cache:
         _store(folder, spec, report, mesh, vectors, z, {"contacts": geometry.contacts, "ndof": ndof,
-                                                         "n_elements": mesh.ne, "mesh_scale": report.mesh_scale})
+                                                         "n_elements": mesh.ne, "mesh_scale": report.mesh_scale,
+                                                         "geometry_notes": geometry.notes})
     return FieldSolution(spec, geometry.contacts, z, report, lambda: (mesh, vectors))
 
 
