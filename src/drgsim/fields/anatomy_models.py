@@ -9,9 +9,14 @@ orients it in the body at the root take-off angle (Silverstein 2015: 50-59 degre
 foramen stands a slab of vertebral bone (pedicles) of the foramen's depth, pierced by the foramen
 (an elliptic tunnel filled with epidural fat); medial to it lies the epidural fat of the canal,
 lateral to it muscle. The ganglion is an ellipsoid on the nerve axis inside an epineurial sleeve
-(dural sleeve plus its thin CSF); the dorsal root leaves its medial pole, the spinal nerve its
-lateral pole, and the ventral root runs along its ventral side at ``ventral_root_gap_mm`` and joins the
-spinal nerve beyond the lateral pole. The domain runs ``domain_mm / 2`` medially and ``lateral_mm``
+(dural sleeve plus its thin CSF), both ending in the planes near its poles where the dorsal root
+(medially) and the spinal nerve (laterally) begin; the ventral root runs along its ventral side at
+``ventral_root_gap_mm`` and joins the spinal nerve beyond the lateral pole. ``DRGParams.layout`` keeps the
+parts' clearances for any drawn anatomy (issue 14: a root that began 0.05 mm inside the ganglion's surface
+left a draw unmeshable): the cut planes lie where no outline grazes another, the ventral root and the lead
+clear the roots as well as the sleeve, the foramen is enlarged to hold everything 0.3 mm inside its wall
+(the published mean widths, 6-8 mm, would put the ventral root and part of the lead into bone) and its faces
+are moved clear of transverse features; each change is a note in the run report. The domain runs ``domain_mm / 2`` medially and ``lateral_mm``
 laterally from the foramen's centre (the spinal nerve carries current far laterally, so the axons in
 it need room beyond the contacts) and ``domain_mm`` across; all its outer faces are grounded (the
 distant return). Within it the roots run straight along the nerve axis. The lead lies in the foramen on
@@ -175,28 +180,28 @@ class DRGParams(_LeadModel):
         lead_r = max(surface + t, r_root, r_nerve) + self.lead_gap_mm + r_env
         notes = []
         # The foramen's tunnel holds the sleeve, the roots and the lead with WALL_CLEARANCE_MM of fat to spare.
-        th = np.linspace(0.0, 2 * np.pi, 144, endpoint=False)
-        ring = np.stack([np.cos(th), np.sin(th)], axis=1)
         w = WALL_CLEARANCE_MM
-        held = [ring * (semi[1:] + t + w), ring * (max(r_root, r_nerve) + w), ring * (r_v + w) + [vy, 0.0],
-                ring * (r_env + w) + lead_r * u[1:]]
+        held = [_ring(semi[1:] + t + w), _ring(max(r_root, r_nerve) + w), _ring(r_v + w) + [vy, 0.0],
+                _ring(r_env + w) + lead_r * u[1:]]
         a, b = _tunnel(g.foramen_width_mm / 2, g.foramen_height_mm / 2, np.concatenate(held))
         if (a, b) != (g.foramen_width_mm / 2, g.foramen_height_mm / 2):
             notes.append(f"foramen enlarged from {g.foramen_width_mm:.2f} x {g.foramen_height_mm:.2f} to {2 * a:.2f} x "
                          f"{2 * b:.2f} mm (width x height) to hold the ganglion, roots and lead {w:g} mm inside its wall")
-        # Transverse features along the nerve: the ganglion's ends, the ventral root's bends (balls of its radius)
-        # and the lead's band edges and tip (its cap reaches TIP_MARGIN_MM beyond it; the lead runs medially).
-        place = self._placement(lead_r)
-        tip_x = place.tip_mm[0]
-        edges = [tip_x - e for band in place.bands() for e in band[:2]] + [tip_x + TIP_MARGIN_MM]
-        join = c + semi[0]
-        bends = [join - r_v, join + r_v, join + 3.0 - r_v, join + 3.0 + r_v]
-        features = np.array([cut_m, cut_l, *bends, *edges])
-        half = _clear_plane(g.foramen_length_mm / 2, features)
+        features = [cut_m, cut_l, *self._transverse_features(lead_r, c + semi[0], r_v)]
+        half = _clear_plane(g.foramen_length_mm / 2, np.array(features))
         if half != g.foramen_length_mm / 2:
             notes.append(f"foramen length {g.foramen_length_mm:.2f} -> {2 * half:.2f} mm so that its faces clear the "
                          f"ganglion's ends, the ventral root's bends and the lead's bands by {PLANE_GAP_MM:g} mm")
         return DRGLayout(cut_m, cut_l, vy, lead_r, a, b, half, tuple(notes))
+
+    def _transverse_features(self, lead_r: float, join: float, r_v: float) -> list[float]:
+        """Positions along the nerve (x) that the foramen's faces must clear: the ventral root's bends (balls of
+        its radius, at the ganglion's lateral pole ``join`` and 3 mm on) and the lead's band edges and tip (its
+        cap reaches TIP_MARGIN_MM beyond it; the lead runs medially from the tip)."""
+        place = self._placement(lead_r)
+        tip_x = place.tip_mm[0]
+        edges = [tip_x - e for band in place.bands() for e in band[:2]] + [tip_x + TIP_MARGIN_MM]
+        return [join - r_v, join + r_v, join + 3.0 - r_v, join + 3.0 + r_v, *edges]
 
     def build(self, mesh) -> Geometry:
         from netgen.occ import X, Y, Axes, Box, Cylinder, Ellipsoid, Glue, Pnt, Sphere, Vec
@@ -405,6 +410,12 @@ def _cut_fraction(r: float, semi: np.ndarray, t: float, name: str) -> float:
             return f
     raise ValueError(f"{name}={2 * r:g}: the root's outline grazes the ganglion's ({2 * semi[1]:.2f} x "
                      f"{2 * semi[2]:.2f} mm) wherever it could leave it")
+
+
+def _ring(radii, n: int = 144) -> np.ndarray:
+    """Points (y, z) on an ellipse (or circle) about the nerve axis."""
+    th = np.linspace(0.0, 2 * np.pi, n, endpoint=False)
+    return np.stack([np.cos(th), np.sin(th)], axis=1) * radii
 
 
 def _tunnel(a: float, b: float, points: np.ndarray) -> tuple[float, float]:
