@@ -16,8 +16,8 @@ parts' clearances for any drawn anatomy (issue 14: a root that began 0.05 mm ins
 left a draw unmeshable): the cut planes lie where no outline grazes another, the ventral root and the lead
 clear the roots as well as the sleeve, the foramen is enlarged to hold everything 0.3 mm inside its wall
 (the published mean widths, 6-8 mm, would put the ventral root and part of the lead into bone) and its faces
-are moved clear of transverse features; each change is a note in the run report. The domain runs ``domain_mm / 2`` medially and ``lateral_mm``
-laterally from the foramen's centre (the spinal nerve carries current far laterally, so the axons in
+are moved clear of transverse features; each change is a note in the run report. The domain runs
+``domain_mm / 2`` medially and ``lateral_mm`` laterally from the foramen's centre (the spinal nerve carries current far laterally, so the axons in
 it need room beyond the contacts) and ``domain_mm`` across; all its outer faces are grounded (the
 distant return). Within it the roots run straight along the nerve axis. The lead lies in the foramen on
 the dorsal surface of the ganglion, parallel to the nerve, tip lateral, with ``contact_over_ganglion`` over the ganglion

@@ -37,11 +37,12 @@ from drgsim.anatomy.planning import plan_targets
 from drgsim.anatomy.posture import Posture, drg_lead_displacement_mm
 from drgsim.anatomy.spine import CANAL_LEVELS
 from drgsim.devices.hardware import IPGModel, default_model_id, get_ipg_model
+from drgsim.devices.leads import get_lead
 from drgsim.devices.program import ContactState, LeadSettings, contacts_label
 from drgsim.devices.waveform import Waveform, contact_weights, device_waveform
 from drgsim.fields.anatomy_models import DRGParams, SCSParams
 from drgsim import fingerprint
-from drgsim.fields.solve import FIELD_DATA_FILES, FieldSpec, MeshSettings, cache_dir, solve, solve_many
+from drgsim.fields.solve import FIELD_DATA_FILES, FieldSolution, FieldSpec, MeshSettings, cache_dir, solve, solve_many
 from drgsim.neurons.solver import CellBatch, SimulationSettings, find_thresholds
 from drgsim.populations import CellInfo, Population
 from drgsim.populations.drg import DRGPopulationConfig, drg_population
@@ -245,12 +246,12 @@ class CellSet:
             self._batch = CellBatch.pack(self.population.cells)
         return self._batch
 
-    def potentials(self, spec: FieldSpec) -> np.ndarray:
-        """Every compartment's potential (mV per mA) for each contact of the field of ``spec``, sampled once
-        per field (the postures of a DRG lead share one)."""
-        key = spec.key()
+    def potentials(self, solution: FieldSolution) -> np.ndarray:
+        """Every compartment's potential (mV per mA) for each contact of ``solution``, sampled once per field
+        (the postures of a DRG lead share one)."""
+        key = solution.spec.key()
         if key not in self._potentials:
-            self._potentials[key] = solve(spec).potentials(self.batch.positions_mm)
+            self._potentials[key] = solution.potentials(self.batch.positions_mm)
         return self._potentials[key]
 
     def subset(self, kinds: tuple[str, ...]) -> tuple[np.ndarray, CellBatch]:
@@ -352,10 +353,7 @@ class Site:
         """Every cell packed, and the potential (mV) along every compartment per mA of a configuration
         (with a cathodic pulse the current leaves the cathodes)."""
         if self._phi is None:
-            try:
-                self._phi = self.cells.potentials(self.spec)[:, list(self.columns)]
-            except RuntimeError as err:
-                raise RuntimeError(f"{self.label}: {err}") from err
+            self._phi = self.cells.potentials(self._solve())[:, list(self.columns)]
         return self.cells.batch, self._phi @ contact_weights(contacts)
 
     def _compute(self, key, contacts, waveform, max_ma, kinds) -> ThresholdTable:
@@ -436,16 +434,16 @@ class TherapyModel:
             q = self.quality
             if self.system is System.DRG:
                 geometry = _drg_params(self.patient, lead)
-                n = geometry.lead_placement().lead.n_contacts
-                j = DRG_SLIDES_MM.index(drg_lead_displacement_mm(posture))
-                columns = tuple(range(j * n, (j + 1) * n))
+                contact_set = DRG_SLIDES_MM.index(drg_lead_displacement_mm(posture))
                 pop = q.drg_population.model_copy(update={
                     "seed": _seed(self.patient, self.system, lead, q.drg_population.seed), "side": lead.side.value})
             else:
                 geometry = _scs_params(self.patient, lead, posture)
-                columns = tuple(range(geometry.lead_placement().lead.n_contacts))
+                contact_set = 0
                 pop = q.scs_population.model_copy(update={
                     "seed": _seed(self.patient, self.system, lead, q.scs_population.seed)})
+            n = get_lead(geometry.lead_id).n_contacts
+            columns = tuple(range(contact_set * n, (contact_set + 1) * n))
             cells = CellSet(self.system, geometry.anatomy_only(), pop)
             cells = self._cells.setdefault(cells.key, cells)
             self._sites[(lead_index, posture)] = Site(self.system, lead_index, lead, posture,
