@@ -85,7 +85,8 @@ class _LeadModel(BaseModel):
 
 class DRGParams(_LeadModel):
     LEAD_FIELDS: ClassVar[tuple[str, ...]] = ("lead_id", "contact_over_ganglion", "lead_gap_mm", "lead_angle_deg",
-                                              "lead_shift_mm", "contact_slides_mm", "encapsulation_mm")
+                                              "lead_shift_mm", "contact_slides_mm", "encapsulation_mm",
+                                              "placement_notes")
 
     model: Literal["drg"] = "drg"
     level: str = "L5"
@@ -96,6 +97,8 @@ class DRGParams(_LeadModel):
                                "(or to the dorsal root or spinal nerve, where one stands out further)")
     lead_angle_deg: float = Field(60.0, ge=-90, le=90, description="side of the ganglion: 0 dorsal, 90 cranial")
     lead_shift_mm: tuple[float, float, float] = Field((0.0, 0.0, 0.0), description="placement error / posture shift")
+    placement_notes: tuple[str, ...] = Field((), description="where placing the lead had to depart from its error "
+                                             "(reported with the geometry's notes)")
     contact_slides_mm: tuple[float, ...] = Field((0.0,), description="sets of contacts displaced along the lead "
                                                  "(medially, mm) on one lead body: postures that move only the lead "
                                                  "share one mesh (``LeadPlacement.contact_slides_mm``)")
@@ -178,7 +181,7 @@ class DRGParams(_LeadModel):
         surface = 1.0 / np.sqrt((u[1] / semi[1]) ** 2 + (u[2] / semi[2]) ** 2)
         r_env = self.encapsulation_mm + lead.contact_diameter_mm / 2
         lead_r = max(surface + t, r_root, r_nerve) + self.lead_gap_mm + r_env
-        notes = []
+        notes = list(self.placement_notes)
         # The foramen's tunnel holds the sleeve, the roots and the lead with WALL_CLEARANCE_MM of fat to spare.
         w = WALL_CLEARANCE_MM
         held = [_ring(semi[1:] + t + w), _ring(max(r_root, r_nerve) + w), _ring(r_v + w) + [vy, 0.0],
@@ -264,6 +267,37 @@ class DRGParams(_LeadModel):
         return Geometry.with_lead(Glue([*pieces.values(), *segments]), materials, placement, lay.notes)
 
 
+ROOTLET_GAP_MM = 0.3  # a dorsal rootlet's end from the inner dura
+CORD_GAP_MM = 0.5  # the cord's surface from the inner dura, everywhere (0.3 mm left an unmeshable wedge)
+
+
+def _ellipse_gap(inner: tuple[float, float, float, float], outer: tuple[float, float, float, float],
+                 n: int = 360) -> float:
+    """Least distance between the ellipse ``inner`` (x, y, a, b) and the ellipse ``outer`` holding it."""
+    th = np.linspace(0.0, 2 * np.pi, n, endpoint=False)
+    pts = [np.stack([x + a * np.cos(th), y + b * np.sin(th)], axis=1) for x, y, a, b in (inner, outer)]
+    return float(np.sqrt(((pts[0][:, None, :] - pts[1][None, :, :]) ** 2).sum(-1).min()))
+
+
+def _rest_cord(cord: tuple[float, float, float, float], sac: tuple[float, float, float, float]) -> tuple[float, float]:
+    """The cord's centre (x, y): where the canal's numbers put it, or, where its surface would come within
+    ``CORD_GAP_MM`` of the inner dura (an offset cord falling ventrally in a sac that narrows there), the
+    nearest place towards the sac's centre where it rests that far inside (a cord cannot cross the dura;
+    the grazing surfaces could not be meshed)."""
+    x, y, a, b = cord
+    if _ellipse_gap(cord, sac) >= CORD_GAP_MM - 1e-6:  # the mean prone cord rests at the gap itself
+        return x, y
+    at = lambda s: (x * (1 - s), y + s * (sac[1] - y), a, b)  # noqa: E731
+    if _ellipse_gap(at(1.0), sac) < CORD_GAP_MM:
+        raise ValueError(f"cord_lr_mm={2 * a:g}, cord_ap_mm={2 * b:g}: the cord does not fit the dural sac "
+                         f"({2 * sac[2]:.2f} x {2 * sac[3]:.2f} mm inside)")
+    lo, hi = 0.0, 1.0
+    for _ in range(24):  # to 6e-8 of the way
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if _ellipse_gap(at(mid), sac) >= CORD_GAP_MM else (mid, hi)
+    return at(hi)[:2]
+
+
 class SCSParams(_LeadModel):
     LEAD_FIELDS: ClassVar[tuple[str, ...]] = ("lead_id", "lead_offset_mm", "encapsulation_mm")
 
@@ -304,10 +338,22 @@ class SCSParams(_LeadModel):
         if cord_y - cord_b < sac_y - sac_b + k.dura_thickness_mm + 0.3:
             raise ValueError(f"dcsf_mm={k.dcsf_mm}: the cord ({k.cord_ap_mm} mm) does not fit below that much dorsal "
                              f"CSF in a {k.canal_ap_mm} mm canal")
+        inner = (0.0, sac_y, sac_a - k.dura_thickness_mm, sac_b - k.dura_thickness_mm)
+        placed = (k.cord_offset_mm, cord_y)
+        cord_x, cord_y = _rest_cord((*placed, k.cord_lr_mm / 2, cord_b), inner)
         return dict(canal_a=k.canal_lr_mm / 2, canal_b=canal_b, sac_a=sac_a, sac_b=sac_b, sac_y=sac_y,
-                    cord_a=k.cord_lr_mm / 2, cord_b=cord_b, cord_y=cord_y, cord_x=k.cord_offset_mm,
+                    cord_a=k.cord_lr_mm / 2, cord_b=cord_b, cord_y=cord_y, cord_x=cord_x,
                     dura=k.dura_thickness_mm, dura_dorsal_y=dura_out_dorsal, bone=k.vertebral_bone_mm,
-                    grey=k.grey_ap_fraction, dcsf=k.dcsf_mm)
+                    grey=k.grey_ap_fraction,
+                    dcsf=k.dcsf_mm if (cord_x, cord_y) == placed else dura_in_dorsal - cord_y - cord_b)
+
+    def notes(self) -> list[str]:
+        """Where the cord had to rest on the dura: its dCSF and offset as modelled."""
+        k, lay = self.canal(), self.layout()
+        if (lay["cord_x"], lay["dcsf"]) == (k.cord_offset_mm, k.dcsf_mm):
+            return []
+        return [f"the cord rests {CORD_GAP_MM} mm inside the dura instead of crossing it: dCSF {k.dcsf_mm:.2f} -> "
+                f"{lay['dcsf']:.2f} mm, cord offset {k.cord_offset_mm:.2f} -> {lay['cord_x']:.2f} mm"]
 
     def lead_placement(self) -> LeadPlacement:
         from drgsim.devices.leads import get_lead
@@ -356,11 +402,11 @@ class SCSParams(_LeadModel):
         for shape, mat in ((tissue, "tissue"), (bone, "bone"), (fat, "epidural_fat"), (dura, "dura"), (csf, "csf"),
                            (white, "white_matter"), (grey, "grey_matter")):
             shape.mat(mat)
-        for shape in (white, grey):  # where the dorsal-column fibres run
+        for shape in (white, grey, dura):  # where the dorsal-column fibres run; the dura is a thin shell
             shape.maxh = mesh.near_maxh_mm
         pieces = [tissue, bone, fat, dura, csf, white, grey, *segments]
         for k, r in enumerate(rootlets):
-            piece = r * sac_in
+            piece = r * sac_in - cord
             piece.mat(f"rootlet{k}")
             pieces.append(piece)
         cond = lambda name: conductivity(name, self.conductivities)  # noqa: E731
@@ -370,21 +416,28 @@ class SCSParams(_LeadModel):
                      "grey_matter": (cond("grey_matter"), z), "encapsulation": (cond("encapsulation"), z)}
         for k, axis in enumerate(root_axes):
             materials[f"rootlet{k}"] = (cond("root"), axis)
-        return Geometry.with_lead(Glue(pieces), materials, placement)
+        return Geometry.with_lead(Glue(pieces), materials, placement, self.notes())
 
     def rootlet_paths(self) -> list[np.ndarray]:
         """Dorsal rootlets at the lead's level: from the dorsolateral sulcus, laterally and caudally
-        across the CSF (both sides), as (2, 3) segments."""
+        across the CSF (both sides), as (2, 3) segments. Each begins buried in the cord (its start cap
+        ``ROOTLET_GAP_MM`` inside the cord's surface; ``build`` keeps only its part in the CSF) and ends
+        with its end cap that far inside the dura: a cap grazing either surface left slivers that Netgen
+        could not mesh."""
         lay = self.layout()
+        r = self.rootlet_diameter_mm / 2
         paths = []
         for sx in (-1.0, 1.0):
-            start = np.array([lay["cord_x"] + sx * lay["cord_a"] * 0.6, lay["cord_y"] + lay["cord_b"] * 0.75,
-                              self.lead_centre_z_mm])
+            sulcus = np.array([lay["cord_x"] + sx * lay["cord_a"] * 0.6, lay["cord_y"] + lay["cord_b"] * 0.75,
+                               self.lead_centre_z_mm])
             d = np.array([sx * 0.8, 0.25, -0.55])
             d /= np.linalg.norm(d)
-            # run until 0.3 mm inside the dura
-            t = _ray_to_ellipse(start, d, lay["sac_a"] - lay["dura"] - 0.3, lay["sac_b"] - lay["dura"] - 0.3, lay["sac_y"])
-            paths.append(np.stack([start - d * 0.5, start + d * t]))
+            rel = sulcus - np.array([lay["cord_x"], 0.0, 0.0])
+            surface = sulcus + d * _ray_to_ellipse(rel, d, lay["cord_a"], lay["cord_b"], lay["cord_y"])
+            start = surface - d * _buried(surface, d, r, lay)
+            inset = lay["dura"] + ROOTLET_GAP_MM + r
+            t = _ray_to_ellipse(sulcus, d, lay["sac_a"] - inset, lay["sac_b"] - inset, lay["sac_y"])
+            paths.append(np.stack([start, sulcus + d * t]))
         return paths
 
     def _rootlets(self, lay, sac_in):
@@ -460,6 +513,22 @@ def _slab(x0: float, x1: float, x_range: tuple[float, float], h: float):
     if x1 >= x_range[1]:
         box.faces.Max(X).name = "ground"
     return box
+
+
+def _buried(surface: np.ndarray, d: np.ndarray, r: float, lay: dict) -> float:
+    """How far behind the point where its axis leaves the cord a rootlet of radius ``r`` along ``d`` must
+    begin for its start cap to lie ``ROOTLET_GAP_MM`` inside the cord's surface everywhere."""
+    u = np.cross(d, [0.0, 0.0, 1.0])
+    u /= np.linalg.norm(u)
+    v = np.cross(d, u)
+    th = np.linspace(0.0, 2 * np.pi, 72, endpoint=False)
+    rim = r * (np.outer(np.cos(th), u) + np.outer(np.sin(th), v))
+    a, b = lay["cord_a"] - ROOTLET_GAP_MM, lay["cord_b"] - ROOTLET_GAP_MM
+    for bury in np.arange(0.5, 3.0, 0.05):
+        p = surface - d * bury + rim
+        if np.all(((p[:, 0] - lay["cord_x"]) / a) ** 2 + ((p[:, 1] - lay["cord_y"]) / b) ** 2 < 1.0):
+            return float(bury)
+    raise ValueError(f"rootlet_diameter_mm={2 * r:g}: a rootlet that thick cannot begin inside the cord")
 
 
 def _ray_to_ellipse(p, d, a, b, yc) -> float:

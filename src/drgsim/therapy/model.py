@@ -378,14 +378,18 @@ class Site:
 DRG_SLIDES_MM = tuple(dict.fromkeys(drg_lead_displacement_mm(p) for p in Posture))
 
 
+LEAD_ANGLE_LIMIT_DEG = 90.0  # 0 dorsal, 90 cranial (-90 caudal): DRGParams' range
+
+
 def _drg_params(patient: Patient, lead: LeadPlan) -> DRGParams:
     """The patient's ganglion and the lead beside it. The placement error moves the lead along the
     nerve, around the ganglion (its cross-section component tangent to the sleeve) and away from it
     (the outward radial component); a lead cannot go into the sleeve, so an inward error leaves it
-    resting on the sleeve at the planned gap. Each posture slides the contacts along the lead
-    (``DRG_SLIDES_MM``), the lead's body and tip staying at the supine place: in the homogeneous test of
-    issue 13's note the slid contacts' potentials differ from a lead moved whole by 0.4-0.6% of their
-    peak, as much as two meshes of one geometry differ."""
+    resting on the sleeve at the planned gap, nor past the ganglion's cranial or caudal side (the
+    ventral root lies beyond), where it rests, noted in the run report. Each posture slides the contacts
+    along the lead (``DRG_SLIDES_MM``), the lead's body and tip staying at the supine place: in the
+    homogeneous test of issue 13's note the slid contacts' potentials differ from a lead moved whole by
+    0.4-0.6% of their peak, as much as two meshes of one geometry differ."""
     g = patient.ganglion(lead.level, lead.side)
     along, cranial, dorsal = g.drg_lead_error_mm  # model frame: x along the nerve, y dorsal, z ~ cranial
     base = DRGParams(level=lead.level.value, anatomy=g.geometry.model_dump(mode="json"))
@@ -393,11 +397,14 @@ def _drg_params(patient: Patient, lead: LeadPlan) -> DRGParams:
     radial = dorsal * np.cos(a) + cranial * np.sin(a)
     tangential = -dorsal * np.sin(a) + cranial * np.cos(a)
     tip = np.asarray(base.lead_placement().tip_mm) - base.ganglion_centre_mm()
-    r = float(np.hypot(tip[1], tip[2]))
-    return base.model_copy(update={
-        "lead_angle_deg": float(base.lead_angle_deg + np.degrees(tangential / r)),
-        "lead_gap_mm": float(base.lead_gap_mm + max(radial, 0.0)),
-        "lead_shift_mm": (float(along), 0.0, 0.0), "contact_slides_mm": DRG_SLIDES_MM})
+    angle = float(base.lead_angle_deg + np.degrees(tangential / float(np.hypot(tip[1], tip[2]))))
+    rest = float(np.clip(angle, -LEAD_ANGLE_LIMIT_DEG, LEAD_ANGLE_LIMIT_DEG))
+    notes = () if rest == angle else (
+        f"the placement error ({tangential:+.2f} mm around the ganglion) would take the lead to {angle:.1f} deg, past "
+        f"the ganglion's {'cranial' if angle > 0 else 'caudal'} side: it rests there at {rest:g} deg",)
+    return DRGParams.model_validate({
+        **base.model_dump(), "lead_angle_deg": rest, "lead_gap_mm": float(base.lead_gap_mm + max(radial, 0.0)),
+        "lead_shift_mm": (float(along), 0.0, 0.0), "contact_slides_mm": DRG_SLIDES_MM, "placement_notes": notes})
 
 
 def _scs_params(patient: Patient, lead: LeadPlan, posture: Posture) -> SCSParams:
