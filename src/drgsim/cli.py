@@ -11,6 +11,7 @@ from rich.console import Console
 
 from drgsim.anatomy.cli import atlas_app, patient, plan
 from drgsim.clinic.cli import clinic_app, serve
+from drgsim.cohort.cli import cohort_app
 from drgsim.clierrors import fail
 from drgsim.devices.cli import app as devices_app
 from drgsim.fields.cli import field_app
@@ -32,6 +33,7 @@ app.command("compare")(therapy_cli.compare_cmd)
 app.command("simulate")(therapy_cli.simulate)
 app.command("serve")(serve)
 app.command("validate")(validate)
+app.add_typer(cohort_app, name="cohort", help="Virtual cohorts: an in-silico ACCURATE trial on Dask.")
 app.add_typer(clinic_app, name="clinic", help="The clinic's database and accounts.")
 
 # Config field -> CLI flag, so that errors name what the user typed.

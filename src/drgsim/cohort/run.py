@@ -1,0 +1,212 @@
+"""Running a cohort on Dask (``dask.distributed``): one task per patient and arm, results kept per task.
+
+A task plans, optimizes and evaluates one arm for one patient in the four postures (``therapy.compare.
+run_system``) and returns one flat row; the client writes it to ``results/<index>-<arm>.parquet`` as
+soon as it arrives (written to a temporary name, then renamed), so a rerun skips finished tasks, Ctrl-C
+loses nothing finished and a killed worker loses only its running task (the scheduler reruns it
+elsewhere). Field solutions and threshold tables go through the content-hash cache
+(``DRGSIM_CACHE_DIR``), which workers on one machine or a shared file system share. A task per patient
+and arm balances better than one per threshold table: a table's cells, fields and cell sets are built
+once per site and patient, and a patient-arm is the largest unit with no shared state.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from drgsim import __version__
+from drgsim.cohort.population import ARMS, CohortConfig, CohortPatient, draw_cohort
+
+MANIFEST = "cohort.json"
+RESULTS = "results"
+FAILED = "failed"
+
+
+class CohortError(ValueError):
+    """Bad input to a cohort run or report: the message names the option, the value and what is allowed."""
+
+
+class RunSummary(BaseModel):
+    n_patients: int
+    completed: int  # patients finished by this call
+    reused: int  # patients already finished in the folder
+    failed: int  # patients with an arm that raised (its error under failed/)
+    seconds: float
+    out: str
+    dashboard: str | None = None
+
+
+def row(cp: CohortPatient, arm: str, result) -> dict:
+    """The flat numbers a cohort keeps of one arm of one patient (``therapy.compare.SystemResult``)."""
+    out = result.outcome
+    ref = out.posture(result.optimization.config.posture)
+    coverage = {p.posture.value: p.pain_coverage_pct for p in out.postures}
+    return {
+        "index": cp.index, "patient_id": cp.patient.id, "patient_hash": cp.patient.content_hash(),
+        "seed": cp.patient.seed, "arm": arm, "randomized_arm": cp.randomized_arm,
+        "diagnosis": cp.patient.history.diagnosis.value, "pain_groups": ",".join(cp.pain_groups),
+        "pain_map": cp.patient.pain_map.to_text(), "leads": len(result.implant.leads),
+        "target_met": result.optimization.target_met,
+        "pain_coverage_pct": ref.pain_coverage_pct, "off_target_pct": ref.off_target_pct,
+        **{f"pain_coverage_pct_{k}": v for k, v in coverage.items()},
+        "pain_coverage_pct_mean": sum(coverage.values()) / len(coverage),
+        "coverage_spread_pct": out.coverage_spread_pct,
+        "posture_spread_pct": out.posture_spread_pct,
+        "perception_threshold_ma": ref.perception_threshold_ma,
+        "paresthesia_area_ratio": ref.paresthesia_area_ratio, "abeta_activated": ref.abeta_activated,
+        "motor_activated": ref.motor_activated, "average_current_ua": ref.average_current_ua,
+        "battery_years": ref.battery_years, "primary_cell_years": result.primary_cell_years,
+    }
+
+
+def simulate_arm(cp_json: str, arm: str, quality_name: str, threads: int | None) -> dict:
+    """One task: one arm of one patient, at ``quality_name``, on ``threads`` kernel threads."""
+    import numba
+
+    from drgsim.therapy.compare import run_system
+    from drgsim.therapy.model import System, quality
+    from drgsim.therapy.optimize import OptimizerConfig
+
+    if threads:
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    cp = CohortPatient.model_validate_json(cp_json)
+    t0 = time.perf_counter()
+    result, _ = run_system(cp.patient, System(arm), quality(quality_name), OptimizerConfig())
+    return {**row(cp, arm, result), "seconds": round(time.perf_counter() - t0, 2), "drgsim_version": __version__}
+
+
+def result_path(out: Path, index: int, arm: str) -> Path:
+    return out / RESULTS / f"{index:05d}-{arm}.parquet"
+
+
+def write_row(path: Path, values: dict) -> None:
+    """One result, atomically: a reader never sees half a file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    pq.write_table(pa.Table.from_pylist([values]), tmp)
+    os.replace(tmp, path)
+
+
+def read_rows(out: Path) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    return [pq.read_table(p).to_pylist()[0] for p in sorted((out / RESULTS).glob("*.parquet"))]
+
+
+def check_folder(config: CohortConfig, out: Path) -> None:
+    """A folder holds one cohort: another seed, quality or population is refused before anything is
+    written; so is a folder that cannot be written."""
+    manifest = out / MANIFEST
+    if manifest.exists():
+        try:
+            old = CohortConfig.model_validate(json.loads(manifest.read_text())["config"])
+        except (ValueError, KeyError) as err:
+            raise CohortError(f"--out={str(out)!r}: {MANIFEST} is not a drgsim cohort manifest ({err})") from None
+        for field in ("seed", "quality", "population"):
+            if getattr(old, field) != getattr(config, field):
+                raise CohortError(f"--out={str(out)!r} holds a cohort with {field}={_show(old, field)}, not "
+                                  f"{_show(config, field)}: use another folder or the same {field}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-probe"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise CohortError(f"--out={str(out)!r}: cannot write there ({err.strerror or err})") from None
+
+
+def _show(config: CohortConfig, field: str) -> str:
+    v = getattr(config, field)
+    return v.model_dump_json() if isinstance(v, BaseModel) else repr(v)
+
+
+def _write_manifest(config: CohortConfig, out: Path) -> None:
+    manifest = out / MANIFEST
+    n = config.n
+    if manifest.exists():
+        n = max(n, json.loads(manifest.read_text())["config"]["n"])
+    body = {"config": config.model_copy(update={"n": n}).model_dump(mode="json"), "identity": config.identity(),
+            "drgsim_version": __version__}
+    tmp = manifest.with_suffix(".tmp")
+    tmp.write_text(json.dumps(body, indent=1))
+    os.replace(tmp, manifest)
+
+
+def _client(scheduler: str | None, workers: int):
+    """A client of the cluster at ``scheduler``, or of a LocalCluster of ``workers`` processes."""
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="10s"), None
+        except (OSError, TimeoutError, ValueError) as err:
+            raise CohortError(f"--scheduler={scheduler!r}: cannot reach a Dask scheduler there ({err})") from None
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
+                           silence_logs=logging.ERROR)
+    return Client(cluster), cluster
+
+
+def run_cohort(config: CohortConfig, out: Path, scheduler: str | None = None, workers: int | None = None,
+               progress: Callable[[int, int], None] | None = None,
+               on_client: Callable[[str | None], None] | None = None) -> RunSummary:
+    """Run every unfinished patient-arm of the cohort into ``out`` (see the module docstring).
+    ``progress(done, total)`` follows the tasks; ``on_client(dashboard)`` is called once the cluster is up."""
+    t0 = time.perf_counter()
+    check_folder(config, out)
+    patients = draw_cohort(config)
+    todo = [(cp, arm) for cp in patients for arm in ARMS if not result_path(out, cp.index, arm).exists()]
+    pending = {cp.index for cp, _ in todo}
+    failed: set[int] = set()
+    dashboard = None
+    if not todo:
+        _write_manifest(config, out)
+    else:
+        cores = len(os.sched_getaffinity(0))
+        workers = workers or cores
+        client, cluster = _client(scheduler, workers)  # an unreachable scheduler is refused before any write
+        _write_manifest(config, out)
+        dashboard = client.dashboard_link
+        if on_client:
+            on_client(dashboard)
+        threads = max(1, cores // workers) if cluster else None
+        try:
+            failed = _gather(client, todo, config.quality, threads, out, progress)
+        finally:
+            client.close()
+            if cluster:
+                cluster.close()
+    return RunSummary(n_patients=len(patients), completed=len(pending - failed), reused=len(patients) - len(pending),
+                      failed=len(failed), seconds=round(time.perf_counter() - t0, 1), out=str(out), dashboard=dashboard)
+
+
+def _gather(client, todo, quality_name: str, threads: int | None, out: Path, progress) -> set[int]:
+    from dask.distributed import as_completed
+
+    futures = {client.submit(simulate_arm, cp.model_dump_json(), arm, quality_name, threads, pure=False,
+                             key=f"cohort-{cp.patient.id}-{arm}-{time.time_ns()}"): (cp, arm) for cp, arm in todo}
+    failed: set[int] = set()
+    done = 0
+    for future in as_completed(futures):
+        cp, arm = futures[future]
+        if future.status == "finished":
+            write_row(result_path(out, cp.index, arm), future.result())
+            (out / FAILED / f"{cp.index:05d}-{arm}.json").unlink(missing_ok=True)
+        else:
+            failed.add(cp.index)
+            (out / FAILED).mkdir(exist_ok=True)
+            (out / FAILED / f"{cp.index:05d}-{arm}.json").write_text(json.dumps(
+                {"patient_id": cp.patient.id, "arm": arm, "error": repr(future.exception())}))
+        done += 1
+        if progress:
+            progress(done, len(todo))
+    return failed
