@@ -72,7 +72,7 @@ def test_dorsal_columns_are_somatotopic_and_mostly_thin():
 @pytest.mark.parametrize("build, params, moved", [
     (lambda p: drg_population(p, DRGPopulationConfig(n_neurons=6, n_motor=2, seed=5)), DRGParams(level="L4"),
      dict(lead_shift_mm=(2.0, 0.0, 0.0), lead_gap_mm=0.8, lead_angle_deg=20.0, contact_over_ganglion=1.5,
-          contact_slides_mm=(0.0, 0.5), encapsulation_mm=0.5)),
+          contact_slides_mm=(0.0, 0.5), encapsulation_mm=0.5, placement_notes=("rests at 90 deg",))),
     (lambda p: scs_population(p, SCSPopulationConfig(n_dorsal_column=6, n_dorsal_root=2, seed=5)),
      SCSParams(level="T10"), dict(lead_offset_mm=2.0, encapsulation_mm=0.4)),
 ])

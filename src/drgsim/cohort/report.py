@@ -28,7 +28,8 @@ def _median(rows: list[dict], key: str) -> float | None:
 
 
 def _coverage(rows: list[dict]) -> np.ndarray:
-    return np.array([r["pain_coverage_pct_mean"] / 100 for r in rows])
+    """The relief model's input: pain coverage in the programming posture (fraction)."""
+    return np.array([r["pain_coverage_pct"] / 100 for r in rows])
 
 
 def _arm_summary(rows: list[dict], randomized: list[dict], relief: Fit, seed: int) -> dict:
@@ -150,7 +151,7 @@ def _scatter_figure(report: dict, rows: list[dict], path: Path) -> Path:
     grid = np.linspace(0, 1, 101)
     ax.plot(100 * grid, 100 * model.expected_relief(grid), color="grey", linewidth=1, label="relief model")
     ax.axhline(50, color="black", linestyle=":", linewidth=1)
-    ax.set_xlabel("pain coverage, mean of four postures (%)")
+    ax.set_xlabel("pain coverage, programming posture (%)")
     ax.set_ylabel("expected relief (%)")
     ax.legend(fontsize=7)
     fig.savefig(path, dpi=120)
@@ -184,10 +185,11 @@ def _html(report: dict, figures: list[Path]) -> str:
 table{{border-collapse:collapse}}img{{max-width:48%}}</style></head><body>
 <h1>Virtual ACCURATE: {report['paired_patients']} patients in both arms (quality {html.escape(report['quality'])},
 seed {report['seed']})</h1>
-<p>Relief model: relief = {m['relief_at_full_coverage']:.3f} x coverage + N(0, {m['unexplained_sd']:.3f}^2), fitted
+<p>Relief model: relief = {m['relief_at_full_coverage']:.3f} x coverage (programming posture) +
+N(0, {m['unexplained_sd']:.3f}^2), bounded to 0-100%, fitted
 to ACCURATE's 3-month arm rates (calibration; exact: {report['calibration']['exact']}); hold-out rows are predicted
 without refitting (mean absolute error {report['hold_out_mean_abs_error_pp']} pp). The model knows no time course,
-no sub-perception relief and no effect of off-target paresthesia on relief.</p>
+no sub-perception relief and no effect of off-target paresthesia, energy or posture on relief.</p>
 <table><tr><th>measure</th>{''.join(f'<th>{a.upper()}</th>' for a in ARMS)}</tr>{arm_rows}</table>
 <h2>Against the published trials</h2>
 <table><tr><th>study</th><th>measure</th><th>arm</th><th>published</th><th>simulated</th><th>error (pp)</th>
