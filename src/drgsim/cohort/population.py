@@ -12,9 +12,6 @@ cohort gives both the paired view (every patient in both arms) and the randomize
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -61,11 +58,6 @@ class CohortConfig(BaseModel):
     seed: int = Field(ge=0)
     quality: str
     population: TrialPopulation = Field(default_factory=TrialPopulation.default)
-
-    def identity(self) -> str:
-        """Hash of everything but ``n``: a folder's results stay valid when the cohort is extended."""
-        body = self.model_dump(mode="json", exclude={"n"})
-        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class CohortPatient(BaseModel):

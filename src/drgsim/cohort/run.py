@@ -82,8 +82,9 @@ def simulate_arm(cp_json: str, arm: str, quality_name: str, threads: int | None)
     return {**row(cp, arm, result), "seconds": round(time.perf_counter() - t0, 2), "drgsim_version": __version__}
 
 
-def result_path(out: Path, index: int, arm: str) -> Path:
-    return out / RESULTS / f"{index:05d}-{arm}.parquet"
+def result_path(out: Path, index: int, arm: str, folder: str = RESULTS, suffix: str = ".parquet") -> Path:
+    """Where a patient-arm's row (or, with ``FAILED`` and ".json", its error) is kept."""
+    return out / folder / f"{index:05d}-{arm}{suffix}"
 
 
 def write_row(path: Path, values: dict) -> None:
@@ -135,8 +136,7 @@ def _write_manifest(config: CohortConfig, out: Path) -> None:
     n = config.n
     if manifest.exists():
         n = max(n, json.loads(manifest.read_text())["config"]["n"])
-    body = {"config": config.model_copy(update={"n": n}).model_dump(mode="json"), "identity": config.identity(),
-            "drgsim_version": __version__}
+    body = {"config": config.model_copy(update={"n": n}).model_dump(mode="json"), "drgsim_version": __version__}
     tmp = manifest.with_suffix(".tmp")
     tmp.write_text(json.dumps(body, indent=1))
     os.replace(tmp, manifest)
@@ -167,14 +167,13 @@ def run_cohort(config: CohortConfig, out: Path, scheduler: str | None = None, wo
     todo = [(cp, arm) for cp in patients for arm in ARMS if not result_path(out, cp.index, arm).exists()]
     pending = {cp.index for cp, _ in todo}
     failed: set[int] = set()
-    dashboard = None
-    if not todo:
-        _write_manifest(config, out)
-    else:
-        cores = len(os.sched_getaffinity(0))
-        workers = workers or cores
+    client = cluster = dashboard = None
+    cores = len(os.sched_getaffinity(0))
+    workers = workers or cores
+    if todo:
         client, cluster = _client(scheduler, workers)  # an unreachable scheduler is refused before any write
-        _write_manifest(config, out)
+    _write_manifest(config, out)
+    if client:
         dashboard = client.dashboard_link
         if on_client:
             on_client(dashboard)
@@ -198,14 +197,14 @@ def _gather(client, todo, quality_name: str, threads: int | None, out: Path, pro
     done = 0
     for future in as_completed(futures):
         cp, arm = futures[future]
+        error = result_path(out, cp.index, arm, FAILED, ".json")
         if future.status == "finished":
             write_row(result_path(out, cp.index, arm), future.result())
-            (out / FAILED / f"{cp.index:05d}-{arm}.json").unlink(missing_ok=True)
+            error.unlink(missing_ok=True)
         else:
             failed.add(cp.index)
-            (out / FAILED).mkdir(exist_ok=True)
-            (out / FAILED / f"{cp.index:05d}-{arm}.json").write_text(json.dumps(
-                {"patient_id": cp.patient.id, "arm": arm, "error": repr(future.exception())}))
+            error.parent.mkdir(exist_ok=True)
+            error.write_text(json.dumps({"patient_id": cp.patient.id, "arm": arm, "error": repr(future.exception())}))
         done += 1
         if progress:
             progress(done, len(todo))

@@ -51,6 +51,7 @@ from drgsim.fields.materials import Conductivity, conductivity
 WALL_CLEARANCE_MM = 0.3  # least tissue between the foramen's bony wall and the ganglion, roots and lead
 RADIAL_GAP_MM = 0.15  # least difference between the radii of two outlines meeting in one plane
 PLANE_GAP_MM = 0.15  # least distance along the nerve between two transverse features
+LEAD_ANGLE_LIMIT_DEG = 90.0  # a DRG lead lies between the ganglion's caudal (-90) and cranial (90) sides
 # Where (fraction of the half-length) the ganglion may end in its roots, the nearest to 0.8 first.
 CUT_FRACTIONS = tuple(sorted((round(0.5 + 0.01 * k, 2) for k in range(46)), key=lambda f: (abs(f - 0.8), f)))
 
@@ -95,7 +96,8 @@ class DRGParams(_LeadModel):
     contact_over_ganglion: float = Field(2.5, ge=1, le=4, description="contact number (fractional) over the ganglion centre")
     lead_gap_mm: float = Field(0.1, ge=0.05, le=5, description="encapsulation surface to the ganglion's sleeve "
                                "(or to the dorsal root or spinal nerve, where one stands out further)")
-    lead_angle_deg: float = Field(60.0, ge=-90, le=90, description="side of the ganglion: 0 dorsal, 90 cranial")
+    lead_angle_deg: float = Field(60.0, ge=-LEAD_ANGLE_LIMIT_DEG, le=LEAD_ANGLE_LIMIT_DEG,
+                                  description="side of the ganglion: 0 dorsal, 90 cranial")
     lead_shift_mm: tuple[float, float, float] = Field((0.0, 0.0, 0.0), description="placement error / posture shift")
     placement_notes: tuple[str, ...] = Field((), description="where placing the lead had to depart from its error "
                                              "(reported with the geometry's notes)")

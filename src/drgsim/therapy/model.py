@@ -40,7 +40,7 @@ from drgsim.devices.hardware import IPGModel, default_model_id, get_ipg_model
 from drgsim.devices.leads import get_lead
 from drgsim.devices.program import ContactState, LeadSettings, contacts_label
 from drgsim.devices.waveform import Waveform, contact_weights, device_waveform
-from drgsim.fields.anatomy_models import DRGParams, SCSParams
+from drgsim.fields.anatomy_models import LEAD_ANGLE_LIMIT_DEG, DRGParams, SCSParams
 from drgsim import fingerprint
 from drgsim.fields.solve import FIELD_DATA_FILES, FieldSolution, FieldSpec, MeshSettings, cache_dir, solve, solve_many
 from drgsim.neurons.solver import CellBatch, SimulationSettings, find_thresholds
@@ -376,9 +376,6 @@ class Site:
 
 # The contact sets of a DRG lead's field: one per distinct posture displacement, supine's first.
 DRG_SLIDES_MM = tuple(dict.fromkeys(drg_lead_displacement_mm(p) for p in Posture))
-
-
-LEAD_ANGLE_LIMIT_DEG = 90.0  # 0 dorsal, 90 cranial (-90 caudal): DRGParams' range
 
 
 def _drg_params(patient: Patient, lead: LeadPlan) -> DRGParams:
