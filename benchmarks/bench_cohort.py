@@ -24,7 +24,8 @@ from drgsim.cohort.run import read_rows, run_cohort
 
 
 def _numbers(out: Path) -> dict:
-    return {(r["index"], r["arm"]): {k: v for k, v in r.items() if k != "seconds"} for r in read_rows(out)}
+    timing = ("seconds", "trial_seconds")
+    return {(r["index"], r["arm"]): {k: v for k, v in r.items() if k not in timing} for r in read_rows(out)}
 
 
 def main() -> None:

@@ -68,3 +68,16 @@ def test_lead_error_scale_scales_the_placement_spread():
                                      population=TrialPopulation.default(lead_error_scale=scale)))
         errs = np.array([g.drg_lead_error_mm for cp in c for g in cp.patient.ganglia]).ravel()
         assert abs(errs.std() - scale * sd) <= 0.1 * scale * sd + 1e-12
+
+
+def test_trial_leads_are_placed_apart_from_the_permanent_ones(cohort):
+    sd = load_json("spine.json")["variability"]["values"]["drg_lead_error_sd_mm"]
+    trial = np.array([g.drg_lead_error_mm for cp in cohort for g in cp.trial.ganglia]).ravel()
+    permanent = np.array([g.drg_lead_error_mm for cp in cohort for g in cp.patient.ganglia]).ravel()
+    assert abs(trial.std() - sd) < 0.05 * sd  # the same spread (16,000 draws)
+    assert abs(np.corrcoef(trial, permanent)[0, 1]) < 0.05  # drawn independently
+    for cp in cohort[:20]:  # the same person otherwise
+        same = cp.trial.model_dump(exclude={"ganglia", "scs_lead_lateral_error_mm"})
+        assert same == cp.patient.model_dump(exclude={"ganglia", "scs_lead_lateral_error_mm"})
+        assert [g.geometry for g in cp.trial.ganglia] == [g.geometry for g in cp.patient.ganglia]
+        assert cp.trial.scs_lead_lateral_error_mm != cp.patient.scs_lead_lateral_error_mm

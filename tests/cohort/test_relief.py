@@ -52,3 +52,60 @@ def test_bootstrap_interval_of_a_rate():
     half = 1.96 * np.sqrt(0.6 * 0.4 / 100) * 100  # the normal approximation, 9.6 pp
     assert lo < 60 < hi
     assert (hi - lo) / 2 == pytest.approx(half, rel=0.15)
+
+
+def _hand_made_cohort(folder, coverage, groups):
+    from drgsim.cohort.population import CohortConfig
+    from drgsim.cohort.run import _write_manifest, result_path, write_row
+
+    for arm, pairs in coverage.items():
+        for i, (trial, month3) in enumerate(pairs):
+            write_row(result_path(folder, i, arm), {
+                "index": i, "arm": arm, "randomized_arm": "drg" if i != 1 else "scs", "pain_groups": groups[i],
+                "trial_pain_coverage_pct": trial, "pain_coverage_pct": month3, "off_target_pct": 10.0 * i,
+                "abeta_activated": 5, "posture_spread_pct": 1.0, "coverage_spread_pct": 2.0,
+                "average_current_ua": 7.0, "battery_years": 5.0, "primary_cell_years": 5.0})
+    _write_manifest(CohortConfig(n=len(groups), seed=0, quality="quick"), folder)
+
+
+def test_report_arithmetic_by_hand(tmp_path):
+    """A folder of three hand-made patients: the endpoint takes the lower of trial and 3-month coverage
+    (the patient's unexplained relief shared by both phases), relief the 3-month one."""
+    from drgsim.cohort.report import cohort_report
+
+    coverage = {"drg": [(90, 80), (70, 95), (85, 85)], "scs": [(60, 40), (50, 65), (30, 70)]}  # trial, 3 months
+    groups = ["foot", "knee,groin", "foot,leg"]
+    _hand_made_cohort(tmp_path, coverage, groups)
+    rep = cohort_report(tmp_path)
+    m = ReliefModel.model_validate(rep["relief_model"])
+    rho, s = m.relief_at_full_coverage, m.unexplained_sd
+    phi = lambda c: stats.norm.cdf((rho * np.asarray(c) / 100 - 0.5) / s)  # noqa: E731
+    for arm, pairs in coverage.items():
+        trial, month3 = np.array(pairs).T
+        assert rep[arm]["responder_pct"] == pytest.approx(100 * phi(np.minimum(trial, month3)).mean(), abs=0.01)
+        assert rep[arm]["trial_success_pct"] == pytest.approx(100 * phi(trial).mean(), abs=0.01)
+        assert rep[arm]["randomized"]["n"] == (2 if arm == "drg" else 1)
+    assert rep["calibration"]["exact"]  # two arms, two parameters
+    assert rep["drg"]["responder_pct"] == pytest.approx(81.2, abs=0.1)
+    rows = {(c["study"], c["measure"], c["arm"]): c["simulated"] for c in rep["comparison"]}
+    drg3 = np.array([p[1] for p in coverage["drg"]]) / 100
+    assert rows["Levy 2019", "mean_relief_pct_12_months", "drg"] == pytest.approx(
+        100 * m.expected_relief(drg3).mean(), abs=0.01)
+    foot = [min(coverage["drg"][i]) for i in (0, 2)]  # patients 0 and 2 have foot pain
+    assert rows["Liem 2013", "responder_pct_foot", "drg"] == pytest.approx(100 * phi(foot).mean(), abs=0.01)
+    assert rows["Schu 2015", "trial_success_pct", "drg"] == rep["drg"]["trial_success_pct"]
+
+
+def test_a_cohort_judged_by_another_cohorts_calibration(tmp_path):
+    """``--calibrate-on``: the relief model of the calibration cohort, applied unchanged (not refitted)."""
+    from drgsim.cohort.report import cohort_report
+
+    _hand_made_cohort(tmp_path / "base", {"drg": [(90, 80), (70, 95)], "scs": [(60, 40), (50, 65)]}, ["foot"] * 2)
+    _hand_made_cohort(tmp_path / "worse", {"drg": [(60, 50), (40, 65)], "scs": [(30, 20), (50, 35)]}, ["foot"] * 2)
+    base = cohort_report(tmp_path / "base")
+    judged = cohort_report(tmp_path / "worse", calibrate_on=tmp_path / "base")
+    assert judged["relief_model"] == base["relief_model"]
+    assert judged["calibration"]["cohort"] == str(tmp_path / "base")
+    for arm in ("drg", "scs"):  # less coverage, fewer responders under the same model
+        assert judged[arm]["responder_pct"] < base[arm]["responder_pct"]
+    assert cohort_report(tmp_path / "worse")["drg"]["responder_pct"] == pytest.approx(81.2, abs=0.1)  # refitted

@@ -27,8 +27,11 @@ def _drgsim(*args, env=None, **kw):
 
 
 def _popen(*args, env=None):
+    # Ctrl-C reaches the run however the suite was started (a shell's background job ignores SIGINT, and
+    # Python then installs no KeyboardInterrupt handler in its children)
     return subprocess.Popen([sys.executable, "-m", "drgsim", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for(condition, timeout_s, proc=None):
@@ -44,7 +47,7 @@ def _results(out: Path) -> list[Path]:
 
 
 def _numbers(rows):
-    return {(r["index"], r["arm"]): {k: v for k, v in r.items() if k not in ("seconds",)} for r in rows}
+    return {(r["index"], r["arm"]): {k: v for k, v in r.items() if k not in ("seconds", "trial_seconds")} for r in rows}
 
 
 @pytest.fixture(scope="module")
@@ -95,11 +98,13 @@ def test_report_contract(local):
             assert key in a, key
         lo, hi = a["responder_ci95"]
         assert 0 <= lo <= a["responder_pct"] <= hi <= 100
+        assert a["responder_pct"] <= a["trial_success_pct"]  # the endpoint needs the trial passed as well
     rows = rep["comparison"]
     assert {c["used_for"] for c in rows} == {"calibration", "hold-out"}
     for c in rows:
         assert {"study", "measure", "published", "simulated", "used_for"} <= set(c)
     assert {c["arm"] for c in rows if c["used_for"] == "calibration"} == {"drg", "scs"}
+    assert {c["arm"] for c in rows if c["measure"] == "trial_success_pct"} == {"drg", "scs"}
     page = local["out"] / "report" / "report.html"
     assert page.is_file() and "ACCURATE" in page.read_text()
     assert all((local["out"] / "report" / f).stat().st_size > 1000 for f in
@@ -124,6 +129,13 @@ def test_bad_input_exits_2_and_touches_no_result(local, tmp_path):
     assert {p: p.stat().st_mtime_ns for p in _results(local["out"])} == before
     r = _drgsim("cohort", "report", tmp_path / "nothing", "--json")
     assert r.returncode == 2 and "cohort.json" in json.loads(r.stdout)["error"]
+    old = tmp_path / "old"  # a folder written before the trial phase (rows schema 1) is refused by both
+    old.mkdir()
+    manifest = json.loads((local["out"] / "cohort.json").read_text())
+    (old / "cohort.json").write_text(json.dumps({k: v for k, v in manifest.items() if k != "rows_schema"}))
+    for cmd in (["run", "--n", 2, "--out", old, *COHORT], ["report", old]):
+        r = _drgsim("cohort", *cmd, "--json", env=local["env"], timeout=120)
+        assert r.returncode == 2 and "schema 1" in json.loads(r.stdout)["error"], r.stdout
 
 
 def _free_port() -> int:

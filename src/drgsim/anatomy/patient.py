@@ -172,6 +172,19 @@ def generate_patient(seed: int, id: str | None = None, pain_map: PainMap | None 
         scs_lead_lateral_error_mm=float(var.scs_lead_lateral_error_sd_mm * rng.standard_normal()))
 
 
+def with_lead_errors(patient: Patient, seed, variability: Variability | None = None) -> Patient:
+    """The same person with every lead placed again: each ganglion's DRG lead error and the SCS lead's lateral
+    error redrawn from ``variability``'s spreads (a second procedure, as a permanent implant after a trial's
+    temporary leads); ``seed`` is anything ``numpy.random.default_rng`` takes."""
+    var = variability or Variability.default()
+    rng = np.random.default_rng(seed)
+    ganglia = [g.model_copy(update={"drg_lead_error_mm": tuple(float(e) for e in
+                                                               var.drg_lead_error_sd_mm * rng.standard_normal(3))})
+               for g in patient.ganglia]
+    scs_error = float(var.scs_lead_lateral_error_sd_mm * rng.standard_normal())
+    return patient.model_copy(update={"ganglia": ganglia, "scs_lead_lateral_error_mm": scs_error})
+
+
 def patient_seeds(n: int, seed: int) -> list[int]:
     """``n`` distinct per-patient seeds derived from one cohort seed (53-bit: exact in JSON everywhere)."""
     return [int(s) >> 11 for s in np.random.SeedSequence(seed).generate_state(n, dtype=np.uint64)]

@@ -77,6 +77,9 @@ def run_cmd(
 @cohort_app.command("report")
 def report_cmd(
     folder: Annotated[Path, typer.Argument(metavar="DIR", help="The --out folder of `drgsim cohort run`.")],
+    calibrate_on: Annotated[Path | None, typer.Option(
+        "--calibrate-on", metavar="DIR2", help="Fit the relief model on the cohort in DIR2 (e.g. the same seed at "
+        "the default lead error scale) and apply it to DIR unchanged, instead of fitting on DIR.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report's numbers as JSON.")] = False,
 ) -> None:
     """Responders with 95% intervals, relief, coverage, off-target, posture spread, energy and battery per arm,
@@ -84,7 +87,7 @@ def report_cmd(
     from drgsim.cohort.report import cohort_report, write_report
 
     try:
-        report = cohort_report(folder)
+        report = cohort_report(folder, calibrate_on)
     except CohortError as err:
         fail(str(err), as_json)
     page = write_report(folder, report)
@@ -95,7 +98,7 @@ def report_cmd(
     table.add_column("measure")
     for a in ARMS:
         table.add_column(a.upper(), justify="right")
-    for key in ("responder_pct", "responder_ci95", "relief_pct_median", "pain_coverage_pct_median",
+    for key in ("responder_pct", "responder_ci95", "trial_success_pct", "relief_pct_median", "pain_coverage_pct_median",
                 "off_target_pct_median", "paresthesia_free_pct", "posture_spread_pct_median",
                 "average_current_ua_median", "battery_years_median"):
         table.add_row(key, *(str(report[a][key]) for a in ARMS))

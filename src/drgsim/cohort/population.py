@@ -7,7 +7,9 @@ the cohort draws the condition and the pain map of lower-limb CRPS I / causalgia
 leg and groin groups, one or more, on one side or both) and scales the lead placement errors by
 ``lead_error_scale`` (no published distribution of placement error exists: the scale exposes it).
 Patients are also randomized 1:1 in permuted blocks (ACCURATE, Deer et al. 2017, Pain 158:669), so a
-cohort gives both the paired view (every patient in both arms) and the randomized one.
+cohort gives both the paired view (every patient in both arms) and the randomized one. Each patient is
+implanted twice, as in the trial: temporary leads for the trial phase (``trial``: the same person with
+its own placement errors, drawn from the same spreads) and the permanent leads (``patient``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from drgsim.anatomy._data import load_json
 from drgsim.anatomy.candidate import Diagnosis
 from drgsim.anatomy.painmap import PainMap
-from drgsim.anatomy.patient import Patient, Variability, default_history, generate_patient, patient_seeds
+from drgsim.anatomy.patient import (Patient, Variability, default_history, generate_patient, patient_seeds,
+                                    with_lead_errors)
 
 ARMS = ("drg", "scs")
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
@@ -64,7 +67,8 @@ class CohortPatient(BaseModel):
     model_config = _FROZEN
 
     index: int
-    patient: Patient
+    patient: Patient  # with the permanent leads' placement errors
+    trial: Patient  # the same person with the trial phase's temporary leads' placement errors
     randomized_arm: str  # the arm of the randomized view
     pain_groups: list[str]  # groups of the pain map (foot, knee, ...)
 
@@ -116,5 +120,6 @@ def draw_cohort(config: CohortConfig) -> list[CohortPatient]:
             update={"diagnosis": diagnoses[rng.choice(len(diagnoses), p=shares / shares.sum())]})
         patient = generate_patient(s, id=f"c{config.seed}-{i:05d}", pain_map=pain, history=history,
                                    variability=var)
-        out.append(CohortPatient(index=i, patient=patient, randomized_arm=arms[i], pain_groups=groups))
+        trial = with_lead_errors(patient, [s, 3], var)
+        out.append(CohortPatient(index=i, patient=patient, trial=trial, randomized_arm=arms[i], pain_groups=groups))
     return out

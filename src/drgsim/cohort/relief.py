@@ -6,8 +6,10 @@ ACCURATE measured it), ``rho`` the relief per unit coverage (relief is bounded a
 that coverage above ``1 / rho`` brings full relief on average) and ``u ~ N(0, sigma^2)`` everything the
 twin cannot know about the patient (central sensitisation, expectation, psychology, medication,
 adherence). A responder has relief >= 50%, so ``P(responder) = Phi((rho * C - 0.5) / sigma)``. The
-permanent leads sit where the trial leads did (one placement per arm), so the end-of-trial and 3-month
-criteria of ACCURATE's composite endpoint coincide in the model. Coverage lost in other postures is
+trial's temporary leads and the permanent ones are placed apart (each with its own placement error) and
+``u`` belongs to the patient, shared by both phases, so ACCURATE's composite endpoint (>= 50% relief at
+the end of trial and at 3 months) is met when ``rho * min(C_trial, C_3months) + u >= 0.5``: the model
+takes ``C`` as that minimum for responders and the 3-month coverage for relief. Coverage lost in other postures is
 reported (the posture spread), not charged: patients re-adjust the amplitude with their controller, which
 the fixed program of the simulation does not; averaging coverage over the four postures instead leaves
 SCS patients too little coverage to reach ACCURATE's 55.7% (issue 14's note).
@@ -19,7 +21,9 @@ the hold-out rows (12-month rates, mean relief, responders by pain region, pares
 What the model cannot know: time (no habituation, tolerance or disease course: a 12-month prediction
 is the 3-month one), the effect on relief of off-target paresthesia, energy and posture (reported, not
 used), sub-perception (paresthesia-free) relief, since the twin programs paresthesia that covers the
-pain, and the relief of one region apart from the patient's.
+pain, the relief of one region apart from the patient's, and anything that differs between a week's trial
+and the implant beyond the leads' placement (expectation, the trial's external cable and dressing, the
+decision to implant): one unexplained term serves both phases.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import numpy as np
 from drgsim.anatomy._data import load_json
 from drgsim.cohort.population import ARMS, CohortConfig
 from drgsim.cohort.relief import Fit, bootstrap_pct, fit
-from drgsim.cohort.run import MANIFEST, RESULTS, CohortError, read_rows
+from drgsim.cohort.run import MANIFEST, RESULTS, CohortError, read_manifest, read_rows
 from drgsim.therapy.report import COLOURS, _figure
 
 
@@ -27,19 +27,30 @@ def _median(rows: list[dict], key: str) -> float | None:
     return round(float(np.median(vals)), 3) if vals else None
 
 
-def _coverage(rows: list[dict]) -> np.ndarray:
-    """The relief model's input: pain coverage in the programming posture (fraction)."""
-    return np.array([r["pain_coverage_pct"] / 100 for r in rows])
+def _coverage(rows: list[dict], key: str = "pain_coverage_pct") -> np.ndarray:
+    """The relief model's input: pain coverage in the programming posture (fraction), at 3 months unless
+    ``key`` names another phase's."""
+    return np.array([r[key] / 100 for r in rows])
+
+
+def _endpoint(rows: list[dict]) -> np.ndarray:
+    """The coverage of ACCURATE's composite endpoint (>= 50% relief at the end of trial and at 3 months):
+    with the patient's unexplained relief shared by both phases, the lower of the two (``cohort.relief``)."""
+    return np.minimum(_coverage(rows, "trial_pain_coverage_pct"), _coverage(rows))
 
 
 def _arm_summary(rows: list[dict], randomized: list[dict], relief: Fit, seed: int) -> dict:
     m = relief.model
-    p = m.responder_probability(_coverage(rows))
-    p_rand = m.responder_probability(_coverage(randomized))
+    p = m.responder_probability(_endpoint(rows))
+    p_rand = m.responder_probability(_endpoint(randomized))
+    p_trial = m.responder_probability(_coverage(rows, "trial_pain_coverage_pct"))
     relief_pct = 100 * m.expected_relief(_coverage(rows))
     return {
         "n": len(rows),
         "responder_pct": round(float(100 * p.mean()), 2), "responder_ci95": list(bootstrap_pct(p, seed=seed)),
+        "trial_success_pct": round(float(100 * p_trial.mean()), 2),
+        "trial_success_ci95": list(bootstrap_pct(p_trial, seed=seed)),
+        "trial_pain_coverage_pct_median": _median(rows, "trial_pain_coverage_pct"),
         "relief_pct_median": round(float(np.median(relief_pct)), 2),
         "relief_pct_quartiles": [round(float(q), 2) for q in np.percentile(relief_pct, [25, 75])],
         "pain_coverage_pct_median": _median(rows, "pain_coverage_pct"),
@@ -59,35 +70,44 @@ def _simulated(measure: str, arm_rows: list[dict], arm: dict, relief: Fit) -> fl
     """The cohort's number for a published measure (the model has no time: 3 and 12 months agree)."""
     if measure.startswith("responder_pct_") and measure.endswith("months"):
         return arm["responder_pct"]
-    if measure == "paresthesia_free_pct":
-        return arm["paresthesia_free_pct"]
+    if measure in ("paresthesia_free_pct", "trial_success_pct"):
+        return arm[measure]
     if measure.startswith("mean_relief_pct"):
         return round(float(100 * relief.model.expected_relief(_coverage(arm_rows)).mean()), 2)
     if measure.startswith("responder_pct_"):  # by pain region: the patients whose pain includes it
         group = measure.removeprefix("responder_pct_")
         sub = [r for r in arm_rows if group in r["pain_groups"].split(",")]
-        return round(float(100 * relief.model.responder_probability(_coverage(sub)).mean()), 2) if sub else None
+        return round(float(100 * relief.model.responder_probability(_endpoint(sub)).mean()), 2) if sub else None
     raise ValueError(f"unknown measure {measure!r} in trials.json")
 
 
-def cohort_report(out: Path) -> dict:
-    """The report's numbers from a cohort folder (``drgsim cohort run``'s ``--out``)."""
-    manifest = out / MANIFEST
-    if not manifest.is_file():
-        raise CohortError(f"DIR={str(out)!r}: no {MANIFEST} there; give the --out folder of `drgsim cohort run`")
-    config = CohortConfig.model_validate(json.loads(manifest.read_text())["config"])
-    rows = read_rows(out)
+def _cohort_rows(out: Path, option: str) -> tuple[CohortConfig, dict[str, list[dict]], dict[str, list[dict]]]:
+    """A folder's cohort, its paired rows per arm (the patients with both arms finished) and its randomized
+    rows (each patient's own arm)."""
+    if not (out / MANIFEST).is_file():
+        raise CohortError(f"{option}={str(out)!r}: no {MANIFEST} there; give the --out folder of `drgsim cohort run`")
+    config = read_manifest(out, option)
     by_patient: dict[int, dict[str, dict]] = {}
-    for r in rows:
+    for r in read_rows(out):
         by_patient.setdefault(r["index"], {})[r["arm"]] = r
     paired = {i: arms for i, arms in by_patient.items() if all(a in arms for a in ARMS)}
     if not paired:
-        raise CohortError(f"DIR={str(out)!r}: no patient has both arms finished under {RESULTS}/ yet; run "
+        raise CohortError(f"{option}={str(out)!r}: no patient has both arms finished under {RESULTS}/ yet; run "
                           "`drgsim cohort run` first")
     arm_rows = {a: [paired[i][a] for i in sorted(paired)] for a in ARMS}
     randomized = {a: [arms[a] for arms in by_patient.values() if a in arms and arms[a]["randomized_arm"] == a]
                   for a in ARMS}
-    relief = fit({a: _coverage(arm_rows[a]) for a in ARMS})
+    return config, arm_rows, randomized
+
+
+def cohort_report(out: Path, calibrate_on: Path | None = None) -> dict:
+    """The report's numbers from a cohort folder (``drgsim cohort run``'s ``--out``). The relief model is
+    fitted on this cohort, or on the cohort in ``calibrate_on`` (then applied here unchanged: how another
+    lead error scale or population moves the rates away from a calibrated cohort)."""
+    config, arm_rows, randomized = _cohort_rows(out, "DIR")
+    paired = len(arm_rows[ARMS[0]])
+    basis = arm_rows if calibrate_on is None else _cohort_rows(calibrate_on, "--calibrate-on")[1]
+    relief = fit({a: _endpoint(basis[a]) for a in ARMS})
     arms = {a: _arm_summary(arm_rows[a], randomized[a], relief, config.seed) for a in ARMS}
     comparison = []
     for r in load_json("trials.json")["results"]:
@@ -96,11 +116,12 @@ def cohort_report(out: Path) -> dict:
                            "simulated": sim, "error_pp": None if sim is None else round(sim - r["published"], 2),
                            "used_for": r["used_for"], "note": r["note"]})
     hold = [c["error_pp"] for c in comparison if c["used_for"] == "hold-out" and c["error_pp"] is not None]
-    return {"n_patients": config.n, "paired_patients": len(paired), "quality": config.quality, "seed": config.seed,
+    return {"n_patients": config.n, "paired_patients": paired, "quality": config.quality, "seed": config.seed,
+            "lead_error_scale": config.population.lead_error_scale,
             **arms, "relief_model": relief.model.model_dump(mode="json"), "comparison": comparison,
             "calibration": {"published_pct": relief.targets_pct, "fitted_pct": {a: round(v, 2) for a, v in
                                                                                 relief.fitted_pct.items()},
-                            "exact": relief.exact},
+                            "exact": relief.exact, "cohort": str(calibrate_on or out)},
             "hold_out_mean_abs_error_pp": round(float(np.mean(np.abs(hold))), 2) if hold else None}
 
 
@@ -186,8 +207,10 @@ table{{border-collapse:collapse}}img{{max-width:48%}}</style></head><body>
 <h1>Virtual ACCURATE: {report['paired_patients']} patients in both arms (quality {html.escape(report['quality'])},
 seed {report['seed']})</h1>
 <p>Relief model: relief = {m['relief_at_full_coverage']:.3f} x coverage (programming posture) +
-N(0, {m['unexplained_sd']:.3f}^2), bounded to 0-100%, fitted
-to ACCURATE's 3-month arm rates (calibration; exact: {report['calibration']['exact']}); hold-out rows are predicted
+N(0, {m['unexplained_sd']:.3f}^2), bounded to 0-100%; a responder has >= 50% relief at the end of the trial (its
+own leads) and at 3 months (the permanent leads), with the patient's unexplained term shared; fitted
+to ACCURATE's 3-month arm rates on the cohort in {html.escape(report['calibration']['cohort'])} (calibration; exact:
+{report['calibration']['exact']}); hold-out rows are predicted
 without refitting (mean absolute error {report['hold_out_mean_abs_error_pp']} pp). The model knows no time course,
 no sub-perception relief and no effect of off-target paresthesia, energy or posture on relief.</p>
 <table><tr><th>measure</th>{''.join(f'<th>{a.upper()}</th>' for a in ARMS)}</tr>{arm_rows}</table>

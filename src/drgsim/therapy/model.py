@@ -454,10 +454,10 @@ class TherapyModel:
                                                       FieldSpec(geometry=geometry, mesh=q.mesh), columns, cells, q)
         return self._sites[(lead_index, posture)]
 
-    def solve_fields(self, progress=None) -> None:
-        """Solve (or load from the cache) the field of every lead in every posture, the missing ones in
-        parallel processes (``solve_many``)."""
-        jobs = [(k, p) for p in Posture for k in range(1, len(self.implant.leads) + 1)]
+    def solve_fields(self, progress=None, postures: tuple[Posture, ...] = tuple(Posture)) -> None:
+        """Solve (or load from the cache) the field of every lead in each of ``postures`` (default all), the
+        missing ones in parallel processes (``solve_many``)."""
+        jobs = [(k, p) for p in postures for k in range(1, len(self.implant.leads) + 1)]
         label = f"{self.system.value.upper()} fields (lead x posture)"
         sites = [self.site(k, p) for k, p in jobs]
         solve_many({s.label: s.spec for s in sites},
