@@ -149,8 +149,15 @@ def _ganglion(rng: np.random.Generator, level: Level, side: Side, var: Variabili
         "ganglion_width_mm": mean.ganglion_width_mm * scale,
         "ganglion_height_mm": mean.ganglion_height_mm * scale,
         "ganglion_offset_mm": mean.ganglion_offset_mm + var.ganglion_offset_sd_mm * rng.standard_normal()})
-    error = tuple(float(e) for e in var.drg_lead_error_sd_mm * rng.standard_normal(3))
-    return Ganglion(side=side, geometry=geometry, drg_lead_error_mm=error)
+    return Ganglion(side=side, geometry=geometry, drg_lead_error_mm=_drg_lead_error(rng, var))
+
+
+def _drg_lead_error(rng: np.random.Generator, var: Variability) -> Vector3:
+    return tuple(float(e) for e in var.drg_lead_error_sd_mm * rng.standard_normal(3))
+
+
+def _scs_lead_error(rng: np.random.Generator, var: Variability) -> float:
+    return float(var.scs_lead_lateral_error_sd_mm * rng.standard_normal())
 
 
 def generate_patient(seed: int, id: str | None = None, pain_map: PainMap | None = None,
@@ -169,7 +176,7 @@ def generate_patient(seed: int, id: str | None = None, pain_map: PainMap | None 
     return Patient(
         id=id or f"vp-{seed}", seed=seed, pain_map=pain_map or default_pain_map(),
         history=history or default_history(), ganglia=ganglia, dcsf_mm=dcsf, cord_offset_mm=cord_offset,
-        scs_lead_lateral_error_mm=float(var.scs_lead_lateral_error_sd_mm * rng.standard_normal()))
+        scs_lead_lateral_error_mm=_scs_lead_error(rng, var))
 
 
 def with_lead_errors(patient: Patient, seed, variability: Variability | None = None) -> Patient:
@@ -178,11 +185,8 @@ def with_lead_errors(patient: Patient, seed, variability: Variability | None = N
     temporary leads); ``seed`` is anything ``numpy.random.default_rng`` takes."""
     var = variability or Variability.default()
     rng = np.random.default_rng(seed)
-    ganglia = [g.model_copy(update={"drg_lead_error_mm": tuple(float(e) for e in
-                                                               var.drg_lead_error_sd_mm * rng.standard_normal(3))})
-               for g in patient.ganglia]
-    scs_error = float(var.scs_lead_lateral_error_sd_mm * rng.standard_normal())
-    return patient.model_copy(update={"ganglia": ganglia, "scs_lead_lateral_error_mm": scs_error})
+    ganglia = [g.model_copy(update={"drg_lead_error_mm": _drg_lead_error(rng, var)}) for g in patient.ganglia]
+    return patient.model_copy(update={"ganglia": ganglia, "scs_lead_lateral_error_mm": _scs_lead_error(rng, var)})
 
 
 def patient_seeds(n: int, seed: int) -> list[int]:
