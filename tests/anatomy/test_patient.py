@@ -10,7 +10,7 @@ import pytest
 from drgsim.anatomy.candidate import Diagnosis, assess_candidate
 from drgsim.anatomy.levels import Level, Side
 from drgsim.anatomy.patient import (Patient, Variability, default_patient, generate_patient, generate_patients,
-                                    patient_seeds)
+                                    patient_seeds, with_lead_errors)
 from drgsim.anatomy.planning import plan_targets
 from drgsim.anatomy.posture import Posture
 from drgsim.anatomy.spine import CANAL_LEVELS, canal_level_data, drg_geometry, drg_level_data
@@ -49,6 +49,27 @@ def test_hash_changes_with_any_content():
     moved = p.model_copy(update={"cord_offset_mm": p.cord_offset_mm + 0.01})
     assert moved.content_hash() != p.content_hash()
     assert generate_patient(12).content_hash() != p.content_hash()
+
+
+def test_anatomy_hash_ignores_identity_pain_and_placement_only():
+    p = generate_patient(11)
+    again = with_lead_errors(p, seed=5)
+    assert again.content_hash() != p.content_hash() and again.anatomy_hash() == p.anatomy_hash()
+    assert p.model_copy(update={"id": "other"}).anatomy_hash() == p.anatomy_hash()
+    moved = p.model_copy(update={"cord_offset_mm": p.cord_offset_mm + 0.01})
+    assert moved.anatomy_hash() != p.anatomy_hash()
+    ganglia = [p.ganglia[0].model_copy(update={"geometry": p.ganglia[0].geometry.model_copy(
+        update={"ganglion_length_mm": p.ganglia[0].geometry.ganglion_length_mm + 0.1})})] + p.ganglia[1:]
+    assert p.model_copy(update={"ganglia": ganglia}).anatomy_hash() != p.anatomy_hash()
+
+
+def test_a_zero_spread_placement_is_the_same_patient():
+    """Zero spreads give errors of -0.0 where the draw is negative: the same numbers, so the same hash."""
+    p = default_patient()
+    still = Variability.default().model_copy(update={"drg_lead_error_sd_mm": 0.0, "scs_lead_lateral_error_sd_mm": 0.0})
+    again = with_lead_errors(p, seed=3, variability=still)
+    assert any(str(e) == "-0.0" for g in again.ganglia for e in g.drg_lead_error_mm)
+    assert again.content_hash() == p.content_hash()
 
 
 def test_seed_reproduces_a_patient_and_cohorts_are_seeded(cohort):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.stats import norm
 
 from drgsim.fields.anatomy_models import DRGParams, SCSParams
 from drgsim.fields.figures import material_index
@@ -48,7 +49,8 @@ def test_drg_proportions_and_soma_placement(level):
     pop = drg_population(params, DRGPopulationConfig(n_neurons=600, n_motor=0, seed=7))
     kinds = np.array([i.kind for i in pop.info])
     for kind, share in zip(("abeta", "adelta", "c"), (0.17, 0.46, 0.37)):
-        assert abs(np.mean(kinds == kind) - share) < 0.05  # Kawamura & Dyck 1978
+        assert np.sum(kinds == kind) == round(600 * share)  # Kawamura & Dyck 1978, counted exactly
+    assert len(set(kinds[:100])) == 3  # in no particular order
     g = params.drg()
     semi = np.array([g.ganglion_length_mm, g.ganglion_height_mm, g.ganglion_width_mm]) / 2
     rel = np.array([(cell.position_mm[0] - params.ganglion_centre_mm()) / semi for cell in pop.cells])
@@ -67,6 +69,29 @@ def test_dorsal_columns_are_somatotopic_and_mostly_thin():
     assert np.corrcoef(x, rank)[0, 1] > 0.95  # caudal segments medial, rostral lateral
     d = np.array([i.diameter_um for i in pop.info])
     assert np.mean(d > 10.7) < 0.02 and np.median(d) < 6  # Feirabend 2002: few large fibres
+
+
+def test_dorsal_columns_are_stratified_by_group_depth_and_diameter():
+    """Each (segment, side) group holds an equal share of the fibres, one per diameter quantile of the lognormal
+    and, within its band of white matter, depths distributed as the band's area is (grid integration)."""
+    params = SCSParams(level="T10")
+    cfg = SCSPopulationConfig(n_dorsal_column=600, n_dorsal_root=0, n_nodes=5, seed=3)
+    pop = scs_population(params, cfg)
+    lay = params.layout()
+    a, b, yc = lay["cord_a"], lay["cord_b"], lay["cord_y"]
+    groups = {}
+    for cell, info in zip(pop.cells, pop.info):
+        groups.setdefault((info.segment, info.side), []).append((yc + b - cell.position_mm[0, 1], info.diameter_um))
+    assert len(groups) == 2 * len(SEGMENTS_MEDIAL_TO_LATERAL) and {len(v) for v in groups.values()} == {30}
+    width = 0.45 * a / len(SEGMENTS_MEDIAL_TO_LATERAL)
+    xs, depths = np.meshgrid(np.linspace(0, width, 200), np.linspace(0.05, cfg.depth_mm, 400))
+    for (segment, side), fibres in groups.items():
+        depth, d = np.array(fibres).T
+        q = norm.cdf((np.log(d) - np.log(cfg.diameter_median_um)) / cfg.diameter_sigma)
+        assert sorted(np.floor(q * len(q)).astype(int)) == list(range(len(q))), (segment, side)
+        x = xs + SEGMENTS_MEDIAL_TO_LATERAL.index(segment) * width
+        white = ((x / a) ** 2 + ((b - depths) / b) ** 2 <= 0.95) & (b - depths >= b * lay["grey"] + 0.1)
+        assert abs(depth.mean() - depths[white].mean()) < 0.03, (segment, side)
 
 
 @pytest.mark.parametrize("build, params, moved", [

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from drgsim.anatomy.levels import Level, Side
+from drgsim.anatomy.patient import generate_patient, with_lead_errors
 from drgsim.devices.program import LeadSettings, as_contacts
 from drgsim.fields.solve import solve
 from drgsim.neurons.solver import simulate
-from drgsim.therapy.model import SCS_IPSILATERAL_OFFSET_MM, Implant, quality
+from drgsim.therapy.model import SCS_IPSILATERAL_OFFSET_MM, Implant, TherapyModel, plan_implant, quality
 
 
 def test_implants_follow_the_pain_map(drg_model, scs_model):
@@ -35,6 +36,18 @@ def _table(model, lead, contacts, pw=300.0, posture="supine"):
     z = site.impedance_ohm(cs)
     wf = model.lead_waveform(LeadSettings(contacts=cs, pulse_width_us=pw, frequency_hz=20.0), z)
     return site, cs, wf, site.table(cs, wf, 6.0)
+
+
+def test_a_lead_placed_again_meets_the_same_neurons():
+    """Population seeds come from the anatomy: a second placement (the permanent implant after the trial) moves
+    the lead, not the person's neurons; another person has other neurons."""
+    p = generate_patient(4)
+    for system in ("drg", "scs"):
+        site = lambda q: TherapyModel(q, plan_implant(p, system), quality("quick")).site(1, "supine")  # noqa: E731
+        first, again, other = site(p), site(with_lead_errors(p, seed=9)), site(generate_patient(5))
+        assert again.spec != first.spec  # the lead moved
+        assert again.cells.config == first.cells.config and again.cells.key == first.cells.key
+        assert other.cells.config.seed != first.cells.config.seed
 
 
 def test_table_thresholds_are_where_direct_simulation_starts_firing(drg_model):

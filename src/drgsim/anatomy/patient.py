@@ -105,9 +105,27 @@ class Patient(BaseModel):
                               cord_offset_supine_mm=self.cord_offset_mm)
 
     def content_hash(self) -> str:
-        """sha256 of the canonical JSON (sorted keys, no spaces): equal patients, equal hashes."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        """sha256 of the canonical JSON (sorted keys, no spaces, -0.0 as 0.0): equal patients, equal hashes."""
+        return _sha256(self.model_dump(mode="json"))
+
+    def anatomy_hash(self) -> str:
+        """sha256 of the body alone: every ganglion's geometry, the canal and the cord, without identity, pain,
+        history or lead placement. The same person implanted again (``with_lead_errors``) keeps it, so the
+        neurons laid in the anatomy (the therapy layer's population seeds) stay the same person's neurons."""
+        return _sha256(self.model_dump(mode="json", exclude={
+            "id": True, "seed": True, "pain_map": True, "history": True, "scs_lead_lateral_error_mm": True,
+            "ganglia": {"__all__": {"drg_lead_error_mm"}}}))
+
+
+def _sha256(data) -> str:
+    def canonical(v):  # -0.0 (a zero spread times a negative draw) is the same number as 0.0
+        if isinstance(v, float):
+            return v + 0.0
+        if isinstance(v, dict):
+            return {k: canonical(x) for k, x in v.items()}
+        return [canonical(x) for x in v] if isinstance(v, list) else v
+    text = json.dumps(canonical(data), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def default_pain_map() -> PainMap:

@@ -1,7 +1,7 @@
 """The neurons of one dorsal root ganglion, laid into the DRG field model's frame.
 
 Cell types in the proportions of human L5 DRG cell bodies (Kawamura & Dyck 1978: 17% large,
-46% intermediate, 37% small, read as A-beta / A-delta / C [unverified mapping]). Somata lie in the
+46% intermediate, 37% small, read as A-beta / A-delta / C [unverified mapping]), counted exactly. Somata lie in the
 ganglion's rim: the outer 25-30% of its radius, mostly dorsally (about 72% in the dorsal half)
 and within the inner 85% of its length (Sperry et al. 2020, 31 human L4/L5 DRG). Each stem runs
 inwards from its soma to its T-junction, towards the fibre core; the central axon leaves through the
@@ -53,7 +53,7 @@ def drg_population(params: DRGParams, cfg: DRGPopulationConfig = DRGPopulationCo
     semi = np.array([g.ganglion_length_mm, g.ganglion_height_mm, g.ganglion_width_mm]) / 2
     x_end = (params.domain_mm / 2 - cfg.margin_mm, params.lateral_mm - cfg.margin_mm)  # medial, lateral
     pop = Population()
-    kinds = rng.choice(["abeta", "adelta", "c"], size=cfg.n_neurons, p=np.asarray(cfg.fractions) / sum(cfg.fractions))
+    kinds = rng.permutation(np.repeat(["abeta", "adelta", "c"], _counts(cfg.n_neurons, cfg.fractions)))
     for kind in kinds:
         cell, info = _neuron(kind, rng, cfg, g, c, semi, x_end, params.level)
         pop.add(cell.continued(), info)
@@ -72,6 +72,15 @@ def drg_population(params: DRGParams, cfg: DRGPopulationConfig = DRGPopulationCo
         pop.add(cell.continued(), CellInfo(kind="motor", model="motor", diameter_um=d, segment=params.level,
                                            side=cfg.side))
     return pop
+
+
+def _counts(n: int, fractions) -> np.ndarray:
+    """``n`` split by ``fractions`` exactly (largest remainder): a small population holds its share of each
+    type, not a binomial draw of it (the A-beta share sets the paresthesia estimate's resolution)."""
+    share = n * np.asarray(fractions, dtype=float) / sum(fractions)
+    counts = np.floor(share).astype(int)
+    counts[np.argsort(counts - share, kind="stable")[:n - counts.sum()]] += 1
+    return counts
 
 
 def _neuron(kind, rng, cfg, g, c, semi, x_end, level):

@@ -6,7 +6,12 @@ Diameters follow Feirabend et al. 2002 (Brain 125:1137, T10-T11): mostly thin, w
 0.5% of dorsal-column fibres above 10.7 um; drawn from a lognormal clipped to the MRG range
 (2-16 um) [fit unverified]. Somatotopy: fibres from caudal segments lie medially, rostral ones
 laterally (Smith & Deacon 1984: at T10 sacral medial, then lumbar, then low thoracic laterally);
-a fibre's segment follows its distance from the midline. Dorsal-root fibres of the segment at the
+a fibre's segment follows its distance from the midline. The fibres are drawn stratified (a paresthesia
+share is counted per segment and side, so a few fibres per group must stand for the group): each (segment,
+side) band of the white matter holds an equal share of them, and within a band one fibre lies in each
+equal-area depth stratum and one in each diameter quantile, paired at random (Latin hypercube sampling;
+McKay, Beckman & Conover 1979, Technometrics 21:239). A band's fibres are still distributed as its area
+is; only their spread is evened. Dorsal-root fibres of the segment at the
 lead enter along the dorsal rootlets, from the dorsolateral sulcus across the CSF (Struijk,
 Holsheimer & Boom 1993: they fire near their entry at lower thresholds); each continues as its
 ascending branch in the dorsal column and, outside the rootlet, as the dorsal root running caudally
@@ -17,6 +22,7 @@ as a root [simplification]).
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import ndtri
 from pydantic import BaseModel, ConfigDict, Field
 
 from drgsim.fields.anatomy_models import SCSParams
@@ -45,37 +51,57 @@ class SCSPopulationConfig(BaseModel):
 def scs_population(params: SCSParams, cfg: SCSPopulationConfig = SCSPopulationConfig()) -> Population:
     rng = np.random.default_rng(cfg.seed)
     lay = params.layout()
-    a, b, xc, yc = lay["cord_a"], lay["cord_b"], lay["cord_x"], lay["cord_y"]
-    grey_top = yc + b * lay["grey"]
     pop = Population()
     half_len = params.length_mm / 2 - cfg.margin_mm
-    n_dc = 0
-    while n_dc < cfg.n_dorsal_column:
-        x = rng.uniform(-0.45, 0.45) * a
-        y = yc + b - rng.uniform(0.05, cfg.depth_mm)
-        if (x / a) ** 2 + ((y - yc) / b) ** 2 > 0.95 or y < grey_top + 0.1:
-            continue  # outside the cord's white matter, or in the grey matter
-        d = float(np.clip(rng.lognormal(np.log(cfg.diameter_median_um), cfg.diameter_sigma), 2.0, 16.0))
+    for x, y, q, band, side in _dorsal_column_sites(rng, cfg, lay):
+        d = float(np.clip(np.exp(np.log(cfg.diameter_median_um) + cfg.diameter_sigma * ndtri(q)), 2.0, 16.0))
         g = mrg.geometry(round(d, 3))
         fit = mrg.internodes_in(g, 2 * half_len)
         n = fit if cfg.n_nodes is None else min(cfg.n_nodes, fit)
         n = n if n % 2 else n - 1
         length = (n - 1) * g.delta_x_um * 1e-3
-        cell = mrg.build(round(d, 3), n, start_mm=(xc + x, y, params.lead_centre_z_mm - length / 2))
-        k = min(int(abs(x) / (0.45 * a) * len(SEGMENTS_MEDIAL_TO_LATERAL)), len(SEGMENTS_MEDIAL_TO_LATERAL) - 1)
-        side = "left" if x >= 0 else "right"
+        cell = mrg.build(round(d, 3), n, start_mm=(lay["cord_x"] + x, y, params.lead_centre_z_mm - length / 2))
         pop.add(cell.continued(), CellInfo(kind="dorsal_column", model="mrg", diameter_um=d,
-                                           segment=SEGMENTS_MEDIAL_TO_LATERAL[k], side=side))
-        n_dc += 1
+                                           segment=SEGMENTS_MEDIAL_TO_LATERAL[band], side=side))
     paths = params.rootlet_paths()
+    n_root = cfg.n_dorsal_root
+    root_quantiles = (rng.permutation(n_root) + rng.uniform(size=n_root)) / max(n_root, 1)
     for j in range(cfg.n_dorsal_root):
         p = paths[j % len(paths)]
-        d = float(rng.uniform(6.0, 12.0))
+        d = float(6.0 + 6.0 * root_quantiles[j])  # uniform 6-12 um, stratified
         cell = _root_fibre(p, d, params.rootlet_diameter_mm / 2 * 0.5, rng, params.lead_centre_z_mm, half_len)
         side = "left" if p[1, 0] > p[0, 0] else "right"
         pop.add(cell.continued(), CellInfo(kind="dorsal_root", model="mrg", diameter_um=d, segment=params.level,
                                            side=side))
     return pop
+
+
+def _dorsal_column_sites(rng, cfg: SCSPopulationConfig, lay: dict):
+    """(x from the cord's midline, y, diameter quantile, band, side) of each dorsal-column fibre, stratified by
+    (segment, side) band, by depth within the band and by diameter quantile."""
+    a, b, yc = lay["cord_a"], lay["cord_b"], lay["cord_y"]
+    grey_top = yc + b * lay["grey"]
+    groups = [(k, s) for k in range(len(SEGMENTS_MEDIAL_TO_LATERAL)) for s in (1.0, -1.0)]
+    counts = np.full(len(groups), cfg.n_dorsal_column // len(groups))
+    counts[rng.permutation(len(groups))[:cfg.n_dorsal_column % len(groups)]] += 1
+    width = 0.45 * a / len(SEGMENTS_MEDIAL_TO_LATERAL)
+    for (k, sign), m in zip(groups, counts):
+        if not m:
+            continue
+        pool, rounds = [], 0  # the band's white matter, sampled uniformly by area
+        while len(pool) < 64 * m:
+            if (rounds := rounds + 1) > 1000:
+                raise ValueError(f"depth_mm={cfg.depth_mm}: the {SEGMENTS_MEDIAL_TO_LATERAL[k]} band of the dorsal "
+                                 "column holds too little white matter within it")
+            x = sign * (k + rng.uniform(size=256)) * width
+            y = yc + b - rng.uniform(0.05, cfg.depth_mm, size=256)
+            ok = ((x / a) ** 2 + ((y - yc) / b) ** 2 <= 0.95) & (y >= grey_top + 0.1)
+            pool.extend(zip(x[ok], y[ok]))
+        pool = sorted(pool[:64 * m], key=lambda p: -p[1])  # shallow to deep: 64 points per depth stratum
+        quantiles = (rng.permutation(m) + rng.uniform(size=m)) / m
+        for i in range(m):
+            x, y = pool[64 * i + rng.integers(64)]
+            yield float(x), float(y), float(quantiles[i]), k, "left" if sign > 0 else "right"
 
 
 def _root_fibre(path: np.ndarray, d: float, spread_mm: float, rng, centre_z_mm: float, half_len_mm: float):

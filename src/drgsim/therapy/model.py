@@ -413,7 +413,9 @@ def _scs_params(patient: Patient, lead: LeadPlan, posture: Posture) -> SCSParams
 
 
 def _seed(patient: Patient, system: System, lead: LeadPlan, base: int) -> int:
-    text = f"{patient.content_hash()}:{system.value}:{lead.level.value}:{lead.side.value}:{base}"
+    """A site's population seed: from the anatomy, never the placement, so a lead placed elsewhere over the same
+    ganglion or cord meets the same neurons."""
+    text = f"{patient.anatomy_hash()}:{system.value}:{lead.level.value}:{lead.side.value}:{base}"
     return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
 
 
