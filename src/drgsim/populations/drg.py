@@ -1,10 +1,10 @@
 """The neurons of one dorsal root ganglion, laid into the DRG field model's frame.
 
 Cell types in the proportions of human L5 DRG cell bodies (Kawamura & Dyck 1978: 17% large,
-46% intermediate, 37% small, read as A-beta / A-delta / C [unverified mapping]), counted exactly. Somata lie in the
-ganglion's rim: the outer 25-30% of its radius, mostly dorsally (about 72% in the dorsal half)
-and within the inner 85% of its length (Sperry et al. 2020, 31 human L4/L5 DRG). Each stem runs
-inwards from its soma to its T-junction, towards the fibre core; the central axon leaves through the
+46% intermediate, 37% small, read as A-beta / A-delta / C [unverified mapping]), counted exactly.
+Somata lie in the ganglion's rim: the outer 25-30% of its radius, mostly dorsally (about 72% in the
+dorsal half) and within the inner 85% of its length (Sperry et al. 2020, 31 human L4/L5 DRG). Each
+stem runs inwards from its soma to its T-junction, towards the fibre core; the central axon leaves through the
 ganglion's medial pole into the dorsal root, the peripheral axon through the lateral pole into the
 spinal nerve (both along the nerve axis, x), each out to the model's boundary (less ``margin_mm``), so
 that no axon ends in the electrode's field. Peripheral fibre diameters are drawn per type (``_diameter``;

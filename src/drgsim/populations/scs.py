@@ -22,8 +22,8 @@ as a root [simplification]).
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import ndtri
 from pydantic import BaseModel, ConfigDict, Field
+from scipy.special import ndtri
 
 from drgsim.fields.anatomy_models import SCSParams
 from drgsim.neurons.models import mrg
@@ -64,8 +64,7 @@ def scs_population(params: SCSParams, cfg: SCSPopulationConfig = SCSPopulationCo
         pop.add(cell.continued(), CellInfo(kind="dorsal_column", model="mrg", diameter_um=d,
                                            segment=SEGMENTS_MEDIAL_TO_LATERAL[band], side=side))
     paths = params.rootlet_paths()
-    n_root = cfg.n_dorsal_root
-    root_quantiles = (rng.permutation(n_root) + rng.uniform(size=n_root)) / max(n_root, 1)
+    root_quantiles = _stratified_quantiles(rng, cfg.n_dorsal_root)
     for j in range(cfg.n_dorsal_root):
         p = paths[j % len(paths)]
         d = float(6.0 + 6.0 * root_quantiles[j])  # uniform 6-12 um, stratified
@@ -98,10 +97,15 @@ def _dorsal_column_sites(rng, cfg: SCSPopulationConfig, lay: dict):
             ok = ((x / a) ** 2 + ((y - yc) / b) ** 2 <= 0.95) & (y >= grey_top + 0.1)
             pool.extend(zip(x[ok], y[ok]))
         pool = sorted(pool[:64 * m], key=lambda p: -p[1])  # shallow to deep: 64 points per depth stratum
-        quantiles = (rng.permutation(m) + rng.uniform(size=m)) / m
+        quantiles = _stratified_quantiles(rng, m)
         for i in range(m):
             x, y = pool[64 * i + rng.integers(64)]
             yield float(x), float(y), float(quantiles[i]), k, "left" if sign > 0 else "right"
+
+
+def _stratified_quantiles(rng, n: int) -> np.ndarray:
+    """``n`` quantiles in (0, 1), one in each of ``n`` equal strata, in random order."""
+    return (rng.permutation(n) + rng.uniform(size=n)) / max(n, 1)
 
 
 def _root_fibre(path: np.ndarray, d: float, spread_mm: float, rng, centre_z_mm: float, half_len_mm: float):
