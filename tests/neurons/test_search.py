@@ -190,3 +190,32 @@ def test_a_committed_spike_decides_a_run_as_the_detector_would():
         assert np.all(fast.steps <= slow.steps)
         steps += fast.steps.sum(), slow.steps.sum()
     assert steps[0] < 0.85 * steps[1]  # measured 0.78: short test cells; far more on the populations' long axons
+
+
+def test_a_threshold_does_not_depend_on_the_bracket_it_was_searched_from():
+    """The optimizer tables A-beta cells only up to the first motor response, the evaluation up to the device's
+    maximum: a cell below both ceilings must get the same threshold (and block edge) in both, or a program
+    chosen on one table's edge fails on the other (stop 28). Different ceilings, starts and steps reach the
+    threshold from different brackets; the lattice bisection ends at the same amplitude from each."""
+    cells = [drg_abeta.CELL.for_diameter(d).build(n_central_nodes=15, n_peripheral_nodes=15) for d in (7.0, 9.0, 11.0)]
+    cells += [mrg.build(d, 31) for d in (6.0, 10.0, 14.0)]
+    centres = [_centre(c, "drg_abeta", "t_junction") for c in cells[:3]] + [_centre(c, "mrg", None) for c in cells[3:]]
+    wf = Waveform(shape="asymmetric", pulse_width_us=300.0, recharge_tau_us=1000.0, recharge_window_us=4000.0)
+    stt = SimulationSettings(dt_us=5.0)
+    batch = CellBatch.pack(cells)
+    v = np.concatenate([point_source_potentials(c.position_mm, ctr + d * np.asarray(off), 500.0)
+                        for c, (ctr, off), d in zip(cells, centres, (0.3, 1.0, 2.0, 0.2, 1.0, 2.5))])
+    full = find_thresholds(batch, v, wf, stt, rel_tol=0.02, max_ma=12.0)
+    thr = full.threshold_ma
+    assert np.isfinite(thr).all() and not full.exhausted.any()
+    for ceiling in (1.01 * thr, 1.3 * thr, np.full(len(cells), 1.1 * thr.max())):
+        low = find_thresholds(batch, v, wf, stt, rel_tol=0.02, max_ma=ceiling)
+        np.testing.assert_array_equal(low.threshold_ma, thr)
+    other = find_thresholds(batch, v, wf, stt, rel_tol=0.02, max_ma=12.0,
+                            search=SearchSettings(start_depolarization_mv=0.7, step_up=1.23, step_block=1.37))
+    np.testing.assert_array_equal(other.threshold_ma, thr)
+    np.testing.assert_array_equal(other.block_ma, full.block_ma)
+    # the lattice cell holds the threshold: the cell fires there and not one cell below
+    fired = simulate(CellBatch.pack(cells * 2), np.tile(v, 2), np.concatenate([thr, thr * 0.98 * 0.999]), wf,
+                     stt).fired
+    assert fired[:len(cells)].all() and not fired[len(cells):].any()

@@ -31,6 +31,16 @@ def test_drg_uses_less_energy(comparison):
     assert s["recharge_interval_days"] is not None and d["recharge_interval_days"] is None  # SCS IPG recharges
 
 
+def test_the_optimizer_scores_its_program_as_the_evaluation_does(comparison):
+    """The coverage and off-target share the optimizer chose a program for are the evaluation's in the
+    programming posture (its A-beta tables stop at the motor bound, the evaluation's at the device maximum)."""
+    for system in (comparison.drg, comparison.scs):
+        opt = system.optimization
+        ref = system.outcome.posture(opt.config.posture)
+        assert ref.pain_coverage_pct == pytest.approx(opt.pain_coverage_pct, abs=0.01)
+        assert ref.off_target_pct == pytest.approx(opt.off_target_pct, abs=0.01)
+
+
 def test_contract_numbers_and_claims(comparison):
     for system in (comparison.drg, comparison.scs):
         out = system.summary()

@@ -267,7 +267,8 @@ def run_cells(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, la
     hyperpolarization (mV per mA) of every compartment over the ``n_steps`` steps. ``SEARCH``: per
     cell, from ``START`` (meant to be subthreshold) step up by ``STEP_UP`` until the primary detector
     fires (step down first if the start fires; with ``CEILING_RUN`` no run at the ceiling first),
-    bisect until (hi - lo) / hi < rel_tol; then, with ``FIND_BLOCK``, step up by ``STEP_BLOCK`` from the
+    bisect on the amplitude lattice (``_lattice_step``) to the lattice point at or above the threshold,
+    whose cell (hi - lo) / hi is rel_tol; then, with ``FIND_BLOCK``, step up by ``STEP_BLOCK`` from the
     threshold until the cell falls silent (the end of its first firing window, bisected likewise) or
     ``CEILING`` is passed. Runs stop as soon as the
     primary detector fires, or (SEARCH) once the spike has crossed at the run's commit compartment, from
@@ -499,10 +500,13 @@ def _next_amplitude(mode, l, ceiling, rel_tol, f_block, find_block, max_sims, si
     """The amplitude of lane ``l``'s next run, -1 once its cell is decided."""
     if mode != SEARCH:
         return nxt[l] if sims[l] == 0 else -1.0
+    g = _lattice_step(rel_tol)
     while sims[l] < max_sims and phase[l] != _FINISHED:
         ph = phase[l]
         if ph == _BISECT:
-            if hi[l] - lo[l] < rel_tol * hi[l]:
+            k_lo, k_hi = _lattice_below(lo[l], g), _lattice_above(hi[l], g)
+            if k_hi - k_lo <= 1:
+                hi[l] = math.exp(k_hi * g)
                 blo[l] = hi[l]
                 if find_block and hi[l] < ceiling:
                     phase[l] = _BLOCK_UP
@@ -510,14 +514,38 @@ def _next_amplitude(mode, l, ceiling, rel_tol, f_block, find_block, max_sims, si
                 else:
                     phase[l] = _FINISHED
                 continue
-            return 0.5 * (lo[l] + hi[l])
+            return math.exp(((k_lo + k_hi) // 2) * g)
         if ph == _BLOCK_BISECT:
-            if bhi[l] - blo[l] < rel_tol * bhi[l]:
+            k_lo, k_hi = _lattice_below(blo[l], g), _lattice_above(bhi[l], g)
+            if k_hi - k_lo <= 1:
+                bhi[l] = math.exp(k_hi * g)
                 phase[l] = _FINISHED
                 continue
-            return 0.5 * (blo[l] + bhi[l])
+            return math.exp(((k_lo + k_hi) // 2) * g)
         return nxt[l]
     return -1.0
+
+
+# The bisections run on a fixed amplitude lattice, exp(k g) mA with 1 - exp(-g) = rel_tol, and end with the
+# lattice point at or above the edge: a cell's threshold (and block) is then the same whatever bracket the
+# search reached it from (another ceiling, start or step), so a table searched up to a lower ceiling agrees
+# exactly with one searched to the device maximum below that ceiling. Indices within 1e-7 of a lattice point
+# are that point (exp and log round).
+@_jit
+def _lattice_step(rel_tol):
+    return -math.log(1.0 - rel_tol)
+
+
+@_jit
+def _lattice_below(a, g):
+    """Index of the highest lattice point at or below ``a``."""
+    return math.floor(math.log(a) / g + 1e-7)
+
+
+@_jit
+def _lattice_above(a, g):
+    """Index of the lowest lattice point at or above ``a``."""
+    return math.ceil(math.log(a) / g - 1e-7)
 
 
 @_jit

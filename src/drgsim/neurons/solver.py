@@ -395,7 +395,8 @@ def linear_response(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, waveform: Wa
 class ThresholdResult:
     """Per-cell thresholds (mA) and how they were found.
 
-    ``threshold_ma``: the lowest amplitude at which the spike reaches the primary detector (inf where
+    ``threshold_ma``: the lowest amplitude of the search's lattice at which the spike reaches the primary
+    detector, within ``rel_tol`` above the true threshold (inf where
     the cell is silent up to ``ceiling_ma``, NaN where the search ran out of simulations).
     ``block_ma``: the lowest amplitude above the threshold at which it is silent again, the upper edge
     of the first firing window (inf where the cell fires up to the ceiling, or the search skipped it).
@@ -434,7 +435,10 @@ def find_thresholds(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, waveform: Wa
                     settings: SimulationSettings = SimulationSettings(), rel_tol: float = 0.01, max_ma=None,
                     search: SearchSettings = SearchSettings()) -> ThresholdResult:
     """Threshold amplitude of every cell for the primary detector, to relative tolerance ``rel_tol``,
-    and the upper edge of its first firing window.
+    and the upper edge of its first firing window. Both are points of a fixed amplitude lattice (ratio
+    1 / (1 - ``rel_tol``)): the lowest lattice point at which the cell fires (is silent again), so a cell's
+    numbers do not depend on the ceiling, start or steps the search came from (a table searched to a lower
+    ``max_ma`` agrees exactly below it).
 
     No bracket is needed: each cell's start comes from its linear response (``linear_response``) and
     lies far below any spike; the search steps up from there finely enough not to jump a firing
