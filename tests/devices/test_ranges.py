@@ -39,6 +39,8 @@ def test_steps_cross_the_2_ma_boundary():
     assert amp.step_from(2.0, -1) == pytest.approx(1.975)
     assert amp.step_from(6.0, 1) is None and amp.step_from(0.0, -1) is None
     assert amp.floor(4.999) == pytest.approx(4.95) and amp.floor(5.0) == pytest.approx(5.0)
+    assert amp.ceil(1.9801) == pytest.approx(2.0) and amp.ceil(2.0) == pytest.approx(2.0)
+    assert amp.ceil(2.0001) == pytest.approx(2.05) and amp.ceil(-1.0) == 0.0 and amp.ceil(6.001) is None
 
 
 def test_no_float_drift_on_the_grid():

@@ -187,3 +187,18 @@ def test_drawn_cords_keep_their_clearance_in_every_posture(seed):
         if not params.notes():  # where nothing was moved, the canal's own numbers are modelled
             assert lay["dcsf"] == pytest.approx(params.canal().dcsf_mm)
             assert lay["cord_x"] == params.canal().cord_offset_mm
+
+
+def test_the_field_slice_names_its_tissues(drg_field, tmp_path, monkeypatch):
+    """The slice `drgsim field solve --figure` writes labels every tissue it cuts (issue 19: unlabelled tissues)."""
+    from matplotlib.axes import Axes
+
+    from drgsim.fields.figures import slice_figure
+
+    labels, text = [], Axes.text
+    monkeypatch.setattr(Axes, "text", lambda self, x, y, s, *a, **k: labels.append(s) or text(self, x, y, s, *a, **k))
+    path = slice_figure(drg_field, tmp_path / "slice.png", centre_mm=drg_field.spec.geometry.ganglion_centre_mm(),
+                        axes=((1.0, 0.0, 0.0), (0.0, 1.0, 0.0)))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "ganglion" in labels and len(labels) >= 4
+    assert set(labels) <= {m.replace("_", " ") for m in drg_field.mesh.GetMaterials()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from drgsim.fields.geometry import SphereParams
 from drgsim.fields.solve import FieldSpec, MeshSettings, solve, solve_many
@@ -27,3 +28,33 @@ def test_worker_processes_store_the_in_process_solution(tmp_path, monkeypatch):
         np.testing.assert_allclose(cached.potentials(pts), fresh.potentials(pts), rtol=1e-8)
         np.testing.assert_allclose(cached.impedance_ohm, fresh.impedance_ohm, rtol=1e-8)
 
+
+
+def test_a_field_that_takes_too_long_is_stopped_with_a_clear_error(tmp_path, monkeypatch):
+    """Every therapy field is solved in a worker stopped after DRGSIM_FIELD_TIME_LIMIT_S (issue 19: the mesher
+    once hung 24 minutes on a geometry without a word); the error names the site and the limit."""
+    monkeypatch.setenv("DRGSIM_CACHE_DIR", str(tmp_path))
+    spec = FieldSpec(geometry=SphereParams(radius_mm=40.0), mesh=MESH)
+    monkeypatch.setenv("DRGSIM_FIELD_TIME_LIMIT_S", "0.2")
+    with pytest.raises(RuntimeError, match=r"^lead 1, supine: building, meshing and solving the sphere model did "
+                                           r"not finish within 0.2 s \(DRGSIM_FIELD_TIME_LIMIT_S\)"):
+        solve_many({"lead 1, supine": spec})
+    assert not (tmp_path / "fields").exists() or not any((tmp_path / "fields").iterdir())
+    monkeypatch.setenv("DRGSIM_FIELD_TIME_LIMIT_S", "soon")
+    with pytest.raises(ValueError, match="DRGSIM_FIELD_TIME_LIMIT_S='soon': allowed: a number of seconds > 0"):
+        solve_many({"lead 1, supine": spec})
+
+
+def test_the_meshers_own_output_is_collected_not_printed(capfd):
+    """Netgen writes to the process's native standard output: inside ``_native_output`` that goes into the list
+    the run report keeps, never onto the terminal or into --json output."""
+    import os
+
+    from drgsim.fields.solve import _native_output
+
+    lines = []
+    with _native_output(lines):
+        os.write(1, b"Intersecting elements 1 and 2\n\nSurface meshing failed\n")
+    print("after")
+    assert lines == ["Intersecting elements 1 and 2", "Surface meshing failed"]
+    assert capfd.readouterr().out == "after\n"

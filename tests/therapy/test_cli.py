@@ -38,6 +38,9 @@ def test_compare_contract(files):
         assert s["cut_end_initiations"] == 0  # no decisive spike next to a truncated axon end (issue 12)
     assert out["drg"]["program"]["leads"]["1"]["contacts"]
     assert out["quality"] == "quick" and out["patient"] == "default-crps-left-foot" and out["population_scale"] == 1.0
+    # standard error is no terminal here: each stage is a plain line as it starts and ends, not a silent bar
+    assert "DRG optimizer, configurations at 300 us: started (24)" in res.stderr
+    assert "SCS outcomes (postures): done in" in res.stderr
 
 
 def test_simulate_contract(files):
@@ -63,7 +66,23 @@ def test_demo_writes_report_figures_and_summary(files, tmp_path):
     assert "DRG versus SCS" in res.stdout
 
 
+def test_compare_out_writes_what_demo_writes_and_demo_takes_a_patient_file(files, tmp_path):
+    res = runner.invoke(app, ["compare", "--quality", "quick", "--out", str(tmp_path / "c"), "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "c" / "summary.json").read_text())
+    assert json.loads(res.stdout) == summary and summary["report"] == str(tmp_path / "c" / "report.html")
+    assert {"commit", "date_utc", "dependencies"} <= set(summary["provenance"]) and len(summary["runs"]) == 1
+    res = runner.invoke(app, ["demo", "--patient", str(files / "patient.json"), "--quality", "quick", "--out",
+                              str(tmp_path / "d"), "--json"])
+    assert res.exit_code == 0, res.output
+    demo = json.loads(res.stdout)
+    assert demo["patient"] == "default-crps-left-foot" and (tmp_path / "d" / "report.html").is_file()
+    assert demo["drg"]["pain_coverage_pct"] == summary["drg"]["pain_coverage_pct"]
+
+
 @pytest.mark.parametrize("args,message", [
+    (["demo", "--patient", "/no/such.json"], "--patient='/no/such.json'"),
+    (["compare", "--out", "/proc/version/x"], "--out='/proc/version/x'"),
     (["compare", "--quality", "best"], "--quality='best': allowed: standard, quick"),
     (["compare", "--patient", "/no/such.json"], "--patient='/no/such.json'"),
     (["compare", "--target-coverage-pct", "0"], "--target-coverage-pct=0.0: allowed: > 0 and <= 100"),

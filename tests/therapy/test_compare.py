@@ -64,7 +64,7 @@ def test_report_has_figures_and_numbers(comparison, tmp_path):
         png = tmp_path / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"src='{name}.png'" in page
-    assert f"{comparison.drg.summary()['average_current_ua']}" in page
+    assert f"{comparison.drg.summary()['average_current_ua']:g}" in page
     assert "positional stability" in page
 
 

@@ -83,7 +83,7 @@ def test_the_motor_bound_changes_no_threshold_below_it(drg_model, scs_model):
         kinds = tuple(sorted(set(ABETA_KINDS + MOTOR_KINDS[model.system]) & set(site.kinds)))
         full = site.table(as_contacts(contacts), wf, amplitude.maximum, kinds=kinds)
         motor = np.isin(site.kinds, MOTOR_KINDS[model.system])
-        bound = opt._first_firing(full, motor, amplitude.grid)
+        bound = opt._first_firing(full, motor, amplitude)
         assert bound is not None
         tabled = np.isin(site.kinds, kinds)
         found = tabled & np.isfinite(thr)

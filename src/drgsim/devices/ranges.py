@@ -121,6 +121,11 @@ class SteppedRange(BaseModel):
         k = j + steps
         return float(self.grid[k]) if 0 <= k < len(self.grid) else None
 
+    def ceil(self, value: float) -> float | None:
+        """The smallest grid value >= ``value`` (None when above the range)."""
+        i = int(np.searchsorted(self.grid, value - 1e-9 * max(1.0, abs(value))))
+        return float(self.grid[i]) if i < len(self.grid) else None
+
     def floor(self, value: float) -> float | None:
         """The largest grid value <= ``value`` (None when below the range)."""
         i = int(np.searchsorted(self.grid, value + 1e-9 * max(1.0, abs(value)), side="right"))

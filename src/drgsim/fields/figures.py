@@ -27,7 +27,7 @@ def material_index(sol: FieldSolution, points_mm: np.ndarray) -> np.ndarray:
 def slice_figure(sol: FieldSolution, path: Path, currents_ma=None, centre_mm=(0.0, 0.0, 0.0),
                  axes=((1.0, 0.0, 0.0), (0.0, 0.0, 1.0)), half_width_mm: float = 15.0, n: int = 241) -> Path:
     """Potential of a program (default: 1 mA from contact 1) on a plane through ``centre_mm`` spanned by
-    ``axes``, with the material boundaries drawn and the lead body blank."""
+    ``axes``, with the material boundaries drawn and named and the lead body blank."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -61,6 +61,7 @@ def slice_figure(sol: FieldSolution, path: Path, currents_ma=None, centre_mm=(0.
     names = sol.mesh.GetMaterials()
     for k in range(len(names)):
         ax.contour(S, T, (m == k).astype(float), levels=[0.5], colors="k", linewidths=0.6)
+    _label_tissues(ax, S, T, m, names)
     ax.set_aspect("equal")
     ax.set_xlabel(f"mm along {np.round(u, 2).tolist()}")
     ax.set_ylabel(f"mm along {np.round(v, 2).tolist()}")
@@ -70,6 +71,20 @@ def slice_figure(sol: FieldSolution, path: Path, currents_ma=None, centre_mm=(0.
     fig.savefig(path, dpi=130)
     plt.close(fig)
     return path
+
+
+def _label_tissues(ax, S, T, m, names, min_pixels: int = 40) -> None:
+    """Each material's name at the point of the slice deepest inside it (farthest from its boundary)."""
+    from scipy.ndimage import distance_transform_edt
+
+    for k, name in enumerate(names):
+        inside = m == k
+        if inside.sum() < min_pixels:
+            continue
+        depth = distance_transform_edt(inside)
+        i, j = np.unravel_index(np.argmax(depth), depth.shape)
+        ax.text(S[i, j], T[i, j], name.replace("_", " "), fontsize=7, ha="center", va="center",
+                bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.75, "linewidth": 0})
 
 
 def export_vtk(sol: FieldSolution, path: Path) -> Path:

@@ -20,11 +20,13 @@ import contextlib
 import functools
 import hashlib
 import json
+import logging
 import os
 import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,10 +40,16 @@ from drgsim.fields.anatomy_models import DRGParams, EpineuralParams, SCSParams
 from drgsim.fields.geometry import Geometry, HomogeneousParams, SphereParams
 
 FIELDS_SCHEMA = 2  # bump when the stored format changes
+log = logging.getLogger(__name__)
 # Netgen's surface mesher now and then fails on the thin layers (dura, encapsulation, rootlets): such a
 # mesh is retried with every element size scaled down; the run report gives the scale used.
 MESH_RETRY_SCALES = (1.0, 0.9, 0.8, 0.7)
 CG_MAX_ITERATIONS = 20_000  # Jacobi-preconditioned CG needs ~400 on the default meshes; a bound, not a target
+# A field solved by ``solve_many`` (every therapy field) runs in a worker process stopped after this long: a
+# geometry the mesher cannot finish fails with a clear error instead of hanging. The default fields take
+# 10-150 s here; DRGSIM_FIELD_TIME_LIMIT_S changes the limit.
+FIELD_TIME_LIMIT_S = 1800.0
+MESHER_MESSAGES_KEPT = 20  # lines of Netgen's own output kept in a run report
 
 
 @functools.cache
@@ -93,6 +101,7 @@ class RunReport(BaseModel):
     cg_iterations: list[int]
     mesh_scale: float = 1.0  # element sizes used / asked for (below 1 after a meshing retry)
     geometry_notes: list[str] = []  # dimensions the geometry's construction changed to keep its clearances
+    mesher_messages: list[str] = []  # Netgen's own output (warnings, failures before a retry), first lines
     drgsim_version: str = __version__
 
 
@@ -182,18 +191,22 @@ def _sigma_cf(mesh, geometry: Geometry):
 
 
 @contextlib.contextmanager
-def _native_stdout_to_stderr():
-    """Netgen's mesher prints its warnings on the process's standard output, which belongs to results
-    (``--json``): send the native stream to standard error meanwhile."""
+def _native_output(lines: list[str]):
+    """Netgen's mesher prints its warnings (hundreds of lines on a failed mesh) on the process's native standard
+    output, which belongs to results (``--json``) and runs through progress bars: collect them into ``lines``
+    meanwhile (the run report keeps the first, an error quotes them)."""
     sys.stdout.flush()
     saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(x.strip() for x in sink.read().decode(errors="replace").splitlines() if x.strip())
 
 
 def _solve_fresh(spec: FieldSpec, progress=None, threads: int | None = None):
@@ -216,6 +229,8 @@ def _mesh(spec: FieldSpec, threads: int | None):
     from netgen.occ import OCCGeometry
 
     t = {"geometry": 0.0, "mesh": 0.0}
+    failures: list[str] = []
+    messages: list[str] = []  # the mesher's own lines
     for scale in MESH_RETRY_SCALES:
         m = spec.mesh.model_copy(update={k: getattr(spec.mesh, k) * scale
                                          for k in ("maxh_mm", "contact_maxh_mm", "near_maxh_mm")})
@@ -224,18 +239,22 @@ def _mesh(spec: FieldSpec, threads: int | None):
         t["geometry"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         try:
-            with _native_stdout_to_stderr():
+            with _native_output(messages):
                 ngmesh = OCCGeometry(geometry.shape).GenerateMesh(maxh=m.maxh_mm, grading=m.grading,
                                                                   **({'nthreads': threads} if threads else {}))
             break
         except NgException as err:
-            failure = err
+            failures.append(f"meshing at element sizes x{scale:g} failed: {err}")
         finally:
             t["mesh"] += time.perf_counter() - t0
     else:
         raise RuntimeError(f"meshing the {spec.geometry.model} model failed at element sizes x"
-                           f"{', x'.join(map(str, MESH_RETRY_SCALES))} of {spec.mesh.model_dump()}: {failure}")
+                           f"{', x'.join(map(str, MESH_RETRY_SCALES))} of {spec.mesh.model_dump()}: "
+                           f"{failures[-1]} (the mesher said first: {'; '.join(messages[:3]) or 'nothing'})")
     t["mesh_scale"] = scale
+    kept = failures + messages
+    t["messages"] = kept[:MESHER_MESSAGES_KEPT] + (
+        [f"... and {len(kept) - MESHER_MESSAGES_KEPT} more lines"] if len(kept) > MESHER_MESSAGES_KEPT else [])
     t0 = time.perf_counter()
     mesh = Mesh(ngmesh)
     faces = [f for c in geometry.contacts for f in geometry.faces(c)] + [geometry.ground]
@@ -305,6 +324,7 @@ def solve(spec: FieldSpec, use_cache: bool = True, progress=None, threads: int |
         report = RunReport(key=key, cache_hit=True, ndof=int(meta["ndof"]), n_elements=int(meta["n_elements"]),
                            n_contacts=len(meta["contacts"]), mesh_scale=meta.get("mesh_scale", 1.0),
                            geometry_notes=meta.get("geometry_notes", []),
+                           mesher_messages=meta.get("mesher_messages", []),
                            seconds={"load": time.perf_counter() - t0, "total": time.perf_counter() - t_start},
                            peak_memory_mb=_peak_mb(), cg_iterations=[])
 
@@ -316,12 +336,13 @@ def solve(spec: FieldSpec, use_cache: bool = True, progress=None, threads: int |
     geometry, mesh, vectors, z, t, ndof, iterations = _solve_fresh(spec, progress, threads)
     t["total"] = time.perf_counter() - t_start
     report = RunReport(key=key, cache_hit=False, ndof=ndof, n_elements=mesh.ne, n_contacts=len(geometry.contacts),
-                       mesh_scale=t.pop("mesh_scale"), seconds=t, peak_memory_mb=_peak_mb(), cg_iterations=iterations,
-                       geometry_notes=geometry.notes)
+                       mesh_scale=t.pop("mesh_scale"), mesher_messages=t.pop("messages"), seconds=t,
+                       peak_memory_mb=_peak_mb(), cg_iterations=iterations, geometry_notes=geometry.notes)
     if use_cache:
         _store(folder, spec, report, mesh, vectors, z, {"contacts": geometry.contacts, "ndof": ndof,
                                                          "n_elements": mesh.ne, "mesh_scale": report.mesh_scale,
-                                                         "geometry_notes": geometry.notes})
+                                                         "geometry_notes": geometry.notes,
+                                                         "mesher_messages": report.mesher_messages})
     return FieldSolution(spec, geometry.contacts, z, report, lambda: (mesh, vectors))
 
 
@@ -347,25 +368,44 @@ def _store(folder: Path, spec: FieldSpec, report: RunReport, mesh, vectors, z, m
 
 
 def worker() -> None:
-    """A field-solving process of ``solve_many``: one FieldSpec (JSON) on standard input, its run report
-    (JSON) as the last line of standard output; the solution goes into the shared disk cache."""
+    """A field-solving process of ``solve_many``: one FieldSpec (JSON) on standard input and its thread count as
+    the first argument, its run report (JSON) as the last line of standard output; the solution goes into the
+    shared disk cache."""
     from ngsolve import SetNumThreads
 
-    SetNumThreads(1)  # the workers share the cores: threads of one would only contend with the others
+    threads = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+    SetNumThreads(threads)  # the workers share the cores
     spec = FieldSpec.model_validate_json(sys.stdin.read())
     try:
-        report = solve(spec, threads=1).report
+        report = solve(spec, threads=threads).report
     except RuntimeError as err:
         print(json.dumps({"error": str(err)}))
         raise SystemExit(1) from err
     print(report.model_dump_json())
 
 
-def _solve_in_worker(spec: FieldSpec) -> RunReport:
-    """``worker`` in a fresh interpreter: a subprocess rather than multiprocessing, so nothing of the
-    caller's main module is re-imported and NGSolve's threads never meet a fork."""
-    proc = subprocess.run([sys.executable, "-c", "from drgsim.fields.solve import worker; worker()"],
-                          input=spec.model_dump_json(), capture_output=True, text=True)
+def field_time_limit_s() -> float:
+    """DRGSIM_FIELD_TIME_LIMIT_S, or ``FIELD_TIME_LIMIT_S``."""
+    raw = os.environ.get("DRGSIM_FIELD_TIME_LIMIT_S")
+    try:
+        limit = float(raw) if raw else FIELD_TIME_LIMIT_S
+    except ValueError:
+        limit = float("nan")
+    if not limit > 0:
+        raise ValueError(f"DRGSIM_FIELD_TIME_LIMIT_S={raw!r}: allowed: a number of seconds > 0")
+    return limit
+
+
+def _solve_in_worker(spec: FieldSpec, threads: int, limit_s: float) -> RunReport:
+    """``worker`` in a fresh interpreter, stopped after ``limit_s``: a subprocess rather than multiprocessing, so
+    nothing of the caller's main module is re-imported and NGSolve's threads never meet a fork."""
+    try:
+        proc = subprocess.run([sys.executable, "-c", "from drgsim.fields.solve import worker; worker()", str(threads)],
+                              input=spec.model_dump_json(), capture_output=True, text=True, timeout=limit_s)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"building, meshing and solving the {spec.geometry.model} model did not finish within "
+                           f"{limit_s:g} s (DRGSIM_FIELD_TIME_LIMIT_S) and was stopped; a geometry the mesher cannot "
+                           f"finish: try --quality quick, or report the patient file") from None
     lines = proc.stdout.strip().splitlines()
     try:
         out = json.loads(lines[-1]) if lines else {}
@@ -377,27 +417,32 @@ def _solve_in_worker(spec: FieldSpec) -> RunReport:
 
 
 def solve_many(specs: dict[str, FieldSpec], workers: int | None = None, progress=None) -> list[RunReport]:
-    """Solve the distinct, not yet cached fields of ``specs`` (label -> spec) into the disk cache,
-    ``workers`` processes at a time (default: one per core): Netgen meshes serially, so independent
-    fields share the cores best as separate processes. ``progress(done, total)`` is called as each
-    finishes; a failure is raised as a RuntimeError naming the label. Returns the run reports."""
+    """Solve the distinct, not yet cached fields of ``specs`` (label -> spec) into the disk cache, each in a
+    worker process stopped after ``field_time_limit_s()``, ``workers`` at a time (default: one per core;
+    Netgen meshes serially, so independent fields share the cores best as separate processes) with the cores
+    shared among them. ``progress(done, total)`` is called as each finishes; a failure is raised as a
+    RuntimeError naming the label; a mesh that needed a retry is logged (``drgsim.fields``). Returns the run
+    reports."""
     todo = {}
     for label, s in specs.items():
         if not (_cache_folder(s.key()) / "solution.npz").exists():
             todo.setdefault(s.key(), (label, s))
     todo = list(todo.values())
-    workers = min(len(todo), workers or len(os.sched_getaffinity(0)))
+    if not todo:
+        return []
+    limit = field_time_limit_s()
+    cores = len(os.sched_getaffinity(0))
+    workers = max(1, min(len(todo), workers or cores))
+    threads = max(1, cores // workers)
     reports = []
-    if workers <= 1:
-        for label, s in todo:
-            reports.append(_labelled(label, lambda x: solve(x).report, s))
-            if progress:
-                progress(len(reports), len(todo))
-        return reports
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        futures = {pool.submit(_solve_in_worker, s): label for label, s in todo}
+        futures = {pool.submit(_solve_in_worker, s, threads, limit): label for label, s in todo}
         for future in concurrent.futures.as_completed(futures):
-            reports.append(_labelled(futures[future], future.result))
+            report = _labelled(futures[future], future.result)
+            if report.mesh_scale < 1:
+                log.warning("%s: meshed at element sizes x%g after the mesher failed at the sizes asked for (%s)",
+                            futures[future], report.mesh_scale, report.mesher_messages[0])
+            reports.append(report)
             if progress:
                 progress(len(reports), len(todo))
     return reports

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -12,7 +14,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from drgsim.anatomy.patient import Patient, load_patient
@@ -23,29 +26,74 @@ from drgsim.therapy.compare import Comparison, compare
 from drgsim.therapy.model import POPULATION_SCALE_RANGE, QUALITY, Implant, LeadPlan, System, TherapyModel, plan_implant, quality
 from drgsim.therapy.optimize import OptimizerConfig
 from drgsim.therapy.outcomes import Outcome, evaluate
+from drgsim.therapy.report import display_value
 
 console = Console(stderr=True)
 QualityName = Annotated[str, typer.Option("--quality", help=f"Meshes and population sizes: {', '.join(QUALITY)}.")]
 TargetOption = Annotated[float, typer.Option(help="Pain coverage the optimizer must reach (%).")]
+COMPARE_STAGES = 8  # per system: fields, optimizer (configurations, pulse widths), outcomes
 
 
 class _Bars:
-    """``progress(what, done, total)`` on rich progress bars, one bar per stage."""
+    """``progress(what, done, total)`` on rich progress bars, one bar per stage under an overall bar of
+    ``stages`` stages with the time left; where standard error is no terminal (redirected), a plain line as each
+    stage starts and ends instead."""
 
-    def __init__(self, progress: Progress):
-        self.progress, self.tasks = progress, {}
+    def __init__(self, progress: Progress, stages: int):
+        self.progress, self.tasks, self.stages = progress, {}, stages
+        self.live = progress.console.is_terminal
+        self.overall = progress.add_task("overall (stages)", total=stages) if self.live else None
+        self.started: dict[str, float] = {}
+        self.ended: set[str] = set()
 
     def __call__(self, what: str, done: int, total: int) -> None:
         if what not in self.tasks:
-            for task in self.tasks.values():
-                self.progress.update(task, completed=self.progress.tasks[task].total)
-            self.tasks[what] = self.progress.add_task(what, total=total)
+            for name, task in self.tasks.items():
+                self._finish(name, task)
+            self.tasks[what] = self.progress.add_task(what, total=total, visible=self.live)
+            self.started[what] = time.perf_counter()
+            if not self.live:
+                self.progress.console.print(f"{what}: started ({total})", highlight=False)
         self.progress.update(self.tasks[what], completed=done, total=total)
+        if self.live:
+            self.progress.update(self.overall, completed=len(self.tasks) - 1 + (done / total if total else 1.0))
+        if done == total and not self.live:
+            self._finish(what, self.tasks[what])
+
+    def _finish(self, what: str, task) -> None:
+        if what in self.ended:
+            return
+        self.ended.add(what)
+        self.progress.update(task, completed=self.progress.tasks[task].total)
+        if not self.live:
+            self.progress.console.print(f"{what}: done in {time.perf_counter() - self.started[what]:.0f} s",
+                                        highlight=False)
+
+    def close(self) -> None:
+        for name, task in self.tasks.items():
+            self._finish(name, task)
+        if self.live:
+            self.progress.update(self.overall, completed=self.stages)
 
 
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, transient=False)
+                    TextColumn("left"), TimeRemainingColumn(), console=console, transient=False)
+
+
+@contextlib.contextmanager
+def _bars(stages: int):
+    """Progress bars, with the library's warnings (a mesh that needed a retry) printed above them."""
+    handler = RichHandler(console=console, show_time=False, show_path=False)
+    logger = logging.getLogger("drgsim")
+    logger.addHandler(handler)
+    try:
+        with _progress() as progress:
+            bars = _Bars(progress, stages)
+            yield bars
+            bars.close()
+    finally:
+        logger.removeHandler(handler)
 
 
 def _patient(source: str, as_json: bool) -> Patient:
@@ -78,11 +126,13 @@ def _failed(err: RuntimeError, as_json: bool) -> None:
 
 def _run_compare(patient: Patient, name: str, cfg: OptimizerConfig, as_json: bool,
                  population_scale: float = 1.0) -> Comparison:
-    with _progress() as bars:
+    with _bars(COMPARE_STAGES) as bars:
         try:
-            return compare(patient, name, cfg, progress=_Bars(bars), population_scale=population_scale)
+            return compare(patient, name, cfg, progress=bars, population_scale=population_scale)
         except RuntimeError as err:
             _failed(err, as_json)
+        except ValueError as err:
+            fail(str(err), as_json)
 
 
 def summary_table(cmp: Comparison) -> Table:
@@ -92,8 +142,9 @@ def summary_table(cmp: Comparison) -> Table:
     table.add_column("DRG", justify="right")
     table.add_column("SCS", justify="right")
     for key in ("pain_coverage_pct", "off_target_pct", "paresthesia_area_ratio", "c_fibers_activated",
-                "motor_activated", "average_current_ua", "battery_years", "primary_cell_years", "posture_spread_pct"):
-        table.add_row(key, str(d[key]), str(s[key]))
+                "motor_activated", "average_current_ua", "battery_years", "primary_cell_years",
+                "recharge_interval_days", "posture_spread_pct"):
+        table.add_row(key, display_value(d[key]), display_value(s[key]))
     for p in Posture:
         table.add_row(f"perception_threshold_ma ({p.value})", _r(d["perception_threshold_ma"][p.value]),
                       _r(s["perception_threshold_ma"][p.value]))
@@ -107,36 +158,53 @@ def _r(v) -> str:
     return "n/a" if v is None else f"{v:.3g}"
 
 
+PatientOption = Annotated[str, typer.Option(help="'default' or a JSON/YAML patient file (drgsim patient --out).")]
+
+
+def _writable(out: Path, as_json: bool) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        fail(f"--out={str(out)!r}: {err.strerror}", as_json)
+
+
+def _write(cmp: Comparison, out: Path, t0: float, as_json: bool) -> dict:
+    """report.html, figures, summary.json and comparison.json in ``out`` (``therapy.report.write_outputs``)."""
+    from drgsim.therapy.report import write_outputs
+
+    report, summary = write_outputs(cmp, out, time.perf_counter() - t0)
+    if not as_json:
+        console.print(f"report: {report}")
+    return summary
+
+
 def demo(
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("drgsim-out"),
+    patient: PatientOption = "default",
     quality_name: QualityName = "standard",
     target_coverage_pct: TargetOption = 80.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json.")] = False,
 ) -> None:
-    """The main job: DRG and SCS planned, optimized and simulated on the embedded default patient; writes
+    """The main job: DRG and SCS planned, optimized and simulated on a patient (default: the embedded one); writes
     report.html, figures, summary.json and comparison.json."""
-    from drgsim.therapy.report import write_report
-
     name, cfg = _checked(quality_name, target_coverage_pct, as_json)
+    pat = _patient(patient, as_json)
+    _writable(out, as_json)
     t0 = time.perf_counter()
-    cmp = _run_compare(load_patient("default"), name, cfg, as_json)
-    out.mkdir(parents=True, exist_ok=True)
-    report = write_report(cmp, out)
-    summary = {**cmp.summary(), "total_seconds": round(time.perf_counter() - t0, 1), "report": str(report)}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    (out / "comparison.json").write_text(cmp.model_dump_json(indent=1))
+    cmp = _run_compare(pat, name, cfg, as_json)
+    summary = _write(cmp, out, t0, as_json)
     if as_json:
         print(json.dumps(summary, indent=2))
     else:
         Console().print(summary_table(cmp))
-        Console().print(f"report: {report}")
 
 
 def compare_cmd(
-    patient: Annotated[str, typer.Option(help="'default' or a JSON/YAML patient file.")] = "default",
+    patient: PatientOption = "default",
     quality_name: QualityName = "standard",
     target_coverage_pct: TargetOption = 80.0,
-    out: Annotated[Optional[Path], typer.Option(help="Also write the HTML report and figures here.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Also write report.html, figures, summary.json and "
+                                                     "comparison.json here.")] = None,
     population_scale: Annotated[float, typer.Option(help="Multiply every population of the quality (2: a "
                                                          "convergence check). Allowed: 0.1-10.")] = 1.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -146,14 +214,14 @@ def compare_cmd(
     lo, hi = POPULATION_SCALE_RANGE
     if not lo <= population_scale <= hi:
         fail(f"--population-scale={population_scale}: allowed: {lo:g}-{hi:g}", as_json)
-    cmp = _run_compare(_patient(patient, as_json), name, cfg, as_json, population_scale)
+    pat = _patient(patient, as_json)
     if out is not None:
-        from drgsim.therapy.report import write_report
-
-        write_report(cmp, out)
-        (out / "comparison.json").write_text(cmp.model_dump_json(indent=1))
+        _writable(out, as_json)
+    t0 = time.perf_counter()
+    cmp = _run_compare(pat, name, cfg, as_json, population_scale)
+    summary = _write(cmp, out, t0, as_json) if out is not None else cmp.summary()
     if as_json:
-        print(json.dumps(cmp.summary(), indent=2))
+        print(json.dumps(summary, indent=2))
     else:
         Console().print(summary_table(cmp))
 
@@ -231,9 +299,9 @@ def simulate(
     model = TherapyModel(pat, implant, quality(quality_name))
     if problems := _device_check(model, req.program):
         fail(f"--program={str(program)!r}: " + "; ".join(problems), as_json)
-    with _progress() as bars:
+    with _bars(1) as bars:
         try:
-            outcome = evaluate(model, req.program, req.postures, progress=_Bars(bars))
+            outcome = evaluate(model, req.program, req.postures, progress=bars)
         except RuntimeError as err:
             _failed(err, as_json)
     if as_json:
@@ -250,6 +318,6 @@ def outcome_table(outcome: Outcome) -> Table:
     for key in ("pain_coverage_pct", "off_target_pct", "abeta_activated", "c_fibers_activated", "adelta_activated",
                 "motor_activated", "perception_threshold_ma", "discomfort_threshold_ma", "therapeutic_window",
                 "average_current_ua", "battery_years", "deliverable"):
-        table.add_row(key, *[_r(v) if isinstance(v := getattr(p, key), float) or v is None else str(v)
+        table.add_row(key, *[_r(v) if isinstance(v := getattr(p, key), float) or v is None else display_value(v)
                              for p in outcome.postures])
     return table

@@ -1,11 +1,15 @@
 """DRG versus SCS on one virtual patient: both planned, optimized and evaluated in every posture.
 
-The four claims of DRG stimulation against SCS become numbers from the two outcomes:
+The claims of DRG stimulation against SCS (targeted coverage, lower energy, stability across postures,
+less paresthesia; and the longer battery life that lower energy is said to buy) become numbers from the
+two outcomes:
 - targeted coverage: off-target share of the paresthesia at the optimized programs;
-- lower energy, longer battery life: average stimulation current, and the years the DRG IPG's
-  primary cell would last with each program (the SCS IPG is rechargeable: its service life and
-  recharge interval are reported beside);
-- positional stability: spread of the perception threshold across postures;
+- lower energy: average stimulation current;
+- longer battery life: years until each system's own IPG must be replaced (the DRG IPG's primary cell;
+  the SCS IPG's rechargeable cell, whose recharge interval is stated beside as its burden); the
+  like-for-like reading, the SCS program on the DRG IPG's primary cell, is stated too;
+- positional stability: spread of the perception threshold across postures (with the coverage in every
+  posture at the programmed amplitude and the amplitude each posture needs, ``amplitude_needed``);
 - less paresthesia: paresthesia area relative to the pain map's area.
 A claim is "supported" when the DRG number is the better one; the numbers stand either way.
 """
@@ -15,18 +19,19 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from drgsim import __version__
 from drgsim.anatomy.painmap import PainMap
 from drgsim.anatomy.patient import Patient
 from drgsim.anatomy.posture import Posture
+from drgsim.provenance import provenance
 from drgsim.devices.battery import LeadLoad, estimate_battery
 from drgsim.devices.hardware import default_model_id, get_ipg_model
 from drgsim.therapy.model import Implant, Quality, System, TherapyModel, plan_implant, quality
 from drgsim.therapy.optimize import OptimizationResult, OptimizerConfig, optimize
-from drgsim.therapy.outcomes import (Outcome, SamplingIntervals, cut_end_initiations, evaluate, lead_tables,
-                                     recruitment, sampling_intervals)
+from drgsim.therapy.outcomes import (AmplitudeNeeded, Outcome, SamplingIntervals, amplitude_needed,
+                                     cut_end_initiations, evaluate, lead_tables, recruitment, sampling_intervals)
 
 
 class RecruitmentCurve(BaseModel):
@@ -53,6 +58,7 @@ class SystemResult(BaseModel):
     recharge_interval_days: float | None  # for a rechargeable IPG
     cut_end_initiations: int  # decisive spikes next to a truncated axon end (active cells, limiting motor cell)
     intervals: SamplingIntervals  # population sampling uncertainty of the headline numbers (programming posture)
+    amplitude_needed: list[AmplitudeNeeded] = Field(default_factory=list)  # per posture, for the optimizer's target
 
     def summary(self) -> dict:
         """The numbers of the CLI contract (programming posture for the single-posture ones)."""
@@ -69,7 +75,9 @@ class SystemResult(BaseModel):
                 "perception_threshold_ma": self.outcome.perception_threshold_ma,
                 "intervals": self.intervals.model_dump(mode="json"),
                 "posture_spread_pct": self.outcome.posture_spread_pct,
-                "pain_coverage_pct_by_posture": {p.posture.value: p.pain_coverage_pct for p in self.outcome.postures}}
+                "pain_coverage_pct_by_posture": {p.posture.value: p.pain_coverage_pct for p in self.outcome.postures},
+                "amplitude_needed": {a.posture.value: a.model_dump(mode="json", exclude={"posture"})
+                                     for a in self.amplitude_needed}}
 
 
 class Claim(BaseModel):
@@ -97,6 +105,7 @@ class Comparison(BaseModel):
     claims: list[Claim]
     seconds: dict[str, float]
     drgsim_version: str = __version__
+    provenance: dict = Field(default_factory=provenance)  # commit, date, dependency versions (``drgsim.provenance``)
 
     def summary(self) -> dict:
         return {"patient": self.patient_id, "patient_hash": self.patient_hash, "quality": self.quality,
@@ -105,7 +114,7 @@ class Comparison(BaseModel):
                 "drg": self.drg.summary(), "scs": self.scs.summary(),
                 "claims": [c.model_dump(mode="json") for c in self.claims],
                 "optimizer": self.optimizer.model_dump(mode="json"), "seconds": self.seconds,
-                "drgsim_version": self.drgsim_version}
+                "drgsim_version": self.drgsim_version, "provenance": self.provenance}
 
 
 def _loads(outcome: Outcome, posture: Posture) -> list[LeadLoad]:
@@ -139,7 +148,9 @@ def run_system(patient: Patient, system: System, q: Quality, cfg: OptimizerConfi
                           primary_cell_years=_primary_cell_years(outcome, cfg.posture),
                           recharge_interval_days=round(est.recharge_interval_days, 1) if est else None,
                           cut_end_initiations=cut_end_initiations(model, opt.program),
-                          intervals=sampling_intervals(model, opt.program, cfg.posture))
+                          intervals=sampling_intervals(model, opt.program, cfg.posture),
+                          amplitude_needed=[amplitude_needed(model, opt.program, p, cfg.target_coverage_pct)
+                                            for p in Posture])
     return result, {f"{system.value}_fields": round(t_fields - t0, 2), f"{system.value}_optimize": round(t1 - t_fields, 2),
                     f"{system.value}_evaluate": round(t2 - t1, 2)}
 
@@ -170,6 +181,21 @@ def _fmt(v) -> str:
     return "n/a" if v is None else f"{v:.3g}"
 
 
+def _battery_claim(drg: SystemResult, scs: SystemResult, posture: Posture) -> Claim:
+    """Each system on its own device; the rechargeable's burden and the like-for-like reading stated beside."""
+    years = {r.system: r.outcome.posture(posture).battery_years for r in (drg, scs)}
+    claim = _claim("longer battery life", "battery_years", years[System.DRG], years[System.SCS], "years", False,
+                   "Years until the IPG must be replaced, each system on its own device")
+    burden = []
+    for r in (drg, scs):
+        name = r.system.value.upper()
+        burden.append(f"{name}: recharged every {r.recharge_interval_days:g} days" if r.recharge_interval_days
+                      else f"{name}: primary cell, no recharging")
+    like = (f"Like for like, on the DRG IPG's primary cell: DRG {_fmt(drg.primary_cell_years)} vs SCS "
+            f"{_fmt(scs.primary_cell_years)} years.")
+    return claim.model_copy(update={"statement": f"{claim.statement} ({'; '.join(burden)}.) {like}"})
+
+
 def claims(drg: SystemResult, scs: SystemResult, posture: Posture) -> list[Claim]:
     d, s = drg.outcome.posture(posture), scs.outcome.posture(posture)
     return [
@@ -177,8 +203,7 @@ def claims(drg: SystemResult, scs: SystemResult, posture: Posture) -> list[Claim
                True, "Paresthesia outside the pain map"),
         _claim("lower energy", "average_current_ua", d.average_current_ua, s.average_current_ua, "uA", True,
                "Average stimulation current"),
-        _claim("longer battery life", "primary_cell_years", drg.primary_cell_years, scs.primary_cell_years, "years",
-               False, "Years the DRG IPG's primary cell lasts with each program"),
+        _battery_claim(drg, scs, posture),
         _claim("positional stability", "posture_spread_pct", drg.outcome.posture_spread_pct,
                scs.outcome.posture_spread_pct, "%", True,
                "Spread of the perception threshold across supine, prone, sitting and standing"),

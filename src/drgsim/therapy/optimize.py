@@ -134,11 +134,10 @@ def _lead_options(model: TherapyModel, lead: int, contacts: str, pw: float, f: f
     g_idx, g_n = group_index(model, lead, cfg.posture, groups)
     ab = g_idx >= 0
     motor = np.isin(site.kinds, MOTOR_KINDS[model.system])
-    grid = ipg.amplitude_ma.grid
     area = get_lead(site.spec.geometry.lead_id).contact_area_cm2
     out = []
-    for t in np.unique(thr[ab & (thr <= grid[-1])]):  # each new set of A-beta fibres, within the range
-        amp = _on_grid(grid, t)
+    for t in np.unique(thr[ab & (thr <= ipg.amplitude_ma.maximum)]):  # each new set of A-beta fibres
+        amp = ipg.amplitude_ma.ceil(t)
         on = fires(amp)
         if np.any(on[motor]):
             break  # a clinician stepping up stops at the first motor response
@@ -165,7 +164,7 @@ def _abeta_and_motor(site, contacts, waveform, system, amplitude_range):
     ceiling, tables = amplitude_range.maximum, []
     if motor_kinds:
         tables.append(site.table(contacts, waveform, ceiling, kinds=motor_kinds))
-        ceiling = _first_firing(tables[0], np.isin(kinds, motor_kinds), amplitude_range.grid) or ceiling
+        ceiling = _first_firing(tables[0], np.isin(kinds, motor_kinds), amplitude_range) or ceiling
     rest = tuple(sorted(set(ABETA_KINDS) & set(kinds) - set(motor_kinds)))
     if rest:
         tables.append(site.table(contacts, waveform, ceiling, kinds=rest))
@@ -183,16 +182,11 @@ def _abeta_and_motor(site, contacts, waveform, system, amplitude_range):
     return thr, fires
 
 
-def _on_grid(grid: np.ndarray, threshold_ma: float) -> float:
-    """The lowest grid amplitude at or above a threshold (within rounding)."""
-    return float(grid[np.searchsorted(grid, threshold_ma * (1 - 1e-9))])
-
-
-def _first_firing(table, cells: np.ndarray, grid: np.ndarray) -> float | None:
+def _first_firing(table, cells: np.ndarray, amplitude_range) -> float | None:
     """The lowest amplitude of the device's grid at which one of ``cells`` fires (None: none within it)."""
     thr = table.threshold_ma[cells]
-    for t in np.unique(thr[thr <= grid[-1]]):
-        amp = _on_grid(grid, t)
+    for t in np.unique(thr[thr <= amplitude_range.maximum]):
+        amp = amplitude_range.ceil(t)
         if np.any(table.fires(amp)[cells]):
             return amp
     return None

@@ -256,6 +256,60 @@ def evaluate_posture(model: TherapyModel, program: Program, posture: Posture | s
         deliverable=deliverable, leads=leads)
 
 
+class AmplitudeNeeded(BaseModel):
+    """The amplitude a posture needs to reach a pain coverage: every enabled lead's programmed amplitude times
+    one ``scale``, each rounded up to the device's grid (None where no scale within the device's maximum does)."""
+
+    model_config = _MODEL
+
+    posture: Posture
+    target_coverage_pct: float
+    scale: float | None
+    amplitudes_ma: dict[int, float] | None
+    pain_coverage_pct: float | None  # reached there
+    motor_activated: bool | None  # at those amplitudes
+
+
+def amplitude_needed(model: TherapyModel, program: Program, posture: Posture | str,
+                     target_coverage_pct: float) -> AmplitudeNeeded:
+    """The lowest common scale of the program's amplitudes at which ``posture``'s pain coverage reaches the target,
+    as a patient turning the amplitude up or down with the controller would find it. Coverage changes only where
+    a fibre's threshold is crossed, and rises with amplitude (but past a block window), so the search bisects
+    over those crossings."""
+    posture = Posture(posture)
+    grid = model.implant.ipg().amplitude_ma
+    on = {k: s for k, s in program.enabled_leads().items() if s.amplitude_ma > 0}
+    top = min(grid.maximum / s.amplitude_ma for s in on.values()) if on else 0.0
+    crossings = {1.0, top} if on else set()
+    for k, (table, _) in lead_tables(model, program, posture).items():
+        if k in on:
+            thr = table.threshold_ma[np.isin(model.site(k, posture).kinds, ABETA_KINDS)]
+            crossings |= set((thr[np.isfinite(thr)] / on[k].amplitude_ma).tolist())
+    scales = sorted(x for x in crossings if 0 < x <= top)
+
+    def at(scale: float) -> tuple[dict[int, float], PostureOutcome]:
+        amps = {k: grid.ceil(s.amplitude_ma * scale) for k, s in on.items()}
+        scaled = program.model_copy(deep=True)
+        for k, a in amps.items():
+            scaled.leads[k].amplitude_ma = a
+        return amps, evaluate_posture(model, scaled, posture)
+
+    lo, hi = -1, len(scales)  # scales[hi] reaches the target, scales[lo] does not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if at(scales[mid])[1].pain_coverage_pct >= target_coverage_pct - 1e-9:
+            hi = mid
+        else:
+            lo = mid
+    if hi == len(scales):
+        return AmplitudeNeeded(posture=posture, target_coverage_pct=target_coverage_pct, scale=None,
+                               amplitudes_ma=None, pain_coverage_pct=None, motor_activated=None)
+    amps, out = at(scales[hi])
+    return AmplitudeNeeded(posture=posture, target_coverage_pct=target_coverage_pct, scale=round(scales[hi], 4),
+                           amplitudes_ma=amps, pain_coverage_pct=out.pain_coverage_pct,
+                           motor_activated=out.motor_activated)
+
+
 def _check_leads(model: TherapyModel, program: Program) -> None:
     n = len(model.implant.leads)
     bad = sorted(k for k in program.leads if not 1 <= k <= n)

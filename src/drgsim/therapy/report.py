@@ -1,23 +1,94 @@
 """The DRG-versus-SCS report: an HTML page with PNG figures, and the figures themselves.
 
 Figures (matplotlib Agg, no display): body maps of the pain and of each system's paresthesia (pain
-regions outlined), recruitment curves of each programmed lead, perception threshold and coverage
-in every posture, and energy (average current, battery years).
+regions outlined), recruitment curves of each programmed lead, perception threshold, coverage and the
+amplitude needed in every posture, and energy (average current, battery years on each system's own
+device and on the DRG IPG's primary cell). Every term the page uses is defined in its glossary; the
+page names the commit, date and library versions of the run, its methods and references, and that it
+is for research only.
 """
 
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 
 from drgsim.anatomy.bodymap import draw_body_map, draw_region_values
 from drgsim.anatomy.posture import Posture
 from drgsim.devices.program import contacts_label
+from drgsim.provenance import NOTICE
 from drgsim.therapy.compare import Comparison, SystemResult
 
 KIND_LABELS = {"abeta": "A-beta", "adelta": "A-delta", "c": "C", "motor": "motor axon",
                "dorsal_column": "dorsal column", "dorsal_root": "dorsal root"}
 COLOURS = {"drg": "#1f77b4", "scs": "#d62728"}
+POSTURES = [p.value for p in Posture]
+
+GLOSSARY = {
+    "pain coverage": "The share of the pain map that feels paresthesia, each region weighted by its pain (NRS) and "
+                     "its area (%).",
+    "off-target share": "The share of the paresthesia area that lies outside the pain map (%).",
+    "paresthesia area / pain area": "The area that feels paresthesia over the area of the pain map.",
+    "covered share of region": "The share of a body region's area that feels paresthesia: a region is fully "
+                               "covered once half of the A-beta afferents of its dermatomes fire.",
+    "C fibres activated": "C-type DRG neurons fired directly by the pulse (count).",
+    "A-delta activated": "A-delta DRG neurons fired directly by the pulse (count).",
+    "motor activation": "Whether a motor axon (DRG: the ventral root) or, for SCS, a dorsal-root fibre (which evokes "
+                        "segmental motor responses) fires at the programmed amplitude.",
+    "average current": "The stimulation current delivered to the tissue averaged over the day: amplitude x pulse "
+                       "width x frequency, summed over the leads (uA).",
+    "stimulation drain": "The optimizer's cost: the battery current the stimulation alone draws through the IPG's "
+                         "output stage and converter (uA); the battery current adds the IPG's own quiescent, "
+                         "telemetry and self-discharge currents.",
+    "battery years, own IPG": "Years until each system's own IPG must be replaced: the DRG IPG's primary cell runs "
+                              "out; the SCS IPG's rechargeable cell reaches its service or cycle life.",
+    "years on the DRG IPG's primary cell": "How long the DRG IPG's primary cell would last with each system's "
+                                           "program: the like-for-like energy comparison.",
+    "recharge interval": "Days between recharges of a rechargeable IPG with the program (n/a: primary cell).",
+    "perception threshold": "The lowest amplitude at which an A-beta fibre fires, with the programmed contacts and "
+                            "pulse (mA).",
+    "posture spread": "(largest - smallest) / mean of the perception threshold over supine, prone, sitting and "
+                      "standing (%).",
+    "pain coverage at the programmed amplitude": "Pain coverage in a posture with the program as set in the "
+                                                  "programming posture.",
+    "amplitude needed": "The lowest amplitudes, every enabled lead's programmed amplitude times one factor rounded "
+                        "up to the device's steps, at which a posture's pain coverage reaches the optimizer's "
+                        "target (n/a: not within the device's range).",
+    "95% interval": "The bootstrap interval of a number over the sampling of the modelled cells: the uncertainty "
+                    "that the population sizes leave, not a clinical interval.",
+    "supported": "A claim is supported when DRG's number is the better one; the numbers stand either way.",
+}
+
+METHODS = """Each system is planned on the same virtual patient: DRG leads at the ganglia whose dermatomes match the
+pain map, one SCS lead at T10 over the painful side. The electric field of every contact is solved by the finite
+element method (NGSolve; unit current, superposition for any program) in a volume conductor of the patient's anatomy
+in each posture. Populations of DRG neurons and motor axons (in the ganglion) or dorsal-column and dorsal-root fibres
+(in the canal) are laid into the field; every cell's threshold for a program's contacts and pulse comes from a cable
+model (MRG myelinated axons, pseudo-unipolar DRG neurons) simulated by drgsim's kernel, which matches NEURON. The
+optimizer searches the device's grid for the lowest-energy program covering the target share of the pain map without
+motor activation, in the programming posture; that program is then evaluated in every posture."""
+
+REFERENCES = [
+    "Deer TR, Levy RM, Kramer J, et al. Dorsal root ganglion stimulation yielded higher treatment success rate for "
+    "complex regional pain syndrome and causalgia at 3 and 12 months: a randomized comparative trial. Pain "
+    "2017;158(4):669-681. doi:10.1097/j.pain.0000000000000814.",
+    "McIntyre CC, Richardson AG, Grill WM. Modeling the excitability of mammalian nerve fibers: influence of "
+    "afterpotentials on the recovery cycle. J Neurophysiol 2002;87(2):995-1006. doi:10.1152/jn.00353.2001.",
+    "Graham RD, Bruns TM, Duan B, Lempka SF. Dorsal root ganglion stimulation for chronic pain modulates A-beta-fiber "
+    "activity but not C-fiber activity: a computational modeling study. Clin Neurophysiol 2019;130(6):941-951. "
+    "doi:10.1016/j.clinph.2019.02.016.",
+    "Farooqui J, Nanivadekar AC, Capogrosso M, Lempka SF, Fisher LE. The effects of neuron morphology and spatial "
+    "distribution on the selectivity of dorsal root ganglion stimulation. J Neural Eng 2024;21(5):056030. "
+    "doi:10.1088/1741-2552/ad7760.",
+    "Sundt D, Gamper N, Jaffe DB. Spike propagation through the dorsal root ganglia in an unmyelinated sensory "
+    "neuron: a modeling study. J Neurophysiol 2015;114(6):3140-3153. doi:10.1152/jn.00226.2015.",
+    "Holsheimer J. Which neuronal elements are activated directly by spinal cord stimulation. Neuromodulation "
+    "2002;5(1):25-31.",
+    "Hines ML, Carnevale NT. The NEURON simulation environment. Neural Comput 1997;9(6):1179-1209.",
+    "Schöberl J. C++11 implementation of finite elements in NGSolve. ASC Report 30/2014, TU Wien, 2014.",
+    "Efron B, Tibshirani RJ. An Introduction to the Bootstrap. Chapman & Hall/CRC, 1993.",
+]
 
 
 def _figure(size=(7.5, 4.0)):
@@ -39,19 +110,19 @@ def paresthesia_map(result: SystemResult, pain_regions: set[str], path: Path) ->
 
 
 def recruitment_figure(cmp: Comparison, path: Path) -> Path:
-    results = [cmp.drg, cmp.scs]
-    fig = _figure((10, 4))
+    fig = _figure((10, 4.4))
     axes = fig.subplots(1, 2)
-    for ax, r in zip(axes, results):
+    for ax, r in zip(axes, (cmp.drg, cmp.scs)):
         for curve in r.recruitment:
             for kind, shares in curve.shares.items():
                 ax.plot(curve.amplitudes_ma, [100 * v for v in shares],
                         label=f"lead {curve.lead} {curve.level} {curve.contacts}: {KIND_LABELS.get(kind, kind)}")
-            ax.axvline(curve.programmed_ma, color="grey", linestyle=":", linewidth=1)
+            ax.axvline(curve.programmed_ma, color="grey", linestyle=":", linewidth=1,
+                       label=f"lead {curve.lead}: programmed {curve.programmed_ma:g} mA")
         ax.set_title(f"{r.system.value.upper()} recruitment ({r.optimization.config.posture.value})")
         ax.set_xlabel("amplitude (mA)")
-        ax.set_ylabel("cells activated (%)")
-        ax.legend(fontsize=6)
+        ax.set_ylabel("cells of each kind activated (%)")
+        ax.legend(fontsize=6, title="lead, level, contacts: cells", title_fontsize=6)
     fig.savefig(path, dpi=130)
     return path
 
@@ -59,50 +130,72 @@ def recruitment_figure(cmp: Comparison, path: Path) -> Path:
 def posture_figure(cmp: Comparison, path: Path) -> Path:
     import numpy as np
 
-    fig = _figure((10, 4))
-    ax1, ax2 = fig.subplots(1, 2)
-    postures = [p.value for p in Posture]
-    x = np.arange(len(postures))
+    fig = _figure((12, 4))
+    axes = fig.subplots(1, 3)
+    x = np.arange(len(POSTURES))
     for i, r in enumerate((cmp.drg, cmp.scs)):
-        name = r.system.value
-        pt = [r.outcome.perception_threshold_ma.get(p) for p in postures]
+        name, shift = r.system.value, (i - 0.5) * 0.38
+        pt = [r.outcome.perception_threshold_ma.get(p) for p in POSTURES]
         base = next((v for v in pt if v), None)
         rel = [100 * v / base if v and base else 0.0 for v in pt]
-        ax1.bar(x + (i - 0.5) * 0.38, rel, 0.38, color=COLOURS[name],
-                label=f"{name.upper()} (spread {r.outcome.posture_spread_pct}%)")
-        cov = [r.outcome.posture(p).pain_coverage_pct for p in postures]
-        ax2.bar(x + (i - 0.5) * 0.38, cov, 0.38, color=COLOURS[name], label=name.upper())
-    ax1.set_title("perception threshold, % of supine")
-    ax2.set_title("pain coverage at the programmed amplitude (%)")
-    for ax in (ax1, ax2):
-        ax.set_xticks(x, postures)
+        cov = [r.outcome.posture(p).pain_coverage_pct for p in POSTURES]
+        need = {a.posture.value: a.scale for a in r.amplitude_needed}
+        scale = [need.get(p) or 0.0 for p in POSTURES]
+        for ax, values in zip(axes, (rel, cov, scale)):
+            bars = ax.bar(x + shift, values, 0.38, color=COLOURS[name], label=name.upper())
+            ax.bar_label(bars, labels=[f"{v:.3g}" if v else "n/a" for v in values], fontsize=7)
+    axes[0].set_title(f"perception threshold\n(% of {POSTURES[0]}; spread DRG {cmp.drg.outcome.posture_spread_pct}%, "
+                      f"SCS {cmp.scs.outcome.posture_spread_pct}%)", fontsize=9)
+    axes[1].set_title("pain coverage at the programmed amplitude (%)", fontsize=9)
+    axes[2].set_title(f"amplitude needed for {cmp.optimizer.target_coverage_pct:g}% coverage\n"
+                      "(x programmed; n/a: not within the device's range)", fontsize=9)
+    for ax in axes:
+        ax.set_xticks(x, POSTURES)
         ax.legend(fontsize=8)
     fig.savefig(path, dpi=130)
     return path
 
 
 def energy_figure(cmp: Comparison, path: Path) -> Path:
-    fig = _figure((10, 3.6))
+    import numpy as np
+
+    fig = _figure((11, 3.8))
     ax1, ax2 = fig.subplots(1, 2)
-    names = ["DRG", "SCS"]
-    colours = [COLOURS["drg"], COLOURS["scs"]]
     results = (cmp.drg, cmp.scs)
     current = [r.outcome.posture(r.optimization.config.posture).average_current_ua for r in results]
-    years = [r.primary_cell_years for r in results]
-    for ax, values, label in ((ax1, current, "average stimulation current (uA)"),
-                              (ax2, years, "years on the DRG IPG's primary cell")):
-        ax.bar(names, values, color=colours)
-        ax.set_ylabel(label)
-        for i, v in enumerate(values):
-            ax.text(i, v, f"{v:.3g}", ha="center", va="bottom", fontsize=9)
+    bars = ax1.bar(["DRG", "SCS"], current, color=[COLOURS["drg"], COLOURS["scs"]])
+    ax1.bar_label(bars, labels=[f"{v:.3g}" for v in current], fontsize=9)
+    ax1.set_ylabel("average current (uA)")
+    readings = {"own IPG": [r.outcome.posture(r.optimization.config.posture).battery_years for r in results],
+                "DRG IPG's primary cell": [r.primary_cell_years for r in results]}
+    x = np.arange(len(readings))
+    for i, r in enumerate(results):
+        values = [v[i] for v in readings.values()]
+        bars = ax2.bar(x + (i - 0.5) * 0.38, values, 0.38, color=COLOURS[r.system.value], label=r.system.value.upper())
+        ax2.bar_label(bars, labels=[f"{v:.3g}" for v in values], fontsize=8)
+    ax2.set_xticks(x, list(readings))
+    ax2.set_ylabel("battery years")
+    ax2.set_title("years until replacement: each on its own IPG, and both on the DRG IPG's primary cell", fontsize=9)
+    ax2.legend(fontsize=8)
     fig.savefig(path, dpi=130)
     return path
 
 
-def _table(rows: list[list], head: list[str]) -> str:
+def display_value(v) -> str:
+    """A value as a person reads it, never a Python repr: n/a, yes/no, a float without trailing zeros."""
+    if v is None:
+        return "n/a"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def _table(rows: list[list], head: list[str], cls: str = "") -> str:
     cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(display_value(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table class='{cls}'><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _program_rows(r: SystemResult) -> list[list]:
@@ -115,9 +208,70 @@ def _program_rows(r: SystemResult) -> list[list]:
     return rows
 
 
-def write_report(cmp: Comparison, out: Path) -> Path:
-    """Write figures and report.html into ``out``; return the report's path."""
+def _outcome_rows(cmp: Comparison) -> list[list]:
+    """Rows of the outcomes table, each labelled by a glossary term (then its posture and unit)."""
+    d, s = cmp.drg.summary(), cmp.scs.summary()
+    metrics = [
+        ("pain coverage", " (%)", "pain_coverage_pct"), ("off-target share", " (%)", "off_target_pct"),
+        ("paresthesia area / pain area", "", "paresthesia_area_ratio"),
+        ("C fibres activated", "", "c_fibers_activated"), ("A-delta activated", "", "adelta_activated"),
+        ("motor activation", "", "motor_activated"), ("average current", " (uA)", "average_current_ua"),
+        ("battery years, own IPG", "", "battery_years"),
+        ("years on the DRG IPG's primary cell", "", "primary_cell_years"),
+        ("recharge interval", " (days)", "recharge_interval_days"), ("posture spread", " (%)", "posture_spread_pct")]
+    posture = cmp.optimizer.posture.value
+    rows = [[f"{term}{unit}", _with_interval(d, key), _with_interval(s, key)] for term, unit, key in metrics]
+    rows += [[f"perception threshold, {p} (mA)", _r(d["perception_threshold_ma"][p]),
+              _r(s["perception_threshold_ma"][p])] for p in POSTURES]
+    rows.append([f"95% interval of the perception threshold, {posture} (mA)",
+                 _interval(d["intervals"]["perception_threshold_ma"]),
+                 _interval(s["intervals"]["perception_threshold_ma"])])
+    return rows
+
+
+def _posture_rows(cmp: Comparison) -> list[list]:
+    rows = []
+    for p in POSTURES:
+        rows.append([f"pain coverage at the programmed amplitude, {p} (%)",
+                     *[r.outcome.posture(p).pain_coverage_pct for r in (cmp.drg, cmp.scs)]])
+    for p in POSTURES:
+        rows.append([f"amplitude needed for {cmp.optimizer.target_coverage_pct:g}% pain coverage, {p} (mA)",
+                     *[_needed(r, p) for r in (cmp.drg, cmp.scs)]])
+    return rows
+
+
+def _needed(r: SystemResult, posture: str) -> str:
+    a = next((x for x in r.amplitude_needed if x.posture.value == posture), None)
+    if a is None or a.amplitudes_ma is None:
+        return "n/a"
+    amps = ", ".join(f"lead {k}: {v:g}" for k, v in sorted(a.amplitudes_ma.items()))
+    return f"{amps} (x{a.scale:.3g}{'; motor activation' if a.motor_activated else ''})"
+
+
+def _provenance(cmp: Comparison) -> str:
+    p = cmp.provenance
+    deps = ", ".join(f"{k} {v}" for k, v in p.get("dependencies", {}).items())
+    get = lambda key: html.escape(str(p.get(key, "n/a")))  # noqa: E731
+    return (f"drgsim {html.escape(cmp.drgsim_version)}, commit <code>{get('commit')}</code>, run {get('date_utc')}; "
+            f"Python {get('python')} on {get('platform')}; {html.escape(deps)}.")
+
+
+def _runs_table(runs: list[dict]) -> str:
+    stages = sorted({k for r in runs for k in r["seconds"]})
+    rows = [[r.get("date_utc"), r.get("total_seconds"), *[r["seconds"].get(k) for k in stages]] for r in runs]
+    return _table(rows, ["run (UTC)", "total (s)", *[f"{k} (s)" for k in stages]])
+
+
+def _claims(cmp: Comparison) -> str:
+    return "".join(f"<li class='{'yes' if c.supported else 'no'}'><b>{html.escape(c.claim)}</b>: "
+                   f"{html.escape(c.statement)}</li>" for c in cmp.claims)
+
+
+def write_report(cmp: Comparison, out: Path, runs: list[dict] | None = None) -> Path:
+    """Write figures and report.html into ``out``; return the report's path. ``runs``: the timings of this and
+    earlier runs into the same folder (``write_outputs``); default this run's."""
     out.mkdir(parents=True, exist_ok=True)
+    runs = runs or [{"date_utc": cmp.provenance.get("date_utc", "n/a"), "seconds": cmp.seconds}]
     pain = {k for k, v in cmp.pain_map.nrs.items() if v > 0}
     figs = {
         "pain": draw_body_map(cmp.pain_map, out / "pain_map.png"),
@@ -127,55 +281,75 @@ def write_report(cmp: Comparison, out: Path) -> Path:
         "posture": posture_figure(cmp, out / "posture.png"),
         "energy": energy_figure(cmp, out / "energy.png"),
     }
-    d, s = cmp.drg.summary(), cmp.scs.summary()
-    metrics = [
-        ("pain coverage (%)", "pain_coverage_pct"), ("off-target (% of paresthesia area)", "off_target_pct"),
-        ("paresthesia area / pain area", "paresthesia_area_ratio"), ("C fibres activated", "c_fibers_activated"),
-        ("A-delta activated", "adelta_activated"), ("motor activation", "motor_activated"),
-        ("average current (uA)", "average_current_ua"), ("battery years (own IPG)", "battery_years"),
-        ("years on the DRG primary cell", "primary_cell_years"), ("recharge interval (days)", "recharge_interval_days"),
-        ("perception threshold spread across postures (%)", "posture_spread_pct")]
-    rows = [[label, _with_interval(d, key), _with_interval(s, key)] for label, key in metrics]
-    rows += [[f"perception threshold, {p.value} (mA)", _r(d["perception_threshold_ma"][p.value]),
-              _r(s["perception_threshold_ma"][p.value])] for p in Posture]
-    rows.append([f"perception threshold, {cmp.optimizer.posture.value}: 95% interval over the population sampling "
-                 "(mA)", _interval(d["intervals"]["perception_threshold_ma"]),
-                 _interval(s["intervals"]["perception_threshold_ma"])])
-    claims = "".join(f"<li class='{'yes' if c.supported else 'no'}'><b>{html.escape(c.claim)}</b>: "
-                     f"{html.escape(c.statement)}</li>" for c in cmp.claims)
     explain = "".join(f"<h3>{r.system.value.upper()}</h3><ul>" +
                       "".join(f"<li>{html.escape(x)}</li>" for x in r.optimization.explanation) + "</ul>"
                       for r in (cmp.drg, cmp.scs))
     img = lambda key, alt: f"<img src='{figs[key].name}' alt='{html.escape(alt)}'>"  # noqa: E731
+    glossary = "".join(f"<dt>{html.escape(t)}</dt><dd>{html.escape(d)}</dd>" for t, d in GLOSSARY.items())
+    refs = "".join(f"<li>{html.escape(r)}</li>" for r in REFERENCES)
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>drgsim: DRG versus SCS for {html.escape(cmp.patient_id)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}table{{border-collapse:collapse;
 margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}img{{max-width:100%}}
-.maps img{{width:32%}}li.yes{{color:#185c18}}li.no{{color:#8a1c1c}}code{{font-size:85%}}</style></head><body>
+.maps img{{width:32%}}li.yes{{color:#185c18}}li.no{{color:#8a1c1c}}code{{font-size:85%}}
+.notice{{border:2px solid #8a1c1c;padding:.5em 1em;background:#fff4f4}}dt{{font-weight:bold}}</style></head><body>
 <h1>DRG versus SCS: {html.escape(cmp.patient_id)}</h1>
-<p>Patient hash <code>{cmp.patient_hash[:16]}</code>; quality <code>{html.escape(cmp.quality)}</code>; drgsim
-{html.escape(cmp.drgsim_version)}. Both systems planned on the same virtual patient, programs optimized in the
-{cmp.optimizer.posture.value} posture to cover at least {cmp.optimizer.target_coverage_pct:g}% of the pain map without
-motor activation, then evaluated in every posture. Bracketed: the 95% bootstrap interval of a number over the
-sampling of the modelled cells ({cmp.drg.intervals.n_resamples} redraws, {cmp.optimizer.posture.value}), the
-uncertainty that the population sizes leave.</p>
-<h2>The four claims, in numbers</h2><ul>{claims}</ul>
+<p class="notice" id="notice">{html.escape(NOTICE)}</p>
+<p>Patient hash <code>{cmp.patient_hash[:16]}</code>; quality <code>{html.escape(cmp.quality)}</code>
+(population scale {cmp.population_scale:g}). {_provenance(cmp)} To cite drgsim, see its CITATION.cff.</p>
+<p>Both systems planned on the same virtual patient, programs optimized in the {cmp.optimizer.posture.value} posture to
+cover at least {cmp.optimizer.target_coverage_pct:g}% of the pain map without motor activation, then evaluated in every
+posture. Bracketed: the 95% interval of a number over the sampling of the modelled cells
+({cmp.drg.intervals.n_resamples} redraws, {cmp.optimizer.posture.value}). Terms are defined in the glossary below.</p>
+<h2>The {len(cmp.claims)} claims, in numbers</h2><ul id="claims">{_claims(cmp)}</ul>
 <h2>Programs</h2>{_table(_program_rows(cmp.drg) + _program_rows(cmp.scs),
                           ["lead", "target", "contacts", "amplitude (mA)", "pulse width (us)", "frequency (Hz)"])}
-<h2>Outcomes</h2>{_table(rows, ["measure", "DRG", "SCS"])}
+<h2>Outcomes</h2><p>In the {cmp.optimizer.posture.value} posture, where the programs were chosen, unless a row names
+another.</p>{_table(_outcome_rows(cmp), ["measure", "DRG", "SCS"], "measures")}
+<h2>Every posture</h2>{_table(_posture_rows(cmp), ["measure", "DRG", "SCS"], "measures")}
+{img("posture", "perception threshold, coverage and amplitude needed in every posture")}
 <h2>Pain and paresthesia</h2><div class="maps">{img("pain", "pain map")}{img("drg", "DRG paresthesia")}
 {img("scs", "SCS paresthesia")}</div>
 <h2>Recruitment</h2>{img("recruitment", "recruitment curves")}
-<h2>Postures</h2>{img("posture", "posture spread")}
 <h2>Energy and battery</h2>{img("energy", "energy")}
 <h2>How the programs were chosen</h2>{explain}
-<h2>Run</h2><p>Seconds per stage: {html.escape(str(cmp.seconds))}. Configuration and all numbers:
-<code>summary.json</code>.</p>
+<h2>Methods</h2><p>{html.escape(METHODS)}</p><h3>References</h3><ol>{refs}</ol>
+<h2>Glossary</h2><dl id="glossary">{glossary}</dl>
+<h2>Runs</h2><p>Seconds per stage of each run of this patient into this folder, oldest first (a run whose fields
+and threshold tables were cached reads them instead of computing them). Configuration and all numbers:
+<code>summary.json</code>.</p>{_runs_table(runs)}
 </body></html>
 """
     path = out / "report.html"
     path.write_text(page)
     return path
+
+
+def write_outputs(cmp: Comparison, out: Path, total_seconds: float) -> tuple[Path, dict]:
+    """report.html and its figures, summary.json and comparison.json in ``out``. The timings of earlier runs of the
+    same patient, quality and population scale in ``out`` are kept beside this run's (a warm rerun does not
+    overwrite the cold run's timings). Returns the report's path and the summary."""
+    out.mkdir(parents=True, exist_ok=True)
+    this = {"date_utc": cmp.provenance.get("date_utc"), "commit": cmp.provenance.get("commit"),
+            "total_seconds": round(total_seconds, 1), "seconds": cmp.seconds}
+    runs = [*_earlier_runs(out / "summary.json", cmp), this]
+    report = write_report(cmp, out, runs)
+    summary = {**cmp.summary(), "total_seconds": this["total_seconds"], "runs": runs, "report": str(report)}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    (out / "comparison.json").write_text(cmp.model_dump_json(indent=1))
+    return report, summary
+
+
+def _earlier_runs(path: Path, cmp: Comparison) -> list[dict]:
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    same = isinstance(old, dict) and all(old.get(k) == v for k, v in (
+        ("patient_hash", cmp.patient_hash), ("quality", cmp.quality), ("population_scale", cmp.population_scale)))
+    runs = old.get("runs") if same else None
+    return [r for r in runs if isinstance(r, dict) and isinstance(r.get("seconds"), dict)] if isinstance(runs, list) \
+        else []
 
 
 def _r(v):
@@ -189,4 +363,4 @@ def _interval(ci) -> str:
 def _with_interval(summary: dict, key: str) -> str:
     """The number, with its sampling interval where it has one."""
     ci = summary["intervals"].get(key)
-    return str(summary[key]) if ci is None else f"{summary[key]} [{_interval(ci)}]"
+    return display_value(summary[key]) if ci is None else f"{display_value(summary[key])} [{_interval(ci)}]"

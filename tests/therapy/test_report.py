@@ -1,0 +1,148 @@
+"""The DRG-versus-SCS report tells the whole truth: each claim from the right inputs, every posture shown,
+every term defined, no Python reprs, and what the numbers came from (issue 19)."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from drgsim.anatomy.posture import Posture
+from drgsim.provenance import NOTICE
+from drgsim.therapy.outcomes import evaluate_posture
+from drgsim.therapy.report import GLOSSARY, write_outputs
+
+POSTURES = [p.value for p in Posture]
+
+
+class _Page(HTMLParser):
+    """The page's visible text, its tables' rows and its glossary terms."""
+
+    def __init__(self):
+        super().__init__()
+        self.text, self.rows, self.terms, self.measures = [], [], [], []
+        self._stack, self._row, self._cell, self._table = [], None, None, ""
+
+    def handle_starttag(self, tag, attrs):
+        self._stack.append(tag)
+        if tag == "table":
+            self._table = dict(attrs).get("class") or ""
+        elif tag == "tr":
+            self._row = []
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        while self._stack and self._stack.pop() != tag:
+            pass
+        if tag in ("td", "th") and self._row is not None:
+            self._row.append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "tr":
+            self.rows.append(self._row)
+            if self._table == "measures" and self._row and self._row[0] != "measure":
+                self.measures.append(self._row[0])
+            self._row = None
+
+    def handle_data(self, data):
+        if "style" in self._stack or "title" in self._stack:
+            return
+        self.text.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+        if self._stack and self._stack[-1] == "dt":
+            self.terms.append(data.strip())
+
+
+@pytest.fixture(scope="module")
+def written(comparison, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    write_outputs(comparison, out, total_seconds=100.0)
+    report, summary = write_outputs(comparison, out, total_seconds=2.0)  # a warm rerun into the same folder
+    page = _Page()
+    page.feed(report.read_text())
+    return page, summary, out
+
+
+def test_each_claim_compares_each_system_on_its_own_device(comparison):
+    """Longer battery life: each IPG's own cell (the SCS IPG recharges: its burden is stated), with the
+    like-for-like reading on the DRG IPG's primary cell beside; the claims' numbers are the outcomes'."""
+    posture = comparison.optimizer.posture
+    claims = {c.claim: c for c in comparison.claims}
+    battery = claims["longer battery life"]
+    d, s = comparison.drg, comparison.scs
+    assert (battery.drg, battery.scs) == (d.outcome.posture(posture).battery_years,
+                                          s.outcome.posture(posture).battery_years)
+    assert battery.supported == (battery.drg > battery.scs)
+    assert f"recharged every {s.recharge_interval_days:g} days" in battery.statement
+    assert "DRG: primary cell" in battery.statement
+    assert f"SCS {s.primary_cell_years:.3g} years" in battery.statement
+    for claim, key in (("targeted coverage", "off_target_pct"), ("lower energy", "average_current_ua"),
+                       ("less paresthesia", "paresthesia_area_ratio")):
+        assert (claims[claim].drg, claims[claim].scs) == (getattr(d.outcome.posture(posture), key),
+                                                          getattr(s.outcome.posture(posture), key))
+
+
+def test_every_posture_shows_coverage_and_the_amplitude_it_needs(written, comparison, drg_model, scs_model):
+    page, summary, _ = written
+    rows = {r[0]: r[1:] for r in page.rows if r}
+    target = comparison.optimizer.target_coverage_pct
+    for p in POSTURES:
+        cov = rows[f"pain coverage at the programmed amplitude, {p} (%)"]
+        assert cov == [f"{r.outcome.posture(p).pain_coverage_pct:g}" for r in (comparison.drg, comparison.scs)]
+        assert len(rows[f"amplitude needed for {target:g}% pain coverage, {p} (mA)"]) == 2
+    for result, model in ((comparison.drg, drg_model), (comparison.scs, scs_model)):
+        needed = {a.posture.value: a for a in result.amplitude_needed}
+        assert set(needed) == set(POSTURES) and set(summary[result.system.value]["amplitude_needed"]) == set(POSTURES)
+        grid = model.implant.ipg().amplitude_ma
+        programmed = {k: s.amplitude_ma for k, s in result.optimization.program.enabled_leads().items()}
+        home = comparison.optimizer.posture
+        reached = needed[home.value]  # within the program's amplitudes exactly when the program reaches the target
+        within = reached.amplitudes_ma is not None and all(reached.amplitudes_ma[k] <= programmed[k]
+                                                           for k in programmed)
+        assert within == (result.outcome.posture(home).pain_coverage_pct >= target)
+        for p, a in needed.items():
+            if a.amplitudes_ma is None:
+                continue
+            assert evaluate_posture(model, _at(result, a.amplitudes_ma), p).pain_coverage_pct >= target
+            lower = {k: grid.step_from(v, -1) for k, v in a.amplitudes_ma.items()}  # one step less on every lead
+            assert evaluate_posture(model, _at(result, lower), p).pain_coverage_pct < target
+
+
+def _at(result, amplitudes_ma):
+    program = result.optimization.program.model_copy(deep=True)
+    for k, amp in amplitudes_ma.items():
+        program.leads[k].amplitude_ma = amp
+    return program
+
+
+def test_every_term_is_defined_and_no_python_value_leaks(written):
+    page, _, _ = written
+    text = " ".join(page.text)
+    for bad in ("None", "True", "False", "{'", "': "):
+        assert bad not in text, bad
+    assert set(page.terms) == set(GLOSSARY)
+    assert page.measures
+    for m in page.measures:
+        assert any(m.startswith(t) for t in GLOSSARY), m
+    assert re.search(r"The (\d+) claims", text).group(1) == "5"
+
+
+def test_the_page_says_what_it_came_from_and_what_it_is_not(written, comparison):
+    page, summary, out = written
+    text = " ".join(" ".join(page.text).split())
+    assert NOTICE in text
+    p = comparison.provenance
+    for key in ("commit", "date_utc", "python"):
+        assert p[key] and p[key] in text
+    assert all(v in text for v in p["dependencies"].values())
+    assert "Methods" in text and "References" in text and "doi:10.1097/j.pain.0000000000000814" in text
+    assert summary["provenance"] == p and json.loads((out / "summary.json").read_text())["provenance"] == p
+
+
+def test_a_warm_rerun_keeps_the_cold_runs_timings(written):
+    _, summary, out = written
+    runs = json.loads((out / "summary.json").read_text())["runs"]
+    assert [r["total_seconds"] for r in runs] == [100.0, 2.0] == [r["total_seconds"] for r in summary["runs"]]
