@@ -18,9 +18,11 @@ def test_worker_processes_store_the_in_process_solution(tmp_path, monkeypatch):
     twin = {"the same field again": specs["sphere at z=0.0"]}
     done = []
     reports = solve_many({**specs, **twin}, workers=2, progress=lambda i, n: done.append((i, n)))
-    assert len(reports) == 2 and done == [(1, 2), (2, 2)]  # the duplicate is solved once
+    assert len(reports) == 2 and done == [(0, 2), (1, 2), (2, 2)]  # the duplicate is solved once
     assert not any(r.cache_hit for r in reports)
-    assert solve_many(specs, workers=2) == []  # all cached now
+    done.clear()
+    assert solve_many(specs, workers=2, progress=lambda i, n: done.append((i, n))) == []  # all cached now
+    assert done == [(2, 2)]
     for spec in specs.values():
         cached, fresh = solve(spec), solve(spec, use_cache=False)
         assert cached.report.cache_hit

@@ -11,8 +11,9 @@ import pytest
 
 from drgsim.anatomy.posture import Posture
 from drgsim.provenance import NOTICE
-from drgsim.therapy.outcomes import evaluate_posture
-from drgsim.therapy.report import GLOSSARY, write_outputs
+from drgsim.therapy.model import System
+from drgsim.therapy.outcomes import ABETA_KINDS, DISCOMFORT_KINDS, evaluate_posture
+from drgsim.therapy.report import GLOSSARY, display_value, write_outputs
 
 POSTURES = [p.value for p in Posture]
 
@@ -146,3 +147,30 @@ def test_a_warm_rerun_keeps_the_cold_runs_timings(written):
     _, summary, out = written
     runs = json.loads((out / "summary.json").read_text())["runs"]
     assert [r["total_seconds"] for r in runs] == [100.0, 2.0] == [r["total_seconds"] for r in summary["runs"]]
+
+
+def test_the_window_is_shown_in_every_posture_with_the_cells_that_set_it(written, comparison):
+    """Issue 19: the therapeutic window and its cause, for both systems. SCS's discomfort cells are its dorsal-root
+    fibres: at quick quality they fire within the device's range, so SCS has a window in every posture."""
+    page, summary, _ = written
+    rows = {r[0]: r[1:] for r in page.rows if r}
+    for r in (comparison.drg, comparison.scs):
+        assert set(summary[r.system.value]["therapeutic_window"]) == set(POSTURES)
+    for p in POSTURES:
+        outs = [r.outcome.posture(p) for r in (comparison.drg, comparison.scs)]
+        assert rows[f"therapeutic window, {p}"] == [display_value(o.therapeutic_window) for o in outs]
+        assert rows[f"discomfort threshold, {p} (mA)"] == [display_value(_round(o.discomfort_threshold_ma))
+                                                            for o in outs]
+        for system, o, cell_text in zip(("drg", "scs"), outs, rows[f"cells that set the therapeutic window, {p}"]):
+            lead = next(x for x in o.leads if x.lead == o.window_lead)
+            assert o.therapeutic_window == round(lead.discomfort_threshold_ma / lead.perception_threshold_ma, 3)
+            for cell, thr, kinds in ((lead.perception_cell, lead.perception_threshold_ma, ABETA_KINDS),
+                                     (lead.discomfort_cell, lead.discomfort_threshold_ma,
+                                      DISCOMFORT_KINDS[System(system)])):
+                assert cell.threshold_ma == thr and cell.kind in kinds
+                assert cell.describe() in cell_text
+        assert outs[1].leads[0].discomfort_cell.kind == "dorsal_root"
+
+
+def _round(v):
+    return None if v is None else round(v, 3)

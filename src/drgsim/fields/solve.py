@@ -420,14 +420,17 @@ def solve_many(specs: dict[str, FieldSpec], workers: int | None = None, progress
     """Solve the distinct, not yet cached fields of ``specs`` (label -> spec) into the disk cache, each in a
     worker process stopped after ``field_time_limit_s()``, ``workers`` at a time (default: one per core;
     Netgen meshes serially, so independent fields share the cores best as separate processes) with the cores
-    shared among them. ``progress(done, total)`` is called as each finishes; a failure is raised as a
+    shared among them. ``progress(done, total)`` is called before the first starts (the cached ones done) and as
+    each finishes, over the distinct fields; a failure is raised as a
     RuntimeError naming the label; a mesh that needed a retry is logged (``drgsim.fields``). Returns the run
     reports."""
-    todo = {}
+    distinct = {}
     for label, s in specs.items():
-        if not (_cache_folder(s.key()) / "solution.npz").exists():
-            todo.setdefault(s.key(), (label, s))
-    todo = list(todo.values())
+        distinct.setdefault(s.key(), (label, s))
+    todo = [(label, s) for key, (label, s) in distinct.items() if not (_cache_folder(key) / "solution.npz").exists()]
+    cached = len(distinct) - len(todo)
+    if progress:
+        progress(cached, len(distinct))
     if not todo:
         return []
     limit = field_time_limit_s()
@@ -444,7 +447,7 @@ def solve_many(specs: dict[str, FieldSpec], workers: int | None = None, progress
                             futures[future], report.mesh_scale, report.mesher_messages[0])
             reports.append(report)
             if progress:
-                progress(len(reports), len(todo))
+                progress(cached + len(reports), len(distinct))
     return reports
 
 

@@ -76,6 +76,7 @@ class SystemResult(BaseModel):
                 "intervals": self.intervals.model_dump(mode="json"),
                 "posture_spread_pct": self.outcome.posture_spread_pct,
                 "pain_coverage_pct_by_posture": {p.posture.value: p.pain_coverage_pct for p in self.outcome.postures},
+                "therapeutic_window": {p.posture.value: p.therapeutic_window for p in self.outcome.postures},
                 "amplitude_needed": {a.posture.value: a.model_dump(mode="json", exclude={"posture"})
                                      for a in self.amplitude_needed}}
 

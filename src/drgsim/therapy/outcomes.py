@@ -90,6 +90,23 @@ class RegionMap:
         return cov, np.where(area > 0, off, 0.0)
 
 
+class LimitingCell(BaseModel):
+    """The cell whose threshold sets a lead's perception or discomfort threshold: what sets the window."""
+
+    model_config = _MODEL
+
+    kind: str
+    diameter_um: float
+    segment: str
+    side: str
+    threshold_ma: float
+    initiation_site: str  # the compartment where its decisive spike started
+
+    def describe(self) -> str:
+        return (f"{self.kind.replace('_', ' ')} {self.diameter_um:.1f} um ({self.segment} {self.side}), "
+                f"{self.threshold_ma:.3g} mA, spike from {self.initiation_site}")
+
+
 class LeadActivation(BaseModel):
     """One lead's channel in one posture."""
 
@@ -109,6 +126,8 @@ class LeadActivation(BaseModel):
     discomfort_threshold_ma: float | None
     motor_threshold_ma: float | None
     initiation_sites: dict[str, int]
+    perception_cell: LimitingCell | None = None
+    discomfort_cell: LimitingCell | None = None
     device_problems: list[str] = Field(default_factory=list)
 
 
@@ -128,6 +147,7 @@ class PostureOutcome(BaseModel):
     perception_threshold_ma: float | None
     discomfort_threshold_ma: float | None
     therapeutic_window: float | None  # discomfort / perception threshold, smallest over leads
+    window_lead: int | None = None  # the lead whose window is the smallest
     average_current_ua: float
     tissue_power_uw: float
     battery_current_ua: float
@@ -185,6 +205,17 @@ def _min_threshold(thr: np.ndarray, mask: np.ndarray) -> float | None:
     return float(v.min()) if v.size else None
 
 
+def _limiting_cell(table: ThresholdTable, info, mask: np.ndarray) -> LimitingCell | None:
+    """The cell of ``mask`` with the lowest threshold (None where none fires within the table's range)."""
+    thr = np.where(mask & np.isfinite(table.threshold_ma), table.threshold_ma, np.inf)
+    if not np.isfinite(thr).any():
+        return None
+    i = int(np.argmin(thr))
+    c = info[i]
+    return LimitingCell(kind=c.kind, diameter_um=round(c.diameter_um, 2), segment=c.segment, side=c.side,
+                        threshold_ma=float(thr[i]), initiation_site=str(table.initiation_site[i]))
+
+
 def lead_tables(model: TherapyModel, program: Program, posture: Posture) -> dict[int, tuple[ThresholdTable, float]]:
     """The full threshold table and configuration impedance of every enabled lead of ``program``."""
     ipg = model.implant.ipg()
@@ -230,7 +261,9 @@ def evaluate_posture(model: TherapyModel, program: Program, posture: Posture | s
             perception_threshold_ma=_min_threshold(thr, np.isin(kinds, ABETA_KINDS)),
             discomfort_threshold_ma=_min_threshold(thr, np.isin(kinds, DISCOMFORT_KINDS[system])),
             motor_threshold_ma=_min_threshold(thr, np.isin(kinds, MOTOR_KINDS[system])),
-            initiation_sites=dict(sites), device_problems=problems))
+            initiation_sites=dict(sites), device_problems=problems,
+            perception_cell=_limiting_cell(table, site.info, np.isin(kinds, ABETA_KINDS)),
+            discomfort_cell=_limiting_cell(table, site.info, np.isin(kinds, DISCOMFORT_KINDS[system]))))
         loads.append(LeadLoad(amplitude_ma=s.amplitude_ma, pulse_width_us=s.pulse_width_us,
                               frequency_hz=s.frequency_hz, impedance_ohm=z, recharge=s.recharge))
     covered = region_map.coverage(shares)
@@ -239,8 +272,9 @@ def evaluate_posture(model: TherapyModel, program: Program, posture: Posture | s
     battery = estimate_battery(loads, ipg.battery, duty_cycle=program.duty_cycle)
     pts = [x.perception_threshold_ma for x in leads if x.perception_threshold_ma is not None]
     dts = [x.discomfort_threshold_ma for x in leads if x.discomfort_threshold_ma is not None]
-    windows = [x.discomfort_threshold_ma / x.perception_threshold_ma for x in leads
-               if x.discomfort_threshold_ma is not None and x.perception_threshold_ma]
+    windows = {x.lead: x.discomfort_threshold_ma / x.perception_threshold_ma for x in leads
+               if x.discomfort_threshold_ma is not None and x.perception_threshold_ma}
+    window_lead = min(windows, key=windows.get) if windows else None
     motor = sum(counts[kd] for kd in MOTOR_KINDS[system])
     return PostureOutcome(
         posture=posture,
@@ -250,7 +284,7 @@ def evaluate_posture(model: TherapyModel, program: Program, posture: Posture | s
         abeta_activated=sum(counts[kd] for kd in ABETA_KINDS), c_fibers_activated=counts["c"],
         adelta_activated=counts["adelta"], motor_activated=motor > 0, motor_cells_activated=motor,
         perception_threshold_ma=min(pts) if pts else None, discomfort_threshold_ma=min(dts) if dts else None,
-        therapeutic_window=round(min(windows), 3) if windows else None,
+        therapeutic_window=round(windows[window_lead], 3) if windows else None, window_lead=window_lead,
         average_current_ua=round(battery.average_current_ua, 3), tissue_power_uw=round(battery.tissue_power_uw, 3),
         battery_current_ua=round(battery.battery_current_ua, 3), battery_years=round(battery.longevity_years, 2),
         deliverable=deliverable, leads=leads)

@@ -48,6 +48,15 @@ GLOSSARY = {
     "recharge interval": "Days between recharges of a rechargeable IPG with the program (n/a: primary cell).",
     "perception threshold": "The lowest amplitude at which an A-beta fibre fires, with the programmed contacts and "
                             "pulse (mA).",
+    "discomfort threshold": "The lowest amplitude at which a cell that causes discomfort fires (DRG: an A-delta or C "
+                            "neuron or a motor axon; SCS: a dorsal-root fibre, which evokes segmental motor "
+                            "responses), with the programmed contacts and pulse (mA; n/a: none within the device's "
+                            "range).",
+    "therapeutic window": "Discomfort threshold / perception threshold: how far the amplitude can be turned up from "
+                          "first paresthesia before discomfort (Holsheimer's usage ratio), the smallest over the leads.",
+    "cells that set the therapeutic window": "On the lead with the smallest window, the A-beta fibre that fires first "
+                                             "and the discomfort cell that fires first: kind, diameter, segment and "
+                                             "side, threshold, and the compartment where its spike starts.",
     "posture spread": "(largest - smallest) / mean of the perception threshold over supine, prone, sitting and "
                       "standing (%).",
     "pain coverage at the programmed amplitude": "Pain coverage in a posture with the program as set in the "
@@ -237,7 +246,27 @@ def _posture_rows(cmp: Comparison) -> list[list]:
     for p in POSTURES:
         rows.append([f"amplitude needed for {cmp.optimizer.target_coverage_pct:g}% pain coverage, {p} (mA)",
                      *[_needed(r, p) for r in (cmp.drg, cmp.scs)]])
+    for p in POSTURES:
+        rows.append([f"discomfort threshold, {p} (mA)",
+                     *[_r(r.outcome.posture(p).discomfort_threshold_ma) for r in (cmp.drg, cmp.scs)]])
+    for p in POSTURES:
+        rows.append([f"therapeutic window, {p}", *[r.outcome.posture(p).therapeutic_window for r in (cmp.drg, cmp.scs)]])
+    for p in POSTURES:
+        rows.append([f"cells that set the therapeutic window, {p}", *[_window_cells(r, p) for r in (cmp.drg, cmp.scs)]])
     return rows
+
+
+def _window_cells(r: SystemResult, posture: str) -> str:
+    """What sets the window: the first A-beta fibre and the first discomfort cell of the lead with the smallest
+    window (or, where no discomfort cell fires within the device's range, of every lead)."""
+    out = r.outcome.posture(posture)
+    leads = [x for x in out.leads if out.window_lead in (None, x.lead)]
+    parts = []
+    for x in leads:
+        first = x.perception_cell.describe() if x.perception_cell else "none within the device's range"
+        discomfort = x.discomfort_cell.describe() if x.discomfort_cell else "none within the device's range"
+        parts.append(f"lead {x.lead}: perception {first}; discomfort {discomfort}")
+    return " | ".join(parts) or "n/a"
 
 
 def _needed(r: SystemResult, posture: str) -> str:
