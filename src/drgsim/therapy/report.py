@@ -53,7 +53,8 @@ GLOSSARY = {
                             "responses), with the programmed contacts and pulse (mA; n/a: none within the device's "
                             "range).",
     "therapeutic window": "Discomfort threshold / perception threshold: how far the amplitude can be turned up from "
-                          "first paresthesia before discomfort (Holsheimer's usage ratio), the smallest over the leads.",
+                          "first paresthesia before discomfort (Holsheimer's usage ratio), the smallest over the "
+                          "leads.",
     "cells that set the therapeutic window": "On the lead with the smallest window, the A-beta fibre that fires first "
                                              "and the discomfort cell that fires first: kind, diameter, segment and "
                                              "side, threshold, and the compartment where its spike starts.",
@@ -250,7 +251,8 @@ def _posture_rows(cmp: Comparison) -> list[list]:
         rows.append([f"discomfort threshold, {p} (mA)",
                      *[_r(r.outcome.posture(p).discomfort_threshold_ma) for r in (cmp.drg, cmp.scs)]])
     for p in POSTURES:
-        rows.append([f"therapeutic window, {p}", *[r.outcome.posture(p).therapeutic_window for r in (cmp.drg, cmp.scs)]])
+        rows.append([f"therapeutic window, {p}",
+                     *[r.outcome.posture(p).therapeutic_window for r in (cmp.drg, cmp.scs)]])
     for p in POSTURES:
         rows.append([f"cells that set the therapeutic window, {p}", *[_window_cells(r, p) for r in (cmp.drg, cmp.scs)]])
     return rows
