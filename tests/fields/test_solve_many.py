@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -60,3 +62,25 @@ def test_the_meshers_own_output_is_collected_not_printed(capfd):
     print("after")
     assert lines == ["Intersecting elements 1 and 2", "Surface meshing failed"]
     assert capfd.readouterr().out == "after\n"
+
+
+def test_the_field_command_solves_in_a_time_limited_worker(tmp_path, monkeypatch):
+    """`drgsim field solve` builds, meshes and solves in a worker under the same limit (issue 19: every geometry
+    step gets a time limit): past it, exit 1 naming the limit; bad limits exit 2; then solved, then cached."""
+    from typer.testing import CliRunner
+
+    from drgsim.cli import app
+
+    monkeypatch.setenv("DRGSIM_CACHE_DIR", str(tmp_path))
+    args = ["field", "solve", "--model", "homogeneous", "--maxh-mm", "40", "--contact-maxh-mm", "0.6", "--json"]
+    runner = CliRunner()
+    monkeypatch.setenv("DRGSIM_FIELD_TIME_LIMIT_S", "0.2")
+    res = runner.invoke(app, args)
+    assert res.exit_code == 1 and "did not finish within 0.2 s (DRGSIM_FIELD_TIME_LIMIT_S)" in res.stdout
+    monkeypatch.setenv("DRGSIM_FIELD_TIME_LIMIT_S", "soon")
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2 and "DRGSIM_FIELD_TIME_LIMIT_S" in json.loads(res.stdout)["error"]
+    monkeypatch.delenv("DRGSIM_FIELD_TIME_LIMIT_S")
+    first, second = (json.loads(runner.invoke(app, args).stdout) for _ in range(2))
+    assert (first["cache_hit"], second["cache_hit"]) == (False, True)
+    assert first["impedance_ohm"] == second["impedance_ohm"] and first["ndof"] == second["ndof"] > 0

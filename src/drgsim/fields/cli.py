@@ -34,7 +34,7 @@ def solve_command(
     resistivity_ohm_cm: Annotated[float, typer.Option(help="Medium resistivity (homogeneous).")] = 500.0,
     maxh_mm: Annotated[float, typer.Option(help="Largest element far from the lead.")] = 10.0,
     contact_maxh_mm: Annotated[float, typer.Option(help="Element size on the contacts.")] = 0.35,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Solve even if a cached solution exists.")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Solve in this process (no time limit), cache neither read nor written.")] = False,
     figure: Annotated[Optional[Path], typer.Option(help="Write a potential slice (PNG) for contact 1.")] = None,
     vtk: Annotated[Optional[Path], typer.Option(help="Write the unit solutions as VTK (.vtu).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -43,7 +43,7 @@ def solve_command(
     from drgsim.fields.anatomy_models import DRGParams, SCSParams
     from drgsim.fields.geometry import HomogeneousParams
     from drgsim.fields.lead import LeadPlacement
-    from drgsim.fields.solve import FieldSpec, MeshSettings, solve
+    from drgsim.fields.solve import FieldSpec, MeshSettings, solve, solve_many
 
     try:
         if model == FieldModel.DRG:
@@ -64,14 +64,26 @@ def solve_command(
         fail(str(e).strip("'\""), as_json)
     n = len(spec.geometry.lead_placement().lead.contact_centres_mm) if model != FieldModel.HOMOGENEOUS else \
         spec.geometry.lead.lead.n_contacts
-    with Progress(console=err_console, transient=True) as progress:
-        task = progress.add_task(f"{model} field: contacts solved", total=n)
-        sol = solve(spec, use_cache=not no_cache, progress=lambda: progress.advance(task))
+    solved = []
+    try:
+        with Progress(console=err_console, transient=True) as progress:
+            if no_cache:  # in this process, nothing cached
+                task = progress.add_task(f"{model} field: contacts solved", total=n)
+                sol = solve(spec, use_cache=False, progress=lambda: progress.advance(task))
+            else:  # in a worker stopped after DRGSIM_FIELD_TIME_LIMIT_S, into the cache, then read from it
+                task = progress.add_task(f"{model} field: built, meshed and solved", total=1)
+                solved = solve_many({f"{model} field": spec}, workers=1,
+                                    progress=lambda done, total: progress.update(task, completed=done, total=total))
+                sol = solve(spec)
+    except ValueError as e:  # DRGSIM_FIELD_TIME_LIMIT_S
+        fail(str(e), as_json)
+    except RuntimeError as e:
+        fail(str(e), as_json, code=1)
+    report = solved[0] if solved else sol.report  # the worker's, where it solved
     z = sol.impedance_ohm
     pairs = {f"{i + 1}-{i + 2}": sol.bipolar_impedance_ohm(i, i + 1) for i in range(sol.n_contacts - 1)}
-    out = {"model": str(model), "key": sol.report.key, "cache_hit": sol.report.cache_hit, "ndof": sol.report.ndof,
-           "n_elements": sol.report.n_elements, "seconds": sol.report.seconds,
-           "peak_memory_mb": sol.report.peak_memory_mb,
+    out = {"model": str(model), "key": report.key, "cache_hit": report.cache_hit, "ndof": report.ndof,
+           "n_elements": report.n_elements, "seconds": report.seconds, "peak_memory_mb": report.peak_memory_mb,
            "impedance_ohm": {"monopolar": {c: float(z[k, k]) for k, c in enumerate(sol.contacts)},
                              "bipolar_adjacent": pairs, "matrix": z.tolist()},
            "spec": spec.model_dump(mode="json")}
@@ -96,10 +108,10 @@ def solve_command(
     if as_json:
         print(json.dumps(out, indent=2))
         return
-    table = Table(title=f"{model} field ({'cached' if sol.report.cache_hit else 'solved'}), {sol.report.ndof} DOFs")
+    table = Table(title=f"{model} field ({'cached' if report.cache_hit else 'solved'}), {report.ndof} DOFs")
     table.add_column("contact")
     table.add_column("monopolar (ohm)", justify="right")
     for k, c in enumerate(sol.contacts):
         table.add_row(c, f"{z[k, k]:.0f}")
     Console().print(table)
-    Console().print({k: round(v, 2) for k, v in sol.report.seconds.items()})
+    Console().print({k: round(v, 2) for k, v in report.seconds.items()})
