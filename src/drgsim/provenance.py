@@ -17,7 +17,8 @@ NOTICE = ("Research use only. drgsim is not a medical device: its numbers come f
 
 
 def git_commit() -> str:
-    """The commit drgsim runs from ('+ changes' when its checkout has uncommitted edits), or why none is known."""
+    """The commit drgsim runs from (with ' + uncommitted changes' when its checkout has edits), or why none is
+    known."""
     here = Path(__file__).resolve().parent
     try:
         head = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,

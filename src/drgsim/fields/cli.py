@@ -34,7 +34,8 @@ def solve_command(
     resistivity_ohm_cm: Annotated[float, typer.Option(help="Medium resistivity (homogeneous).")] = 500.0,
     maxh_mm: Annotated[float, typer.Option(help="Largest element far from the lead.")] = 10.0,
     contact_maxh_mm: Annotated[float, typer.Option(help="Element size on the contacts.")] = 0.35,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Solve in this process (no time limit), cache neither read nor written.")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Solve in this process (no time limit), cache neither "
+                                                          "read nor written.")] = False,
     figure: Annotated[Optional[Path], typer.Option(help="Write a potential slice (PNG) for contact 1.")] = None,
     vtk: Annotated[Optional[Path], typer.Option(help="Write the unit solutions as VTK (.vtu).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,

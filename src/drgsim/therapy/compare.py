@@ -25,9 +25,9 @@ from drgsim import __version__
 from drgsim.anatomy.painmap import PainMap
 from drgsim.anatomy.patient import Patient
 from drgsim.anatomy.posture import Posture
-from drgsim.provenance import provenance
 from drgsim.devices.battery import LeadLoad, estimate_battery
 from drgsim.devices.hardware import default_model_id, get_ipg_model
+from drgsim.provenance import provenance
 from drgsim.therapy.model import Implant, Quality, System, TherapyModel, plan_implant, quality
 from drgsim.therapy.optimize import OptimizationResult, OptimizerConfig, optimize
 from drgsim.therapy.outcomes import (AmplitudeNeeded, Outcome, SamplingIntervals, amplitude_needed,

@@ -199,12 +199,6 @@ def group_index(model: TherapyModel, lead: int, posture: Posture, groups: list[t
     return idx, counts
 
 
-def _min_threshold(thr: np.ndarray, mask: np.ndarray) -> float | None:
-    v = thr[mask]
-    v = v[np.isfinite(v)]
-    return float(v.min()) if v.size else None
-
-
 def _limiting_cell(table: ThresholdTable, info, mask: np.ndarray) -> LimitingCell | None:
     """The cell of ``mask`` with the lowest threshold (None where none fires within the table's range)."""
     thr = np.where(mask & np.isfinite(table.threshold_ma), table.threshold_ma, np.inf)
@@ -243,7 +237,6 @@ def evaluate_posture(model: TherapyModel, program: Program, posture: Posture | s
         s = program.leads[k]
         site = model.site(k, posture)
         kinds = site.kinds
-        thr = table.threshold_ma
         fired = table.fires(s.amplitude_ma)
         g_idx, g_n = group_index(model, k, posture, groups)
         ab = g_idx >= 0
@@ -252,18 +245,19 @@ def evaluate_posture(model: TherapyModel, program: Program, posture: Posture | s
         problems = ipg.lead_problems(s, impedance_ohm=z, where=f"lead {k}: ")
         deliverable &= not problems
         fired_by_kind = {kd: int((fired & (kinds == kd)).sum()) for kd in sorted(set(kinds))}
+        perception, discomfort, motor_cell = (_limiting_cell(table, site.info, np.isin(kinds, group)) for group in
+                                              (ABETA_KINDS, DISCOMFORT_KINDS[system], MOTOR_KINDS[system]))
         counts.update(fired_by_kind)
         leads.append(LeadActivation(
             lead=k, level=site.plan.level.value, side=site.plan.side.value, contacts=table.configuration,
             amplitude_ma=s.amplitude_ma, pulse_width_us=s.pulse_width_us, frequency_hz=s.frequency_hz,
             impedance_ohm=round(z, 1), fired=fired_by_kind,
             modelled={kd: int((kinds == kd).sum()) for kd in sorted(set(kinds))},
-            perception_threshold_ma=_min_threshold(thr, np.isin(kinds, ABETA_KINDS)),
-            discomfort_threshold_ma=_min_threshold(thr, np.isin(kinds, DISCOMFORT_KINDS[system])),
-            motor_threshold_ma=_min_threshold(thr, np.isin(kinds, MOTOR_KINDS[system])),
-            initiation_sites=dict(sites), device_problems=problems,
-            perception_cell=_limiting_cell(table, site.info, np.isin(kinds, ABETA_KINDS)),
-            discomfort_cell=_limiting_cell(table, site.info, np.isin(kinds, DISCOMFORT_KINDS[system]))))
+            perception_threshold_ma=perception.threshold_ma if perception else None,
+            discomfort_threshold_ma=discomfort.threshold_ma if discomfort else None,
+            motor_threshold_ma=motor_cell.threshold_ma if motor_cell else None,
+            initiation_sites=dict(sites), device_problems=problems, perception_cell=perception,
+            discomfort_cell=discomfort))
         loads.append(LeadLoad(amplitude_ma=s.amplitude_ma, pulse_width_us=s.pulse_width_us,
                               frequency_hz=s.frequency_hz, impedance_ohm=z, recharge=s.recharge))
     covered = region_map.coverage(shares)
@@ -321,6 +315,7 @@ def amplitude_needed(model: TherapyModel, program: Program, posture: Posture | s
             crossings |= set((thr[np.isfinite(thr)] / on[k].amplitude_ma).tolist())
     scales = sorted(x for x in crossings if 0 < x <= top)
 
+    @cache  # the bisection's last answer is the one returned
     def at(scale: float) -> tuple[dict[int, float], PostureOutcome]:
         amps = {k: grid.ceil(s.amplitude_ma * scale) for k, s in on.items()}
         scaled = program.model_copy(deep=True)

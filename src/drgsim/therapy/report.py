@@ -240,22 +240,16 @@ def _outcome_rows(cmp: Comparison) -> list[list]:
 
 
 def _posture_rows(cmp: Comparison) -> list[list]:
-    rows = []
-    for p in POSTURES:
-        rows.append([f"pain coverage at the programmed amplitude, {p} (%)",
-                     *[r.outcome.posture(p).pain_coverage_pct for r in (cmp.drg, cmp.scs)]])
-    for p in POSTURES:
-        rows.append([f"amplitude needed for {cmp.optimizer.target_coverage_pct:g}% pain coverage, {p} (mA)",
-                     *[_needed(r, p) for r in (cmp.drg, cmp.scs)]])
-    for p in POSTURES:
-        rows.append([f"discomfort threshold, {p} (mA)",
-                     *[_r(r.outcome.posture(p).discomfort_threshold_ma) for r in (cmp.drg, cmp.scs)]])
-    for p in POSTURES:
-        rows.append([f"therapeutic window, {p}",
-                     *[r.outcome.posture(p).therapeutic_window for r in (cmp.drg, cmp.scs)]])
-    for p in POSTURES:
-        rows.append([f"cells that set the therapeutic window, {p}", *[_window_cells(r, p) for r in (cmp.drg, cmp.scs)]])
-    return rows
+    """Each measure in every posture, measure by measure, each labelled by a glossary term."""
+    at = lambda r, p: r.outcome.posture(p)  # noqa: E731
+    measures = [
+        ("pain coverage at the programmed amplitude, {} (%)", lambda r, p: at(r, p).pain_coverage_pct),
+        (f"amplitude needed for {cmp.optimizer.target_coverage_pct:g}% pain coverage, {{}} (mA)", _needed),
+        ("discomfort threshold, {} (mA)", lambda r, p: _r(at(r, p).discomfort_threshold_ma)),
+        ("therapeutic window, {}", lambda r, p: at(r, p).therapeutic_window),
+        ("cells that set the therapeutic window, {}", _window_cells)]
+    return [[label.format(p), *[value(r, p) for r in (cmp.drg, cmp.scs)]] for label, value in measures
+            for p in POSTURES]
 
 
 def _window_cells(r: SystemResult, posture: str) -> str:

@@ -10,18 +10,14 @@ sampling error, as written next to each case).
 
 from __future__ import annotations
 
-import datetime
 import platform
-import subprocess
 import time
-from importlib import metadata
-from pathlib import Path
 
 from pydantic import BaseModel
 
-from drgsim import __version__
 from drgsim.neurons.models.drg import SITES
 from drgsim.populations.farooqui import FarooquiPopulationConfig
+from drgsim.provenance import provenance
 from drgsim.validation import farooqui, fields, neuron, physiology
 from drgsim.validation.cases import ValidationCase, case
 
@@ -47,21 +43,11 @@ class ValidationReport(BaseModel):
 
 
 def environment() -> dict[str, str]:
-    """What produced the numbers: versions, commit (where run from a checkout), date, machine."""
-    env = {"drgsim": __version__, "python": platform.python_version(), "machine": platform.machine(),
-           "system": platform.system(), "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
-               timespec="seconds")}
-    for pkg in ("numpy", "scipy", "numba", "ngsolve", "pydantic"):
-        try:
-            env[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            env[pkg] = "not installed"
-    try:
-        env["commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                                       text=True, timeout=10).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        env["commit"] = "unknown"
-    return env
+    """What produced the numbers (``drgsim.provenance``: versions, commit, date), with the machine, as one flat
+    table."""
+    p = provenance()
+    deps = p.pop("dependencies")
+    return {**p, "machine": platform.machine(), "system": platform.system(), **deps}
 
 
 def farooqui_cases(result: farooqui.FarooquiResult, quick: bool) -> list[ValidationCase]:
