@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Annotated, Optional
 
@@ -9,12 +10,14 @@ import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
+from drgsim import __version__
 from drgsim.anatomy.cli import atlas_app, patient, plan
 from drgsim.clinic.cli import clinic_app, serve
 from drgsim.cohort.cli import cohort_app
 from drgsim.clierrors import fail
 from drgsim.devices.cli import app as devices_app
 from drgsim.fields.cli import field_app
+from drgsim.references import bibliography, markdown
 from drgsim.therapy import cli as therapy_cli
 from drgsim.validation.cli import validate
 from drgsim.neurons.models import CellModel
@@ -35,6 +38,27 @@ app.command("serve")(serve)
 app.command("validate")(validate)
 app.add_typer(cohort_app, name="cohort", help="Virtual cohorts: an in-silico ACCURATE trial on Dask.")
 app.add_typer(clinic_app, name="clinic", help="The clinic's database and accounts.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"drgsim {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", help="Print drgsim's version and exit.", is_eager=True,
+                                                callback=_print_version)] = False) -> None:
+    return None  # the options above act in their callbacks
+
+
+@app.command()
+def references(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False) -> None:
+    """The sources drgsim's models, data and reports cite, by section (the package's bibliography)."""
+    if as_json:
+        print(json.dumps({"sections": bibliography()}, indent=2, ensure_ascii=False))
+    else:
+        print(markdown(), end="")
 
 # Config field -> CLI flag, so that errors name what the user typed.
 FLAGS = {"diameter_um": "--diameter-um", "nodes": "--nodes", "distance_mm": "--distance-mm",

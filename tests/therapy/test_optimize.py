@@ -72,17 +72,19 @@ def test_the_motor_bound_changes_no_threshold_below_it(drg_model, scs_model):
     DRG and for SCS (where the motor cells are the dorsal-root fibres, A-beta themselves). Within the search's
     tolerance was not enough: a program chosen on a fibre's edge fired it in one table only (stop 28)."""
     from drgsim.therapy import optimize as opt
-    from drgsim.therapy.outcomes import ABETA_KINDS, MOTOR_KINDS
+    from drgsim.therapy.outcomes import ABETA_KINDS
+    from drgsim.therapy.systems import system_spec
 
     for model, contacts in ((drg_model, "+-00"), (scs_model, "000+0-00")):
-        f = opt.DEFAULT_FREQUENCY_HZ[model.system]
+        spec = system_spec(model.system)
+        f = spec.frequency_hz
         site = model.site(1, "supine")
         amplitude = model.implant.ipg().amplitude_ma
         wf = site_waveform(model, contacts, f)
         thr, fires = opt._abeta_and_motor(site, as_contacts(contacts), wf, model.system, amplitude)
-        kinds = tuple(sorted(set(ABETA_KINDS + MOTOR_KINDS[model.system]) & set(site.kinds)))
+        kinds = tuple(sorted(set(ABETA_KINDS + spec.motor_kinds) & set(site.kinds)))
         full = site.table(as_contacts(contacts), wf, amplitude.maximum, kinds=kinds)
-        motor = np.isin(site.kinds, MOTOR_KINDS[model.system])
+        motor = np.isin(site.kinds, spec.motor_kinds)
         bound = opt._first_firing(full, motor, amplitude)
         assert bound is not None
         tabled = np.isin(site.kinds, kinds)

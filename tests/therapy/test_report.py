@@ -12,7 +12,8 @@ import pytest
 from drgsim.anatomy.posture import Posture
 from drgsim.provenance import NOTICE
 from drgsim.therapy.model import System
-from drgsim.therapy.outcomes import ABETA_KINDS, DISCOMFORT_KINDS, evaluate_posture
+from drgsim.therapy.outcomes import ABETA_KINDS, evaluate_posture
+from drgsim.therapy.systems import system_spec
 from drgsim.therapy.report import GLOSSARY, display_value, write_outputs
 
 POSTURES = [p.value for p in Posture]
@@ -166,7 +167,7 @@ def test_the_window_is_shown_in_every_posture_with_the_cells_that_set_it(written
             assert o.therapeutic_window == round(lead.discomfort_threshold_ma / lead.perception_threshold_ma, 3)
             for cell, thr, kinds in ((lead.perception_cell, lead.perception_threshold_ma, ABETA_KINDS),
                                      (lead.discomfort_cell, lead.discomfort_threshold_ma,
-                                      DISCOMFORT_KINDS[System(system)])):
+                                      system_spec(system).discomfort_kinds)):
                 assert cell.threshold_ma == thr and cell.kind in kinds
                 assert cell.describe() in cell_text
         assert outs[1].leads[0].discomfort_cell.kind == "dorsal_root"

@@ -78,7 +78,7 @@ def trial_phase(patient, system, q, cfg):
     from drgsim.therapy.model import TherapyModel, plan_implant
     from drgsim.therapy.optimize import optimize
 
-    model = TherapyModel(patient, plan_implant(patient, system), q)
+    model = TherapyModel(patient, plan_implant(patient, system, kind="trial"), q)
     model.solve_fields(postures=(cfg.posture,))
     return optimize(model, cfg)
 

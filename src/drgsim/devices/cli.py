@@ -20,7 +20,7 @@ from rich.table import Table
 
 from drgsim.devices.battery import BatteryEstimate, LeadLoad, estimate_battery
 from drgsim.clierrors import fail
-from drgsim.devices.hardware import default_model_id, get_ipg_model
+from drgsim.devices.hardware import System, default_model_id, get_ipg_model
 from drgsim.devices.program import ContactState, Recharge
 from drgsim.devices.programfile import ProgramFileError, load_program_file, validate_program_file
 from drgsim.devices.ranges import ParameterError, fmt
@@ -30,11 +30,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="The device system: DRG and SCS stimulators, programs, safety and battery.")
 program_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Program files (YAML/JSON).")
 app.add_typer(program_app, name="program")
-
-
-class System(StrEnum):
-    DRG = "drg"
-    SCS = "scs"
 
 
 def validation_message(err: ValidationError) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from importlib import resources
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +28,13 @@ from drgsim.devices.program import LeadSettings, PatientLimits, Recharge
 from drgsim.devices.ranges import ParameterError, SteppedRange, fmt
 
 
+class System(StrEnum):
+    """The stimulation systems of the catalog."""
+
+    DRG = "drg"
+    SCS = "scs"
+
+
 class IPGModel(BaseModel):
     """A device model: channels, ranges, output limits, battery (see the catalog for sources)."""
 
@@ -34,7 +42,7 @@ class IPGModel(BaseModel):
 
     id: str
     name: str
-    system: Literal["drg", "scs"]
+    system: System
     kind: Literal["ipg", "trial"]
     max_leads: int = Field(ge=1, le=8)
     contacts_per_lead: int = Field(ge=1, le=32)
@@ -163,5 +171,8 @@ def get_ipg_model(model_id: str) -> IPGModel:
 
 
 def default_model_id(system: str, kind: str = "ipg") -> str:
-    return {("drg", "ipg"): "drg_ipg", ("drg", "trial"): "drg_trial",
-            ("scs", "ipg"): "scs_ipg", ("scs", "trial"): "scs_trial"}[(system, kind)]
+    """The catalog's first device of ``system`` and ``kind`` (``ipg`` or ``trial``)."""
+    for model in ipg_catalog().values():
+        if model.system == system and model.kind == kind:
+            return model.id
+    raise KeyError(f"no {kind} device of system {system!r} in the catalog")

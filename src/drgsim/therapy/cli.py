@@ -293,9 +293,6 @@ def simulate(
                           leads=req.leads or planned.leads)
     except ValidationError as err:
         fail(f"--program={str(program)!r}: " + _errors(err), as_json)
-    if implant.ipg().system != req.system.value:
-        fail(f"--program={str(program)!r}: ipg_model={implant.ipg_model!r} is a {implant.ipg().system} device; "
-              f"allowed: a {req.system.value} device", as_json)
     model = TherapyModel(pat, implant, quality(quality_name))
     if problems := _device_check(model, req.program):
         fail(f"--program={str(program)!r}: " + "; ".join(problems), as_json)

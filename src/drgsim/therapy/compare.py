@@ -26,10 +26,10 @@ from drgsim.anatomy.painmap import PainMap
 from drgsim.anatomy.patient import Patient
 from drgsim.anatomy.posture import Posture
 from drgsim.devices.battery import LeadLoad, estimate_battery
-from drgsim.devices.hardware import default_model_id, get_ipg_model
 from drgsim.provenance import provenance
 from drgsim.therapy.model import Implant, Quality, System, TherapyModel, plan_implant, quality
 from drgsim.therapy.optimize import OptimizationResult, OptimizerConfig, optimize
+from drgsim.therapy.systems import system_spec
 from drgsim.therapy.outcomes import (AmplitudeNeeded, Outcome, SamplingIntervals, amplitude_needed,
                                      cut_end_initiations, evaluate, lead_tables, recruitment, sampling_intervals)
 
@@ -125,7 +125,7 @@ def _loads(outcome: Outcome, posture: Posture) -> list[LeadLoad]:
 
 
 def _primary_cell_years(outcome: Outcome, posture: Posture) -> float:
-    cell = get_ipg_model(default_model_id("drg")).battery
+    cell = system_spec(System.DRG).device().battery
     return round(estimate_battery(_loads(outcome, posture), cell, duty_cycle=outcome.program.duty_cycle)
                  .longevity_years, 2)
 

@@ -9,14 +9,7 @@ at least its threshold; one table answers every amplitude. Tables are cached on 
 everything that produced them (field spec, population, configuration, waveform, solver settings
 and the code), so a stale table is never read.
 
-Geometry per lead and posture:
-- DRG: the patient's ganglion at the lead's level and side; the lead beside it with the patient's
-  placement error, its contacts moved along the lead by the posture's displacement (posture.json).
-  The ganglion and its cells do not depend on posture, so one field holds every posture of a lead:
-  one contact set per distinct displacement on the same lead body (``contact_slides_mm``), one mesh.
-- SCS: the patient's canal at the lead's level in that posture (dCSF, cord offset); the lead over
-  the dorsal midline, offset towards the painful side (``SCS_IPSILATERAL_OFFSET_MM``) plus the
-  patient's lateral placement error. The cells move with the cord.
+The system of the implant (its field model, cells and devices) is its entry in ``therapy.systems``.
 """
 
 from __future__ import annotations
@@ -25,87 +18,28 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from enum import StrEnum
 from functools import cached_property
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from drgsim.anatomy.levels import Level, Side
+from drgsim import fingerprint
 from drgsim.anatomy.patient import Patient
-from drgsim.anatomy.planning import plan_targets
-from drgsim.anatomy.posture import Posture, drg_lead_displacement_mm
-from drgsim.anatomy.spine import CANAL_LEVELS
-from drgsim.devices.hardware import IPGModel, default_model_id, get_ipg_model
+from drgsim.anatomy.posture import Posture
 from drgsim.devices.leads import get_lead
 from drgsim.devices.program import ContactState, LeadSettings, contacts_label
 from drgsim.devices.waveform import Waveform, contact_weights, device_waveform
-from drgsim.fields.anatomy_models import LEAD_ANGLE_LIMIT_DEG, DRGParams, SCSParams
-from drgsim import fingerprint
 from drgsim.fields.solve import FIELD_DATA_FILES, FieldSolution, FieldSpec, MeshSettings, cache_dir, solve, solve_many
 from drgsim.neurons.solver import CellBatch, SimulationSettings, find_thresholds
 from drgsim.populations import CellInfo, Population
-from drgsim.populations.drg import DRGPopulationConfig, drg_population
-from drgsim.populations.scs import SCSPopulationConfig, scs_population
+from drgsim.populations.drg import DRGPopulationConfig
+from drgsim.populations.scs import SCSPopulationConfig
+from drgsim.therapy.systems import (SCS_IPSILATERAL_OFFSET_MM, Implant, LeadPlan, System, _drg_params,  # noqa: F401
+                                    _scs_params, plan_implant, system_spec)
 
 TABLES_SCHEMA = 2  # bump when the stored table format changes
 POPULATION_SCALE_RANGE = (0.1, 10.0)  # Quality.scaled
-SCS_IPSILATERAL_OFFSET_MM = 1.0  # SCS lead placed this far from the midline towards unilateral pain [project default]
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
-
-
-class System(StrEnum):
-    DRG = "drg"
-    SCS = "scs"
-
-
-class LeadPlan(BaseModel):
-    """Where one lead lies: a DRG lead beside the ganglion of (level, side); an SCS lead over the
-    dorsal columns at a thoracic level, ``lateral_offset_mm`` from the midline (+ left)."""
-
-    model_config = _FROZEN
-
-    level: Level
-    side: Side
-    lateral_offset_mm: float = Field(0.0, ge=-10, le=10)
-
-
-class Implant(BaseModel):
-    """One system's leads and pulse generator for one patient."""
-
-    model_config = _FROZEN
-
-    system: System
-    ipg_model: str
-    leads: list[LeadPlan] = Field(min_length=1)
-
-    @field_validator("ipg_model")
-    @classmethod
-    def _known_model(cls, v: str) -> str:
-        try:
-            get_ipg_model(v)
-        except KeyError as err:
-            raise ValueError(err.args[0]) from None
-        return v
-
-    def ipg(self) -> IPGModel:
-        return get_ipg_model(self.ipg_model)
-
-
-def plan_implant(patient: Patient, system: System | str) -> Implant:
-    """The implant a clinician would plan: DRG leads at the recommended targets of the pain map (at most
-    the IPG's lead count); one SCS lead at T10 over the painful side's dorsal columns."""
-    system = System(system)
-    model = get_ipg_model(default_model_id(system.value))
-    plan = plan_targets(patient.pain_map, max_leads=model.max_leads)
-    if system is System.DRG:
-        leads = [LeadPlan(level=t.level, side=t.side) for t in plan.recommended]
-    else:
-        sides = {t.side for t in plan.recommended}
-        sign = 0.0 if len(sides) != 1 else (1.0 if sides == {Side.LEFT} else -1.0)
-        leads = [LeadPlan(level=Level.T10, side=next(iter(sides)) if sides else Side.LEFT,
-                          lateral_offset_mm=sign * SCS_IPSILATERAL_OFFSET_MM)]
-    return Implant(system=system, ipg_model=model.id, leads=leads)
 
 
 # Dorsal-column fibres that carry paresthesia: the ascending branches of the same A-beta afferents the
@@ -217,8 +151,7 @@ class CellSet:
     @property
     def population(self) -> Population:
         if self._population is None:
-            build = drg_population if self.system is System.DRG else scs_population
-            self._population = build(self.geometry, self.config)
+            self._population = system_spec(self.system).build_population(self.geometry, self.config)
             path = self._info_path()
             if not path.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -374,44 +307,6 @@ class Site:
         return ThresholdTable(key, contacts_label(contacts), waveform, max_ma, thr, block, sites, cut, kinds)
 
 
-# The contact sets of a DRG lead's field: one per distinct posture displacement, supine's first.
-DRG_SLIDES_MM = tuple(dict.fromkeys(drg_lead_displacement_mm(p) for p in Posture))
-
-
-def _drg_params(patient: Patient, lead: LeadPlan) -> DRGParams:
-    """The patient's ganglion and the lead beside it. The placement error moves the lead along the
-    nerve, around the ganglion (its cross-section component tangent to the sleeve) and away from it
-    (the outward radial component); a lead cannot go into the sleeve, so an inward error leaves it
-    resting on the sleeve at the planned gap, nor past the ganglion's cranial or caudal side (the
-    ventral root lies beyond), where it rests, noted in the run report. Each posture slides the contacts
-    along the lead (``DRG_SLIDES_MM``), the lead's body and tip staying at the supine place: in the
-    homogeneous test of issue 13's note the slid contacts' potentials differ from a lead moved whole by
-    0.4-0.6% of their peak, as much as two meshes of one geometry differ."""
-    g = patient.ganglion(lead.level, lead.side)
-    along, cranial, dorsal = g.drg_lead_error_mm  # model frame: x along the nerve, y dorsal, z ~ cranial
-    base = DRGParams(level=lead.level.value, anatomy=g.geometry.model_dump(mode="json"))
-    a = np.radians(base.lead_angle_deg)
-    radial = dorsal * np.cos(a) + cranial * np.sin(a)
-    tangential = -dorsal * np.sin(a) + cranial * np.cos(a)
-    tip = np.asarray(base.lead_placement().tip_mm) - base.ganglion_centre_mm()
-    angle = float(base.lead_angle_deg + np.degrees(tangential / float(np.hypot(tip[1], tip[2]))))
-    rest = float(np.clip(angle, -LEAD_ANGLE_LIMIT_DEG, LEAD_ANGLE_LIMIT_DEG))
-    notes = () if rest == angle else (
-        f"the placement error ({tangential:+.2f} mm around the ganglion) would take the lead to {angle:.1f} deg, past "
-        f"the ganglion's {'cranial' if angle > 0 else 'caudal'} side: it rests there at {rest:g} deg",)
-    return DRGParams.model_validate({
-        **base.model_dump(), "lead_angle_deg": rest, "lead_gap_mm": float(base.lead_gap_mm + max(radial, 0.0)),
-        "lead_shift_mm": (float(along), 0.0, 0.0), "contact_slides_mm": DRG_SLIDES_MM, "placement_notes": notes})
-
-
-def _scs_params(patient: Patient, lead: LeadPlan, posture: Posture) -> SCSParams:
-    if lead.level.value not in CANAL_LEVELS:
-        raise ValueError(f"SCS lead level={lead.level.value}; allowed: {', '.join(CANAL_LEVELS)}")
-    canal = patient.canal_geometry(lead.level, posture)
-    return SCSParams(level=lead.level.value, posture=posture.value, anatomy=canal.model_dump(mode="json"),
-                     lead_offset_mm=lead.lateral_offset_mm + patient.scs_lead_lateral_error_mm)
-
-
 def _seed(patient: Patient, system: System, lead: LeadPlan, base: int) -> int:
     """A site's population seed: from the anatomy, never the placement, so a lead placed elsewhere over the same
     ganglion or cord meets the same neurons."""
@@ -438,17 +333,13 @@ class TherapyModel:
         if (lead_index, posture) not in self._sites:
             lead = self.implant.leads[lead_index - 1]
             q = self.quality
-            if self.system is System.DRG:
-                geometry = _drg_params(self.patient, lead)
-                contact_set = DRG_SLIDES_MM.index(drg_lead_displacement_mm(posture))
-                pop = q.drg_population.model_copy(update={
-                    "seed": _seed(self.patient, self.system, lead, q.drg_population.seed), "side": lead.side.value})
-            else:
-                geometry = _scs_params(self.patient, lead, posture)
-                contact_set = 0
-                pop = q.scs_population.model_copy(update={
-                    "seed": _seed(self.patient, self.system, lead, q.scs_population.seed)})
+            spec = system_spec(self.system)
+            geometry = spec.field_params(self.patient, lead, posture)
+            base = getattr(q, spec.population_quality)
+            pop = base.model_copy(update={"seed": _seed(self.patient, self.system, lead, base.seed),
+                                          **spec.population_update(lead)})
             n = get_lead(geometry.lead_id).n_contacts
+            contact_set = spec.contact_set(posture)
             columns = tuple(range(contact_set * n, (contact_set + 1) * n))
             cells = CellSet(self.system, geometry.anatomy_only(), pop)
             cells = self._cells.setdefault(cells.key, cells)

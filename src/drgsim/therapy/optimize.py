@@ -33,13 +33,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from drgsim.anatomy.posture import Posture
 from drgsim.devices.battery import LeadLoad, estimate_battery
 from drgsim.devices.leads import get_lead
-from drgsim.devices.program import LeadSettings, Program, as_contacts, contacts_label
+from drgsim.devices.program import ContactState, LeadSettings, Program, as_contacts, contacts_label
 from drgsim.devices.safety import charge_warnings, max_contact_charge_uc
 from drgsim.therapy.model import System, TherapyModel
-from drgsim.therapy.outcomes import ABETA_KINDS, MOTOR_KINDS, RegionMap, group_index, groups_of
+from drgsim.therapy.systems import system_spec
+from drgsim.therapy.outcomes import ABETA_KINDS, RegionMap, group_index, groups_of
 
-DEFAULT_PULSE_WIDTHS_US = {System.DRG: (300.0, 200.0, 120.0), System.SCS: (300.0, 200.0, 450.0)}
-DEFAULT_FREQUENCY_HZ = {System.DRG: 20.0, System.SCS: 50.0}
 MAX_COMBINATIONS = 2_000_000
 
 
@@ -121,19 +120,18 @@ class _Option:
         self.drain, self.abeta_share = drain, abeta_share
 
 
-def _lead_options(model: TherapyModel, lead: int, contacts: str, pw: float, f: float, cfg: OptimizerConfig,
-                  groups) -> list[_Option]:
+def _lead_options(model: TherapyModel, lead: int, cs: tuple[ContactState, ...], pw: float, f: float,
+                  cfg: OptimizerConfig, groups) -> list[_Option]:
     """Every amplitude at which a new set of A-beta fibres fires, below motor activation and the device's
-    limits, for one lead configuration and pulse width."""
+    limits, for one lead configuration (parsed once, by ``optimize``) and pulse width."""
     ipg = model.implant.ipg()
     site = model.site(lead, cfg.posture)
-    cs = as_contacts(contacts)
     z = site.impedance_ohm(cs)
     probe = LeadSettings(contacts=cs, amplitude_ma=0.0, pulse_width_us=pw, frequency_hz=f, enabled=False)
     thr, fires = _abeta_and_motor(site, cs, model.lead_waveform(probe, z), model.system, ipg.amplitude_ma)
     g_idx, g_n = group_index(model, lead, cfg.posture, groups)
     ab = g_idx >= 0
-    motor = np.isin(site.kinds, MOTOR_KINDS[model.system])
+    motor = np.isin(site.kinds, system_spec(model.system).motor_kinds)
     area = get_lead(site.spec.geometry.lead_id).contact_area_cm2
     out = []
     for t in np.unique(thr[ab & (thr <= ipg.amplitude_ma.maximum)]):  # each new set of A-beta fibres
@@ -148,7 +146,7 @@ def _lead_options(model: TherapyModel, lead: int, contacts: str, pw: float, f: f
         shares = np.bincount(g_idx[fired], minlength=len(groups)) / np.where(g_n > 0, g_n, 1.0)
         drain = estimate_battery([LeadLoad(amplitude_ma=amp, pulse_width_us=pw, frequency_hz=f, impedance_ohm=z)],
                                  ipg.battery).stimulation_battery_current_ua
-        out.append(_Option(contacts, pw, amp, shares, drain, float(fired.sum() / max(ab.sum(), 1))))
+        out.append(_Option(cs, pw, amp, shares, drain, float(fired.sum() / max(ab.sum(), 1))))
     return out
 
 
@@ -160,7 +158,7 @@ def _abeta_and_motor(site, contacts, waveform, system, amplitude_range):
     to there: a bound that spares the search of every fibre out of reach and moves no threshold below
     it beyond the search's tolerance."""
     kinds = site.kinds
-    motor_kinds = tuple(sorted(set(MOTOR_KINDS[system]) & set(kinds)))
+    motor_kinds = tuple(sorted(set(system_spec(system).motor_kinds) & set(kinds)))
     ceiling, tables = amplitude_range.maximum, []
     if motor_kinds:
         tables.append(site.table(contacts, waveform, ceiling, kinds=motor_kinds))
@@ -230,19 +228,19 @@ def optimize(model: TherapyModel, cfg: OptimizerConfig = OptimizerConfig(), prog
     ``progress(what, done, total)`` hears of every threshold table."""
     t0 = time.perf_counter()
     ipg, system = model.implant.ipg(), model.system
-    f = ipg.check_parameter("frequency_hz", cfg.frequency_hz or DEFAULT_FREQUENCY_HZ[system], "frequency_hz")
+    f = ipg.check_parameter("frequency_hz", cfg.frequency_hz or system_spec(system).frequency_hz, "frequency_hz")
     widths = [ipg.check_parameter("pulse_width_us", w, "pulse_widths_us")
-              for w in (cfg.pulse_widths_us or DEFAULT_PULSE_WIDTHS_US[system])]
-    configs = [contacts_label(as_contacts(c)) for c in cfg.configurations or
-               candidate_configurations(ipg.contacts_per_lead)]
+              for w in (cfg.pulse_widths_us or system_spec(system).pulse_widths_us)]
+    configs = [tuple(as_contacts(c)) for c in cfg.configurations or candidate_configurations(ipg.contacts_per_lead)]
     for c in configs:
         if len(c) != ipg.contacts_per_lead:
-            raise ValueError(f"configurations entry {c!r} has {len(c)} contacts; allowed: {ipg.contacts_per_lead}")
+            raise ValueError(f"configurations entry {contacts_label(c)!r} has {len(c)} contacts; "
+                             f"allowed: {ipg.contacts_per_lead}")
     groups = groups_of(model)
     region_map = RegionMap(groups)
     n_leads = len(model.implant.leads)
     raw: list[list[_Option]] = [[] for _ in range(n_leads)]
-    tabled: set[tuple[int, str, float]] = set()
+    tabled: set[tuple[int, tuple[ContactState, ...], float]] = set()
 
     def table_all(jobs, stage):
         label = f"{system.value.upper()} optimizer, {stage}"
@@ -285,7 +283,7 @@ def _result(model, cfg, per_lead, choice, cov, off, drain, n_feasible, n, n_tabl
         else:
             leads[k] = LeadSettings(contacts=o.contacts, amplitude_ma=o.amp, pulse_width_us=o.pw, frequency_hz=f,
                                     enabled=True)
-            choices.append(LeadChoice(lead=k, enabled=True, contacts=o.contacts, amplitude_ma=o.amp,
+            choices.append(LeadChoice(lead=k, enabled=True, contacts=contacts_label(o.contacts), amplitude_ma=o.amp,
                                       pulse_width_us=o.pw, abeta_share=round(o.abeta_share, 4),
                                       battery_drain_ua=round(o.drain, 4)))
     met = cov >= cfg.target_coverage_pct - 1e-9

@@ -39,13 +39,12 @@ from drgsim.anatomy.atlas import load_atlas
 from drgsim.anatomy.painmap import PainMap
 from drgsim.anatomy.posture import Posture
 from drgsim.devices.battery import LeadLoad, estimate_battery
-from drgsim.devices.program import Program, as_contacts
+from drgsim.devices.program import Program
 from drgsim.therapy.model import Implant, Quality, System, TherapyModel, ThresholdTable
+from drgsim.therapy.systems import system_spec
 
 FULL_COVERAGE_FRACTION = 0.5  # share of a region's afferents whose firing covers the whole region [unverified]
 ABETA_KINDS = ("abeta", "dorsal_column", "dorsal_root")
-MOTOR_KINDS = {System.DRG: ("motor",), System.SCS: ("dorsal_root",)}
-DISCOMFORT_KINDS = {System.DRG: ("adelta", "c", "motor"), System.SCS: ("dorsal_root",)}
 _MODEL = ConfigDict(extra="forbid")
 
 
@@ -216,16 +215,15 @@ def lead_tables(model: TherapyModel, program: Program, posture: Posture) -> dict
     out = {}
     for k, s in sorted(program.enabled_leads().items()):
         site = model.site(k, posture)
-        contacts = as_contacts(s.contacts)
-        z = site.impedance_ohm(contacts)
-        out[k] = (site.table(contacts, model.lead_waveform(s, z), ipg.amplitude_ma.maximum), z)
+        z = site.impedance_ohm(s.contacts)
+        out[k] = (site.table(s.contacts, model.lead_waveform(s, z), ipg.amplitude_ma.maximum), z)
     return out
 
 
 def evaluate_posture(model: TherapyModel, program: Program, posture: Posture | str) -> PostureOutcome:
     """Outcome of ``program`` in one posture (tables from memory, disk or computed)."""
     posture = Posture(posture)
-    system, ipg = model.system, model.implant.ipg()
+    system, ipg, spec = model.system, model.implant.ipg(), system_spec(model.system)
     _check_leads(model, program)
     groups = groups_of(model)
     region_map = RegionMap(groups)
@@ -246,7 +244,7 @@ def evaluate_posture(model: TherapyModel, program: Program, posture: Posture | s
         deliverable &= not problems
         fired_by_kind = {kd: int((fired & (kinds == kd)).sum()) for kd in sorted(set(kinds))}
         perception, discomfort, motor_cell = (_limiting_cell(table, site.info, np.isin(kinds, group)) for group in
-                                              (ABETA_KINDS, DISCOMFORT_KINDS[system], MOTOR_KINDS[system]))
+                                              (ABETA_KINDS, spec.discomfort_kinds, spec.motor_kinds))
         counts.update(fired_by_kind)
         leads.append(LeadActivation(
             lead=k, level=site.plan.level.value, side=site.plan.side.value, contacts=table.configuration,
@@ -269,7 +267,7 @@ def evaluate_posture(model: TherapyModel, program: Program, posture: Posture | s
     windows = {x.lead: x.discomfort_threshold_ma / x.perception_threshold_ma for x in leads
                if x.discomfort_threshold_ma is not None and x.perception_threshold_ma}
     window_lead = min(windows, key=windows.get) if windows else None
-    motor = sum(counts[kd] for kd in MOTOR_KINDS[system])
+    motor = sum(counts[kd] for kd in system_spec(system).motor_kinds)
     return PostureOutcome(
         posture=posture,
         paresthesia={r: round(float(c), 4) for r, c in zip(region_map.ids, covered) if c > 0},
@@ -384,7 +382,7 @@ def cut_end_initiations(model: TherapyModel, program: Program, postures=tuple(Po
     cells active at ``program`` in every posture, and on each lead the motor cell that sets the motor limit
     (the lowest motor threshold). The model is built so that this is 0."""
     n = 0
-    motor = MOTOR_KINDS[model.system]
+    motor = system_spec(model.system).motor_kinds
     for p in postures:
         for k, (table, _) in lead_tables(model, program, p).items():
             n += int((table.fires(program.leads[k].amplitude_ma) & table.cut_end).sum())

@@ -14,15 +14,17 @@ import html
 import json
 from pathlib import Path
 
+from drgsim.references import cite
 from drgsim.anatomy.bodymap import draw_body_map, draw_region_values
 from drgsim.anatomy.posture import Posture
 from drgsim.devices.program import contacts_label
 from drgsim.provenance import NOTICE
 from drgsim.therapy.compare import Comparison, SystemResult
+from drgsim.therapy.systems import SYSTEMS
 
 KIND_LABELS = {"abeta": "A-beta", "adelta": "A-delta", "c": "C", "motor": "motor axon",
                "dorsal_column": "dorsal column", "dorsal_root": "dorsal root"}
-COLOURS = {"drg": "#1f77b4", "scs": "#d62728"}
+COLOURS = {spec.system.value: spec.colour for spec in SYSTEMS.values()}
 POSTURES = [p.value for p in Posture]
 
 GLOSSARY = {
@@ -79,26 +81,8 @@ model (MRG myelinated axons, pseudo-unipolar DRG neurons) simulated by drgsim's 
 optimizer searches the device's grid for the lowest-energy program covering the target share of the pain map without
 motor activation, in the programming posture; that program is then evaluated in every posture."""
 
-REFERENCES = [
-    "Deer TR, Levy RM, Kramer J, et al. Dorsal root ganglion stimulation yielded higher treatment success rate for "
-    "complex regional pain syndrome and causalgia at 3 and 12 months: a randomized comparative trial. Pain "
-    "2017;158(4):669-681. doi:10.1097/j.pain.0000000000000814.",
-    "McIntyre CC, Richardson AG, Grill WM. Modeling the excitability of mammalian nerve fibers: influence of "
-    "afterpotentials on the recovery cycle. J Neurophysiol 2002;87(2):995-1006. doi:10.1152/jn.00353.2001.",
-    "Graham RD, Bruns TM, Duan B, Lempka SF. Dorsal root ganglion stimulation for chronic pain modulates A-beta-fiber "
-    "activity but not C-fiber activity: a computational modeling study. Clin Neurophysiol 2019;130(6):941-951. "
-    "doi:10.1016/j.clinph.2019.02.016.",
-    "Farooqui J, Nanivadekar AC, Capogrosso M, Lempka SF, Fisher LE. The effects of neuron morphology and spatial "
-    "distribution on the selectivity of dorsal root ganglion stimulation. J Neural Eng 2024;21(5):056030. "
-    "doi:10.1088/1741-2552/ad7760.",
-    "Sundt D, Gamper N, Jaffe DB. Spike propagation through the dorsal root ganglia in an unmyelinated sensory "
-    "neuron: a modeling study. J Neurophysiol 2015;114(6):3140-3153. doi:10.1152/jn.00226.2015.",
-    "Holsheimer J. Which neuronal elements are activated directly by spinal cord stimulation. Neuromodulation "
-    "2002;5(1):25-31.",
-    "Hines ML, Carnevale NT. The NEURON simulation environment. Neural Comput 1997;9(6):1179-1209.",
-    "Schöberl J. C++11 implementation of finite elements in NGSolve. ASC Report 30/2014, TU Wien, 2014.",
-    "Efron B, Tibshirani RJ. An Introduction to the Bootstrap. Chapman & Hall/CRC, 1993.",
-]
+REFERENCES = cite("deer2017", "mcintyre2002", "graham2019", "farooqui2024", "sundt2015", "holsheimer2002",
+                  "hines1997", "schoberl2014", "efron1993")
 
 
 def _figure(size=(7.5, 4.0)):

@@ -13,6 +13,7 @@ import html
 import math
 from pathlib import Path
 
+from drgsim.references import cite
 from drgsim.validation.cases import ValidationCase
 from drgsim.validation.run import ValidationReport
 
@@ -36,30 +37,8 @@ DIFFERENCES = [
     "quick: every fourth NEURON grid case, one Sundt case, every third firing window, 500 Farooqui neurons on a "
     "first-order mesh; the full run takes every case, 2,000 neurons and second-order elements.",
 ]
-REFERENCES = [
-    "ASME V&V 40-2018. Assessing Credibility of Computational Modeling through Verification and Validation: "
-    "Application to Medical Devices. ASME, 2018.",
-    "Hines ML, Carnevale NT. The NEURON simulation environment. Neural Comput 1997;9(6):1179-1209.",
-    "PyFibers 0.13.0, Duke University (github.com/wmglab-duke/pyfibers): the fibre models built in NEURON.",
-    "Musselman ED, Cariello JE, Grill WM, Pelot NA. ASCENT (Automated Simulations to Characterize Electrical Nerve "
-    "Thresholds): a pipeline for sample-specific computational modeling of electrical stimulation of peripheral "
-    "nerves. PLoS Comput Biol 2021;17(9):e1009285.",
-    "McIntyre CC, Richardson AG, Grill WM. Modeling the excitability of mammalian nerve fibers: influence of "
-    "afterpotentials on the recovery cycle. J Neurophysiol 2002;87(2):995-1006. doi:10.1152/jn.00353.2001.",
-    "Sundt D, Gamper N, Jaffe DB. Spike propagation through the dorsal root ganglia in an unmyelinated sensory "
-    "neuron: a modeling study. J Neurophysiol 2015;114(6):3140-3153. doi:10.1152/jn.00226.2015.",
-    "Amir R, Devor M. Electrical excitability of the soma of sensory neurons is required for spike invasion of "
-    "the soma, but not for through-conduction. Biophys J 2003;84(4):2181-2191. doi:10.1016/S0006-3495(03)75024-3.",
-    "Graham RD, Bruns TM, Duan B, Lempka SF. Dorsal root ganglion stimulation for chronic pain modulates "
-    "A-beta-fiber activity but not C-fiber activity: a computational modeling study. Clin Neurophysiol "
-    "2019;130(6):941-951. doi:10.1016/j.clinph.2019.02.016.",
-    "Graham RD, Bruns TM, Duan B, Lempka SF. The effect of clinically controllable factors on neural activation "
-    "during dorsal root ganglion stimulation. Neuromodulation 2021;24(4):655-671. doi:10.1111/ner.13211.",
-    "Farooqui J, Nanivadekar AC, Capogrosso M, Lempka SF, Fisher LE. The effects of neuron morphology and spatial "
-    "distribution on the selectivity of dorsal root ganglion stimulation. J Neural Eng 2024;21(5):056030. "
-    "doi:10.1088/1741-2552/ad7760.",
-    "Plonsey R, Barr RC. Bioelectricity: A Quantitative Approach, 3rd ed. Springer, 2007.",
-]
+REFERENCES = cite("asme2018", "hines1997", "pyfibers", "musselman2021", "mcintyre2002", "sundt2015", "amir2003",
+                  "graham2019", "graham2021", "farooqui2024", "plonsey2007")
 
 
 def _num(x: float | None) -> str:
