@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -52,7 +53,6 @@ def test_a_field_that_takes_too_long_is_stopped_with_a_clear_error(tmp_path, mon
 def test_the_meshers_own_output_is_collected_not_printed(capfd):
     """Netgen writes to the process's native standard output: inside ``_native_output`` that goes into the list
     the run report keeps, never onto the terminal or into --json output."""
-    import os
 
     from drgsim.fields.solve import _native_output
 
@@ -84,3 +84,36 @@ def test_the_field_command_solves_in_a_time_limited_worker(tmp_path, monkeypatch
     first, second = (json.loads(runner.invoke(app, args).stdout) for _ in range(2))
     assert (first["cache_hit"], second["cache_hit"]) == (False, True)
     assert first["impedance_ohm"] == second["impedance_ohm"] and first["ndof"] == second["ndof"] > 0
+
+
+def test_a_failed_mesh_is_one_clear_line_and_its_chatter_stays_out_of_the_terminal(tmp_path, monkeypatch, capfd):
+    """Issue 18: the mesher's hundreds of lines never reach the terminal; the error says what failed and what to
+    change; --verbose shows the mesher's messages of a run that meshed."""
+    import netgen.occ
+    from netgen.libngpy._meshing import NgException
+    from typer.testing import CliRunner
+
+    from drgsim.cli import app
+
+    class Failing:
+        def __init__(self, shape):
+            pass
+
+        def GenerateMesh(self, **kw):  # noqa: N802 - Netgen's name
+            os.write(1, b"Intersecting elements 1 and 2\n" * 300)
+            raise NgException("Meshing failed!")
+
+    monkeypatch.setenv("DRGSIM_CACHE_DIR", str(tmp_path))
+    args = ["field", "solve", "--model", "homogeneous", "--maxh-mm", "40", "--contact-maxh-mm", "0.6", "--json"]
+    runner = CliRunner()
+    with monkeypatch.context() as m:
+        m.setattr(netgen.occ, "OCCGeometry", Failing)
+        res = runner.invoke(app, args + ["--no-cache"])
+    assert res.exit_code == 1
+    error = json.loads(res.stdout)["error"]
+    assert "meshing the homogeneous model failed" in error and "Change the element sizes" in error
+    assert error.count("Intersecting elements") <= 3
+    assert "Intersecting" not in capfd.readouterr().out
+    res = runner.invoke(app, args + ["--no-cache", "--verbose"])
+    assert res.exit_code == 0 and isinstance(json.loads(res.stdout)["mesher_messages"], list)
+    assert "mesher: " in res.stderr

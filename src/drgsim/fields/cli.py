@@ -38,6 +38,8 @@ def solve_command(
                                                           "read nor written.")] = False,
     figure: Annotated[Optional[Path], typer.Option(help="Write a potential slice (PNG) for contact 1.")] = None,
     vtk: Annotated[Optional[Path], typer.Option(help="Write the unit solutions as VTK (.vtu).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show the mesher's own messages (kept out of the terminal "
+                                                             "otherwise; --json always carries them).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Solve one unit-current problem per contact (cached) and report impedances in ohm."""
@@ -87,7 +89,10 @@ def solve_command(
            "n_elements": report.n_elements, "seconds": report.seconds, "peak_memory_mb": report.peak_memory_mb,
            "impedance_ohm": {"monopolar": {c: float(z[k, k]) for k, c in enumerate(sol.contacts)},
                              "bipolar_adjacent": pairs, "matrix": z.tolist()},
-           "spec": spec.model_dump(mode="json")}
+           "mesher_messages": report.mesher_messages, "spec": spec.model_dump(mode="json")}
+    if verbose:
+        for line in report.mesher_messages or ["(the mesher printed nothing)"]:
+            err_console.print(f"mesher: {line}", markup=False, highlight=False)
     if figure:
         from drgsim.fields.figures import slice_figure
 

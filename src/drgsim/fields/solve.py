@@ -250,7 +250,9 @@ def _mesh(spec: FieldSpec, threads: int | None):
     else:
         raise RuntimeError(f"meshing the {spec.geometry.model} model failed at element sizes x"
                            f"{', x'.join(map(str, MESH_RETRY_SCALES))} of {spec.mesh.model_dump()}: "
-                           f"{failures[-1]} (the mesher said first: {'; '.join(messages[:3]) or 'nothing'})")
+                           f"{failures[-1]} (the mesher said first: {'; '.join(messages[:3]) or 'nothing'}). Change the "
+                           f"element sizes (maxh_mm, contact_maxh_mm, near_maxh_mm) or the geometry that failed; "
+                           f"`drgsim field solve --verbose` shows the mesher's messages")
     t["mesh_scale"] = scale
     kept = failures + messages
     t["messages"] = kept[:MESHER_MESSAGES_KEPT] + (
