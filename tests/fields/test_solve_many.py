@@ -53,7 +53,6 @@ def test_a_field_that_takes_too_long_is_stopped_with_a_clear_error(tmp_path, mon
 def test_the_meshers_own_output_is_collected_not_printed(capfd):
     """Netgen writes to the process's native standard output: inside ``_native_output`` that goes into the list
     the run report keeps, never onto the terminal or into --json output."""
-
     from drgsim.fields.solve import _native_output
 
     lines = []
