@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: system packages the clinic tests use (Debian's PostgreSQL and Chromium,
-# installed when missing and this is root), the Python test extra, then the whole suite.
+# installed when missing and this is root), the Python test extra, the linter (ruff), then the whole suite
+# (its tests/test_architecture.py checks the import layering).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -14,4 +15,5 @@ else
          "and /usr/bin/chromium exists" >&2
 fi
 python3 -m pip install -q -e ".[test]"
+python3 -m ruff check src tests benchmarks examples
 python3 -m pytest "$@"
