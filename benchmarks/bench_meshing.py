@@ -21,13 +21,12 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from drgsim.anatomy._data import load_json
 from drgsim.anatomy.levels import Level, Side
 from drgsim.anatomy.patient import generate_patient
-from drgsim.anatomy._data import load_json
 from drgsim.anatomy.posture import Posture
 from drgsim.fields.solve import FieldSpec, mesh_only
 from drgsim.therapy.model import LeadPlan, _drg_params, _scs_params, quality
-
 
 DRG_LEVELS = tuple(load_json("spine.json")["drg"]["levels"])
 
@@ -60,7 +59,8 @@ def main() -> None:
                 bar.advance(task)
             out["levels"][level] = row
     what = "SCS canals at T10" if args.scs else "DRG geometries"
-    table = Table(title=f"{what} meshed ({args.quality} mesh, {args.draws} draws per {'posture' if args.scs else 'level'})")
+    per = "posture" if args.scs else "level"
+    table = Table(title=f"{what} meshed ({args.quality} mesh, {args.draws} draws per {per})")
     for col in ("posture" if args.scs else "level", "failed", "dimensions changed", "s per mesh"):
         table.add_column(col)
     for level, row in out["levels"].items():

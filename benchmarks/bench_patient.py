@@ -57,8 +57,8 @@ def run_compare(cache: Path, quality: str, scale: float = 1.0) -> tuple[dict, fl
 def neuron_threshold_seconds(n: int) -> tuple[float, list[float]]:
     """Mean seconds of a native NEURON threshold of bench_thresholds' fibre (its first ``n`` fibres)."""
     import neuron_oracle as oracle
-    from bench_thresholds import DT_US, HI, LO, N_NODES, PW_US, RHO, TOL, TSTOP_MS, fibres
 
+    from bench_thresholds import DT_US, HI, LO, N_NODES, PW_US, RHO, TOL, TSTOP_MS, fibres
     from drgsim.devices.waveform import Waveform
 
     oracle.ensure_mechanisms()

@@ -29,9 +29,9 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "reference"))
 
+from drgsim.devices.waveform import Waveform
 from drgsim.neurons.models import mrg  # noqa: E402
 from drgsim.neurons.solver import CellBatch, SimulationSettings, find_thresholds  # noqa: E402
-from drgsim.devices.waveform import Waveform
 from drgsim.neurons.stimulus import point_source_potentials  # noqa: E402
 
 DT_US, TSTOP_MS, PW_US, RHO, N_NODES, TOL, LO, HI = 2.5, 5.0, 300.0, 500.0, 41, 0.01, 0.25, 0.5

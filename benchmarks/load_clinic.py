@@ -132,8 +132,7 @@ def seed_clinic(url: str, users: int, tag: str) -> tuple[list[tuple[str, int]], 
     Returns [(username, patient id)] and the seconds it took."""
     from drgsim.clinic import service
     from drgsim.clinic.db import make_engine, session_factory, upgrade
-    from drgsim.clinic.schemas import (DecisionIn, DiaryIn, ImplantIn, LeadIn, PatientIn, PlanIn, TherapyIn,
-                                       TrialIn)
+    from drgsim.clinic.schemas import DecisionIn, DiaryIn, ImplantIn, LeadIn, PatientIn, PlanIn, TherapyIn, TrialIn
 
     t0 = time.perf_counter()
     upgrade(url)
@@ -339,7 +338,8 @@ def stats(samples: list[Sample]) -> KindStats:
         return KindStats(count=0, errors=0, refusals=0, mean_ms=None, p50_ms=None, p95_ms=None, p99_ms=None,
                          max_ms=None)
     p50, p95, p99 = (round(float(x), 2) for x in np.percentile(ms, [50, 95, 99]))
-    return KindStats(count=int(ms.size), errors=sum(not s.ok for s in samples), refusals=sum(s.refused for s in samples),
+    return KindStats(count=int(ms.size), errors=sum(not s.ok for s in samples),
+                     refusals=sum(s.refused for s in samples),
                      mean_ms=round(float(ms.mean()), 2), p50_ms=p50, p95_ms=p95, p99_ms=p99,
                      max_ms=round(float(ms.max()), 2))
 

@@ -9,8 +9,15 @@ import pytest
 
 from drgsim.anatomy.candidate import Diagnosis, assess_candidate
 from drgsim.anatomy.levels import Level, Side
-from drgsim.anatomy.patient import (Patient, Variability, default_patient, generate_patient, generate_patients,
-                                    patient_seeds, with_lead_errors)
+from drgsim.anatomy.patient import (
+    Patient,
+    Variability,
+    default_patient,
+    generate_patient,
+    generate_patients,
+    patient_seeds,
+    with_lead_errors,
+)
 from drgsim.anatomy.planning import plan_targets
 from drgsim.anatomy.posture import Posture
 from drgsim.anatomy.spine import CANAL_LEVELS, canal_level_data, drg_geometry, drg_level_data

@@ -7,8 +7,7 @@ import pytest
 from drgsim.anatomy._data import load_json
 from drgsim.anatomy.levels import Level
 from drgsim.anatomy.posture import Posture, cord_offset_change_mm, dcsf_change_mm, drg_lead_displacement_mm
-from drgsim.anatomy.spine import (CANAL_LEVELS, CanalGeometry, DRGGeometry, canal_geometry, drg_geometry,
-                                  drg_level_data)
+from drgsim.anatomy.spine import CANAL_LEVELS, CanalGeometry, DRGGeometry, canal_geometry, drg_geometry, drg_level_data
 
 LUMBAR = [Level.L1, Level.L2, Level.L3, Level.L4, Level.L5]
 # Weiner et al. 2022 (AJNR 43:769): mean (SD) DRG volume by MR gangliography, mm3.

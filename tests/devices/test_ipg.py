@@ -5,9 +5,15 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from drgsim.devices import (ClinicianProgrammer, ImplantedLead, Neurostimulator, PatientController,
-                            TrialStimulator, ImplantedPulseGenerator)
-from drgsim.devices import IPGModel
+from drgsim.devices import (
+    ClinicianProgrammer,
+    ImplantedLead,
+    ImplantedPulseGenerator,
+    IPGModel,
+    Neurostimulator,
+    PatientController,
+    TrialStimulator,
+)
 from drgsim.devices.events import Actor
 from drgsim.devices.ipg import DeviceState
 

@@ -154,11 +154,11 @@ def _rim(centre, axis, r, n=90):
 def test_an_offset_cord_falling_ventrally_rests_inside_the_dura():
     """Cohort patient c3-00001 (seed 3, index 1): prone, the cord 1.48 mm off midline fell 9.27 mm below the
     dorsal dura, 0.001 mm from the ventral dura where the sac narrows; Netgen could not mesh it."""
+    from drgsim.anatomy.levels import Level, Side
+    from drgsim.anatomy.posture import Posture
     from drgsim.cohort.population import CohortConfig, draw_cohort
     from drgsim.fields.solve import mesh_only
     from drgsim.therapy.model import LeadPlan, _scs_params, quality
-    from drgsim.anatomy.levels import Level, Side
-    from drgsim.anatomy.posture import Posture
 
     patient = draw_cohort(CohortConfig(n=2, seed=3, quality="quick"))[1].patient
     params = _scs_params(patient, LeadPlan(level=Level.T10, side=Side.RIGHT), Posture.PRONE)

@@ -8,13 +8,12 @@ reference's brackets are never handed to it. Tolerances: MRG 2%, Sundt 3% (issue
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
+from drgsim.devices.waveform import Polarity, Shape, Waveform
 from drgsim.neurons.models import mrg, sundt
 from drgsim.neurons.solver import CellBatch, SimulationSettings, find_thresholds
-from drgsim.devices.waveform import Polarity, Shape, Waveform
 from drgsim.neurons.stimulus import point_source_potentials
 from drgsim.validation.neuron import neuron_reference
 

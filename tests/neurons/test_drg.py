@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from drgsim.devices.waveform import Waveform
 from drgsim.neurons.models import drg_abeta, drg_adelta, drg_c
 from drgsim.neurons.solver import CellBatch, SimulationSettings, find_thresholds, simulate
-from drgsim.devices.waveform import Waveform
 from drgsim.neurons.stimulus import point_source_potentials
 
 BUILDERS = {"drg_abeta": drg_abeta.build, "drg_adelta": drg_adelta.build, "drg_c": drg_c.build}

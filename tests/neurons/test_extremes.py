@@ -22,7 +22,8 @@ def test_rates_stay_finite_at_extreme_voltages():
 def test_huge_stimulus_gives_an_answer_not_an_error():
     cell = drg_c.build()
     batch = CellBatch.pack([cell])
-    v = point_source_potentials(batch.positions_mm, cell.position_mm[cell.detectors["t_junction"]] + [0, -0.5, 0], 500.0)
+    source = cell.position_mm[cell.detectors["t_junction"]] + [0, -0.5, 0]
+    v = point_source_potentials(batch.positions_mm, source, 500.0)
     wf, st = Waveform(pulse_width_us=300.0), SimulationSettings(dt_us=5.0, tstop_ms=2.0)
     res = simulate(batch, v, 1e5, wf, st)
     assert res.steps[0] > 0 and not np.isinf(res.first_crossing_ms).any()

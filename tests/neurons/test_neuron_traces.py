@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from drgsim.devices.waveform import Waveform
 from drgsim.neurons.models import mrg, sundt
 from drgsim.neurons.solver import CellBatch, SimulationSettings, trace
-from drgsim.devices.waveform import Waveform
 from drgsim.neurons.stimulus import point_source_potentials
 
 REF = Path(__file__).parents[1] / "reference"

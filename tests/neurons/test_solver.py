@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from scipy.linalg import expm
 
+from drgsim.devices.waveform import Waveform
 from drgsim.neurons import kernel
 from drgsim.neurons.mechanisms import Mechanism, gate_rates, mrg_node_params, sundt_params
 from drgsim.neurons.models import drg_abeta, mrg, sundt
 from drgsim.neurons.solver import CellBatch, Method, SimulationSettings, find_thresholds, simulate, trace
-from drgsim.devices.waveform import Waveform
 from drgsim.neurons.stimulus import point_source_potentials
 
 from .conftest import over_middle_node

@@ -431,7 +431,8 @@ def pyfibers_crosscheck() -> dict:
     out = {}
     for lead, sign in (("cathodic", 1.0), ("anodic", -1.0)):
         t0 = time.perf_counter()
-        fiber = pf.build_fiber(pf.FiberModel.MRG_DISCRETE, diameter=g["diameter_um"], temperature=37, n_nodes=g["n_nodes"])
+        fiber = pf.build_fiber(pf.FiberModel.MRG_DISCRETE, diameter=g["diameter_um"], temperature=37,
+                               n_nodes=g["n_nodes"])
         fiber.potentials = fiber.point_source_potentials(
             0, g["distance_mm"] * 1000.0, fiber.length / 2, 1, 100.0 / g["resistivity_ohm_cm"]
         )
@@ -524,7 +525,8 @@ def main(argv: list[str] | None = None) -> None:
             results[r["id"]] = r
             print(
                 f"[{len(results):3d}/{len(cases)}] {r['group']:19s} {r['model']:5s} d={r['diameter_um']:5.1f} "
-                f"r={r['distance_mm']:.1f}mm {r['waveform_kind'][:4]} {r['polarity'][:4]} pw={r['pw_ms'] * 1000:5.0f}us "
+                f"r={r['distance_mm']:.1f}mm {r['waveform_kind'][:4]} {r['polarity'][:4]} "
+                f"pw={r['pw_ms'] * 1000:5.0f}us "
                 f"thr={r['threshold_ma']:.6g} mA  n={r['n_simulations']:2d}  {r['seconds']:6.1f}s",
                 flush=True,
             )
@@ -587,7 +589,8 @@ def main(argv: list[str] | None = None) -> None:
         "generated_by": "tests/reference/generate_neuron_reference.py",
         "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "versions": oracle.versions(),
-        "platform": {"machine": platform.machine(), "system": platform.system(), "cpu": _cpu_name(), "cpus": os.cpu_count()},
+        "platform": {"machine": platform.machine(), "system": platform.system(), "cpu": _cpu_name(),
+                     "cpus": os.cpu_count()},
         "workers": args.workers,
         "settings": {
             "rel_tol": REL_TOL,
@@ -602,7 +605,8 @@ def main(argv: list[str] | None = None) -> None:
             "ap_threshold_mv": -30.0,
             "detect_fraction": 0.9,
             "driver": "vector_play (bit-identical to the python loop; see neuron_oracle._PlayDriver)",
-            "passive_end_nodes": "PyFibers default: 1 per end (Ra 1e10 ohm cm, cm 1 uF/cm2, pas g 1e-4 S/cm2 e = v_rest)",
+            "passive_end_nodes": "PyFibers default: 1 per end (Ra 1e10 ohm cm, cm 1 uF/cm2, pas g 1e-4 S/cm2 "
+                                 "e = v_rest)",
             "waveforms": "see neuron_oracle.make_waveform; waveform[k] = value at t_k + dt/2; pulse starts at t = 0",
             "mrg": MRG,
             "sundt": SUNDT,
@@ -655,7 +659,8 @@ def main(argv: list[str] | None = None) -> None:
     for k, v in sim_per_case.items():
         print(f"  {k:20s} {v:.3f} s")
     sundt_first = [c["first_ap_ms_at_threshold"] for c in ordered if c["model"] == "sundt"]
-    print(f"Sundt: latest AP arrival at the detection node at threshold {max(sundt_first):.2f} ms (tstop {SUNDT['tstop_ms']} ms)")
+    print(f"Sundt: latest AP arrival at the detection node at threshold {max(sundt_first):.2f} ms "
+          f"(tstop {SUNDT['tstop_ms']} ms)")
     print(
         f"  case {tstop_check['case_id']} at its sub-threshold bound {tstop_check['amplitude_ma']:.6g} mA with tstop "
         f"{tstop_check['tstop_ms']} ms: fired={tstop_check['fired']}"

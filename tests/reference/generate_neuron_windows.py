@@ -109,7 +109,7 @@ def run_case(case: dict) -> dict:
     out["n_simulations"] = runs
     out["seconds"] = time.perf_counter() - t0
     driver.close()
-    del setup, driver
+    setup = driver = None  # NEURON frees the section (the closure above keeps the name)
     oracle.delete_fiber(fiber)
     return out
 

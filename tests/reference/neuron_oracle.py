@@ -134,7 +134,8 @@ def ensure_mechanisms() -> str:
                 proc = subprocess.run(cmd, cwd=mod_dir, capture_output=True, text=True)
                 if proc.returncode != 0:
                     raise RuntimeError(
-                        f"PyFibers mechanism compilation failed ({' '.join(cmd)}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+                        f"PyFibers mechanism compilation failed ({' '.join(cmd)}):\n{proc.stdout[-4000:]}\n"
+                        f"{proc.stderr[-4000:]}"
                     )
         if _mechanism_library(mod_dir) is None:
             raise RuntimeError(f"compiling PyFibers mechanisms in {mod_dir} failed")

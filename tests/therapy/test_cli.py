@@ -97,7 +97,8 @@ def test_bad_input_exits_2(args, message):
 
 @pytest.mark.parametrize("change,message", [
     (lambda p: p["program"]["leads"][1].update(amplitude_ma=0.61), "program.leads.1.amplitude_ma=0.61 mA is not on"),
-    (lambda p: p["program"]["leads"].update({3: p["program"]["leads"][1]}), "program.leads.3: this implant has leads 1-2"),
+    (lambda p: p["program"]["leads"].update({3: p["program"]["leads"][1]}),
+     "program.leads.3: this implant has leads 1-2"),
     (lambda p: p.update(system="tens"), "system='tens'"),
     (lambda p: p.update(ipg_model="scs_ipg"), "ipg_model='scs_ipg' is a scs device"),
 ])

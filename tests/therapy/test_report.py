@@ -11,10 +11,9 @@ import pytest
 
 from drgsim.anatomy.posture import Posture
 from drgsim.provenance import NOTICE
-from drgsim.therapy.model import System
 from drgsim.therapy.outcomes import ABETA_KINDS, evaluate_posture
-from drgsim.therapy.systems import system_spec
 from drgsim.therapy.report import GLOSSARY, display_value, write_outputs
+from drgsim.therapy.systems import system_spec
 
 POSTURES = [p.value for p in Posture]
 

@@ -44,7 +44,8 @@ def test_the_implants_lead_model_reaches_the_field(patient):
     for system in ("drg", "scs"):
         implant = plan_implant(patient, system, kind="trial")
         site = TherapyModel(patient, implant, QUALITY["quick"]).site(1, "supine")
-        assert site.spec.geometry.lead_id == implant.leads[0].lead_model == f"{system}{'' if system == 'drg' else '8'}_temp"
+        temporary = {"drg": "drg_temp", "scs": "scs8_temp"}[system]
+        assert site.spec.geometry.lead_id == implant.leads[0].lead_model == temporary
 
 
 def test_another_catalog_lead_changes_the_field_and_the_thresholds(patient, drg_model, monkeypatch):

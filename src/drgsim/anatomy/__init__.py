@@ -13,8 +13,14 @@ This layer imports nothing from the other drgsim layers.
 """
 
 from drgsim.anatomy.atlas import Region, UnknownRegionError, get_region, load_atlas, region_ids, regions_of_level
-from drgsim.anatomy.candidate import (CandidateAssessment, ClinicalHistory, Contraindication, Diagnosis,
-                                      PsychExclusion, assess_candidate)
+from drgsim.anatomy.candidate import (
+                                      CandidateAssessment,
+                                      ClinicalHistory,
+                                      Contraindication,
+                                      Diagnosis,
+                                      PsychExclusion,
+                                      assess_candidate,
+)
 from drgsim.anatomy.levels import Level, Side
 from drgsim.anatomy.painmap import PainMap, PainMapError, pain_map, parse_pain
 from drgsim.anatomy.patient import Patient, Variability, default_patient, generate_patient, generate_patients

@@ -24,8 +24,15 @@ from drgsim.anatomy.candidate import ClinicalHistory, Diagnosis
 from drgsim.anatomy.levels import Level, Side, as_level
 from drgsim.anatomy.painmap import PainMap
 from drgsim.anatomy.posture import Posture
-from drgsim.anatomy.spine import (CANAL_LEVELS, CanalGeometry, DRGGeometry, canal_geometry, canal_level_data,
-                                  drg_geometry, drg_level_data)
+from drgsim.anatomy.spine import (
+    CANAL_LEVELS,
+    CanalGeometry,
+    DRGGeometry,
+    canal_geometry,
+    canal_level_data,
+    drg_geometry,
+    drg_level_data,
+)
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 Vector3 = tuple[float, float, float]

@@ -37,7 +37,8 @@ def serve(host: Annotated[str, typer.Option(help="address to listen on (loopback
           port: Annotated[int, typer.Option(help="TCP port, 1-65535")] = 8000,
           database_url: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL; default DRGSIM_DATABASE_URL or "
                                                                     "the SQLite file in DRGSIM_DATA_DIR")] = None,
-          quality: Annotated[str, typer.Option(help="therapy-model quality of predictions: standard or quick")] = "standard",
+          quality: Annotated[str, typer.Option(help="therapy-model quality of predictions: standard or quick")
+                             ] = "standard",
           secure_cookies: Annotated[bool, typer.Option(help="mark cookies Secure (behind HTTPS)")] = False,
           as_json: Annotated[bool, typer.Option("--json", help="print the start-up facts as JSON")] = False) -> None:
     """Run the clinic web application (migrates the database to the latest schema first)."""

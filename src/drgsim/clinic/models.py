@@ -58,7 +58,8 @@ class Patient(Base):
     birth_year: Mapped[int] = mapped_column(Integer)
     sex: Mapped[str] = mapped_column(String(8))
     diagnosis: Mapped[str] = mapped_column(String(40))
-    stage: Mapped[str] = mapped_column(String(20), default="evaluation")  # evaluation | trial | trial_failed | implanted
+    # evaluation | trial | trial_failed | implanted
+    stage: Mapped[str] = mapped_column(String(20), default="evaluation")
     clinician_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -20,8 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from drgsim.anatomy._data import load_json
 from drgsim.anatomy.candidate import Diagnosis
 from drgsim.anatomy.painmap import PainMap
-from drgsim.anatomy.patient import (Patient, Variability, default_history, generate_patient, patient_seeds,
-                                    with_lead_errors)
+from drgsim.anatomy.patient import (
+    Patient,
+    Variability,
+    default_history,
+    generate_patient,
+    patient_seeds,
+    with_lead_errors,
+)
 
 ARMS = ("drg", "scs")
 _FROZEN = ConfigDict(extra="forbid", frozen=True)

@@ -11,19 +11,30 @@ Modules: ``ranges`` (stepped parameter grids), ``leads`` (catalog), ``hardware``
 ``controller``, ``waveform`` (the neurons stimulus), ``programfile``, ``cli``.
 """
 
-from drgsim.devices.battery import (BatteryEstimate, BatterySpec, LeadLoad, estimate_battery, stimulation_current_ua,
-                                    tissue_power_uw)
+from drgsim.devices.battery import (
+                                    BatteryEstimate,
+                                    BatterySpec,
+                                    LeadLoad,
+                                    estimate_battery,
+                                    stimulation_current_ua,
+                                    tissue_power_uw,
+)
 from drgsim.devices.controller import ClinicianProgrammer, PatientController
 from drgsim.devices.events import Actor, Event, EventLog
 from drgsim.devices.hardware import IPGModel, get_ipg_model, ipg_catalog
-from drgsim.devices.ipg import (ActionResult, DeviceActionRejected, ImplantedLead, ImplantedPulseGenerator,
-                                Neurostimulator, TrialStimulator)
+from drgsim.devices.ipg import (
+                                    ActionResult,
+                                    DeviceActionRejected,
+                                    ImplantedLead,
+                                    ImplantedPulseGenerator,
+                                    Neurostimulator,
+                                    TrialStimulator,
+)
 from drgsim.devices.leads import LeadModel, get_lead, lead_catalog
 from drgsim.devices.program import ContactState, LeadSettings, PatientLimits, Program, Recharge
 from drgsim.devices.programfile import ProgramFile, load_program_file, validate_program_file
 from drgsim.devices.ranges import ParameterError, SteppedRange
-from drgsim.devices.safety import (LeadSafety, assess_lead, charge_density_uc_per_cm2, charge_per_phase_uc,
-                                   shannon_k)
+from drgsim.devices.safety import LeadSafety, assess_lead, charge_density_uc_per_cm2, charge_per_phase_uc, shannon_k
 
 __all__ = [
     "ActionResult", "Actor", "BatteryEstimate", "BatterySpec", "ClinicianProgrammer", "ContactState",

@@ -1,7 +1,8 @@
 """The two hand-held programmers: the patient controller and the clinician programmer.
 
 - ``PatientController`` (Proclaim DRG: a phone app over Bluetooth; Axium era: MICS 402-405 MHz;
-  Axium Clinical Programmer manual MN20700-03): therapy on/off, choose a program, amplitude up/down in device steps only within
+  Axium Clinical Programmer manual MN20700-03): therapy on/off, choose a program, amplitude up/down in device steps
+  only within
   the clinician's limits, battery status, MRI mode on/off; on a trial stimulator, battery
   replacement; on a rechargeable IPG, recharging.
 - ``ClinicianProgrammer``: impedance check, create/edit programs, patient limits, the event log.

@@ -34,8 +34,15 @@ from drgsim.devices.battery import BatteryEstimate, LeadLoad, estimate_battery
 from drgsim.devices.events import Actor, Event, EventLog, diff
 from drgsim.devices.hardware import IPGModel, get_ipg_model
 from drgsim.devices.leads import get_lead
-from drgsim.devices.program import (ContactState, LeadSettings, PatientLimits, Program, Recharge, as_contacts,
-                                    contacts_label)
+from drgsim.devices.program import (
+    ContactState,
+    LeadSettings,
+    PatientLimits,
+    Program,
+    Recharge,
+    as_contacts,
+    contacts_label,
+)
 from drgsim.devices.ranges import ParameterError, fmt
 from drgsim.devices.safety import LeadSafety, assess_lead, charge_warnings, max_contact_charge_uc
 

@@ -1,7 +1,8 @@
 """Lead catalog: contact geometry and surface area of the DRG, trial and SCS leads.
 
 Loaded from ``drgsim/data/leads.json`` (sources per field there; DRG and SCS contact geometry is
-[unverified]: cylindrical contacts about 1.25 mm long, 1.0 mm across, 5 mm apart). Shared with ``drgsim.fields``, which meshes the
+[unverified]: cylindrical contacts about 1.25 mm long, 1.0 mm across, 5 mm apart). Shared with ``drgsim.fields``,
+which meshes the
 contacts from ``contact_centres_mm``, ``contact_length_mm`` and ``contact_diameter_mm``; safety
 uses ``contact_area_cm2`` for charge density.
 

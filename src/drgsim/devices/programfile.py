@@ -21,8 +21,14 @@ from drgsim.devices.battery import BatteryEstimate
 from drgsim.devices.controller import ClinicianProgrammer
 from drgsim.devices.hardware import get_ipg_model, ipg_catalog
 from drgsim.devices.ipg import ImplantedLead, Neurostimulator
-from drgsim.devices.program import (ContactState, PatientLimits, Recharge, config_is_valid, contacts_label,
-                                    parse_contacts)
+from drgsim.devices.program import (
+    ContactState,
+    PatientLimits,
+    Recharge,
+    config_is_valid,
+    contacts_label,
+    parse_contacts,
+)
 from drgsim.devices.ranges import ParameterError
 from drgsim.devices.safety import LeadSafety
 

@@ -5,7 +5,8 @@ each sample is the waveform's value at the middle of its step, t_k + dt/2, with 
 of the first pulse. Cathodic means a negative electrode current (negative potentials near the
 contact).
 
-- Passive recharge ([unverified] the DRG waveform: charge-balanced, passive recovery): a rectangular cathodic phase, then
+- Passive recharge ([unverified] the DRG waveform: charge-balanced, passive recovery): a rectangular cathodic phase,
+then
   the output coupling capacitor discharges through the tissue with time constant
   tau = Z * C (ohm * uF = us), carrying back exactly the first phase's charge: the neurons
   ``asymmetric`` shape.

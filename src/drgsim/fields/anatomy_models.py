@@ -17,7 +17,8 @@ left a draw unmeshable): the cut planes lie where no outline grazes another, the
 clear the roots as well as the sleeve, the foramen is enlarged to hold everything 0.3 mm inside its wall
 (the published mean widths, 6-8 mm, would put the ventral root and part of the lead into bone) and its faces
 are moved clear of transverse features; each change is a note in the run report. The domain runs
-``domain_mm / 2`` medially and ``lateral_mm`` laterally from the foramen's centre (the spinal nerve carries current far laterally, so the axons in
+``domain_mm / 2`` medially and ``lateral_mm`` laterally from the foramen's centre (the spinal nerve carries current
+far laterally, so the axons in
 it need room beyond the contacts) and ``domain_mm`` across; all its outer faces are grounded (the
 distant return). Within it the roots run straight along the nerve axis. The lead lies in the foramen on
 the dorsal surface of the ganglion, parallel to the nerve, tip lateral, with ``contact_over_ganglion`` over the ganglion
@@ -43,7 +44,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from drgsim.fields.geometry import Geometry
 from drgsim.fields.lead import TIP_MARGIN_MM, LeadPlacement, lead_solids
 from drgsim.fields.materials import Conductivity, conductivity
-
 
 # Clearances that keep the DRG model's parts from meeting at grazing angles, where the mesher fails (issue 14:
 # a drawn L3 ganglion whose dorsal root started 0.05 mm inside the ganglion's surface could not be meshed).
@@ -93,7 +93,8 @@ class DRGParams(_LeadModel):
     level: str = "L5"
     anatomy: dict | None = Field(None, description="DRGGeometry fields overriding the level's published means")
     lead_id: str = "drg"
-    contact_over_ganglion: float = Field(2.5, ge=1, le=4, description="contact number (fractional) over the ganglion centre")
+    contact_over_ganglion: float = Field(2.5, ge=1, le=4,
+                                         description="contact number (fractional) over the ganglion centre")
     lead_gap_mm: float = Field(0.1, ge=0.05, le=5, description="encapsulation surface to the ganglion's sleeve "
                                "(or to the dorsal root or spinal nerve, where one stands out further)")
     lead_angle_deg: float = Field(60.0, ge=-LEAD_ANGLE_LIMIT_DEG, le=LEAD_ANGLE_LIMIT_DEG,
@@ -169,7 +170,8 @@ class DRGParams(_LeadModel):
         g = self.drg()
         t = g.dural_sleeve_thickness_mm + g.sleeve_csf_mm
         semi = np.array([g.ganglion_length_mm, g.ganglion_height_mm, g.ganglion_width_mm]) / 2
-        r_root, r_nerve, r_v = g.dorsal_root_diameter_mm / 2, g.spinal_nerve_diameter_mm / 2, g.ventral_root_diameter_mm / 2
+        r_root, r_nerve = g.dorsal_root_diameter_mm / 2, g.spinal_nerve_diameter_mm / 2
+        r_v = g.ventral_root_diameter_mm / 2
         if g.ventral_root_gap_mm < RADIAL_GAP_MM:
             raise ValueError(f"ventral_root_gap_mm={g.ventral_root_gap_mm:g}; allowed: >= {RADIAL_GAP_MM:g} mm (the "
                              "ventral root would graze the ganglion's sleeve)")
@@ -191,7 +193,8 @@ class DRGParams(_LeadModel):
         a, b = _tunnel(g.foramen_width_mm / 2, g.foramen_height_mm / 2, np.concatenate(held))
         if (a, b) != (g.foramen_width_mm / 2, g.foramen_height_mm / 2):
             notes.append(f"foramen enlarged from {g.foramen_width_mm:.2f} x {g.foramen_height_mm:.2f} to {2 * a:.2f} x "
-                         f"{2 * b:.2f} mm (width x height) to hold the ganglion, roots and lead {w:g} mm inside its wall")
+                         f"{2 * b:.2f} mm (width x height) to hold the ganglion, roots and lead {w:g} mm inside its "
+                         "wall")
         features = [cut_m, cut_l, *self._transverse_features(lead_r, c + semi[0], r_v)]
         half = _clear_plane(g.foramen_length_mm / 2, np.array(features))
         if half != g.foramen_length_mm / 2:
@@ -209,7 +212,7 @@ class DRGParams(_LeadModel):
         return [join - r_v, join + r_v, join + 3.0 - r_v, join + 3.0 + r_v, *edges]
 
     def build(self, mesh) -> Geometry:
-        from netgen.occ import X, Y, Axes, Box, Cylinder, Ellipsoid, Glue, Pnt, Sphere, Vec
+        from netgen.occ import Axes, Box, Cylinder, Ellipsoid, Glue, Pnt, Sphere, Vec, X, Y
 
         g = self.drg()
         lay = self.layout()
@@ -504,7 +507,7 @@ def _clear_plane(half: float, features: np.ndarray, step: float = 0.05, most: fl
 def _slab(x0: float, x1: float, x_range: tuple[float, float], h: float):
     """The part x0 <= x <= x1 of the box x_range x [-h, h]^2, its faces on the box's surface named "ground"
     (the distant return); the faces it shares with its neighbouring slabs stay unnamed."""
-    from netgen.occ import X, Y, Z, Box, Pnt
+    from netgen.occ import Box, Pnt, X, Y, Z
 
     box = Box(Pnt(x0, -h, -h), Pnt(x1, h, h))
     for axis in (Y, Z):
@@ -601,7 +604,7 @@ class EpineuralParams(BaseModel):
         return np.array([0.0, self.radius_mm + self.epineurium_mm, 0.0])
 
     def build(self, mesh) -> Geometry:
-        from netgen.occ import X, Y, Axes, Box, Cylinder, Ellipsoid, Glue, Pnt, Vec
+        from netgen.occ import Axes, Box, Cylinder, Ellipsoid, Glue, Pnt, Vec, X, Y
 
         h = self.bath_mm / 2
         r, e, a = self.radius_mm, self.epineurium_mm, self.half_length_mm

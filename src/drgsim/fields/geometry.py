@@ -59,7 +59,8 @@ class HomogeneousParams(BaseModel):
         from netgen.occ import Cylinder, Glue, Pnt, Sphere, Vec
 
         sigma = Conductivity(isotropic=100.0 / self.resistivity_ohm_cm)
-        segments, envelope = lead_solids(self.lead, self.sheath_radius_mm, "medium", contact_maxh_mm=mesh.contact_maxh_mm)
+        segments, envelope = lead_solids(self.lead, self.sheath_radius_mm, "medium",
+                                         contact_maxh_mm=mesh.contact_maxh_mm)
         outer = Sphere(Pnt(0, 0, 0), self.radius_mm)
         outer.faces.name = "ground"
         d = np.asarray(self.lead.direction)

@@ -5,7 +5,8 @@ density over its surface, the outer surface is grounded (the distant return) and
 surface is insulating. P2 Lagrange elements (NGSolve), conjugate gradients preconditioned with the
 operator's diagonal (Jacobi): about 400 iterations here, but no set-up, where BDDC (OSS-DBS v2's choice)
 spent 11-14 s factorising its coarse problem for a 150k-DOF model to save 0.5 s per contact; both
-reach the same solution (the tests solve with BDDC independently). Because the problem is linear and every unit solution shares
+reach the same solution (the tests solve with BDDC independently). Because the problem is linear and every unit
+solution shares
 the operator, any program is a weighted sum of them (superposition), and reciprocity holds.
 
 Units: coordinates in mm and sigma in S/m (= mS/mm), so 1 mA gives phi in V; potentials are
@@ -224,9 +225,9 @@ def mesh_only(spec: FieldSpec, threads: int | None = None) -> list[str]:
 
 
 def _mesh(spec: FieldSpec, threads: int | None):
-    from ngsolve import Mesh
     from netgen.libngpy._meshing import NgException
     from netgen.occ import OCCGeometry
+    from ngsolve import Mesh
 
     t = {"geometry": 0.0, "mesh": 0.0}
     failures: list[str] = []
@@ -250,7 +251,8 @@ def _mesh(spec: FieldSpec, threads: int | None):
     else:
         raise RuntimeError(f"meshing the {spec.geometry.model} model failed at element sizes x"
                            f"{', x'.join(map(str, MESH_RETRY_SCALES))} of {spec.mesh.model_dump()}: "
-                           f"{failures[-1]} (the mesher said first: {'; '.join(messages[:3]) or 'nothing'}). Change the "
+                           f"{failures[-1]} (the mesher said first: {'; '.join(messages[:3]) or 'nothing'}). "
+                           f"Change the "
                            f"element sizes (maxh_mm, contact_maxh_mm, near_maxh_mm) or the geometry that failed; "
                            f"`drgsim field solve --verbose` shows the mesher's messages")
     t["mesh_scale"] = scale
@@ -268,7 +270,7 @@ def _mesh(spec: FieldSpec, threads: int | None):
 
 
 def _discretise_and_solve(spec: FieldSpec, geometry: Geometry, mesh, t: dict, progress):
-    from ngsolve import BND, BilinearForm, GridFunction, H1, Integrate, LinearForm, Preconditioner, ds, dx, grad
+    from ngsolve import BND, H1, BilinearForm, GridFunction, Integrate, LinearForm, Preconditioner, ds, dx, grad
     from ngsolve.krylovspace import CGSolver
 
     t0 = time.perf_counter()

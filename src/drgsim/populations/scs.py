@@ -119,7 +119,8 @@ def _root_fibre(path: np.ndarray, d: float, spread_mm: float, rng, centre_z_mm: 
     ortho /= np.linalg.norm(ortho)
     shift = ortho * rng.uniform(-spread_mm, spread_mm)
     entry, exit_ = path[0] + shift, path[1] + shift
-    polyline = np.array([[*entry[:2], centre_z_mm + half_len_mm], entry, exit_, [*exit_[:2], centre_z_mm - half_len_mm]])
+    polyline = np.array([[*entry[:2], centre_z_mm + half_len_mm], entry, exit_,
+                         [*exit_[:2], centre_z_mm - half_len_mm]])
     length = float(np.linalg.norm(np.diff(polyline, axis=0), axis=1).sum())
     n_nodes = mrg.internodes_in(g, length)
     comps, node_idx = mrg.axon_compartments(g, n_nodes, 37.0, passive_end_nodes=1)

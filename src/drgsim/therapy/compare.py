@@ -29,9 +29,18 @@ from drgsim.devices.battery import LeadLoad, estimate_battery
 from drgsim.provenance import provenance
 from drgsim.therapy.model import Implant, Quality, System, TherapyModel, plan_implant, quality
 from drgsim.therapy.optimize import OptimizationResult, OptimizerConfig, optimize
+from drgsim.therapy.outcomes import (
+    AmplitudeNeeded,
+    Outcome,
+    SamplingIntervals,
+    amplitude_needed,
+    cut_end_initiations,
+    evaluate,
+    lead_tables,
+    recruitment,
+    sampling_intervals,
+)
 from drgsim.therapy.systems import system_spec
-from drgsim.therapy.outcomes import (AmplitudeNeeded, Outcome, SamplingIntervals, amplitude_needed,
-                                     cut_end_initiations, evaluate, lead_tables, recruitment, sampling_intervals)
 
 
 class RecruitmentCurve(BaseModel):
@@ -152,7 +161,8 @@ def run_system(patient: Patient, system: System, q: Quality, cfg: OptimizerConfi
                           intervals=sampling_intervals(model, opt.program, cfg.posture),
                           amplitude_needed=[amplitude_needed(model, opt.program, p, cfg.target_coverage_pct)
                                             for p in Posture])
-    return result, {f"{system.value}_fields": round(t_fields - t0, 2), f"{system.value}_optimize": round(t1 - t_fields, 2),
+    return result, {f"{system.value}_fields": round(t_fields - t0, 2),
+                    f"{system.value}_optimize": round(t1 - t_fields, 2),
                     f"{system.value}_evaluate": round(t2 - t1, 2)}
 
 

@@ -34,8 +34,16 @@ from drgsim.neurons.solver import CellBatch, SimulationSettings, find_thresholds
 from drgsim.populations import CellInfo, Population
 from drgsim.populations.drg import DRGPopulationConfig
 from drgsim.populations.scs import SCSPopulationConfig
-from drgsim.therapy.systems import (SCS_IPSILATERAL_OFFSET_MM, Implant, LeadPlan, System, _drg_params,  # noqa: F401
-                                    _scs_params, plan_implant, system_spec)
+from drgsim.therapy.systems import (  # noqa: F401
+    SCS_IPSILATERAL_OFFSET_MM,
+    Implant,
+    LeadPlan,
+    System,
+    _drg_params,
+    _scs_params,
+    plan_implant,
+    system_spec,
+)
 
 TABLES_SCHEMA = 2  # bump when the stored table format changes
 POPULATION_SCALE_RANGE = (0.1, 10.0)  # Quality.scaled

@@ -36,8 +36,8 @@ from drgsim.devices.leads import get_lead
 from drgsim.devices.program import ContactState, LeadSettings, Program, as_contacts, contacts_label
 from drgsim.devices.safety import charge_warnings, max_contact_charge_uc
 from drgsim.therapy.model import System, TherapyModel
-from drgsim.therapy.systems import system_spec
 from drgsim.therapy.outcomes import ABETA_KINDS, RegionMap, group_index, groups_of
+from drgsim.therapy.systems import system_spec
 
 MAX_COMBINATIONS = 2_000_000
 
@@ -252,7 +252,8 @@ def optimize(model: TherapyModel, cfg: OptimizerConfig = OptimizerConfig(), prog
         if progress and jobs:
             progress(label, len(jobs), len(jobs))
 
-    table_all([(k, c, widths[0]) for k in range(1, n_leads + 1) for c in configs], f"configurations at {widths[0]:g} us")
+    table_all([(k, c, widths[0]) for k in range(1, n_leads + 1) for c in configs],
+              f"configurations at {widths[0]:g} us")
     per_lead = [[None] + _prune(r) for r in raw]
     choice = _search(per_lead, region_map, model, cfg)[0]
     if cfg.refine_top and len(widths) > 1:

@@ -14,7 +14,8 @@ console = Console(stderr=True)
 
 
 def validate(
-    quick: Annotated[bool, typer.Option("--quick", help="Sampled NEURON cases, 500 Farooqui neurons (minutes).")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="Sampled NEURON cases, 500 Farooqui neurons (minutes).")
+                     ] = False,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write the HTML report here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object: {\"cases\": [...], ...}.")] = False,
 ) -> None:

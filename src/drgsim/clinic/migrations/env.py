@@ -1,6 +1,7 @@
 """Alembic environment: runs the clinic's migrations against the URL set by ``drgsim.clinic.db``."""
 
 from alembic import context
+
 from drgsim.clinic.db import make_engine
 from drgsim.clinic.models import Base
 
