@@ -14,6 +14,7 @@ from drgsim.clinic.cli import clinic_app, serve
 from drgsim.cohort.cli import cohort_app
 from drgsim.clierrors import fail
 from drgsim.devices.cli import app as devices_app
+from drgsim.errors import flag, validation_message
 from drgsim.fields.cli import field_app
 from drgsim.therapy import cli as therapy_cli
 from drgsim.validation.cli import validate
@@ -35,42 +36,6 @@ app.command("serve")(serve)
 app.command("validate")(validate)
 app.add_typer(cohort_app, name="cohort", help="Virtual cohorts: an in-silico ACCURATE trial on Dask.")
 app.add_typer(clinic_app, name="clinic", help="The clinic's database and accounts.")
-
-# Config field -> CLI flag, so that errors name what the user typed.
-FLAGS = {"diameter_um": "--diameter-um", "nodes": "--nodes", "distance_mm": "--distance-mm",
-         "resistivity_ohm_cm": "--resistivity-ohm-cm", "pulse_width_us": "--pulse-width-us",
-         "dt_us": "--dt-us", "tstop_ms": "--tstop-ms", "tolerance": "--tolerance", "model": "--model",
-         "interphase_gap_us": "--interphase-gap-us", "lead": "--lead",
-         "contact": "--contact", "source": "--source", "max_ma": "--max-ma"}
-
-
-def _allowed(model_cls: type[BaseModel], field: str) -> str:
-    info = model_cls.model_fields.get(field)
-    if info is None:
-        return ""
-    parts = []
-    for m in info.metadata:
-        for attr, sym in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
-            if getattr(m, attr, None) is not None:
-                parts.append(f"{sym} {getattr(m, attr)}")
-    return " and ".join(parts)
-
-
-def validation_message(err: ValidationError, *models: type[BaseModel]) -> str:
-    """One line per error, naming the flag, the value and the allowed range."""
-    msgs = []
-    for e in err.errors():
-        field = str(e["loc"][-1]) if e["loc"] else ""
-        text = e["msg"].removeprefix("Value error, ")
-        if not field:  # model-level checks start with the field they concern
-            name = text.split("=")[0].split(":")[0]
-            msgs.append(text.replace(name, FLAGS[name], 1) if name in FLAGS else text)
-            continue
-        flag = FLAGS.get(field, "--" + field.replace("_", "-"))
-        allowed = next((a for a in (_allowed(m, field) for m in models) if a), "")
-        msgs.append(f"{flag}={e.get('input')!r}: {text}" + (f" (allowed: {allowed})" if allowed else ""))
-    return "; ".join(msgs)
-
 
 def emit(result: BaseModel, as_json: bool, table) -> None:
     if as_json:
@@ -118,7 +83,7 @@ def threshold(
                               interphase_gap_us=interphase_gap_us),
             settings=SimulationSettings(dt_us=dt_us, tstop_ms=tstop_ms, method=method))
     except ValidationError as err:
-        fail(validation_message(err, ThresholdConfig, Waveform, SimulationSettings), as_json)
+        fail(validation_message(err, flag), as_json)
     try:
         result = run(cfg)
     except NoThreshold as err:
