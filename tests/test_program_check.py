@@ -57,7 +57,8 @@ def test_therapy_outcomes_use_the_one_check(monkeypatch):
 
     seen = []
     check = IPGModel.contacts_problem
-    monkeypatch.setattr(IPGModel, "contacts_problem", lambda self, s, where="": seen.append(where) or check(self, s, where))
+    monkeypatch.setattr(IPGModel, "contacts_problem",
+                        lambda self, s, where="": seen.append(where) or check(self, s, where))
     bad = Program(name="p", leads={1: LeadSettings(**{**TOO_WIDE, "contacts": "-+000000"})})
     with pytest.raises(ValueError, match=r"program.leads.1.contacts has 8 entries; allowed: 4"):
         evaluate_posture(_model(), bad, "supine")
