@@ -130,6 +130,7 @@ class Tally:
 def seed_clinic(url: str, users: int, tag: str) -> tuple[list[tuple[str, int]], float]:
     """Migrate ``url`` and create a clinician and ``users`` implanted patients with therapy running.
     Returns [(username, patient id)] and the seconds it took."""
+    from drgsim.anatomy.painmap import PainMap
     from drgsim.clinic import service
     from drgsim.clinic.db import make_engine, session_factory, upgrade
     from drgsim.clinic.schemas import DecisionIn, DiaryIn, ImplantIn, LeadIn, PatientIn, PlanIn, TherapyIn, TrialIn
@@ -148,7 +149,7 @@ def seed_clinic(url: str, users: int, tag: str) -> tuple[list[tuple[str, int]], 
                 p = service.create_patient(db, clin, PatientIn(
                     name=f"Load Patient {i + 1}", birth_year=1960 + i % 40, sex=("female", "male")[i % 2],
                     diagnosis="crps_i", username=username, password=PASSWORD))
-                service.save_pain_map(db, clin, p.id, PAIN)
+                service.save_pain_map(db, clin, p.id, PainMap(nrs=PAIN))
                 service.save_plan(db, clin, p.id, PlanIn(targets=TARGETS))
                 service.start_trial(db, clin, p.id, TrialIn(start_date=start, baseline_nrs=8))
                 for d in range(7):  # the patient keeps the diary

@@ -12,17 +12,18 @@ from rich.console import Console
 
 from drgsim import __version__
 from drgsim.anatomy.cli import atlas_app, patient, plan
+from drgsim.clierrors import fail
 from drgsim.clinic.cli import clinic_app, serve
 from drgsim.cohort.cli import cohort_app
-from drgsim.clierrors import fail
 from drgsim.devices.cli import app as devices_app
+from drgsim.devices.waveform import Polarity, Shape
+from drgsim.errors import flag, validation_message
 from drgsim.fields.cli import field_app
+from drgsim.neurons.models import CellModel
+from drgsim.neurons.solver import Method
 from drgsim.references import bibliography, markdown
 from drgsim.therapy import cli as therapy_cli
 from drgsim.validation.cli import validate
-from drgsim.neurons.models import CellModel
-from drgsim.neurons.solver import Method
-from drgsim.devices.waveform import Polarity, Shape
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="drgsim: digital twin of dorsal root ganglion stimulation, with SCS side by side.")
@@ -60,41 +61,6 @@ def references(as_json: Annotated[bool, typer.Option("--json", help="Print one J
     else:
         print(markdown(), end="")
 
-# Config field -> CLI flag, so that errors name what the user typed.
-FLAGS = {"diameter_um": "--diameter-um", "nodes": "--nodes", "distance_mm": "--distance-mm",
-         "resistivity_ohm_cm": "--resistivity-ohm-cm", "pulse_width_us": "--pulse-width-us",
-         "dt_us": "--dt-us", "tstop_ms": "--tstop-ms", "tolerance": "--tolerance", "model": "--model",
-         "interphase_gap_us": "--interphase-gap-us", "lead": "--lead",
-         "contact": "--contact", "source": "--source", "max_ma": "--max-ma"}
-
-
-def _allowed(model_cls: type[BaseModel], field: str) -> str:
-    info = model_cls.model_fields.get(field)
-    if info is None:
-        return ""
-    parts = []
-    for m in info.metadata:
-        for attr, sym in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
-            if getattr(m, attr, None) is not None:
-                parts.append(f"{sym} {getattr(m, attr)}")
-    return " and ".join(parts)
-
-
-def validation_message(err: ValidationError, *models: type[BaseModel]) -> str:
-    """One line per error, naming the flag, the value and the allowed range."""
-    msgs = []
-    for e in err.errors():
-        field = str(e["loc"][-1]) if e["loc"] else ""
-        text = e["msg"].removeprefix("Value error, ")
-        if not field:  # model-level checks start with the field they concern
-            name = text.split("=")[0].split(":")[0]
-            msgs.append(text.replace(name, FLAGS[name], 1) if name in FLAGS else text)
-            continue
-        flag = FLAGS.get(field, "--" + field.replace("_", "-"))
-        allowed = next((a for a in (_allowed(m, field) for m in models) if a), "")
-        msgs.append(f"{flag}={e.get('input')!r}: {text}" + (f" (allowed: {allowed})" if allowed else ""))
-    return "; ".join(msgs)
-
 
 def emit(result: BaseModel, as_json: bool, table) -> None:
     if as_json:
@@ -106,8 +72,10 @@ def emit(result: BaseModel, as_json: bool, table) -> None:
 @app.command()
 def threshold(
     model: Annotated[CellModel, typer.Option(help="Cell model.")] = CellModel.MRG,
-    diameter_um: Annotated[Optional[float], typer.Option(help="Fibre diameter (mrg 2-16, sundt 0.1-3, motor 12-20).")] = None,
-    nodes: Annotated[Optional[int], typer.Option(help="Nodes of Ranvier (mrg, motor; odd) or compartments (sundt).")] = None,
+    diameter_um: Annotated[Optional[float],
+                           typer.Option(help="Fibre diameter (mrg 2-16, sundt 0.1-3, motor 12-20).")] = None,
+    nodes: Annotated[Optional[int],
+                     typer.Option(help="Nodes of Ranvier (mrg, motor; odd) or compartments (sundt).")] = None,
     source: Annotated[str, typer.Option(help="Stimulating source: point, or lead (its FEM solution).")] = "point",
     lead: Annotated[str, typer.Option(help="Catalog lead id for --source lead (drg, scs8, ...).")] = "drg",
     contact: Annotated[int, typer.Option(help="Contact of --source lead, numbered from 1 at the tip.")] = 1,
@@ -128,21 +96,22 @@ def threshold(
     """Threshold amplitude of one fibre or DRG neuron for a point source or a lead's contact."""
     from rich.table import Table
 
-    from drgsim.neurons.threshold import NoThreshold, ThresholdConfig, run
-    from drgsim.neurons.solver import SimulationSettings
     from drgsim.devices.waveform import Waveform
+    from drgsim.neurons.solver import SimulationSettings
+    from drgsim.neurons.threshold import NoThreshold, ThresholdConfig, run
 
     if source not in ("point", "lead"):
         fail(f"--source={source!r}: allowed values are 'point' and 'lead'", as_json)
     try:
         cfg = ThresholdConfig(
             model=model, diameter_um=diameter_um, nodes=nodes, distance_mm=distance_mm,
-            resistivity_ohm_cm=resistivity_ohm_cm, tolerance=tolerance, max_ma=max_ma, source=source, lead=lead, contact=contact,
+            resistivity_ohm_cm=resistivity_ohm_cm, tolerance=tolerance, max_ma=max_ma, source=source, lead=lead,
+            contact=contact,
             waveform=Waveform(shape=waveform, polarity=polarity, pulse_width_us=pulse_width_us,
                               interphase_gap_us=interphase_gap_us),
             settings=SimulationSettings(dt_us=dt_us, tstop_ms=tstop_ms, method=method))
     except ValidationError as err:
-        fail(validation_message(err, ThresholdConfig, Waveform, SimulationSettings), as_json)
+        fail(validation_message(err, flag), as_json)
     try:
         result = run(cfg)
     except NoThreshold as err:

@@ -1,7 +1,9 @@
 """Bad input on the command line, the same in every command: under ``--json`` the message as
 ``{"error": ...}`` on stdout, always in red on stderr (as text, never read as rich markup), exit status 2.
 A computation that cannot give an answer for valid input (a cell that never fires, a field that cannot
-be meshed) reports the same way with status 1."""
+be meshed) reports the same way with status 1. Input that a pydantic model refuses is described by
+``drgsim.errors.validation_message`` with ``drgsim.errors.flag``, so each problem names the flag, the
+value and the constraint."""
 
 from __future__ import annotations
 

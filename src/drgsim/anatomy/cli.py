@@ -20,11 +20,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from drgsim.anatomy.atlas import load_atlas
-from drgsim.clierrors import fail
 from drgsim.anatomy.bodymap import draw_body_map
 from drgsim.anatomy.candidate import ClinicalHistory, Contraindication, Diagnosis, PsychExclusion, assess_candidate
 from drgsim.anatomy.painmap import PainMap, PainMapError, parse_pain
 from drgsim.anatomy.planning import COVERAGE_GOAL, MAX_LEADS, plan_targets
+from drgsim.clierrors import fail
+from drgsim.errors import validation_message
 
 atlas_app = typer.Typer(add_completion=False, no_args_is_help=True,
                         help="The body atlas: regions, dermatomes and the body map of a pain map.")
@@ -136,8 +137,7 @@ def plan(
         try:
             history = ClinicalHistory(**given)
         except ValidationError as err:
-            fail("; ".join(f"{HISTORY_FLAGS[str(e['loc'][0])]}={e.get('input')!r}: {e['msg']}"
-                           for e in err.errors()), as_json)
+            fail(validation_message(err, lambda loc: HISTORY_FLAGS[str(loc[0])]), as_json)
         assessment = assess_candidate(history, pain_map)
 
     if as_json:

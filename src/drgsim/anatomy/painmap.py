@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from drgsim.anatomy.atlas import get_region
+from drgsim.errors import FieldProblem, field_problems
 
 NRS_MAX = 10
 
@@ -45,19 +46,14 @@ class PainMap(BaseModel):
         return ",".join(f"{k}:{v}" for k, v in self.nrs.items())
 
 
-def _message(err: ValidationError) -> str:
-    """One clause per error, naming the region and the value."""
-    out = []
-    for e in err.errors():
-        loc = e["loc"]
-        if len(loc) >= 3 and loc[-1] == "[key]":
-            out.append(e["msg"].removeprefix("Value error, "))
-        elif len(loc) == 2:
-            out.append(f"intensity {e.get('input')!r} for {loc[1]}: {e['msg']} "
-                       f"(allowed: integers 0 to {NRS_MAX}, the NRS)")
-        else:
-            out.append("no region given: a pain map needs at least one region:NRS (e.g. left_sole:8)")
-    return "; ".join(out)
+def _clause(p: FieldProblem) -> str:
+    """A problem of the ``nrs`` mapping, named by region."""
+    path = p.field.split(".")
+    if path[-1] == "[key]":
+        return p.constraint
+    if len(path) == 2:
+        return f"intensity {p.value!r} for {path[1]}: {p.constraint} (allowed: integers 0 to {NRS_MAX}, the NRS)"
+    return "no region given: a pain map needs at least one region:NRS (e.g. left_sole:8)"
 
 
 def pain_map(nrs: dict[str, int]) -> PainMap:
@@ -65,7 +61,7 @@ def pain_map(nrs: dict[str, int]) -> PainMap:
     try:
         return PainMap(nrs=nrs)
     except ValidationError as err:
-        raise PainMapError(_message(err)) from None
+        raise PainMapError("; ".join(_clause(p) for p in field_problems(err))) from None
 
 
 def parse_pain(text: str) -> PainMap:

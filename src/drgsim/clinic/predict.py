@@ -36,9 +36,9 @@ from drgsim.anatomy.levels import Level, Side
 from drgsim.anatomy.painmap import PainMap, PainMapError, pain_map
 from drgsim.anatomy.patient import Patient, default_patient
 from drgsim.anatomy.posture import Posture
-from drgsim.devices.hardware import IPGModel, default_model_id, get_ipg_model
-from drgsim.devices.program import LeadSettings, Program, contacts_label
-from drgsim.devices.ranges import fmt
+from drgsim.clinic.catalog import IPG_MODEL, clinic_ipg
+from drgsim.devices.hardware import IPGModel
+from drgsim.devices.program import LeadSettings, Program
 from drgsim.therapy.model import Implant, LeadPlan, System, TherapyModel
 from drgsim.therapy.model import quality as quality_settings
 from drgsim.therapy.outcomes import PostureOutcome, evaluate_posture
@@ -46,7 +46,6 @@ from drgsim.therapy.outcomes import PostureOutcome, evaluate_posture
 log = logging.getLogger(__name__)
 
 POSTURE = Posture.SUPINE
-_IPG_MODEL = default_model_id(System.DRG.value)
 
 
 class LeadAt(BaseModel):
@@ -96,13 +95,7 @@ class _Job(BaseModel):
 
 
 def _ipg() -> IPGModel:
-    return get_ipg_model(_IPG_MODEL)
-
-
-def _check_range(name: str, value: float, lo: float, hi: float, unit: str) -> None:
-    if not lo - 1e-9 <= value <= hi + 1e-9:
-        raise ValueError(f"{name}={fmt(value)} {unit} is outside the {_IPG_MODEL} range; "
-                         f"allowed: {fmt(lo)}-{fmt(hi)} {unit}")
+    return clinic_ipg()
 
 
 def _check_pain(nrs: dict[str, int]) -> PainMap:
@@ -146,27 +139,13 @@ def _delivers(s: LeadSettings) -> bool:
 
 
 def _check_program(program: Program, leads: list[LeadAt], ipg: IPGModel) -> None:
+    """The implant's leads, each with settings the device accepts (``IPGModel.program_problems``)."""
     numbers = sorted(x.lead for x in leads)
     if sorted(program.leads) != numbers:
         raise ValueError(f"program.leads has leads {sorted(program.leads)}; allowed: exactly the implant's "
                          f"leads {numbers}")
-    for k, s in sorted(program.leads.items()):
-        where = f"program.leads.{k}"
-        if len(s.contacts) != ipg.contacts_per_lead:
-            raise ValueError(f"{where}.contacts has {len(s.contacts)} entries; allowed: {ipg.contacts_per_lead}")
-        if not _delivers(s):
-            continue
-        if not s.config_valid:
-            raise ValueError(f"{where}.contacts={contacts_label(s.contacts)!r}: "
-                             f"an enabled lead needs at least one + and one - contact")
-        r = ipg.ranges()
-        _check_range(f"{where}.amplitude_ma", s.amplitude_ma, 0.0, r["amplitude_ma"].maximum, "mA")
-        _check_range(f"{where}.pulse_width_us", s.pulse_width_us, r["pulse_width_us"].minimum,
-                     r["pulse_width_us"].maximum, "us")
-        _check_range(f"{where}.frequency_hz", s.frequency_hz, r["frequency_hz"].minimum,
-                     r["frequency_hz"].maximum, "Hz")
-        if (problem := ipg.pulse_fits_problem(s.pulse_width_us, s.frequency_hz, s.recharge)) is not None:
-            raise ValueError(f"{where}: {problem}")
+    if problems := ipg.program_problems(program):
+        raise ValueError("; ".join(problems))
 
 
 def prepare(request: PredictionRequest) -> _Job:
@@ -198,7 +177,7 @@ def clinic_patient(pain: PainMap) -> Patient:
 
 def clinic_implant(plans: tuple[LeadPlan, ...] | list[LeadPlan]) -> Implant:
     """A DRG implant (the catalog's DRG IPG) with leads at the given ganglia, in IPG lead order."""
-    return Implant(system=System.DRG, ipg_model=_IPG_MODEL, leads=list(plans))
+    return Implant(system=System.DRG, ipg_model=IPG_MODEL, leads=list(plans))
 
 
 def _ready(out: PostureOutcome, quality: str) -> Prediction:

@@ -1,12 +1,14 @@
 """DRG versus SCS for a clinic patient: ``drgsim.therapy.compare`` on the patient's current pain map
 (mean anatomy, as the predictions), run in the background one at a time because a cold run takes
-minutes; the report's figures and ``summary.json`` are written under the data directory."""
+minutes; the report, its figures and ``summary.json`` (``drgsim.therapy.report.write_outputs``, with the pain
+map) are written under the data directory."""
 
 from __future__ import annotations
 
 import json
 import logging
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,15 +22,14 @@ def report_dir(patient_id: int) -> Path:
     return data_dir() / "reports" / f"patient-{patient_id}"
 
 
-def _run(patient_id: int, pain: dict[str, int], quality: str) -> None:
+def _run(patient_id: int, pain: PainMap, quality: str) -> None:
     from drgsim.clinic.predict import clinic_patient
     from drgsim.therapy.compare import compare
-    from drgsim.therapy.report import write_report
+    from drgsim.therapy.report import write_outputs
 
-    cmp = compare(clinic_patient(PainMap(nrs=pain)), quality)
-    out = report_dir(patient_id)
-    write_report(cmp, out)
-    (out / "summary.json").write_text(json.dumps({"pain": pain, **cmp.summary()}, indent=1))
+    t0 = time.perf_counter()
+    cmp = compare(clinic_patient(pain), quality)
+    write_outputs(cmp, report_dir(patient_id), time.perf_counter() - t0, extra={"pain": dict(pain.nrs)})
 
 
 class Comparisons:
@@ -40,11 +41,11 @@ class Comparisons:
         self._jobs: dict[int, Future] = {}
         self._lock = threading.Lock()
 
-    def start(self, patient_id: int, pain: dict[str, int]) -> None:
+    def start(self, patient_id: int, pain: PainMap) -> None:
         with self._lock:
             job = self._jobs.get(patient_id)
             if job is None or job.done():
-                self._jobs[patient_id] = self._pool.submit(_run, patient_id, dict(pain), self.quality)
+                self._jobs[patient_id] = self._pool.submit(_run, patient_id, pain, self.quality)
 
     def status(self, patient_id: int) -> tuple[str, str | None]:
         """('running' | 'failed' | 'done' | 'none', error)."""

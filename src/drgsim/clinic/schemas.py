@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from drgsim.anatomy.candidate import ClinicalHistory, Diagnosis
 from drgsim.anatomy.painmap import PainMap, pain_map
 from drgsim.anatomy.planning import TargetRef
+from drgsim.clinic.catalog import IPG_MODEL, clinic_ipg
 from drgsim.devices.program import PatientLimits
 
 _IN = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -58,11 +59,14 @@ class RegionIn(BaseModel):
 
 class PlanIn(BaseModel):
     model_config = _IN
-    targets: list[TargetRef] = Field(min_length=1, max_length=4)
+    targets: list[TargetRef] = Field(min_length=1, description="one lead per target, at most the IPG's leads")
 
     @field_validator("targets")
     @classmethod
-    def _distinct(cls, v: list[TargetRef]) -> list[TargetRef]:
+    def _leads_and_ganglia(cls, v: list[TargetRef]) -> list[TargetRef]:
+        if len(v) > clinic_ipg().max_leads:
+            raise ValueError(f"targets has {len(v)} entries; allowed: 1-{clinic_ipg().max_leads} (one lead per "
+                             f"target on the {IPG_MODEL})")
         keys = [(t.level, t.side) for t in v]
         if len(set(keys)) != len(keys):
             raise ValueError("each ganglion (level and side) at most once")
@@ -112,7 +116,8 @@ class LeadIn(BaseModel):
     """A lead's settings in a program, as the programmer sends them (device grid, checked by the device)."""
 
     model_config = _IN
-    contacts: str = Field(pattern=r"^[+\-0]{4}$", description="4 characters, contact 1 first: + anode, - cathode, 0 off")
+    contacts: str = Field(pattern=r"^[+\-0]+$", description="one character per contact of the lead, contact 1 first: "
+                                                         "+ anode, - cathode, 0 off")
     amplitude_ma: float = Field(ge=0)
     pulse_width_us: float = Field(gt=0)
     frequency_hz: float = Field(gt=0)
@@ -120,6 +125,15 @@ class LeadIn(BaseModel):
     min_amplitude_ma: float = Field(0.0, ge=0)
     max_amplitude_ma: float = Field(0.0, ge=0)
     override: bool = False
+
+    @field_validator("contacts")
+    @classmethod
+    def _one_per_contact(cls, v: str) -> str:
+        n = clinic_ipg().contacts_per_lead
+        if len(v) != n:
+            raise ValueError(f"contacts={v!r} has {len(v)} characters; allowed: {n}, one per contact of the "
+                             f"{IPG_MODEL} lead")
+        return v
 
     @model_validator(mode="after")
     def _range(self):
@@ -130,7 +144,14 @@ class LeadIn(BaseModel):
 class StepIn(BaseModel):
     model_config = _IN
     steps: int = Field(ge=-10, le=10)
-    lead: int | None = Field(None, ge=1, le=4)
+    lead: int | None = Field(None, description="IPG lead number; none: every enabled lead")
+
+    @field_validator("lead")
+    @classmethod
+    def _known_lead(cls, v: int | None) -> int | None:
+        if v is not None and not 1 <= v <= clinic_ipg().max_leads:
+            raise ValueError(f"lead={v}; allowed: 1-{clinic_ipg().max_leads} ({IPG_MODEL} lead numbers)")
+        return v
 
     @field_validator("steps")
     @classmethod

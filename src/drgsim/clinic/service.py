@@ -22,20 +22,44 @@ from drgsim.anatomy.candidate import assess_candidate
 from drgsim.anatomy.painmap import PainMap, pain_map
 from drgsim.anatomy.planning import plan_targets
 from drgsim.clinic.auth import hash_password
-from drgsim.clinic.models import (AdverseEvent, AuditEntry, Device, DeviceEvent, DiaryEntry, FollowUp, ImplantRecord,
-                                  PainMapRecord, Patient, PlanRecord, Screening, Trial, TrialDecision, User, utcnow)
-from drgsim.clinic.schemas import (AdverseEventIn, DecisionIn, DiaryIn, FollowUpIn, ImplantIn, LeadIn, PatientIn,
-                                   PlanIn, ReplacementIn, ScreeningIn, StepIn, TherapyIn, TrialIn)
+from drgsim.clinic.catalog import IPG_LEAD, IPG_MODEL, TRIAL_LEAD, TRIAL_MODEL
+from drgsim.clinic.models import (
+    AdverseEvent,
+    AuditEntry,
+    Device,
+    DeviceEvent,
+    DiaryEntry,
+    FollowUp,
+    ImplantRecord,
+    PainMapRecord,
+    Patient,
+    PlanRecord,
+    Screening,
+    Trial,
+    TrialDecision,
+    User,
+    utcnow,
+)
+from drgsim.clinic.schemas import (
+    AdverseEventIn,
+    DecisionIn,
+    DiaryIn,
+    FollowUpIn,
+    ImplantIn,
+    LeadIn,
+    PatientIn,
+    PlanIn,
+    ReplacementIn,
+    ScreeningIn,
+    StepIn,
+    TherapyIn,
+    TrialIn,
+)
 from drgsim.devices.events import Actor, Event
 from drgsim.devices.hardware import get_ipg_model
-from drgsim.devices.ipg import (ActionResult, ImplantedLead, ImplantedPulseGenerator, Neurostimulator,
-                                TrialStimulator)
+from drgsim.devices.ipg import ActionResult, ImplantedLead, ImplantedPulseGenerator, Neurostimulator, TrialStimulator
 from drgsim.devices.program import contacts_label
 
-TRIAL_MODEL = "drg_trial"
-TRIAL_LEAD = "drg_temp"
-IPG_MODEL = "drg_ipg"
-IPG_LEAD = "drg"
 RELIEF_RULE_PCT = 50.0  # trial success: >= 50 % relief (TRIAL-STIM, Eldabe et al. 2020)
 MIN_DIARY_DAYS = 5  # days of diary the decision needs [project choice: most of the one-week trial]
 
@@ -137,14 +161,16 @@ def latest(db: Session, model, patient_id: int):
     return db.scalar(select(model).where(model.patient_id == patient_id).order_by(model.id.desc()).limit(1))
 
 
-def current_pain(db: Session, patient_id: int) -> dict[str, int]:
+def current_pain(db: Session, patient_id: int) -> PainMap | None:
+    """The patient's latest pain map (None: none drawn, or every region cleared)."""
     rec = latest(db, PainMapRecord, patient_id)
-    return dict(rec.nrs) if rec else {}
+    return PainMap(nrs=rec.nrs) if rec and rec.nrs else None
 
 
-def save_pain_map(db: Session, user: User, patient_id: int, nrs: dict[str, int]) -> PainMapRecord:
+def save_pain_map(db: Session, user: User, patient_id: int, pain: PainMap | None) -> PainMapRecord:
+    """A new version of the pain map, keeping the regions with pain (None or no pain: an empty map)."""
     p = patient_for(db, user, patient_id, "painmap.save", clinician_only=True)
-    nrs = {k: v for k, v in pain_map(nrs).nrs.items() if v > 0} if nrs else {}
+    nrs = {k: v for k, v in pain.nrs.items() if v > 0} if pain else {}
     rec = PainMapRecord(patient_id=p.id, nrs=nrs, created_by=user.id)
     db.add(rec)
     audit(db, user, "painmap.save", p.id, nrs=nrs)
@@ -154,17 +180,17 @@ def save_pain_map(db: Session, user: User, patient_id: int, nrs: dict[str, int])
 def set_region(db: Session, user: User, patient_id: int, region: str, nrs: int) -> PainMapRecord:
     """One click on the body map: a new pain map version with ``region`` at ``nrs``."""
     pain_map({region: max(nrs, 1)})  # names an unknown region (with close matches) even when clearing it
-    new = current_pain(db, patient_id)
-    new[region] = nrs
-    return save_pain_map(db, user, patient_id, {k: v for k, v in new.items() if v > 0})
+    current = current_pain(db, patient_id)
+    new = {k: v for k, v in {**(current.nrs if current else {}), region: nrs}.items() if v > 0}
+    return save_pain_map(db, user, patient_id, PainMap(nrs=new) if new else None)
 
 
 def screen(db: Session, user: User, patient_id: int, data: ScreeningIn) -> Screening:
     p = patient_for(db, user, patient_id, "screening.save", clinician_only=True)
     pain = current_pain(db, p.id)
-    if not pain:
+    if pain is None:
         raise Conflict("draw the pain map before the candidate screening")
-    result = assess_candidate(data, PainMap(nrs=pain))
+    result = assess_candidate(data, pain)
     rec = Screening(patient_id=p.id, history=data.model_dump(mode="json"), eligible=result.eligible,
                     criteria=[c.model_dump(mode="json") for c in result.criteria], created_by=user.id)
     db.add(rec)
@@ -172,11 +198,11 @@ def screen(db: Session, user: User, patient_id: int, data: ScreeningIn) -> Scree
     return rec
 
 
-def recommend(pain: dict[str, int]) -> list[dict[str, Any]]:
+def recommend(pain: PainMap | None) -> list[dict[str, Any]]:
     """The DRG targets drgsim.anatomy.planning recommends for a pain map."""
-    if not pain:
+    if pain is None:
         return []
-    plan = plan_targets(PainMap(nrs=pain))
+    plan = plan_targets(pain)
     score = {(t.level, t.side): t.score for t in plan.targets}
     return [{"level": r.level.value, "side": r.side.value, "score": score[(r.level, r.side)]} for r in plan.recommended]
 

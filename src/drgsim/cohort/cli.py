@@ -15,6 +15,7 @@ from rich.table import Table
 from drgsim.clierrors import fail
 from drgsim.cohort.population import ARMS, CohortConfig, TrialPopulation
 from drgsim.cohort.run import CohortError, run_cohort
+from drgsim.errors import flag, validation_message
 from drgsim.therapy.model import QUALITY
 
 console = Console(stderr=True)
@@ -28,10 +29,7 @@ def _config(n: int, seed: int, quality: str, lead_error_scale: float, as_json: b
         return CohortConfig(n=n, seed=seed, quality=quality,
                             population=TrialPopulation.default(lead_error_scale=lead_error_scale))
     except ValidationError as err:
-        e = err.errors()[0]
-        flag = {"n": "--n", "seed": "--seed", "lead_error_scale": "--lead-error-scale"}.get(str(e["loc"][-1]),
-                                                                                           str(e["loc"][-1]))
-        fail(f"{flag}={e.get('input')!r}: {e['msg']}", as_json)
+        fail(validation_message(err, flag), as_json)
 
 
 @cohort_app.command("run")

@@ -7,7 +7,7 @@ the nearest valid values to stderr (with --json also {"error": msg} to stdout) a
 
 from __future__ import annotations
 
-from enum import StrEnum
+import re
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -18,13 +18,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from drgsim.devices.battery import BatteryEstimate, LeadLoad, estimate_battery
 from drgsim.clierrors import fail
-from drgsim.devices.hardware import System, default_model_id, get_ipg_model
-from drgsim.devices.program import ContactState, Recharge
+from drgsim.devices.battery import BatteryEstimate, LeadLoad, estimate_battery
+from drgsim.devices.hardware import IPGModel, System, default_model_id, get_ipg_model
+from drgsim.devices.program import ContactState, LeadSettings, Recharge
 from drgsim.devices.programfile import ProgramFileError, load_program_file, validate_program_file
-from drgsim.devices.ranges import ParameterError, fmt
+from drgsim.devices.ranges import fmt
 from drgsim.devices.safety import assess_lead
+from drgsim.errors import flag, validation_message
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="The device system: DRG and SCS stimulators, programs, safety and battery.")
@@ -32,17 +33,16 @@ program_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Prog
 app.add_typer(program_app, name="program")
 
 
-def validation_message(err: ValidationError) -> str:
-    """One clause per error: the field path, the value and what is allowed."""
-    out = []
-    for e in err.errors():
-        text = e["msg"].removeprefix("Value error, ")
-        loc = ".".join(str(x) for x in e["loc"])
-        if not loc:
-            out.append(text)
-        else:
-            out.append(f"{loc}={e.get('input')!r}: {text}")
-    return "; ".join(out)
+# A setting's name in a device problem, as the battery command's flag.
+_SETTING_FLAG = re.compile(r"\b(amplitude_ma|pulse_width_us|frequency_hz|impedance_ohm|recharge(?==))\b")
+
+
+def _catalog_help(what: str) -> str:
+    """A help line's device facts, read from the catalog for each system's IPG (``drg ...; scs ...``): the range
+    of parameter ``what``, or the lead count for ``leads``."""
+    def fact(m: IPGModel) -> str:
+        return f"1-{m.max_leads}" if what == "leads" else m.ranges()[what].describe()
+    return "; ".join(f"{s.value} {fact(get_ipg_model(default_model_id(s.value)))}" for s in System)
 
 
 class BatteryReport(BaseModel):
@@ -82,12 +82,12 @@ class BatteryReport(BaseModel):
 
 @app.command()
 def battery(
-    amplitude_ma: Annotated[float, typer.Option(help="Amplitude per lead (drg 0-6 mA in 0.025/0.05 mA steps).")],
-    pulse_width_us: Annotated[float, typer.Option(help="Pulse width (drg 40-720 us in 10 us steps).")],
-    frequency_hz: Annotated[float, typer.Option(help="Frequency (drg 4-100 Hz in 2 Hz steps).")],
+    amplitude_ma: Annotated[float, typer.Option(help=f"Amplitude per lead ({_catalog_help('amplitude_ma')}).")],
+    pulse_width_us: Annotated[float, typer.Option(help=f"Pulse width ({_catalog_help('pulse_width_us')}).")],
+    frequency_hz: Annotated[float, typer.Option(help=f"Frequency ({_catalog_help('frequency_hz')}).")],
     system: Annotated[System, typer.Option(help="drg (DRG IPG, primary cell) or scs (SCS IPG, rechargeable).")
                       ] = System.DRG,
-    leads: Annotated[int, typer.Option(help="Active leads, all with this setting (drg 1-4, scs 1-2).")] = 1,
+    leads: Annotated[int, typer.Option(help=f"Active leads, all with this setting ({_catalog_help('leads')}).")] = 1,
     impedance_ohm: Annotated[float, typer.Option(help="Measured impedance of each lead's configuration.")] = 1000.0,
     hours_per_day: Annotated[float, typer.Option(help="Hours of stimulation per day (0-24).")] = 24.0,
     duty_cycle: Annotated[float, typer.Option(help="Cycling duty cycle, on / (on + off) (0-1).")] = 1.0,
@@ -101,27 +101,19 @@ def battery(
     if not 1 <= leads <= model.max_leads:
         fail(f"--leads={leads}: allowed 1-{model.max_leads} leads on {model.id}; nearest valid value: "
              f"{min(max(leads, 1), model.max_leads)}", as_json)
-    for flag, name, value in (("--amplitude-ma", "amplitude_ma", amplitude_ma),
-                              ("--pulse-width-us", "pulse_width_us", pulse_width_us),
-                              ("--frequency-hz", "frequency_hz", frequency_hz)):
-        try:
-            model.check_parameter(name, value, flag)
-        except ParameterError as err:
-            fail(f"{err} ({model.id})", as_json)
-    mode = recharge or model.recharge_modes[0]
-    if mode not in model.recharge_modes:
-        fail(f"--recharge={mode.value}: allowed on {model.id}: {', '.join(m.value for m in model.recharge_modes)}",
-             as_json)
-    if (p := model.pulse_fits_problem(pulse_width_us, frequency_hz, mode)) is not None:
-        fail(p.replace("pulse_width_us=", "--pulse-width-us=").replace("frequency_hz", "--frequency-hz"), as_json)
-    if not 0 < impedance_ohm <= model.open_circuit_ohm:
+    if not impedance_ohm > 0:
         fail(f"--impedance-ohm={fmt(impedance_ohm)}: allowed above 0 and up to the open-circuit limit "
              f"{fmt(model.open_circuit_ohm)} ohm", as_json)
+    mode = recharge or model.recharge_modes[0]
+    bipole = [ContactState.CATHODE, ContactState.ANODE] + [ContactState.OFF] * (model.contacts_per_lead - 2)
+    try:
+        setting = LeadSettings(contacts=bipole, amplitude_ma=amplitude_ma, pulse_width_us=pulse_width_us,
+                               frequency_hz=frequency_hz, recharge=mode, enabled=True)
+    except ValidationError as err:
+        fail(validation_message(err, flag), as_json)
+    if problems := model.lead_problems(setting, impedance_ohm=impedance_ohm):
+        fail(_SETTING_FLAG.sub(lambda m: flag((m[1],)), "; ".join(problems)) + f" ({model.id})", as_json)
     ceiling = model.amplitude_ceiling_ma(impedance_ohm)
-    if amplitude_ma > ceiling + 1e-9:
-        fail(f"--amplitude-ma={fmt(amplitude_ma)} needs {amplitude_ma * impedance_ohm * 1e-3:.2f} V at "
-             f"{fmt(impedance_ohm)} ohm, above the compliance voltage {fmt(model.compliance_v)} V; allowed: "
-             f"--amplitude-ma <= {fmt(ceiling)} at this impedance; nearest valid value: {fmt(ceiling)} mA", as_json)
     if not 0 <= hours_per_day <= 24:
         fail(f"--hours-per-day={fmt(hours_per_day)}: allowed 0-24", as_json)
     if not 0 <= duty_cycle <= 1:
@@ -136,7 +128,6 @@ def battery(
                     impedance_ohm=impedance_ohm, recharge=mode)
     est = estimate_battery([load] * leads, spec, duty_cycle=duty_cycle, hours_per_day=hours_per_day)
     lead_model = model.default_lead_model
-    bipole = [ContactState.CATHODE, ContactState.ANODE] + [ContactState.OFF] * (model.contacts_per_lead - 2)
     safety = assess_lead(bipole, amplitude_ma, pulse_width_us, lead_model.contact_area_cm2,
                          impedance_ohm=impedance_ohm, compliance_v=model.compliance_v)
     warnings = [f"{w}; a device needs an explicit clinician override" for w in safety.warnings]

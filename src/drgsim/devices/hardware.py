@@ -8,23 +8,25 @@ Loaded from ``drgsim/data/ipg_models.json`` (sources per field; [unverified] val
 - ``drg_trial``: the external trial stimulator, same ranges, replaceable battery, about one week.
 - ``scs_ipg`` / ``scs_trial``: rechargeable SCS comparator with Intellis-like ranges [unverified].
 
-``IPGModel.lead_problems`` checks one lead's settings against the device: every parameter on its
-grid, the configuration rule, the pulse fitting in the period, and the compliance ceiling.
+The one check of settings against a device: ``IPGModel.settings_problems`` (one lead, no impedance needed:
+every parameter on its grid, the configuration rule, the pulse fitting in the period, the patient limits),
+``IPGModel.load_problems`` (with the measured impedance: open circuit, compliance ceiling),
+``IPGModel.lead_problems`` (both) and ``IPGModel.program_problems`` (every lead of a program, no impedance).
 """
 
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from functools import lru_cache
 from importlib import resources
-from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from drgsim.devices.battery import BatterySpec
 from drgsim.devices.leads import LeadModel, get_lead
-from drgsim.devices.program import LeadSettings, PatientLimits, Recharge
+from drgsim.devices.program import LeadSettings, PatientLimits, Program, Recharge, contacts_label
 from drgsim.devices.ranges import ParameterError, SteppedRange, fmt
 
 
@@ -110,15 +112,18 @@ class IPGModel(BaseModel):
                            f"{fmt(self.patient_max_amplitude_ma)} mA")
         return out
 
-    def lead_problems(self, s: LeadSettings, *, impedance_ohm: float | None, where: str = "") -> list[str]:
-        """Everything that makes this lead setting undeliverable (empty when the device accepts it).
-
-        ``impedance_ohm`` is the measured impedance of this configuration (None: not measured).
-        """
-        out = []
+    def contacts_problem(self, s: LeadSettings, where: str = "") -> str | None:
+        """One state per contact of this device's lead."""
         if len(s.contacts) != self.contacts_per_lead:
-            out.append(f"{where}contacts has {len(s.contacts)} entries; the {self.id} lead has "
-                       f"{self.contacts_per_lead} contacts")
+            return (f"{where}contacts has {len(s.contacts)} entries; allowed: {self.contacts_per_lead} (the contacts "
+                    f"of a {self.id} lead)")
+        return None
+
+    def settings_problems(self, s: LeadSettings, where: str = "") -> list[str]:
+        """What makes one lead's settings undeliverable whatever the impedance: the contact count, every
+        parameter on its grid, the recharge mode, the pulse fitting in the period, the patient limits and
+        the +/- configuration a powered lead needs. Each problem names the field, the value and what is allowed."""
+        out = [p] if (p := self.contacts_problem(s, where)) else []
         for name in ("amplitude_ma", "pulse_width_us", "frequency_hz"):
             try:
                 self.ranges()[name].check(getattr(s, name), f"{where}{name}")
@@ -131,29 +136,43 @@ class IPGModel(BaseModel):
             out.append(where + p)
         if s.patient_limits is not None:
             out += self.limits_problems(s.patient_limits, where)
-        needs_config = s.enabled or s.amplitude_ma > 0
-        if needs_config and not s.config_valid:
+        if (s.enabled or s.amplitude_ma > 0) and not s.config_valid:
             what = "be enabled" if s.enabled else "have an amplitude"
-            out.append(f"{where}a lead needs at least one + and one - contact to {what} (contacts "
-                       f"{[c.value for c in s.contacts]})")
-        if needs_config and s.config_valid:
-            if impedance_ohm is None:
-                out.append(f"{where}impedance of this configuration has not been measured; measure it before "
-                           f"setting the amplitude or enabling the lead")
-            elif impedance_ohm > self.open_circuit_ohm:
-                out.append(f"{where}measured impedance {fmt(impedance_ohm)} ohm is above the open-circuit limit "
-                           f"{fmt(self.open_circuit_ohm)} ohm; the lead cannot stimulate")
-            elif s.amplitude_ma * 1e-3 * impedance_ohm > self.compliance_v * (1 + 1e-9):
-                volts = s.amplitude_ma * 1e-3 * impedance_ohm
-                out.append(f"{where}amplitude_ma={fmt(s.amplitude_ma)} needs {volts:.2f} V "
-                           f"at {fmt(impedance_ohm)} ohm, above the compliance voltage {fmt(self.compliance_v)} V; "
-                           f"allowed: amplitude_ma <= {fmt(self.amplitude_ceiling_ma(impedance_ohm))}")
+            out.append(f"{where}contacts={contacts_label(s.contacts)!r}: a lead needs at least one + and one - "
+                       f"contact to {what}")
         if s.enabled and s.patient_limits is not None:
             lo, hi = s.patient_limits.min_amplitude_ma, s.patient_limits.max_amplitude_ma
             if not lo - 1e-9 <= s.amplitude_ma <= hi + 1e-9:
                 out.append(f"{where}amplitude_ma={fmt(s.amplitude_ma)} is outside the patient limits "
                            f"{fmt(lo)}-{fmt(hi)} mA of this enabled lead")
         return out
+
+    def load_problems(self, s: LeadSettings, impedance_ohm: float | None, where: str = "") -> list[str]:
+        """What the measured impedance of a powered lead's configuration forbids (None: not measured, which a
+        powered lead needs): an open circuit, or an amplitude beyond the compliance voltage."""
+        if not ((s.enabled or s.amplitude_ma > 0) and s.config_valid):
+            return []
+        if impedance_ohm is None:
+            return [f"{where}impedance of this configuration has not been measured; measure it before "
+                    f"setting the amplitude or enabling the lead"]
+        if impedance_ohm > self.open_circuit_ohm:
+            return [f"{where}impedance_ohm={fmt(impedance_ohm)} is above the open-circuit limit "
+                    f"{fmt(self.open_circuit_ohm)} ohm; the lead cannot stimulate"]
+        volts = s.amplitude_ma * 1e-3 * impedance_ohm
+        if volts > self.compliance_v * (1 + 1e-9):
+            return [f"{where}amplitude_ma={fmt(s.amplitude_ma)} needs {volts:.2f} V at {fmt(impedance_ohm)} ohm, "
+                    f"above the compliance voltage {fmt(self.compliance_v)} V; allowed: amplitude_ma <= "
+                    f"{fmt(self.amplitude_ceiling_ma(impedance_ohm))}"]
+        return []
+
+    def lead_problems(self, s: LeadSettings, *, impedance_ohm: float | None, where: str = "") -> list[str]:
+        """Everything that makes this lead setting undeliverable (empty when the device accepts it): its
+        settings, and their load at ``impedance_ohm``, the measured impedance of the configuration."""
+        return self.settings_problems(s, where) + self.load_problems(s, impedance_ohm, where)
+
+    def program_problems(self, program: Program, where: str = "program.leads.") -> list[str]:
+        """Each lead's settings in ``program`` (no impedance known), the lead named ``{where}{number}.``."""
+        return [p for k, s in sorted(program.leads.items()) for p in self.settings_problems(s, f"{where}{k}.")]
 
 
 @lru_cache(maxsize=1)

@@ -14,6 +14,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from drgsim.clierrors import err_console, fail
+from drgsim.errors import flag, validation_message
 
 field_app = typer.Typer(no_args_is_help=True, help="Finite-element volume conductors, one solution per contact.")
 
@@ -61,8 +62,7 @@ def solve_command(
                                          resistivity_ohm_cm=resistivity_ohm_cm, radius_mm=150.0)
         spec = FieldSpec(geometry=geometry, mesh=MeshSettings(maxh_mm=maxh_mm, contact_maxh_mm=contact_maxh_mm))
     except ValidationError as e:
-        fail("; ".join(f"--{str(x['loc'][-1]).replace('_', '-')}={x.get('input')!r}: {x['msg']}" for x in e.errors()),
-             as_json)
+        fail(validation_message(e, flag), as_json)
     except (KeyError, ValueError) as e:
         fail(str(e).strip("'\""), as_json)
     n = len(spec.geometry.lead_placement().lead.contact_centres_mm) if model != FieldModel.HOMOGENEOUS else \
@@ -94,9 +94,9 @@ def solve_command(
         for line in report.mesher_messages or ["(the mesher printed nothing)"]:
             err_console.print(f"mesher: {line}", markup=False, highlight=False)
     if figure:
-        from drgsim.fields.figures import slice_figure
-
         import numpy as np
+
+        from drgsim.fields.figures import slice_figure
 
         place = spec.geometry.lead if model == FieldModel.HOMOGENEOUS else spec.geometry.lead_placement()
         centre = place.contact_centres_mm().mean(axis=0)

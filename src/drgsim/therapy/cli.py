@@ -13,8 +13,8 @@ import typer
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.console import Console
-from rich.markup import escape
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -22,8 +22,18 @@ from drgsim.anatomy.patient import Patient, load_patient
 from drgsim.anatomy.posture import Posture
 from drgsim.clierrors import fail
 from drgsim.devices.program import Program
+from drgsim.errors import validation_message
 from drgsim.therapy.compare import Comparison, compare
-from drgsim.therapy.model import POPULATION_SCALE_RANGE, QUALITY, Implant, LeadPlan, System, TherapyModel, plan_implant, quality
+from drgsim.therapy.model import (
+    POPULATION_SCALE_RANGE,
+    QUALITY,
+    Implant,
+    LeadPlan,
+    System,
+    TherapyModel,
+    plan_implant,
+    quality,
+)
 from drgsim.therapy.optimize import OptimizerConfig
 from drgsim.therapy.outcomes import Outcome, evaluate
 from drgsim.therapy.report import display_value
@@ -252,29 +262,15 @@ def _request(path: Path, as_json: bool) -> SimulationRequest:
 
 def _errors(err) -> str:
     if isinstance(err, ValidationError):
-        return "; ".join(f"{'.'.join(map(str, e['loc']))}={e.get('input')!r}: {e['msg']}" for e in err.errors())
+        return validation_message(err)
     return str(err).replace("\n", " ")
 
 
 def _device_check(model: TherapyModel, program: Program) -> list[str]:
-    """Values off the device's grid, or leads the implant does not have: bad input."""
-    ipg, n = model.implant.ipg(), len(model.implant.leads)
-    problems = []
-    for k, s in sorted(program.leads.items()):
-        where = f"program.leads.{k}"
-        if not 1 <= k <= n:
-            problems.append(f"{where}: this implant has leads 1-{n}")
-            continue
-        if len(s.contacts) != ipg.contacts_per_lead:
-            problems.append(f"{where}.contacts has {len(s.contacts)} entries; allowed: {ipg.contacts_per_lead}")
-        for name in ("amplitude_ma", "pulse_width_us", "frequency_hz"):
-            try:
-                ipg.check_parameter(name, getattr(s, name), f"{where}.{name}")
-            except ValueError as err:
-                problems.append(str(err))
-        if s.enabled and not s.config_valid:
-            problems.append(f"{where}.contacts: an enabled lead needs at least one + and one - contact")
-    return problems
+    """Leads the implant does not have, or settings the device refuses (``IPGModel.program_problems``): bad input."""
+    n = len(model.implant.leads)
+    missing = [f"program.leads.{k}: this implant has leads 1-{n}" for k in sorted(program.leads) if not 1 <= k <= n]
+    return missing or model.implant.ipg().program_problems(program)
 
 
 def simulate(

@@ -338,14 +338,16 @@ def amplitude_needed(model: TherapyModel, program: Program, posture: Posture | s
 
 
 def _check_leads(model: TherapyModel, program: Program) -> None:
+    """Leads the implant has, each with the device's contact count (other settings the device would refuse
+    are reported per lead as ``device_problems``)."""
     n = len(model.implant.leads)
     bad = sorted(k for k in program.leads if not 1 <= k <= n)
     if bad:
         raise ValueError(f"program.leads has lead {bad[0]}; this implant has leads 1-{n}")
-    contacts = model.implant.ipg().contacts_per_lead
-    for k, s in program.leads.items():
-        if len(s.contacts) != contacts:
-            raise ValueError(f"program.leads.{k}.contacts has {len(s.contacts)} entries; allowed: {contacts}")
+    ipg = model.implant.ipg()
+    for k, s in sorted(program.leads.items()):
+        if (problem := ipg.contacts_problem(s, f"program.leads.{k}.")) is not None:
+            raise ValueError(problem)
 
 
 def spread_pct(values: list[float | None]) -> float | None:

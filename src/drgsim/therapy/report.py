@@ -14,11 +14,11 @@ import html
 import json
 from pathlib import Path
 
-from drgsim.references import cite
 from drgsim.anatomy.bodymap import draw_body_map, draw_region_values
 from drgsim.anatomy.posture import Posture
 from drgsim.devices.program import contacts_label
 from drgsim.provenance import NOTICE
+from drgsim.references import cite
 from drgsim.therapy.compare import Comparison, SystemResult
 from drgsim.therapy.systems import SYSTEMS
 
@@ -334,16 +334,18 @@ and threshold tables were cached reads them instead of computing them). Configur
     return path
 
 
-def write_outputs(cmp: Comparison, out: Path, total_seconds: float) -> tuple[Path, dict]:
+def write_outputs(cmp: Comparison, out: Path, total_seconds: float, extra: dict | None = None) -> tuple[Path, dict]:
     """report.html and its figures, summary.json and comparison.json in ``out``. The timings of earlier runs of the
     same patient, quality and population scale in ``out`` are kept beside this run's (a warm rerun does not
-    overwrite the cold run's timings). Returns the report's path and the summary."""
+    overwrite the cold run's timings). ``extra``: the caller's keys, first in the summary (the clinic's pain
+    map). Returns the report's path and the summary."""
     out.mkdir(parents=True, exist_ok=True)
     this = {"date_utc": cmp.provenance.get("date_utc"), "commit": cmp.provenance.get("commit"),
             "total_seconds": round(total_seconds, 1), "seconds": cmp.seconds}
     runs = [*_earlier_runs(out / "summary.json", cmp), this]
     report = write_report(cmp, out, runs)
-    summary = {**cmp.summary(), "total_seconds": this["total_seconds"], "runs": runs, "report": str(report)}
+    summary = {**(extra or {}), **cmp.summary(), "total_seconds": this["total_seconds"], "runs": runs,
+               "report": str(report)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     (out / "comparison.json").write_text(cmp.model_dump_json(indent=1))
     return report, summary

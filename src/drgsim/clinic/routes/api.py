@@ -1,0 +1,216 @@
+"""The JSON API under ``/api/v1``: the pathway's operations of ``drgsim.clinic.service``, answering JSON.
+A device refusal answers 409 with the device's reason; invalid bodies answer 422 naming the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from drgsim.clinic import service as svc
+from drgsim.clinic.deps import CommitFirst, Ctx, ctx, iso, prediction
+from drgsim.clinic.models import AdverseEvent, AuditEntry, FollowUp, ImplantRecord, Patient, PlanRecord, Screening
+from drgsim.clinic.schemas import (
+    AdverseEventIn,
+    DecisionIn,
+    DiaryIn,
+    FollowUpIn,
+    ImplantIn,
+    LeadIn,
+    PainMapIn,
+    PatientIn,
+    PlanIn,
+    ProgramIn,
+    ReplacementIn,
+    ScreeningIn,
+    StepIn,
+    TherapyIn,
+    TrialIn,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["api"], route_class=CommitFirst)
+
+
+# ------------------------------------------------------------ JSON views
+def device_body(out: svc.DeviceOutcome) -> JSONResponse:
+    body = {"accepted": out.accepted, "reason": out.reason, "warnings": out.warnings}
+    return JSONResponse(body, status_code=200 if out.accepted else 409)
+
+
+def device_json(row) -> dict[str, Any]:
+    dev = svc.load_device(row)
+    return {"serial": row.serial, "kind": row.kind, "model": row.model_id, "leads": row.leads,
+            "status": dev.status().model_dump(mode="json"), "programs": dev.snapshot()["programs"]}
+
+
+def implant_json(rec: ImplantRecord) -> dict[str, Any]:
+    return {"device": rec.device.serial, "implant_date": iso(rec.implant_date),
+            "projected_replacement_date": iso(rec.projected_replacement_date)}
+
+
+def trial_json(db: Session, t) -> dict[str, Any]:
+    d = svc.decision_of(db, t)
+    return {"id": t.id, "status": t.status, "start_date": iso(t.start_date),
+            "planned_end_date": iso(t.planned_end_date), "targets": t.targets, "baseline_nrs": t.baseline_nrs,
+            "diary": [{"day": iso(e.day), "nrs": e.nrs, "medication": e.medication,
+                       "activity_minutes": e.activity_minutes} for e in t.diary],
+            "relief": svc.relief(t).__dict__, "decision": None if d is None else
+            {"proceed": d.proceed, "relief_pct": d.relief_pct, "meets_rule": d.meets_rule, "note": d.note}}
+
+
+def patient_json(p: Patient) -> dict[str, Any]:
+    return {"id": p.id, "name": p.name, "birth_year": p.birth_year, "sex": p.sex, "diagnosis": p.diagnosis,
+            "stage": p.stage}
+
+
+def patient_record_json(db: Session, p: Patient) -> dict[str, Any]:
+    """The patient with their pathway so far: pain map, screening, plan, trial, implant, follow-ups."""
+    t = svc.active_trial(db, p.id)
+    imp = svc.latest(db, ImplantRecord, p.id)
+    plan = svc.latest(db, PlanRecord, p.id)
+    scr = svc.latest(db, Screening, p.id)
+    pain = svc.current_pain(db, p.id)
+    return {**patient_json(p), "pain_map": dict(pain.nrs) if pain else {}, "plan": plan.targets if plan else None,
+            "screening": None if scr is None else {"eligible": scr.eligible, "criteria": scr.criteria},
+            "trial": None if t is None else trial_json(db, t),
+            "implant": None if imp is None else implant_json(imp),
+            "follow_ups": [{"visit_date": iso(f.visit_date), "nrs": f.nrs, "odi_pct": f.odi_pct, "eq5d": f.eq5d}
+                           for f in svc.records(db, FollowUp, p.id)],
+            "adverse_events": [{"onset_date": iso(a.onset_date), "kind": a.kind, "severity": a.severity,
+                                "resolved": a.resolved} for a in svc.records(db, AdverseEvent, p.id)]}
+
+
+def audit_json(a: AuditEntry) -> dict[str, Any]:
+    return {"at": iso(a.at), "username": a.username, "role": a.role, "action": a.action,
+            "patient_id": a.patient_id, "allowed": a.allowed, "detail": a.detail}
+
+
+# ------------------------------------------------------------ patients and evaluation
+@router.get("/patients")
+def api_patients(c: Ctx = Depends(ctx)):
+    return [patient_json(p) for p in svc.list_patients(c.db, c.user)]
+
+
+@router.post("/patients", status_code=201)
+def api_new_patient(body: PatientIn, c: Ctx = Depends(ctx)):
+    return patient_json(svc.create_patient(c.db, c.user, body))
+
+
+@router.get("/patients/{pid}")
+def api_patient(pid: int, c: Ctx = Depends(ctx)):
+    return patient_record_json(c.db, svc.patient_for(c.db, c.user, pid, "patient.read"))
+
+
+@router.put("/patients/{pid}/painmap")
+def api_painmap(pid: int, body: PainMapIn, c: Ctx = Depends(ctx)):
+    return {"nrs": svc.save_pain_map(c.db, c.user, pid, body.pain()).nrs}
+
+
+@router.post("/patients/{pid}/screening")
+def api_screening(pid: int, body: ScreeningIn, c: Ctx = Depends(ctx)):
+    s = svc.screen(c.db, c.user, pid, body)
+    return {"eligible": s.eligible, "criteria": s.criteria}
+
+
+@router.get("/patients/{pid}/plan/recommended")
+def api_recommended(pid: int, c: Ctx = Depends(ctx)):
+    svc.patient_for(c.db, c.user, pid, "plan.read", clinician_only=True)
+    return svc.recommend(svc.current_pain(c.db, pid))
+
+
+@router.post("/patients/{pid}/plan")
+def api_plan(pid: int, body: PlanIn, c: Ctx = Depends(ctx)):
+    return {"targets": svc.save_plan(c.db, c.user, pid, body).targets}
+
+
+# ------------------------------------------------------------ trial and implant
+@router.post("/patients/{pid}/trial", status_code=201)
+def api_trial(pid: int, body: TrialIn, c: Ctx = Depends(ctx)):
+    return trial_json(c.db, svc.start_trial(c.db, c.user, pid, body))
+
+
+@router.post("/patients/{pid}/diary", status_code=201)
+def api_diary(pid: int, body: DiaryIn, c: Ctx = Depends(ctx)):
+    e = svc.add_diary(c.db, c.user, pid, body)
+    return {"day": e.day.isoformat(), "nrs": e.nrs}
+
+
+@router.get("/patients/{pid}/trial")
+def api_trial_read(pid: int, c: Ctx = Depends(ctx)):
+    svc.patient_for(c.db, c.user, pid, "trial.read")
+    t = svc.active_trial(c.db, pid)
+    if t is None:
+        raise svc.NotFound(f"patient {pid} has no trial")
+    return trial_json(c.db, t)
+
+
+@router.post("/patients/{pid}/trial/decision")
+def api_decide(pid: int, body: DecisionIn, c: Ctx = Depends(ctx)):
+    d = svc.decide(c.db, c.user, pid, body)
+    return {"relief_pct": d.relief_pct, "meets_rule": d.meets_rule, "proceed": d.proceed}
+
+
+@router.post("/patients/{pid}/implant", status_code=201)
+def api_implant(pid: int, body: ImplantIn, c: Ctx = Depends(ctx)):
+    return implant_json(svc.implant(c.db, c.user, pid, body))
+
+
+@router.post("/patients/{pid}/ipg-replacement", status_code=201)
+def api_replace(pid: int, body: ReplacementIn, c: Ctx = Depends(ctx)):
+    return implant_json(svc.replace_ipg(c.db, c.user, pid, body))
+
+
+# ------------------------------------------------------------ device
+@router.post("/patients/{pid}/programs")
+def api_program(pid: int, body: ProgramIn, c: Ctx = Depends(ctx)):
+    return device_body(svc.create_program(c.db, c.user, pid, body.name))
+
+
+@router.put("/patients/{pid}/programs/{name}/leads/{lead}")
+def api_program_lead(pid: int, name: str, lead: int, body: LeadIn, c: Ctx = Depends(ctx)):
+    return device_body(svc.program_lead(c.db, c.user, pid, name, lead, body))
+
+
+@router.post("/patients/{pid}/therapy")
+def api_therapy(pid: int, body: TherapyIn, c: Ctx = Depends(ctx)):
+    return device_body(svc.set_therapy(c.db, c.user, pid, body))
+
+
+@router.post("/patients/{pid}/amplitude")
+def api_step(pid: int, body: StepIn, c: Ctx = Depends(ctx)):
+    return device_body(svc.step_amplitude(c.db, c.user, pid, body))
+
+
+@router.get("/patients/{pid}/device")
+def api_device(pid: int, c: Ctx = Depends(ctx)):
+    _, row = svc.device_of(c.db, c.user, pid, "device.read", clinician_only=False)
+    return device_json(row)
+
+
+@router.get("/patients/{pid}/device/events")
+def api_events(pid: int, c: Ctx = Depends(ctx)):
+    return [e.event for e in svc.device_events(c.db, c.user, pid)]
+
+
+@router.get("/patients/{pid}/prediction")
+def api_prediction(request: Request, pid: int, program: str, c: Ctx = Depends(ctx)):
+    return prediction(request, c, pid, program).model_dump(mode="json")
+
+
+# ------------------------------------------------------------ follow-up and audit
+@router.post("/patients/{pid}/followups", status_code=201)
+def api_followup(pid: int, body: FollowUpIn, c: Ctx = Depends(ctx)):
+    return {"id": svc.add_follow_up(c.db, c.user, pid, body).id}
+
+
+@router.post("/patients/{pid}/adverse-events", status_code=201)
+def api_adverse(pid: int, body: AdverseEventIn, c: Ctx = Depends(ctx)):
+    return {"id": svc.add_adverse_event(c.db, c.user, pid, body).id}
+
+
+@router.get("/audit")
+def api_audit(c: Ctx = Depends(ctx), limit: int = Query(100, ge=1, le=1000)):
+    svc.require_clinician(c.user, "audit.read")
+    return [audit_json(a) for a in svc.audit_entries(c.db, c.user, limit)]

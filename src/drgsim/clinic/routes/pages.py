@@ -1,0 +1,199 @@
+"""The clinician's pages (server-rendered, HTMX): the patient list, the patient page with its pathway
+forms, the clickable pain map and the DRG-versus-SCS comparison."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, HTMLResponse
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from drgsim.anatomy.painmap import PainMap
+from drgsim.clinic import service as svc
+from drgsim.clinic.deps import CommitFirst, Ctx, ctx, fields, form_data, parse, render, see
+from drgsim.clinic.models import AdverseEvent, FollowUp, ImplantRecord, Patient, PlanRecord, Screening
+from drgsim.clinic.reports import report_dir
+from drgsim.clinic.schemas import (
+    AdverseEventIn,
+    DecisionIn,
+    FollowUpIn,
+    ImplantIn,
+    PatientIn,
+    PlanIn,
+    RegionIn,
+    ReplacementIn,
+    ScreeningIn,
+    TrialIn,
+)
+from drgsim.clinic.svgmap import body_map_svg
+
+router = APIRouter(include_in_schema=False, route_class=CommitFirst)
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(c: Ctx = Depends(ctx)):
+    return see("/clinician" if c.user.role == "clinician" else "/patient")
+
+
+# ------------------------------------------------------------ patient list
+def trial_status(db: Session, p: Patient) -> str:
+    t = svc.active_trial(db, p.id)
+    if t is None:
+        return "no trial"
+    r = svc.relief(t)
+    if t.status == "active":
+        days = (t.planned_end_date - t.start_date).days
+        relief = "" if r.relief_pct is None else f", relief {r.relief_pct:.0f}%"
+        return f"trial day {len(t.diary)}/{days}{relief}"
+    d = svc.decision_of(db, t)
+    return f"trial {'succeeded' if d.proceed else 'failed'} ({d.relief_pct:.0f}% relief)"
+
+
+@router.get("/clinician", response_class=HTMLResponse)
+def clinician_home(request: Request, c: Ctx = Depends(ctx)):
+    rows = [(p, trial_status(c.db, p)) for p in svc.list_patients(c.db, c.user)]
+    return render(request, c, "clinician.html", rows=rows, errors={}, values={})
+
+
+@router.post("/clinician/patients", response_class=HTMLResponse)
+def clinician_new_patient(request: Request, c: Ctx = Depends(ctx), form: dict = Depends(form_data)):
+    data = fields(form)
+    body, errors = parse(PatientIn, data)
+    if errors:
+        rows = [(p, trial_status(c.db, p)) for p in svc.list_patients(c.db, c.user)]
+        return render(request, c, "clinician.html", 422, rows=rows, errors=errors, values=data)
+    p = svc.create_patient(c.db, c.user, body)
+    return see(f"/clinician/patients/{p.id}")
+
+
+# ------------------------------------------------------------ patient page
+def patient_context(c: Ctx, p: Patient) -> dict[str, Any]:
+    db = c.db
+    t = svc.active_trial(db, p.id)
+    imp = svc.latest(db, ImplantRecord, p.id)
+    row = svc.active_device(db, p)
+    battery = None
+    if imp is not None:
+        dev = svc.load_device(imp.device)
+        battery = {"status": dev.battery_status(), "estimate": dev.battery_estimate(),
+                   "replacement": imp.projected_replacement_date}
+    pain = svc.current_pain(db, p.id)
+    return {"p": p, "pain": pain, "screening": svc.latest(db, Screening, p.id),
+            "plan": svc.latest(db, PlanRecord, p.id), "recommended": svc.recommend(pain),
+            "trial": t, "relief": svc.relief(t) if t else None, "decision": svc.decision_of(db, t),
+            "implant": imp, "device": row, "battery": battery, "implants": svc.records(db, ImplantRecord, p.id),
+            "programs": sorted((row.state.get("programs") or {}) if row else {}),
+            "follow_ups": svc.records(db, FollowUp, p.id), "adverse": svc.records(db, AdverseEvent, p.id),
+            "events": svc.device_events(db, c.user, p.id, limit=15),
+            "audit": svc.audit_entries(db, c.user, limit=15, patient_id=p.id)}
+
+
+def painmap_svg(pid: int, pain: PainMap | None) -> str:
+    """The body map; a click on a region paints it with the brush's NRS."""
+    def attrs(region: str) -> dict[str, str]:
+        return {"hx-post": f"/clinician/patients/{pid}/painmap/region", "hx-vals": f'{{"region": "{region}"}}',
+                "hx-include": "#nrs-brush", "hx-target": "#painmap", "hx-swap": "outerHTML"}
+    return body_map_svg(pain.nrs if pain else None, region_attrs=attrs)
+
+
+def patient_view(request: Request, c: Ctx, pid: int, http_status: int = 200, errors=None,
+                 values=None) -> HTMLResponse:
+    """The patient page; after a bad form, with the form's errors and the values typed."""
+    context = patient_context(c, svc.patient_for(c.db, c.user, pid, "patient.read", clinician_only=True))
+    return render(request, c, "patient.html", http_status, errors=errors or {}, values=values or {},
+                  svg=painmap_svg(pid, context["pain"]), **context)
+
+
+@router.get("/clinician/patients/{pid}", response_class=HTMLResponse)
+def patient_page(request: Request, pid: int, c: Ctx = Depends(ctx)):
+    return patient_view(request, c, pid)
+
+
+@router.post("/clinician/patients/{pid}/painmap/region", response_class=HTMLResponse)
+def painmap_region(request: Request, pid: int, c: Ctx = Depends(ctx), form: dict = Depends(form_data)):
+    p = svc.patient_for(c.db, c.user, pid, "painmap.save", clinician_only=True)
+    body, errors = parse(RegionIn, fields(form))
+    if not errors:
+        try:
+            svc.set_region(c.db, c.user, p.id, body.region, body.nrs)
+        except ValueError as err:
+            errors = {"region": str(err)}
+    pain = svc.current_pain(c.db, p.id)
+    return render(request, c, "_painmap.html", 422 if errors else 200, p=p, svg=painmap_svg(p.id, pain),
+                  pain=pain, pm_errors=errors)
+
+
+# ------------------------------------------------------------ DRG versus SCS
+def compare_panel(request: Request, c: Ctx, pid: int) -> HTMLResponse:
+    comparisons = request.app.state.comparisons
+    state, error = comparisons.status(pid)
+    files = sorted(f.name for f in report_dir(pid).glob("*.png")) if state == "done" else []
+    return render(request, c, "_compare.html", pid=pid, state=state, error=error, files=files,
+                  summary=comparisons.summary(pid) if state == "done" else None, quality=request.app.state.quality)
+
+
+@router.get("/clinician/patients/{pid}/compare", response_class=HTMLResponse)
+def compare_status(request: Request, pid: int, c: Ctx = Depends(ctx)):
+    svc.patient_for(c.db, c.user, pid, "compare.read", clinician_only=True)
+    return compare_panel(request, c, pid)
+
+
+@router.post("/clinician/patients/{pid}/compare", response_class=HTMLResponse)
+def compare_start(request: Request, pid: int, c: Ctx = Depends(ctx)):
+    svc.patient_for(c.db, c.user, pid, "compare.run", clinician_only=True)
+    pain = svc.current_pain(c.db, pid)
+    if pain is None:
+        raise svc.Conflict("draw the pain map before comparing DRG and SCS")
+    request.app.state.comparisons.start(pid, pain)
+    svc.audit(c.db, c.user, "compare.run", pid, pain=dict(pain.nrs), quality=request.app.state.quality)
+    return compare_panel(request, c, pid)
+
+
+@router.get("/clinician/patients/{pid}/reports/{name}")
+def report_figure(pid: int, name: str, c: Ctx = Depends(ctx)):
+    svc.patient_for(c.db, c.user, pid, "compare.read", clinician_only=True)
+    path = report_dir(pid) / name
+    if "/" in name or not name.endswith(".png") or not path.is_file():
+        raise svc.NotFound(f"no figure {name!r}")
+    return FileResponse(path, media_type="image/png")
+
+
+# ------------------------------------------------------------ pathway forms
+def form_step(name: str, model: type[BaseModel], action: Callable[[Ctx, int, Any], Any],
+              prepare: Callable[[dict[str, Any]], dict[str, Any]] = lambda d: d) -> None:
+    """POST /clinician/patients/{pid}/{name}: the form as ``model``, then ``action``; back to the patient page."""
+    def handler(request: Request, pid: int, c: Ctx = Depends(ctx), form: dict = Depends(form_data)):
+        data = prepare(fields(form))
+        body, errors = parse(model, data)
+        if not errors:
+            action(c, pid, body)
+            return see(f"/clinician/patients/{pid}#{name}")
+        return patient_view(request, c, pid, 422, errors={name: errors}, values={name: data})
+    router.add_api_route(f"/clinician/patients/{{pid}}/{name}", handler, methods=["POST"], response_class=HTMLResponse)
+
+
+def checkboxes(*names: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """An unticked box is absent from the form: absent is False."""
+    def prep(d: dict[str, Any]) -> dict[str, Any]:
+        return {**d, **{n: n in d for n in names}}
+    return prep
+
+
+def plan_prep(d: dict[str, Any]) -> dict[str, Any]:
+    """Ticked ``level:side`` boxes as targets."""
+    return {"targets": [dict(zip(("level", "side"), k.split(":"))) for k in d if ":" in k]}
+
+
+form_step("screening", ScreeningIn, lambda c, pid, b: svc.screen(c.db, c.user, pid, b),
+          checkboxes("neuropathic", "failed_injections", "failed_therapy", "psych_screened"))
+form_step("plan", PlanIn, lambda c, pid, b: svc.save_plan(c.db, c.user, pid, b), plan_prep)
+form_step("trial", TrialIn, lambda c, pid, b: svc.start_trial(c.db, c.user, pid, b))
+form_step("decision", DecisionIn, lambda c, pid, b: svc.decide(c.db, c.user, pid, b))
+form_step("implant", ImplantIn, lambda c, pid, b: svc.implant(c.db, c.user, pid, b))
+form_step("ipg-replacement", ReplacementIn, lambda c, pid, b: svc.replace_ipg(c.db, c.user, pid, b))
+form_step("followups", FollowUpIn, lambda c, pid, b: svc.add_follow_up(c.db, c.user, pid, b),
+          checkboxes("reprogrammed"))
+form_step("adverse-events", AdverseEventIn, lambda c, pid, b: svc.add_adverse_event(c.db, c.user, pid, b),
+          checkboxes("resolved"))

@@ -1,0 +1,136 @@
+"""The device pages: the clinician's programming page (programs, each lead's settings, the live prediction)
+and the patient's controller and diary. Every change goes through the device, which may refuse it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
+
+from drgsim.clinic import service as svc
+from drgsim.clinic.catalog import clinic_ipg
+from drgsim.clinic.deps import CommitFirst, Ctx, ctx, fields, form_data, parse, prediction, render
+from drgsim.clinic.models import Patient
+from drgsim.clinic.schemas import DiaryIn, LeadIn, ProgramIn, StepIn, TherapyIn
+from drgsim.clinic.svgmap import body_map_svg
+
+router = APIRouter(include_in_schema=False, route_class=CommitFirst)
+
+
+# ------------------------------------------------------------ programming
+def programming_context(c: Ctx, pid: int, program: str | None, dev=None) -> dict[str, Any]:
+    """The programming page of ``program``; ``dev``: the device an action has just left (not loaded again)."""
+    p, row = svc.device_of(c.db, c.user, pid, "program.read", clinician_only=True)
+    dev = dev or svc.load_device(row)
+    names = sorted(dev.state.programs)
+    program = program if program in names else (dev.state.active_program or (names[0] if names else None))
+    safety = dev.safety_report(program) if program else []
+    leads = dev.program(program).leads if program else {}
+    return {"p": p, "row": row, "dev": dev, "model": dev.model, "program": program, "programs": names,
+            "leads": leads, "lead_info": {x["lead"]: x for x in row.leads}, "safety": {s.lead: s for s in safety},
+            "status": dev.status(), "pain": svc.current_pain(c.db, pid)}
+
+
+@router.get("/clinician/patients/{pid}/programming", response_class=HTMLResponse)
+def programming_page(request: Request, pid: int, program: str | None = None, c: Ctx = Depends(ctx)):
+    return render(request, c, "programming.html", result=None, **programming_context(c, pid, program))
+
+
+@router.post("/clinician/patients/{pid}/programming", response_class=HTMLResponse)
+def programming_new(request: Request, pid: int, c: Ctx = Depends(ctx), form: dict = Depends(form_data)):
+    body, errors = parse(ProgramIn, fields(form))
+    if errors:
+        return render(request, c, "programming.html", 422, result=svc.DeviceOutcome(False, errors["name"], []),
+                      **programming_context(c, pid, None))
+    out = svc.create_program(c.db, c.user, pid, body.name)
+    return render(request, c, "programming.html", result=out, **programming_context(c, pid, body.name, out.device))
+
+
+def lead_form(form: dict[str, Any]) -> dict[str, Any]:
+    """The lead panel's form as a LeadIn: one select per contact (c1, c2, ...) joined, ticked boxes as booleans."""
+    data = fields(form)
+    data["contacts"] = "".join(data.pop(f"c{i}", "0") for i in range(1, clinic_ipg().contacts_per_lead + 1))
+    data["enabled"] = "enabled" in data
+    data["override"] = "override" in data
+    return data
+
+
+@router.post("/clinician/patients/{pid}/programming/{program}/leads/{lead}", response_class=HTMLResponse)
+def programming_lead(request: Request, pid: int, program: str, lead: int, c: Ctx = Depends(ctx),
+                     form: dict = Depends(form_data)):
+    body, errors = parse(LeadIn, lead_form(form))
+    if errors:
+        out = svc.DeviceOutcome(False, "; ".join(f"{k}: {v}" for k, v in errors.items()), [])
+        return render(request, c, "_programming_panel.html", 422, result=out, **programming_context(c, pid, program))
+    out = svc.program_lead(c.db, c.user, pid, program, lead, body)
+    return render(request, c, "_programming_panel.html", result=out,
+                  **programming_context(c, pid, program, out.device))
+
+
+@router.post("/clinician/patients/{pid}/programming/{program}/activate", response_class=HTMLResponse)
+def programming_activate(request: Request, pid: int, program: str, c: Ctx = Depends(ctx)):
+    out = svc.set_therapy(c.db, c.user, pid, TherapyIn(on=True, program=program))
+    return render(request, c, "_programming_panel.html", result=out,
+                  **programming_context(c, pid, program, out.device))
+
+
+@router.get("/clinician/patients/{pid}/programming/{program}/prediction", response_class=HTMLResponse)
+def programming_prediction(request: Request, pid: int, program: str, c: Ctx = Depends(ctx)):
+    pred = prediction(request, c, pid, program)
+    pain = svc.current_pain(c.db, pid)
+    svg = body_map_svg(pain.nrs if pain else None, pred.paresthesia or None) if pred.status == "ready" else None
+    return render(request, c, "_prediction.html", pred=pred, svg=svg, pid=pid, program=program)
+
+
+# ------------------------------------------------------------ patient controller and diary
+def controller_context(c: Ctx, p: Patient | None = None, dev=None) -> dict[str, Any]:
+    """The controller; ``dev``: the device an action has just left (not loaded again)."""
+    p = p or svc.own_patient(c.db, c.user)
+    row = svc.active_device(c.db, p)
+    dev = dev or (svc.load_device(row) if row else None)
+    t = svc.active_trial(c.db, p.id)
+    return {"p": p, "row": row, "dev": dev, "status": dev.status() if dev else None,
+            "program": dev.program(dev.state.active_program) if dev and dev.state.active_program else None,
+            "trial": t if t is not None and t.status == "active" else None, "errors": {}}
+
+
+@router.get("/patient", response_class=HTMLResponse)
+def controller(request: Request, c: Ctx = Depends(ctx)):
+    return render(request, c, "controller.html", result=None, **controller_context(c))
+
+
+def controller_action(request: Request, c: Ctx, form: dict, model: type[BaseModel], act) -> HTMLResponse:
+    """A tap on the controller: the device's answer (or the form's errors) over the refreshed controller."""
+    p = svc.own_patient(c.db, c.user)
+    body, errors = parse(model, fields(form))
+    out = svc.DeviceOutcome(False, "; ".join(errors.values()), []) if errors else act(c.db, c.user, p.id, body)
+    with c.db.no_autoflush:  # the write is flushed at the commit: SQLite's write lock is not held while rendering
+        return render(request, c, "_controller.html", result=out, **controller_context(c, p, out.device))
+
+
+@router.post("/patient/amplitude", response_class=HTMLResponse)
+def controller_step(request: Request, c: Ctx = Depends(ctx), form: dict = Depends(form_data)):
+    return controller_action(request, c, form, StepIn, svc.step_amplitude)
+
+
+@router.post("/patient/therapy", response_class=HTMLResponse)
+def controller_therapy(request: Request, c: Ctx = Depends(ctx), form: dict = Depends(form_data)):
+    return controller_action(request, c, form, TherapyIn, svc.set_therapy)
+
+
+@router.post("/patient/diary", response_class=HTMLResponse)
+def controller_diary(request: Request, c: Ctx = Depends(ctx), form: dict = Depends(form_data)):
+    p = svc.own_patient(c.db, c.user)
+    data = fields(form)
+    body, errors = parse(DiaryIn, data)
+    if not errors:
+        try:
+            svc.add_diary(c.db, c.user, p.id, body)
+        except svc.Conflict as err:
+            errors = {"day": str(err)}
+    context = controller_context(c, p)
+    context["errors"] = errors
+    return render(request, c, "_diary.html", 422 if errors else 200, values=data if errors else {},
+                  saved=None if errors else body, **context)
