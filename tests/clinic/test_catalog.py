@@ -16,8 +16,11 @@ TARGETS = [{"level": lv, "side": "left"} for lv in ("L3", "L4", "L5", "S1", "S2"
 @pytest.fixture
 def eight_contacts_two_leads(monkeypatch):
     """A catalog whose clinic IPG has 2 leads of 8 contacts."""
+    from drgsim.devices import hardware
+
     ipg = clinic_ipg().model_copy(update={"contacts_per_lead": 8, "max_leads": 2})
-    monkeypatch.setattr("drgsim.clinic.catalog.get_ipg_model", lambda model_id: ipg)
+    catalog = {**hardware.ipg_catalog(), ipg.id: ipg}
+    monkeypatch.setattr(hardware, "ipg_catalog", lambda: catalog)
     return ipg
 
 
