@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from drgsim.neurons import kernel
-from drgsim.neurons.mechanisms import RATE_PARAMS
+from drgsim.neurons.mechanisms import MECHANISMS
 from drgsim.neurons.morphology import Morphology
 from drgsim.devices.waveform import Waveform
 
@@ -192,10 +192,11 @@ def _gate_table_index(mechanism: np.ndarray, params: np.ndarray) -> tuple[np.nda
     the tables' mechanisms and their parameters (parameter-major)."""
     table_of = np.full(len(mechanism), -1, dtype=np.int64)
     kinds, columns = [], []
-    for m, idx in RATE_PARAMS.items():
+    for m, spec in MECHANISMS.items():
         sel = np.flatnonzero(mechanism == m)
-        if not len(sel):
+        if not len(sel) or not spec.rate_params:
             continue
+        idx = [int(r) for r in spec.rate_params]
         unique, inverse = np.unique(params[sel][:, list(idx)], axis=0, return_inverse=True)
         for u in range(len(unique)):
             col = np.zeros(params.shape[1])
