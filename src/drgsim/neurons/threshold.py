@@ -81,7 +81,10 @@ class NoThreshold(RuntimeError):
     """The cell did not fire anywhere in the amplitudes tried."""
 
 
-class ThresholdResult(BaseModel):
+class ThresholdReport(BaseModel):
+    """One cell's threshold as ``drgsim threshold`` reports it (JSON), with its configuration and drgsim's
+    version; ``solver.ThresholdResult`` holds a batch's per-cell arrays behind it."""
+
     threshold_ma: float
     block_ma: float | None = Field(description="upper edge of the first firing window; None: fires up to the ceiling")
     anode_break: bool = Field(description="the decisive spike started where the pulse hyperpolarized the membrane")
@@ -111,7 +114,7 @@ def lead_field(cfg: ThresholdConfig):
                                                       radius_mm=150.0), mesh=cfg.field_mesh))
 
 
-def run(cfg: ThresholdConfig) -> ThresholdResult:
+def run(cfg: ThresholdConfig) -> ThresholdReport:
     t0 = time.perf_counter()
     cell, centre = cfg.cell()
     if cfg.source == "lead":
@@ -132,7 +135,7 @@ def run(cfg: ThresholdConfig) -> ThresholdResult:
                           f"({int(res.n_simulations[0])} simulations)")
     tstop = cfg.settings.tstop_ms or cfg.waveform.duration_ms() + cell.propagation_ms
     block = float(res.block_ma[0])
-    return ThresholdResult(threshold_ma=thr, block_ma=block if np.isfinite(block) else None,
+    return ThresholdReport(threshold_ma=thr, block_ma=block if np.isfinite(block) else None,
                            anode_break=bool(res.anode_break[0]), start_ma=float(res.start_ma[0]),
                            ceiling_ma=float(res.ceiling_ma[0]), polarity=cfg.waveform.polarity,
                            waveform=cfg.waveform.shape, initiation_site=res.initiation_site[0],
