@@ -20,10 +20,10 @@ import numba as nb
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from drgsim.devices.waveform import Waveform
 from drgsim.neurons import kernel
 from drgsim.neurons.mechanisms import MECHANISMS
 from drgsim.neurons.morphology import Morphology
-from drgsim.devices.waveform import Waveform
 
 
 class Method(StrEnum):

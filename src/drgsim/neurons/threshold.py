@@ -9,12 +9,12 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from drgsim import __version__
-from drgsim.neurons import models
-from drgsim.neurons.morphology import Morphology
-from drgsim.neurons.solver import CellBatch, SimulationSettings, find_thresholds
 from drgsim.devices.leads import lead_catalog
 from drgsim.devices.waveform import Polarity, Shape, Waveform
 from drgsim.fields.solve import MeshSettings
+from drgsim.neurons import models
+from drgsim.neurons.morphology import Morphology
+from drgsim.neurons.solver import CellBatch, SimulationSettings, find_thresholds
 from drgsim.neurons.stimulus import point_source_potentials
 
 
@@ -22,11 +22,11 @@ class ThresholdConfig(BaseModel):
     """Threshold of one cell ``distance_mm`` from a source, in a homogeneous medium.
 
     ``model`` names a registered cell model (``drgsim.neurons.models``); ``diameter_um`` and ``nodes`` (its
-    nodes or compartments) default to the model's. ``point``: a point source beside the cell's centre (the middle node of a fibre, the T-junction
-    of a DRG neuron, on the side away from the soma). ``lead``: the FEM solution of catalog lead
-    ``lead`` (unit current from contact ``contact``, numbered from 1 at the tip, to the distant
-    return); the cell runs parallel to the lead, ``distance_mm`` from its axis, centred on that
-    contact.
+    nodes or compartments) default to the model's. ``point``: a point source beside the cell's centre (the
+    model's ``centre``: the middle node of a fibre, the T-junction of a DRG neuron, on the side away from
+    the soma). ``lead``: the FEM solution of catalog lead ``lead`` (unit current from contact ``contact``,
+    numbered from 1 at the tip, to the distant return); the cell runs parallel to the lead, ``distance_mm``
+    from its axis, centred on that contact.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -52,7 +52,7 @@ def build(paths: Paths | None = None, n_central_nodes: int = 21, n_peripheral_no
 
 SPEC = register(CellModelSpec(
     name="drg_abeta", build=build, mechanisms=(Mechanism.MRG_NODE, Mechanism.PASSIVE),
-    citation="Graham RD, Bruns TM, Duan B, Lempka SF 2021, Neuromodulation 24(4):655-671, doi:10.1111/ner.13211; Amir R, Devor M 2003, Biophys J 84(4):2181-2191, "
-             "doi:10.1016/S0006-3495(03)75024-3; Farooqui J et al. 2024, J Neural Eng 21(5):056030, "
-             "doi:10.1088/1741-2552/ad7760",
+    citation="Graham RD, Bruns TM, Duan B, Lempka SF 2021, Neuromodulation 24(4):655-671, doi:10.1111/ner.13211; "
+             "Amir R, Devor M 2003, Biophys J 84(4):2181-2191, doi:10.1016/S0006-3495(03)75024-3; "
+             "Farooqui J et al. 2024, J Neural Eng 21(5):056030, doi:10.1088/1741-2552/ad7760",
     centre=t_junction, source_direction=SOURCE_DIRECTION))

@@ -45,5 +45,6 @@ def build(paths: Paths | None = None, n_central_nodes: int = 31, n_peripheral_no
 
 SPEC = register(CellModelSpec(
     name="drg_adelta", build=build, mechanisms=(Mechanism.MRG_NODE, Mechanism.PASSIVE),
-    citation="Graham RD, Bruns TM, Duan B, Lempka SF 2021, Neuromodulation 24(4):655-671, doi:10.1111/ner.13211; McIntyre CC, Richardson AG, Grill WM 2002, J Neurophysiol 87(2):995-1006, doi:10.1152/jn.00353.2001",
+    citation="Graham RD, Bruns TM, Duan B, Lempka SF 2021, Neuromodulation 24(4):655-671, doi:10.1111/ner.13211; "
+             "McIntyre CC, Richardson AG, Grill WM 2002, J Neurophysiol 87(2):995-1006, doi:10.1152/jn.00353.2001",
     centre=t_junction, source_direction=SOURCE_DIRECTION))
