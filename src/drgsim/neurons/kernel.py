@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
-from drgsim.neurons.mechanisms import N_PARAMS, gate_rates, membrane_current
+from drgsim.neurons.mechanisms import N_PARAMS, Mechanism, gate_rates, membrane_current
 
 _jit = nb.njit(cache=True, nogil=True, fastmath=True)
 
@@ -185,7 +185,7 @@ def step_group(n, L, dt, order2, update_gates, use_tables, struct, coef, gate_ta
                 vp[j] += dvp[j]
                 vmid = vm[j]
             k = struct[KIND, j]
-            if k != 0 and update_gates:
+            if k != Mechanism.PASSIVE and update_gates:
                 tb = struct[TABLE, j]
                 x = (vmid - TABLE_V_MIN) * (1.0 / TABLE_DV)
                 if use_tables and tb >= 0 and x >= 0.0 and x < TABLE_N - 1:

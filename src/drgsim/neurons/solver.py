@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from drgsim.devices.waveform import Waveform
 from drgsim.neurons import kernel
-from drgsim.neurons.mechanisms import MECHANISMS
+from drgsim.neurons.mechanisms import MECHANISMS, Mechanism
 from drgsim.neurons.morphology import Morphology
 
 
@@ -465,7 +465,7 @@ def find_thresholds(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, waveform: Wa
         todo = np.flatnonzero(screen.cell_out[:, kernel.STATUS] != kernel.SILENT)
         params = params._replace(ceiling_run=True)
     response = linear_response(batch, v_unit, waveform, settings, search.start_filter_ms, cells=todo)
-    active = np.concatenate([c.mechanism != 0 for c in batch.cells])
+    active = np.concatenate([c.mechanism != Mechanism.PASSIVE for c in batch.cells])
     peak = np.array([np.max(response.filtered_peak[lo:hi][active[lo:hi]], initial=0.0)
                      for lo, hi in zip(batch.offsets[:-1], batch.offsets[1:])])
     with np.errstate(divide="ignore"):
@@ -519,7 +519,7 @@ def commit_paths(batch: CellBatch, response: LinearResponse, field_mv: float, no
     offsets, moved, commit = [0], [], []
     for c, cell in enumerate(batch.cells):
         lo = batch.offsets[c]
-        active = cell.mechanism != 0
+        active = cell.mechanism != Mechanism.PASSIVE
         path = []
         if field_mv > 0 and wanted[c] and active.any():
             degree = np.bincount(cell.parent[cell.parent >= 0], minlength=cell.n) + (cell.parent >= 0)
