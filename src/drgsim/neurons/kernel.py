@@ -13,8 +13,8 @@ out compartment-major, lane-minor (index ``i * L + l``), so each step of the seq
 advances L independent cells at once (instruction-level parallelism instead of one latency-bound
 chain). Each lane runs its cell's own sequence of simulations (its threshold search), restarting
 from rest as soon as a run is decided, and loads the next cell of the worker's queue once the cell is
-decided, so lanes never wait for each other. The kernel only sees flat arrays, so another backend can
-replace this module.
+decided, so lanes never wait for each other. The kernel only sees flat arrays (grouped in named tuples,
+``Run`` .. ``Outputs``), so another backend can replace this module.
 
 Units: mV, ms, nA, uS, nF.
 """
@@ -22,11 +22,12 @@ Units: mV, ms, nA, uS, nF.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numba as nb
 import numpy as np
 
-from drgsim.neurons.mechanisms import N_PARAMS, gate_rates, membrane_current
+from drgsim.neurons.mechanisms import N_PARAMS, Mechanism, gate_rates, membrane_current
 
 _jit = nb.njit(cache=True, nogil=True, fastmath=True)
 
@@ -184,7 +185,7 @@ def step_group(n, L, dt, order2, update_gates, use_tables, struct, coef, gate_ta
                 vp[j] += dvp[j]
                 vmid = vm[j]
             k = struct[KIND, j]
-            if k != 0 and update_gates:
+            if k != Mechanism.PASSIVE and update_gates:
                 tb = struct[TABLE, j]
                 x = (vmid - TABLE_V_MIN) * (1.0 / TABLE_DV)
                 if use_tables and tb >= 0 and x >= 0.0 and x < TABLE_N - 1:
@@ -238,24 +239,94 @@ SIMULATE, PROBE, SEARCH, SCREEN = 0, 1, 2, 3
 # compartment spikes at all ends the search (silent: a cell quiet at the ceiling fires nowhere below).
 _UP, _DOWN, _BISECT, _BLOCK_UP, _BLOCK_BISECT, _FINISHED, _CEILING = 0, 1, 2, 3, 4, 5, 6
 CEILING_FIRST = 8.0  # ceiling / start above which the ceiling is tried first
-# Status per cell (column STATUS of ``cell_out``).
+# Status per cell (column STATUS of ``Outputs.cell_out``).
 OK, SILENT, EXHAUSTED = 0, 1, 2
-# Columns of ``cell_in`` (start amplitude, ceiling) and ``cell_out``.
+# Columns of ``Run.cell_in`` (start amplitude, ceiling) and ``Outputs.cell_out``.
 START, CEILING = 0, 1
 THRESHOLD, BLOCK, N_SIMS, STEPS, STATUS = 0, 1, 2, 3, 4
-# Entries of ``search`` (the search's parameters; FILTER_MS is the probe's low-pass time constant).
-# CEILING_RUN > 0: every cell has had its run at the ceiling (SCREEN) and spiked somewhere there.
-REL_TOL, STEP_UP, STEP_FINE, STEP_BLOCK, FIND_BLOCK, MAX_SIMS, FILTER_MS, CEILING_RUN = 0, 1, 2, 3, 4, 5, 6, 7
-# Rows of ``extremes`` (PROBE): largest depolarization, largest hyperpolarization, the value at the end
+# Rows of ``Outputs.extremes`` (PROBE): largest depolarization, largest hyperpolarization, the value at the end
 # of the leading phase (``stim_end`` in this mode), the low-pass filtered response and its largest value.
 DEPOL, HYPERPOL, LEAD_END, FILTERED, FILTERED_PEAK = 0, 1, 2, 3, 4
 
 
+# The arguments of ``run_cells``, named (numba passes named tuples by value; fields are typed, never looked up).
+class Run(NamedTuple):
+    """What to run: the mode, each cell's (START, CEILING) amplitudes (mA), the spike threshold (mV), the
+    at-rest criteria (mV, mV/ms; negative: never at rest) and the spike times kept per detector."""
+
+    mode: int
+    cell_in: np.ndarray
+    v_thresh_mv: float
+    rest_tol_mv: float
+    rest_slope_mv_per_ms: float
+    max_spikes: int
+
+
+class Search(NamedTuple):
+    """The threshold search's parameters (``solver.SearchSettings``); ``filter_ms`` is the probe's low-pass
+    time constant; ``ceiling_run``: every cell has had its run at the ceiling (SCREEN) and spiked there."""
+
+    rel_tol: float
+    step_up: float
+    step_fine: float
+    step_block: float
+    find_block: bool
+    max_sims: int
+    filter_ms: float
+    ceiling_run: bool
+
+
+class Cells(NamedTuple):
+    """The packed cells (``solver.CellBatch``): compartment offsets, ``struct`` and ``coef`` rows, the gate
+    tables at the run's time step, the unit potentials (mV per mA), and each cell's detectors (local
+    compartments, cell after cell, from ``det_offsets``) with the index of its primary one among them."""
+
+    offsets: np.ndarray
+    struct: np.ndarray
+    coef: np.ndarray
+    gate_table: np.ndarray
+    ve_unit: np.ndarray
+    detectors: np.ndarray
+    det_offsets: np.ndarray
+    primary: np.ndarray
+
+
+class TimeGrid(NamedTuple):
+    """Time step (ms), steps, the step from which a run may end early, Crank-Nicolson or not, and the
+    waveform sampled per step."""
+
+    dt_ms: float
+    n_steps: int
+    stim_end: int
+    order2: bool
+    waveform: np.ndarray
+
+
+class Workers(NamedTuple):
+    """The work queues (``solver.CellBatch.workers``): lanes per worker, the queues' cells (largest first),
+    each queue's offset into them and its lane length (compartments)."""
+
+    lanes: int
+    cells: np.ndarray
+    offsets: np.ndarray
+    n: np.ndarray
+
+
+class Outputs(NamedTuple):
+    """Per cell ``cell_out`` (THRESHOLD..STATUS); per compartment ``first_cross`` (ms) and ``extremes``
+    (PROBE, mV per mA); per detector ``spike_times`` (ms) and ``spike_counts``."""
+
+    cell_out: np.ndarray
+    first_cross: np.ndarray
+    extremes: np.ndarray
+    spike_times: np.ndarray
+    spike_counts: np.ndarray
+
+
 @nb.njit(cache=True, parallel=True, nogil=True, fastmath=True)
-def run_cells(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, lanes, w_cells, w_off, w_n, offsets,
-              struct, coef, gate_table, ve_unit, v_thresh, det_local, det_off, primary, commit_off, commit_moved,
-              commit_at, rest_tol, rest_slope, max_spikes, cell_out, first_cross, extremes, spike_times, spike_counts):
-    """Run every cell. Worker ``w`` (one per thread) takes the cells ``w_cells[w_off[w]:w_off[w + 1]]`` (largest
+def run_cells(run, search, cells, grid, workers, commit, out):
+    """Run every cell (``Run``, ``Search``, ``Cells``, ``TimeGrid``, ``Workers``, ``solver.CommitPaths``,
+    ``Outputs``). Worker ``w`` (one per thread) takes the cells ``w_cells[w_off[w]:w_off[w + 1]]`` (largest
     first) into ``lanes`` lanes of ``w_n[w]`` compartments: each lane runs one cell's sequence of simulations
     and, once the cell is decided, loads the next from the worker's queue, so lanes never wait for each other.
 
@@ -265,10 +336,10 @@ def run_cells(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, la
     compartment spikes; the cell's status is ``SILENT`` if none did. ``PROBE``: one run at 1 mA with the gates frozen at
     rest, so the membrane is linear; ``extremes`` receives the largest depolarization and
     hyperpolarization (mV per mA) of every compartment over the ``n_steps`` steps. ``SEARCH``: per
-    cell, from ``START`` (meant to be subthreshold) step up by ``STEP_UP`` until the primary detector
-    fires (step down first if the start fires; with ``CEILING_RUN`` no run at the ceiling first),
+    cell, from ``START`` (meant to be subthreshold) step up by ``step_up`` until the primary detector
+    fires (step down first if the start fires; with ``ceiling_run`` no run at the ceiling first),
     bisect on the amplitude lattice (``_lattice_step``) to the lattice point at or above the threshold,
-    whose cell (hi - lo) / hi is rel_tol; then, with ``FIND_BLOCK``, step up by ``STEP_BLOCK`` from the
+    whose cell (hi - lo) / hi is rel_tol; then, with ``find_block``, step up by ``step_block`` from the
     threshold until the cell falls silent (the end of its first firing window, bisected likewise) or
     ``CEILING`` is passed. Runs stop as soon as the
     primary detector fires, or (SEARCH) once the spike has crossed at the run's commit compartment, from
@@ -277,10 +348,14 @@ def run_cells(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, la
     receives the first upward crossing time of every compartment in the lowest firing run below the
     threshold search's end (-1 if none).
     """
-    rel_tol, f_up, f_fine, f_block = search[REL_TOL], search[STEP_UP], search[STEP_FINE], search[STEP_BLOCK]
-    find_block, max_sims = search[FIND_BLOCK] > 0.0, int(search[MAX_SIMS])
-    k_filter = 1.0 - math.exp(-dt / search[FILTER_MS]) if search[FILTER_MS] > 0.0 else 1.0
-    L = lanes
+    mode, cell_in, v_thresh, rest_tol, rest_slope, max_spikes = run
+    rel_tol, f_up, f_fine, f_block, find_block, max_sims, filter_ms, ceiling_run = search
+    offsets, struct, coef, gate_table, ve_unit, det_local, det_off, primary = cells
+    dt, n_steps, stim_end, order2, waveform = grid
+    L, w_cells, w_off, w_n = workers
+    commit_off, commit_moved, commit_at = commit
+    cell_out, first_cross, extremes, spike_times, spike_counts = out
+    k_filter = 1.0 - math.exp(-dt / filter_ms) if filter_ms > 0.0 else 1.0
     for w in nb.prange(len(w_n)):
         ns = w_n[w] * L
         s_struct = np.empty((N_STRUCT, ns), dtype=np.int64)
@@ -334,7 +409,7 @@ def run_cells(mode, cell_in, search, dt, order2, n_steps, stim_end, waveform, la
                         if mode == SEARCH and not nxt[l] < np.inf:  # no depolarization anywhere: it cannot fire
                             phase[l] = _FINISHED
                             silent[l] = True
-                        elif mode == SEARCH and not search[CEILING_RUN] > 0.0 and \
+                        elif mode == SEARCH and not ceiling_run and \
                                 cell_in[c, CEILING] > CEILING_FIRST * nxt[l]:
                             phase[l] = _CEILING
                             nxt[l] = cell_in[c, CEILING]
@@ -635,9 +710,13 @@ def _update(ph, fired, crossed, a, start, ceiling, f_up, f_fine, f_block, l, pha
 
 
 @_jit
-def trace_cell(lo, n, amplitude, dt, order2, n_steps, waveform, struct, coef, gate_table, ve_unit, record, out_vm):
-    """Membrane potential at compartments ``record`` (local) of the cell at flat offset ``lo`` after every step."""
-    st, cf = struct[:, lo:lo + n], coef[:, lo:lo + n]
+def trace_cell(cells, grid, c, amplitude, record, out_vm):
+    """Membrane potential at compartments ``record`` (local) of cell ``c`` after every step."""
+    lo = cells.offsets[c]
+    n = cells.offsets[c + 1] - lo
+    dt, n_steps, _, order2, waveform = grid
+    gate_table, ve_unit = cells.gate_table, cells.ve_unit
+    st, cf = cells.struct[:, lo:lo + n], cells.coef[:, lo:lo + n]
     vm = cf[VM0].copy()
     vp = cf[VP0].copy()
     gates = cf[GATES0:GATES0 + 4].copy()

@@ -17,14 +17,13 @@ Mechanisms (all currents in mA/cm2, conductances in S/cm2, voltages in mV, time 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from enum import IntEnum
 
 import numba
 import numpy as np
 
 _jit = numba.njit(cache=True, nogil=True)
-
-N_PARAMS = 10
 
 
 class Mechanism(IntEnum):
@@ -33,37 +32,62 @@ class Mechanism(IntEnum):
     SUNDT = 2
 
 
+# Each mechanism's parameters by name: the rows of the kernel's parameter block (``p[MRGParam.GNABAR, j]``).
+class PassiveParam(IntEnum):
+    G, E = range(2)  # leak S/cm2, its reversal mV
+
+
+class MRGParam(IntEnum):
+    GL, EL, GNAPBAR, GNABAR, GKBAR, ENA, EK, Q10_1, Q10_2, Q10_3 = range(10)
+
+
+class SundtParam(IntEnum):
+    G_PAS, E_PAS, GNABAR, GKDRBAR, MSHIFT, HSHIFT, ENA, EK, Q10, CELSIUS = range(10)
+
+
+@dataclass(frozen=True)
+class MechanismSpec:
+    """A mechanism's named parameters and those its gate rates read (``gate_rates``): compartments that
+    agree on the latter share one gate table in the kernel."""
+
+    params: type[IntEnum]
+    rate_params: tuple[IntEnum, ...] = ()
+
+    def values(self, **named: float) -> np.ndarray:
+        """A compartment's parameter vector (N_PARAMS; unnamed rows 0) from values named as in ``params``."""
+        p = np.zeros(N_PARAMS)
+        for name, value in named.items():
+            p[self.params[name.upper()]] = value
+        return p
+
+
+MECHANISMS = {Mechanism.PASSIVE: MechanismSpec(PassiveParam),
+              Mechanism.MRG_NODE: MechanismSpec(MRGParam, (MRGParam.Q10_1, MRGParam.Q10_2, MRGParam.Q10_3)),
+              Mechanism.SUNDT: MechanismSpec(SundtParam, (SundtParam.MSHIFT, SundtParam.HSHIFT, SundtParam.Q10,
+                                                          SundtParam.CELSIUS))}
+N_PARAMS = max(len(m.params) for m in MECHANISMS.values())
+
+
 def passive_params(g_s_per_cm2: float, e_mv: float) -> np.ndarray:
-    p = np.zeros(N_PARAMS)
-    p[0], p[1] = g_s_per_cm2, e_mv
-    return p
+    return MECHANISMS[Mechanism.PASSIVE].values(g=g_s_per_cm2, e=e_mv)
 
 
 def mrg_node_params(temperature_c: float, gnabar: float = 3.0, gnapbar: float = 0.01, gkbar: float = 0.08,
                     gl: float = 0.007, ena: float = 50.0, ek: float = -90.0, el: float = -90.0) -> np.ndarray:
     """MRG 2002 node densities (S/cm2) and reversal potentials (mV), Q10 factors at ``temperature_c``."""
-    p = np.zeros(N_PARAMS)
-    p[:7] = gl, el, gnapbar, gnabar, gkbar, ena, ek
-    p[7] = 2.2 ** ((temperature_c - 20.0) / 10.0)
-    p[8] = 2.9 ** ((temperature_c - 20.0) / 10.0)
-    p[9] = 3.0 ** ((temperature_c - 36.0) / 10.0)
-    return p
+    return MECHANISMS[Mechanism.MRG_NODE].values(
+        gl=gl, el=el, gnapbar=gnapbar, gnabar=gnabar, gkbar=gkbar, ena=ena, ek=ek,
+        q10_1=2.2 ** ((temperature_c - 20.0) / 10.0), q10_2=2.9 ** ((temperature_c - 20.0) / 10.0),
+        q10_3=3.0 ** ((temperature_c - 36.0) / 10.0))
 
 
 def sundt_params(temperature_c: float, g_pas: float = 1e-4, e_pas: float = -60.0, gnabar: float = 0.04,
                  gkdrbar: float = 0.04, mshift: float = -6.0, hshift: float = 6.0, ena: float = 50.0,
                  ek: float = -90.0) -> np.ndarray:
     """Sundt 2015 densities: Na 0.04 and Kdr 0.04 S/cm2, Rm 10 kohm cm2, Na shifts -6/+6 mV."""
-    p = np.zeros(N_PARAMS)
-    p[:8] = g_pas, e_pas, gnabar, gkdrbar, mshift, hshift, ena, ek
-    p[8] = 3.0 ** ((temperature_c - 30.0) / 10.0)
-    p[9] = temperature_c
-    return p
-
-
-# The parameters each mechanism's gate rates read (``gate_rates``): compartments that agree on them share
-# one gate table in the kernel.
-RATE_PARAMS = {Mechanism.MRG_NODE: (7, 8, 9), Mechanism.SUNDT: (4, 5, 8, 9)}
+    return MECHANISMS[Mechanism.SUNDT].values(
+        g_pas=g_pas, e_pas=e_pas, gnabar=gnabar, gkdrbar=gkdrbar, mshift=mshift, hshift=hshift, ena=ena, ek=ek,
+        q10=3.0 ** ((temperature_c - 30.0) / 10.0), celsius=temperature_c)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -139,25 +163,29 @@ def sundt_rates(v, mshift, hshift, q10, celsius):
 def gate_rates(kind, v, p, j):
     """Steady states and time constants of the four gate slots of mechanism ``kind``; ``p[:, j]`` holds
     the compartment's parameters (parameter-major, read in place)."""
-    if kind == 1:
-        return mrg_rates(v, p[7, j], p[8, j], p[9, j])
-    if kind == 2:
-        return sundt_rates(v, p[4, j], p[5, j], p[8, j], p[9, j])
+    if kind == Mechanism.MRG_NODE:
+        return mrg_rates(v, p[MRGParam.Q10_1, j], p[MRGParam.Q10_2, j], p[MRGParam.Q10_3, j])
+    if kind == Mechanism.SUNDT:
+        return sundt_rates(v, p[SundtParam.MSHIFT, j], p[SundtParam.HSHIFT, j], p[SundtParam.Q10, j],
+                           p[SundtParam.CELSIUS, j])
     return 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0
 
 
 @_jit
 def membrane_current(kind, v, g0, g1, g2, g3, p, j):
     """Ionic current density (mA/cm2) and its slope conductance at fixed gates (S/cm2)."""
-    if kind == 1:  # MRG node: gates mp, m, h, s
-        gnap = p[2, j] * g0 * g0 * g0
-        gna = p[3, j] * g1 * g1 * g1 * g2
-        gk = p[4, j] * g3
-        i = gnap * (v - p[5, j]) + gna * (v - p[5, j]) + gk * (v - p[6, j]) + p[0, j] * (v - p[1, j])
-        return i, gnap + gna + gk + p[0, j]
-    if kind == 2:  # Sundt: gates m, h, n, l
-        gna = p[2, j] * g0 * g0 * g0 * g1
-        gk = p[3, j] * g2 * g2 * g2 * g3
-        i = gna * (v - p[6, j]) + gk * (v - p[7, j]) + p[0, j] * (v - p[1, j])
-        return i, gna + gk + p[0, j]
-    return p[0, j] * (v - p[1, j]), p[0, j]
+    if kind == Mechanism.MRG_NODE:  # gates mp, m, h, s
+        gnap = p[MRGParam.GNAPBAR, j] * g0 * g0 * g0
+        gna = p[MRGParam.GNABAR, j] * g1 * g1 * g1 * g2
+        gk = p[MRGParam.GKBAR, j] * g3
+        gl = p[MRGParam.GL, j]
+        ena = p[MRGParam.ENA, j]
+        i = gnap * (v - ena) + gna * (v - ena) + gk * (v - p[MRGParam.EK, j]) + gl * (v - p[MRGParam.EL, j])
+        return i, gnap + gna + gk + gl
+    if kind == Mechanism.SUNDT:  # gates m, h, n, l
+        gna = p[SundtParam.GNABAR, j] * g0 * g0 * g0 * g1
+        gk = p[SundtParam.GKDRBAR, j] * g2 * g2 * g2 * g3
+        gl = p[SundtParam.G_PAS, j]
+        i = gna * (v - p[SundtParam.ENA, j]) + gk * (v - p[SundtParam.EK, j]) + gl * (v - p[SundtParam.E_PAS, j])
+        return i, gna + gk + gl
+    return p[PassiveParam.G, j] * (v - p[PassiveParam.E, j]), p[PassiveParam.G, j]

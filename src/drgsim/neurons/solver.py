@@ -1,10 +1,12 @@
 """Batched simulation and population threshold search.
 
-Cells of any morphologies are packed into flat arrays (``CellBatch``), relaxed once to rest, then
-run by the compiled kernel in parallel, one cell per lane of a worker per thread. Thresholds use a
-run at the ceiling, bracket expansion and bisection for every cell at once; runs stop early when the
-spike has arrived or the cell is back at rest, and the field's linearity in current makes one unit
-potential serve every amplitude.
+Cells of any morphologies are packed into flat arrays (``CellBatch``) and relaxed once to rest. The compiled
+kernel runs them in groups: one worker per thread takes its queue of cells (largest first) into a few lanes
+advanced together, each lane running one cell's sequence of simulations and loading the next cell once its
+own is decided. Thresholds use a run at the ceiling, bracket expansion and bisection for every cell at
+once; runs stop early when the spike is committed to its detector or the cell is back at rest, and the
+field's linearity in current makes one unit potential serve every amplitude. ``_run`` builds the kernel's
+named arguments (``kernel.Run`` .. ``kernel.Outputs``) in one place.
 """
 
 from __future__ import annotations
@@ -12,15 +14,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 import numba as nb
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from drgsim.neurons import kernel
-from drgsim.neurons.mechanisms import RATE_PARAMS
-from drgsim.neurons.morphology import Morphology
 from drgsim.devices.waveform import Waveform
+from drgsim.neurons import kernel
+from drgsim.neurons.mechanisms import MECHANISMS, Mechanism
+from drgsim.neurons.morphology import Morphology
 
 
 class Method(StrEnum):
@@ -145,7 +148,12 @@ class CellBatch:
             self._gate_tables[dt_ms] = kernel.gate_tables(self.table_kinds, self.table_params, dt_ms)
         return self._gate_tables[dt_ms]
 
-    def workers(self, cells: np.ndarray | None = None) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    def kernel_cells(self, dt_ms: float, v_unit: np.ndarray) -> kernel.Cells:
+        """The kernel's view of the batch at time step ``dt_ms`` with unit potentials ``v_unit``."""
+        return kernel.Cells(self.offsets, self.struct, self.coef, self.gate_table(dt_ms), v_unit, self.detectors,
+                            self.det_offsets, self.primary)
+
+    def workers(self, cells: np.ndarray | None = None) -> kernel.Workers:
         """The kernel's work queues for ``cells`` (default all), one per thread: largest first, dealt out
         in turn, so every queue holds its share of the large ones; the lanes per worker (fewer than
         ``lanes`` where there are few cells, so that every thread has some), each queue's cells, offsets
@@ -158,7 +166,7 @@ class CellBatch:
         cells = np.concatenate(queues).astype(np.int64)
         off = np.concatenate([[0], np.cumsum([len(q) for q in queues])]).astype(np.int64)
         n = np.array([self.cells[q[0]].n for q in queues], dtype=np.int64)
-        return lanes, cells, off, n
+        return kernel.Workers(lanes, cells, off, n)
 
     def _relax(self, settle_ms: float, settle_dt_ms: float) -> None:
         """Resting state: gates at steady state at v_init, then unstimulated steps (as PyFibers does)."""
@@ -192,10 +200,11 @@ def _gate_table_index(mechanism: np.ndarray, params: np.ndarray) -> tuple[np.nda
     the tables' mechanisms and their parameters (parameter-major)."""
     table_of = np.full(len(mechanism), -1, dtype=np.int64)
     kinds, columns = [], []
-    for m, idx in RATE_PARAMS.items():
+    for m, spec in MECHANISMS.items():
         sel = np.flatnonzero(mechanism == m)
-        if not len(sel):
+        if not len(sel) or not spec.rate_params:
             continue
+        idx = [int(r) for r in spec.rate_params]
         unique, inverse = np.unique(params[sel][:, list(idx)], axis=0, return_inverse=True)
         for u in range(len(unique)):
             col = np.zeros(params.shape[1])
@@ -211,19 +220,20 @@ def _ghost_partner(cell: Morphology) -> np.ndarray:
     return np.full(cell.n, -1, dtype=np.int64) if cell.ghost_partner is None else cell.ghost_partner
 
 
-def _time_grid(batch: CellBatch, waveform: Waveform, settings: SimulationSettings,
-               n_steps: int | None = None) -> tuple[float, int, np.ndarray, int]:
+def _time_grid(batch: CellBatch, waveform: Waveform, settings: SimulationSettings, n_steps: int | None = None,
+               stim_end: int | None = None) -> kernel.TimeGrid:
     dt_ms = settings.dt_us * 1e-3
     if n_steps is None:
         tstop = settings.tstop_ms
         if tstop is None:
             tstop = waveform.duration_ms() + max(c.propagation_ms for c in batch.cells)
         n_steps = int(round(tstop / dt_ms))
-    w = waveform.sample(dt_ms, n_steps)
-    # Early exit may start once the last full-amplitude phase is over: a passive recharge is small
-    # (pw/tau of the amplitude), decays and has the opposite sign, so a cell back at rest stays there.
-    stim_end = min(n_steps, int(np.ceil(waveform.full_amplitude_end_ms() / dt_ms - 1e-9)))
-    return dt_ms, n_steps, w, stim_end
+    if stim_end is None:
+        # Early exit may start once the last full-amplitude phase is over: a passive recharge is small
+        # (pw/tau of the amplitude), decays and has the opposite sign, so a cell back at rest stays there.
+        stim_end = min(n_steps, int(np.ceil(waveform.full_amplitude_end_ms() / dt_ms - 1e-9)))
+    return kernel.TimeGrid(dt_ms, n_steps, stim_end, settings.method == Method.CRANK_NICOLSON,
+                           waveform.sample(dt_ms, n_steps))
 
 
 def _unit_potentials(batch: CellBatch, v_unit_mv_per_ma: np.ndarray) -> np.ndarray:
@@ -270,51 +280,41 @@ class SearchSettings(BaseModel):
                                    "(``commit_paths``; 0: wait for the detector)")
     commit_nodes: int = Field(3, ge=1, le=100)
 
-    def kernel_parameters(self, rel_tol: float) -> np.ndarray:
-        p = np.zeros(8)
-        p[[kernel.REL_TOL, kernel.STEP_UP, kernel.STEP_FINE, kernel.STEP_BLOCK, kernel.FIND_BLOCK, kernel.MAX_SIMS,
-           kernel.FILTER_MS]] = (rel_tol, self.step_up, self.step_fine, self.step_block, float(self.find_block),
-                                 self.max_simulations, self.start_filter_ms)
-        return p
+    def kernel_parameters(self, rel_tol: float, ceiling_run: bool = False) -> kernel.Search:
+        return kernel.Search(float(rel_tol), float(self.step_up), float(self.step_fine), float(self.step_block),
+                             bool(self.find_block), int(self.max_simulations), float(self.start_filter_ms),
+                             ceiling_run)
 
 
-def _run(batch: CellBatch, mode: int, cell_in: np.ndarray, search: np.ndarray, waveform: Waveform,
+def _run(batch: CellBatch, mode: int, cell_in: np.ndarray, search: kernel.Search, waveform: Waveform,
          settings: SimulationSettings, v_unit: np.ndarray, max_spikes: int = 1, n_steps: int | None = None,
-         stim_end: int | None = None, commit: CommitPaths | None = None, cells: np.ndarray | None = None):
-    """One kernel call over ``cells`` (default all; the outputs of the others stay at their initial values)."""
-    dt_ms, steps_needed, w, full_end = _time_grid(batch, waveform, settings, n_steps)
-    n_steps = steps_needed if n_steps is None else n_steps
-    stim_end = full_end if stim_end is None else stim_end
+         stim_end: int | None = None, commit: CommitPaths | None = None,
+         cells: np.ndarray | None = None) -> tuple[kernel.Outputs, float]:
+    """One kernel call over ``cells`` (default all; the outputs of the others stay at their initial values),
+    and its seconds: the kernel's arguments are built here."""
+    grid = _time_grid(batch, waveform, settings, n_steps, stim_end)
     rest_tol, rest_slope = _rest_criteria(settings)
-    out = np.zeros((batch.n_cells, 5))
-    first_cross = np.full(batch.n_compartments, -1.0)
-    extremes = np.zeros((5, batch.n_compartments))
-    spike_times = np.zeros((len(batch.detectors), max_spikes))
-    spike_counts = np.zeros(len(batch.detectors), dtype=np.int64)
+    out = kernel.Outputs(np.zeros((batch.n_cells, 5)), np.full(batch.n_compartments, -1.0),
+                         np.zeros((5, batch.n_compartments)), np.zeros((len(batch.detectors), max_spikes)),
+                         np.zeros(len(batch.detectors), dtype=np.int64))
     if cells is not None and not len(cells):
-        return out, first_cross, extremes, spike_times, spike_counts, 0.0
-    lanes, w_cells, w_off, w_n = batch.workers(cells)
+        return out, 0.0
+    run = kernel.Run(mode, np.ascontiguousarray(cell_in, dtype=float), float(settings.ap_threshold_mv), rest_tol,
+                     rest_slope, max_spikes)
+    commit = _no_commit(batch.n_cells) if commit is None else commit
     t0 = time.perf_counter()
-    kernel.run_cells(mode, np.ascontiguousarray(cell_in, dtype=float), search, dt_ms,
-                     settings.method == Method.CRANK_NICOLSON, n_steps, stim_end, w, lanes, w_cells, w_off, w_n,
-                     batch.offsets, batch.struct, batch.coef, batch.gate_table(dt_ms), v_unit, settings.ap_threshold_mv,
-                     batch.detectors, batch.det_offsets, batch.primary,
-                     *(_no_commit(batch.n_cells) if commit is None else (commit.offsets, commit.moved, commit.commit)),
-                     rest_tol, rest_slope, max_spikes, out, first_cross, extremes, spike_times, spike_counts)
-    seconds = time.perf_counter() - t0
-    return out, first_cross, extremes, spike_times, spike_counts, seconds
+    kernel.run_cells(run, search, batch.kernel_cells(grid.dt_ms, v_unit), grid, batch.workers(cells), commit, out)
+    return out, time.perf_counter() - t0
 
 
-def _no_commit(n_cells: int) -> tuple:
-    return np.zeros(n_cells + 1, dtype=np.int64), np.zeros(0), np.full(n_cells, -1, dtype=np.int64)
+def _no_commit(n_cells: int) -> CommitPaths:
+    return CommitPaths(np.zeros(n_cells + 1, dtype=np.int64), np.zeros(0), np.full(n_cells, -1, dtype=np.int64))
 
 
 def _rest_criteria(settings: SimulationSettings) -> tuple[float, float]:
     if settings.early_exit:
-        return settings.rest_tol_mv, settings.rest_slope_mv_per_ms
+        return float(settings.rest_tol_mv), float(settings.rest_slope_mv_per_ms)
     return -1.0, -1.0  # never "at rest": run to tstop
-
-
 
 
 @dataclass
@@ -347,17 +347,18 @@ def simulate(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, amplitudes_ma, wave
     amps = np.broadcast_to(np.asarray(amplitudes_ma, dtype=float), (batch.n_cells,)).copy()
     if np.any(amps < 0) or not np.all(np.isfinite(amps)):
         raise ValueError("amplitudes_ma must be finite and >= 0 (the waveform carries the polarity)")
-    out, first_cross, _, spike_times, spike_counts, seconds = _run(
-        batch, kernel.SIMULATE, np.stack([amps, amps], axis=1), np.zeros(7), waveform, settings, v_unit, max_spikes)
+    no_search = SearchSettings().kernel_parameters(0.01)  # read only when searching
+    out, seconds = _run(batch, kernel.SIMULATE, np.stack([amps, amps], axis=1), no_search, waveform, settings, v_unit,
+                        max_spikes)
     times = []
     for c, cell in enumerate(batch.cells):
         j0 = batch.det_offsets[c]
-        times.append({name: spike_times[j0 + k, :min(spike_counts[j0 + k], max_spikes)].copy()
+        times.append({name: out.spike_times[j0 + k, :min(out.spike_counts[j0 + k], max_spikes)].copy()
                       for k, name in enumerate(cell.detectors)})
     fired = np.array([len(t[cell.primary_detector]) > 0 for t, cell in zip(times, batch.cells)])
-    fc = np.where(first_cross >= 0, first_cross, np.nan)
-    return SimulationResult(fired, times, fc, _initiation(batch, first_cross), out[:, kernel.STEPS].astype(np.int64),
-                            seconds)
+    fc = np.where(out.first_cross >= 0, out.first_cross, np.nan)
+    return SimulationResult(fired, times, fc, _initiation(batch, out.first_cross),
+                            out.cell_out[:, kernel.STEPS].astype(np.int64), seconds)
 
 
 @dataclass
@@ -387,7 +388,7 @@ def linear_response(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, waveform: Wa
     ones = np.ones((batch.n_cells, 2))
     params = SearchSettings(start_filter_ms=filter_ms).kernel_parameters(0.01)
     x = _run(batch, kernel.PROBE, ones, params, waveform, settings, v_unit, n_steps=n_steps, stim_end=lead_end,
-             cells=cells)[2]
+             cells=cells)[0].extremes
     return LinearResponse(x[kernel.DEPOL], x[kernel.HYPERPOL], x[kernel.LEAD_END], x[kernel.FILTERED_PEAK], filter_ms)
 
 
@@ -458,12 +459,13 @@ def find_thresholds(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, waveform: Wa
         # The ceiling first: a cell in which no compartment spikes there is silent (the search's premise:
         # nothing below fires), decided in one run, without its linear response or a search.
         ceiling = _per_cell(max_ma, batch, "max_ma")
-        screen = _run(batch, kernel.SCREEN, np.stack([ceiling, ceiling], axis=1), params, waveform, settings, v_unit)
-        out[:, [kernel.N_SIMS, kernel.STEPS]] = screen[0][:, [kernel.N_SIMS, kernel.STEPS]]
-        todo, seconds = np.flatnonzero(screen[0][:, kernel.STATUS] != kernel.SILENT), screen[5]
-        params[kernel.CEILING_RUN] = 1.0
+        screen, seconds = _run(batch, kernel.SCREEN, np.stack([ceiling, ceiling], axis=1), params, waveform, settings,
+                               v_unit)
+        out[:, [kernel.N_SIMS, kernel.STEPS]] = screen.cell_out[:, [kernel.N_SIMS, kernel.STEPS]]
+        todo = np.flatnonzero(screen.cell_out[:, kernel.STATUS] != kernel.SILENT)
+        params = params._replace(ceiling_run=True)
     response = linear_response(batch, v_unit, waveform, settings, search.start_filter_ms, cells=todo)
-    active = np.concatenate([c.mechanism != 0 for c in batch.cells])
+    active = np.concatenate([c.mechanism != Mechanism.PASSIVE for c in batch.cells])
     peak = np.array([np.max(response.filtered_peak[lo:hi][active[lo:hi]], initial=0.0)
                      for lo, hi in zip(batch.offsets[:-1], batch.offsets[1:])])
     with np.errstate(divide="ignore"):
@@ -474,8 +476,9 @@ def find_thresholds(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, waveform: Wa
     first_cross = np.full(batch.n_compartments, -1.0)
     if len(todo):
         commit = commit_paths(batch, response, search.commit_field_mv, search.commit_nodes, cells=todo)
-        res, first_cross, _, _, _, t = _run(batch, kernel.SEARCH, np.stack([start, ceiling], axis=1), params, waveform,
-                                            settings, v_unit, commit=commit, cells=todo)
+        found, t = _run(batch, kernel.SEARCH, np.stack([start, ceiling], axis=1), params, waveform, settings, v_unit,
+                        commit=commit, cells=todo)
+        res, first_cross = found.cell_out, found.first_cross
         res[todo, kernel.N_SIMS:kernel.STATUS] += out[todo, kernel.N_SIMS:kernel.STATUS]  # and the screen's run
         out[todo] = res[todo]
         seconds += t
@@ -492,8 +495,7 @@ def find_thresholds(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, waveform: Wa
                            seconds, rel_tol)
 
 
-@dataclass
-class CommitPaths:
+class CommitPaths(NamedTuple):
     """Per cell, the stretch from the primary detector inwards (towards the most excited compartment) up to
     the first branch point, for deciding a firing run early (``find_thresholds``): ``moved`` is the largest
     passive change (mV per mA, depolarization or hyperpolarization of the linear response) of the
@@ -517,7 +519,7 @@ def commit_paths(batch: CellBatch, response: LinearResponse, field_mv: float, no
     offsets, moved, commit = [0], [], []
     for c, cell in enumerate(batch.cells):
         lo = batch.offsets[c]
-        active = cell.mechanism != 0
+        active = cell.mechanism != Mechanism.PASSIVE
         path = []
         if field_mv > 0 and wanted[c] and active.any():
             degree = np.bincount(cell.parent[cell.parent >= 0], minlength=cell.n) + (cell.parent >= 0)
@@ -544,11 +546,10 @@ def trace(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, amplitude_ma: float, w
           compartments=None) -> tuple[np.ndarray, np.ndarray]:
     """Times (ms, end of each step) and membrane potentials (mV) of one cell's compartments."""
     v_unit = _unit_potentials(batch, v_unit_mv_per_ma)
-    dt_ms, n_steps, w, _ = _time_grid(batch, waveform, settings)
+    grid = _time_grid(batch, waveform, settings)
     n = batch.cells[cell].n
     record = np.arange(n) if compartments is None else np.asarray(compartments, dtype=np.int64)
-    out = np.empty((n_steps, len(record)))
-    kernel.trace_cell(int(batch.offsets[cell]), n, float(amplitude_ma), dt_ms, settings.method == Method.CRANK_NICOLSON,
-                      n_steps, w, batch.struct, batch.coef, batch.gate_table(dt_ms), v_unit, record.astype(np.int64),
-                      out)
-    return (np.arange(n_steps) + 1) * dt_ms, out
+    out = np.empty((grid.n_steps, len(record)))
+    kernel.trace_cell(batch.kernel_cells(grid.dt_ms, v_unit), grid, cell, float(amplitude_ma),
+                      record.astype(np.int64), out)
+    return (np.arange(grid.n_steps) + 1) * grid.dt_ms, out

@@ -9,34 +9,29 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from drgsim import __version__
-from drgsim.neurons.models import CellModel, drg_abeta, drg_adelta, drg_c, motor, mrg, sundt
-from drgsim.neurons.morphology import Morphology
-from drgsim.neurons.solver import CellBatch, SimulationSettings, find_thresholds
 from drgsim.devices.leads import lead_catalog
 from drgsim.devices.waveform import Polarity, Shape, Waveform
 from drgsim.fields.solve import MeshSettings
+from drgsim.neurons import models
+from drgsim.neurons.morphology import Morphology
+from drgsim.neurons.solver import CellBatch, SimulationSettings, find_thresholds
 from drgsim.neurons.stimulus import point_source_potentials
-
-# Allowed diameters (um) and default length (nodes or compartments) per model.
-DIAMETERS_UM = {CellModel.MRG: mrg.DIAMETER_RANGE_UM, CellModel.SUNDT: sundt.DIAMETER_RANGE_UM,
-                CellModel.MOTOR: motor.DIAMETER_RANGE_UM}
-DEFAULT_DIAMETER_UM = {CellModel.MRG: 10.0, CellModel.SUNDT: 0.8, CellModel.MOTOR: 16.0}
-DEFAULT_NODES = {CellModel.MRG: 41, CellModel.SUNDT: 1201, CellModel.MOTOR: 21}
 
 
 class ThresholdConfig(BaseModel):
     """Threshold of one cell ``distance_mm`` from a source, in a homogeneous medium.
 
-    ``point``: a point source beside the cell's centre (the middle node of a fibre, the T-junction
-    of a DRG neuron, on the side away from the soma). ``lead``: the FEM solution of catalog lead
-    ``lead`` (unit current from contact ``contact``, numbered from 1 at the tip, to the distant
-    return); the cell runs parallel to the lead, ``distance_mm`` from its axis, centred on that
-    contact.
+    ``model`` names a registered cell model (``drgsim.neurons.models``); ``diameter_um`` and ``nodes`` (its
+    nodes or compartments) default to the model's. ``point``: a point source beside the cell's centre (the
+    model's ``centre``: the middle node of a fibre, the T-junction of a DRG neuron, on the side away from
+    the soma). ``lead``: the FEM solution of catalog lead ``lead`` (unit current from contact ``contact``,
+    numbered from 1 at the tip, to the distant return); the cell runs parallel to the lead, ``distance_mm``
+    from its axis, centred on that contact.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model: CellModel = CellModel.MRG
+    model: str = "mrg"
     diameter_um: float | None = None
     nodes: int | None = Field(None, ge=3, le=20_001)
     distance_mm: float = Field(1.0, gt=0.0, le=50.0)
@@ -62,39 +57,34 @@ class ThresholdConfig(BaseModel):
             if self.distance_mm <= lead.contact_diameter_mm / 2 + 0.05:
                 raise ValueError(f"distance_mm={self.distance_mm} must exceed the lead radius "
                                  f"({lead.contact_diameter_mm / 2} mm) by at least 0.05 mm")
-        rng = DIAMETERS_UM.get(self.model)
+        spec = models.get(self.model)
+        rng = spec.diameter_range_um
         if self.diameter_um is not None:
             if rng is None:
                 raise ValueError(f"diameter_um: {self.model} has fixed branch diameters; omit --diameter-um")
             if not rng[0] <= self.diameter_um <= rng[1]:
                 raise ValueError(f"diameter_um={self.diameter_um} outside {rng[0]}-{rng[1]} um for {self.model}")
-        if self.nodes is not None and self.model not in DEFAULT_NODES:
+        if self.nodes is not None and spec.length_keyword is None:
             raise ValueError(f"nodes: {self.model} has a fixed morphology; omit --nodes")
-        if self.nodes is not None and self.model in (CellModel.MRG, CellModel.MOTOR) and self.nodes % 2 == 0:
+        if self.nodes is not None and spec.odd_length and self.nodes % 2 == 0:
             raise ValueError(f"nodes={self.nodes} must be odd so that a node sits at the centre")
         return self
 
     def cell(self) -> tuple[Morphology, np.ndarray]:
         """The cell and the point its source stands over (before the perpendicular offset)."""
-        d = self.diameter_um if self.diameter_um is not None else DEFAULT_DIAMETER_UM.get(self.model)
-        n = self.nodes or DEFAULT_NODES.get(self.model)
-        if self.model in (CellModel.MRG, CellModel.MOTOR):
-            cell = (mrg if self.model == CellModel.MRG else motor).build(d, n)
-            nodes = mrg.node_indices(cell)
-            return cell, cell.position_mm[nodes[(len(nodes) - 1) // 2]]
-        if self.model == CellModel.SUNDT:
-            cell = sundt.build(d, n)
-            return cell, cell.position_mm[(n - 1) // 2]
-        builder = {CellModel.DRG_ABETA: drg_abeta, CellModel.DRG_ADELTA: drg_adelta, CellModel.DRG_C: drg_c}[self.model]
-        cell = builder.build()
-        return cell, cell.position_mm[cell.detectors["t_junction"]]
+        spec = models.get(self.model)
+        cell = spec.cell(self.diameter_um, self.nodes)
+        return cell, cell.position_mm[spec.centre(cell)]
 
 
 class NoThreshold(RuntimeError):
     """The cell did not fire anywhere in the amplitudes tried."""
 
 
-class ThresholdResult(BaseModel):
+class ThresholdReport(BaseModel):
+    """One cell's threshold as ``drgsim threshold`` reports it (JSON), with its configuration and drgsim's
+    version; ``solver.ThresholdResult`` holds a batch's per-cell arrays behind it."""
+
     threshold_ma: float
     block_ma: float | None = Field(description="upper edge of the first firing window; None: fires up to the ceiling")
     anode_break: bool = Field(description="the decisive spike started where the pulse hyperpolarized the membrane")
@@ -124,17 +114,15 @@ def lead_field(cfg: ThresholdConfig):
                                                       radius_mm=150.0), mesh=cfg.field_mesh))
 
 
-def run(cfg: ThresholdConfig) -> ThresholdResult:
+def run(cfg: ThresholdConfig) -> ThresholdReport:
     t0 = time.perf_counter()
     cell, centre = cfg.cell()
-    # Perpendicular offset: x for fibres laid along z; -y for DRG neurons (axons along z, stem along +x).
-    drg = cfg.model.value.startswith("drg")
     if cfg.source == "lead":
         cell = cell.with_positions(cell.position_mm - centre + np.array([cfg.distance_mm, 0.0, 0.0]))
         batch = CellBatch.pack([cell], cfg.settings.settle_ms, cfg.settings.settle_dt_ms)
         v = lead_field(cfg).potentials(batch.positions_mm)[:, cfg.contact - 1]
     else:
-        offset = np.array([0.0, -1.0, 0.0]) if drg else np.array([1.0, 0.0, 0.0])
+        offset = np.array(models.get(cfg.model).source_direction)
         batch = CellBatch.pack([cell], cfg.settings.settle_ms, cfg.settings.settle_dt_ms)
         v = point_source_potentials(batch.positions_mm, centre + cfg.distance_mm * offset, cfg.resistivity_ohm_cm)
     res = find_thresholds(batch, v, cfg.waveform, cfg.settings, rel_tol=cfg.tolerance, max_ma=cfg.max_ma)
@@ -147,7 +135,7 @@ def run(cfg: ThresholdConfig) -> ThresholdResult:
                           f"({int(res.n_simulations[0])} simulations)")
     tstop = cfg.settings.tstop_ms or cfg.waveform.duration_ms() + cell.propagation_ms
     block = float(res.block_ma[0])
-    return ThresholdResult(threshold_ma=thr, block_ma=block if np.isfinite(block) else None,
+    return ThresholdReport(threshold_ma=thr, block_ma=block if np.isfinite(block) else None,
                            anode_break=bool(res.anode_break[0]), start_ma=float(res.start_ma[0]),
                            ceiling_ma=float(res.ceiling_ma[0]), polarity=cfg.waveform.polarity,
                            waveform=cfg.waveform.shape, initiation_site=res.initiation_site[0],

@@ -35,5 +35,3 @@ class Population:
         self.cells.append(cell)
         self.info.append(info)
 
-    def of_kind(self, kind: str) -> list[int]:
-        return [i for i, x in enumerate(self.info) if x.kind == kind]

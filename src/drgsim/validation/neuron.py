@@ -16,7 +16,7 @@ from importlib import resources
 import numpy as np
 
 from drgsim.devices.waveform import Waveform
-from drgsim.neurons.models import mrg, sundt
+from drgsim.neurons import models
 from drgsim.neurons.solver import CellBatch, SimulationSettings, find_thresholds
 from drgsim.neurons.stimulus import point_source_potentials
 from drgsim.validation.cases import ValidationCase, case
@@ -29,11 +29,9 @@ def neuron_reference(name: str) -> dict:
 
 
 def _cell(case: dict):
-    if case["model"] == "sundt":
-        cell = sundt.build(case["diameter_um"], case["n_nodes"])
-        return cell, cell.position_mm[(case["n_nodes"] - 1) // 2]
-    cell = mrg.build(case["diameter_um"], case["n_nodes"])
-    return cell, cell.position_mm[mrg.node_indices(cell)[(case["n_nodes"] - 1) // 2]]
+    spec = models.get(case["model"])
+    cell = spec.cell(case["diameter_um"], case["n_nodes"])
+    return cell, cell.position_mm[spec.centre(cell)]
 
 
 def thresholds(cases: list[dict], max_ma: float | None = None) -> tuple[np.ndarray, np.ndarray]:

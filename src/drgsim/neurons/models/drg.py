@@ -243,6 +243,14 @@ class UnmyelinatedDRG:
         return b.build("central", propagation_ms=5.0 + 2 * reach_mm / 0.4)
 
 
+# A point source faces the T-junction from the side away from the soma (the stem runs along +x, the axons along z).
+SOURCE_DIRECTION = (0.0, -1.0, 0.0)
+
+
+def t_junction(cell: Morphology) -> int:
+    return cell.detectors["t_junction"]
+
+
 SITES = ("peripheral_axon", "t_junction", "central_axon", "stem", "soma")
 
 

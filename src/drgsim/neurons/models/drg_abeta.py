@@ -1,5 +1,6 @@
-"""A-beta (and A-alpha) pseudo-unipolar DRG neuron (Graham et al. 2021, Neuromodulation 24:655;
-Amir & Devor 2003, Biophys J 84:2181; Farooqui et al. 2024, J Neural Eng 21:056030).
+"""A-beta (and A-alpha) pseudo-unipolar DRG neuron (Graham et al. 2021, Neuromodulation 24:655,
+doi:10.1111/ner.13211; Amir & Devor 2003, Biophys J 84:2181, doi:10.1016/S0006-3495(03)75024-3; Farooqui
+et al. 2024, J Neural Eng 21:056030, doi:10.1088/1741-2552/ad7760).
 
 MRG axons (McIntyre et al. 2002) on the peripheral, central and stem branches. Geometry as in Graham
 2021's A-beta cell (neuromodulation-um/Cell_models): a 5 x 200 um initial segment and a stem of four
@@ -16,7 +17,9 @@ Node kinetics are MRG's motor node (Graham and Farooqui use Gaines 2018's sensor
 
 from __future__ import annotations
 
-from drgsim.neurons.models.drg import MyelinatedDRG, Paths
+from drgsim.neurons.mechanisms import Mechanism
+from drgsim.neurons.models.drg import SOURCE_DIRECTION, MyelinatedDRG, Paths, t_junction
+from drgsim.neurons.models.registry import CellModelSpec, register
 from drgsim.neurons.morphology import Morphology
 
 CELL = MyelinatedDRG(
@@ -45,3 +48,11 @@ CELL = MyelinatedDRG(
 def build(paths: Paths | None = None, n_central_nodes: int = 21, n_peripheral_nodes: int = 21,
           temperature_c: float = 37.0) -> Morphology:
     return CELL.build(paths, n_central_nodes, n_peripheral_nodes, temperature_c)
+
+
+SPEC = register(CellModelSpec(
+    name="drg_abeta", build=build, mechanisms=(Mechanism.MRG_NODE, Mechanism.PASSIVE),
+    citation="Graham RD, Bruns TM, Duan B, Lempka SF 2021, Neuromodulation 24(4):655-671, doi:10.1111/ner.13211; "
+             "Amir R, Devor M 2003, Biophys J 84(4):2181-2191, doi:10.1016/S0006-3495(03)75024-3; "
+             "Farooqui J et al. 2024, J Neural Eng 21(5):056030, doi:10.1088/1741-2552/ad7760",
+    centre=t_junction, source_direction=SOURCE_DIRECTION))

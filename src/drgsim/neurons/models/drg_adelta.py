@@ -1,4 +1,5 @@
-"""A-delta pseudo-unipolar DRG neuron: thin myelinated MRG axons (interpolated geometry, 2-3.5 um).
+"""A-delta pseudo-unipolar DRG neuron: thin myelinated MRG axons (interpolated geometry, 2-3.5 um); Graham
+et al. 2021 (Neuromodulation 24:655, doi:10.1111/ner.13211), McIntyre et al. 2002 (doi:10.1152/jn.00353.2001).
 
 Structure as ``drg_abeta`` (initial segment, stem nodes at both ends of each stem internode, a T-junction
 of three full nodes, shortened internodes beside it). A 34 x 29 um soma and stem internodes of 29, 123,
@@ -11,7 +12,9 @@ modelling choices [unverified].
 
 from __future__ import annotations
 
-from drgsim.neurons.models.drg import MyelinatedDRG, Paths
+from drgsim.neurons.mechanisms import Mechanism
+from drgsim.neurons.models.drg import SOURCE_DIRECTION, MyelinatedDRG, Paths, t_junction
+from drgsim.neurons.models.registry import CellModelSpec, register
 from drgsim.neurons.morphology import Morphology
 
 CELL = MyelinatedDRG(
@@ -38,3 +41,10 @@ CELL = MyelinatedDRG(
 def build(paths: Paths | None = None, n_central_nodes: int = 31, n_peripheral_nodes: int = 31,
           temperature_c: float = 37.0) -> Morphology:
     return CELL.build(paths, n_central_nodes, n_peripheral_nodes, temperature_c)
+
+
+SPEC = register(CellModelSpec(
+    name="drg_adelta", build=build, mechanisms=(Mechanism.MRG_NODE, Mechanism.PASSIVE),
+    citation="Graham RD, Bruns TM, Duan B, Lempka SF 2021, Neuromodulation 24(4):655-671, doi:10.1111/ner.13211; "
+             "McIntyre CC, Richardson AG, Grill WM 2002, J Neurophysiol 87(2):995-1006, doi:10.1152/jn.00353.2001",
+    centre=t_junction, source_direction=SOURCE_DIRECTION))

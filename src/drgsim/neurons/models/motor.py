@@ -1,4 +1,5 @@
-"""Alpha motor axon in the ventral root: an MRG fibre of 12-20 um (McIntyre et al. 2002).
+"""Alpha motor axon in the ventral root: an MRG fibre of 12-20 um (McIntyre, Richardson & Grill 2002,
+J Neurophysiol 87:995; doi:10.1152/jn.00353.2001).
 
 Above the published 16 um the MRG Table 1 columns are extended linearly from their 15 and 16 um
 values [unverified extrapolation]; at and below 16 um this is exactly ``mrg``.
@@ -8,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from drgsim.neurons.mechanisms import Mechanism
 from drgsim.neurons.models import mrg
+from drgsim.neurons.models.registry import CellModelSpec, register
 from drgsim.neurons.morphology import Morphology
 
 DIAMETER_RANGE_UM = (12.0, 20.0)
@@ -42,3 +45,10 @@ def nodes_along(diameter_um: float, length_mm: float) -> int:
     """The most nodes (an odd number) of a motor axon that fit ``length_mm``."""
     n = mrg.internodes_in(geometry(diameter_um), length_mm) + 1
     return n if n % 2 else n - 1
+
+
+SPEC = register(CellModelSpec(
+    name="motor", build=build, mechanisms=(Mechanism.MRG_NODE, Mechanism.PASSIVE),
+    citation="McIntyre CC, Richardson AG, Grill WM 2002, J Neurophysiol 87(2):995-1006, doi:10.1152/jn.00353.2001",
+    centre=mrg.centre_node, diameter_range_um=DIAMETER_RANGE_UM, default_diameter_um=16.0, length_keyword="n_nodes",
+    default_length=21, odd_length=True))

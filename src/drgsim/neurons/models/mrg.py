@@ -1,4 +1,5 @@
-"""MRG double-cable myelinated axon (McIntyre, Richardson & Grill 2002, J Neurophysiol 87:995).
+"""MRG double-cable myelinated axon (McIntyre, Richardson & Grill 2002, J Neurophysiol 87:995;
+doi:10.1152/jn.00353.2001).
 
 Each node of Ranvier is followed by an internode of 11 compartments: MYSA, FLUT, 6 STIN, FLUT,
 MYSA. Geometry comes from the paper's Table 1 for its nine diameters (5.7-16 um) and from the
@@ -21,6 +22,7 @@ from importlib import resources
 import numpy as np
 
 from drgsim.neurons.mechanisms import Mechanism, mrg_node_params, passive_params
+from drgsim.neurons.models.registry import CellModelSpec, register
 from drgsim.neurons.morphology import Compartment, Morphology, MorphologyBuilder, straight_path
 
 DIAMETER_RANGE_UM = (2.0, 16.0)
@@ -161,3 +163,16 @@ def fiber(g: MRGGeometry, n_nodes: int, temperature_c: float, passive_end_nodes:
 
 def node_indices(cell: Morphology) -> np.ndarray:
     return np.array([i for i, r in enumerate(cell.region) if r == "node"])
+
+
+def centre_node(cell: Morphology) -> int:
+    """The fibre's middle node."""
+    nodes = node_indices(cell)
+    return int(nodes[(len(nodes) - 1) // 2])
+
+
+SPEC = register(CellModelSpec(
+    name="mrg", build=build, mechanisms=(Mechanism.MRG_NODE, Mechanism.PASSIVE),
+    citation="McIntyre CC, Richardson AG, Grill WM 2002, J Neurophysiol 87(2):995-1006, doi:10.1152/jn.00353.2001",
+    centre=centre_node, diameter_range_um=DIAMETER_RANGE_UM, default_diameter_um=10.0, length_keyword="n_nodes",
+    default_length=41, odd_length=True))

@@ -1,4 +1,5 @@
-"""Unmyelinated C fibre of Sundt, Gamper & Jaffe 2015 (J Neurophysiol 114:3140; ModelDB 187473).
+"""Unmyelinated C fibre of Sundt, Gamper & Jaffe 2015 (J Neurophysiol 114:3140; doi:10.1152/jn.00226.2015;
+ModelDB 187473).
 
 A uniform cable of 8.333 um compartments (PyFibers' SUNDT discretisation), 0.8 um in diameter by
 default, with Traub-Miles Na (0.04 S/cm2, m shifted -6 mV and h +6 mV for NaV1.7/1.8), a
@@ -10,6 +11,7 @@ cell relaxes to its own resting potential before stimulation.
 from __future__ import annotations
 
 from drgsim.neurons.mechanisms import Mechanism, passive_params, sundt_params
+from drgsim.neurons.models.registry import CellModelSpec, register
 from drgsim.neurons.morphology import Compartment, Morphology, MorphologyBuilder, straight_path
 
 REST_MV = -60.0
@@ -51,3 +53,15 @@ def build(diameter_um: float = 0.8, n_segments: int = 1201, temperature_c: float
                    "begin": int(round((1 - detect_fraction) * (n_segments - 1)))}
     # Sundt 2015: about 0.5 m/s at 0.8 um; allow the slowest plausible conduction plus latency.
     return b.build("end", propagation_ms=5.0 + length_mm / 0.25)
+
+
+def centre(cell: Morphology) -> int:
+    """The fibre's middle compartment."""
+    return (cell.n - 1) // 2
+
+
+SPEC = register(CellModelSpec(
+    name="sundt", build=build, mechanisms=(Mechanism.SUNDT, Mechanism.PASSIVE),
+    citation="Sundt D, Gamper N, Jaffe DB 2015, J Neurophysiol 114(6):3140-3153, doi:10.1152/jn.00226.2015",
+    centre=centre, diameter_range_um=DIAMETER_RANGE_UM, default_diameter_um=0.8, length_keyword="n_segments",
+    default_length=1201))
