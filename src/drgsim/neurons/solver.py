@@ -239,7 +239,8 @@ def _time_grid(batch: CellBatch, waveform: Waveform, settings: SimulationSetting
 def _unit_potentials(batch: CellBatch, v_unit_mv_per_ma: np.ndarray) -> np.ndarray:
     v = np.asarray(v_unit_mv_per_ma, dtype=float)
     if v.shape != (batch.n_compartments,):
-        raise ValueError(f"v_unit_mv_per_ma must have one value per compartment ({batch.n_compartments}), got {v.shape}")
+        raise ValueError(f"v_unit_mv_per_ma must have one value per compartment ({batch.n_compartments}), "
+                         f"got {v.shape}")
     if not np.all(np.isfinite(v)):
         raise ValueError("v_unit_mv_per_ma contains non-finite values")
     return v

@@ -51,7 +51,8 @@ class ThresholdConfig(BaseModel):
         if self.source == "lead":
             lead = lead_catalog().get(self.lead)
             if lead is None:
-                raise ValueError(f"lead={self.lead!r} is not in the catalog; allowed: {', '.join(sorted(lead_catalog()))}")
+                raise ValueError(f"lead={self.lead!r} is not in the catalog; "
+                                 f"allowed: {', '.join(sorted(lead_catalog()))}")
             if self.contact > lead.n_contacts:
                 raise ValueError(f"contact={self.contact} outside 1-{lead.n_contacts} for lead {self.lead}")
             if self.distance_mm <= lead.contact_diameter_mm / 2 + 0.05:

@@ -17,7 +17,7 @@ from drgsim.neurons.morphology import Morphology
 @dataclass(frozen=True)
 class CellModelSpec:
     """A cell model: its builder, the mechanisms its compartments carry and its source (authors, year,
-    journal, DOI; the entry in REFERENCES.md).
+    journal, DOI; its entry in the package bibliography, data/references.yaml).
 
     ``build`` takes keyword arguments only, all with defaults: ``diameter_um`` where the model has a
     diameter range, ``length_keyword`` (its number of nodes or compartments) where its length is free.
