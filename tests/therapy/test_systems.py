@@ -22,6 +22,9 @@ def test_every_system_has_one_entry_with_its_catalog_devices_and_leads():
             assert (device.system, device.kind) == (system, kind)
             assert all(get_lead(m).system == system for m in device.lead_models)
         assert spec.motor_kinds and spec.discomfort_kinds and spec.pulse_widths_us
+        population = getattr(QUALITY["quick"], spec.population_quality)
+        doubled = getattr(QUALITY["quick"].scaled(2), spec.population_quality)
+        assert all(getattr(doubled, c) == 2 * getattr(population, c) for c in spec.population_counts)
     with pytest.raises(ValueError, match="system='tens'; allowed: drg, scs"):
         system_spec("tens")
 

@@ -36,6 +36,7 @@ from drgsim.populations.drg import DRGPopulationConfig
 from drgsim.populations.scs import SCSPopulationConfig
 from drgsim.therapy.systems import (  # noqa: F401
     SCS_IPSILATERAL_OFFSET_MM,
+    SYSTEMS,
     Implant,
     LeadPlan,
     System,
@@ -74,11 +75,12 @@ class Quality(BaseModel):
         if not lo <= population_scale <= hi:
             raise ValueError(f"population_scale={population_scale}; allowed: {lo:g}-{hi:g}")
         n = lambda v: max(1, round(v * population_scale)) if v else 0  # noqa: E731
-        d, s = self.drg_population, self.scs_population
-        return self.model_copy(update={
-            "drg_population": d.model_copy(update={"n_neurons": n(d.n_neurons), "n_motor": n(d.n_motor)}),
-            "scs_population": s.model_copy(update={"n_dorsal_column": n(s.n_dorsal_column),
-                                                   "n_dorsal_root": n(s.n_dorsal_root)})})
+        update = {}
+        for spec in SYSTEMS.values():
+            config = getattr(self, spec.population_quality)
+            update[spec.population_quality] = config.model_copy(
+                update={count: n(getattr(config, count)) for count in spec.population_counts})
+        return self.model_copy(update=update)
 
 
 QUALITY = {

@@ -93,6 +93,7 @@ class SystemSpec:
     field_params: Callable[[Patient, LeadPlan, Posture], BaseModel]  # the field model of one lead in one posture
     contact_set: Callable[[Posture], int]  # which of the field's contact sets a posture uses
     population_quality: str  # the ``Quality`` field holding this system's population settings
+    population_counts: tuple[str, ...]  # its fields that count cells (``Quality.scaled`` scales them)
     build_population: Callable[[BaseModel, BaseModel], Population]
     population_update: Callable[[LeadPlan], dict]  # per-lead settings of the population (besides its seed)
     plan_leads: Callable[[Patient, IPGModel], list[LeadPlan]]
@@ -173,12 +174,14 @@ def _plan_scs(patient: Patient, ipg: IPGModel) -> list[LeadPlan]:
 SYSTEMS: dict[System, SystemSpec] = {spec.system: spec for spec in (
     SystemSpec(System.DRG, colour="#1f77b4", field_params=_drg_params,
                contact_set=lambda posture: DRG_SLIDES_MM.index(drg_lead_displacement_mm(posture)),
-               population_quality="drg_population", build_population=drg_population,
+               population_quality="drg_population", population_counts=("n_neurons", "n_motor"),
+               build_population=drg_population,
                population_update=lambda lead: {"side": lead.side.value}, plan_leads=_plan_drg,
                pulse_widths_us=(300.0, 200.0, 120.0), frequency_hz=20.0,
                motor_kinds=("motor",), discomfort_kinds=("adelta", "c", "motor")),
     SystemSpec(System.SCS, colour="#d62728", field_params=_scs_params, contact_set=lambda posture: 0,
-               population_quality="scs_population", build_population=scs_population,
+               population_quality="scs_population", population_counts=("n_dorsal_column", "n_dorsal_root"),
+               build_population=scs_population,
                population_update=lambda lead: {}, plan_leads=_plan_scs,
                pulse_widths_us=(300.0, 200.0, 450.0), frequency_hz=50.0,
                motor_kinds=("dorsal_root",), discomfort_kinds=("dorsal_root",)),
