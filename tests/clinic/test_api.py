@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from drgsim.clinic import service
 from drgsim.clinic.db import make_engine, session_factory
 from drgsim.clinic.models import AuditEntry, DeviceEvent, Patient, User
 from tests.clinic.conftest import sign_in
@@ -44,7 +45,12 @@ def program_lead(client, pid, program="P1", lead=1, **kw):
     return client.put(f"/api/v1/patients/{pid}/programs/{program}/leads/{lead}", json=body)
 
 
-def test_pathway_trial_to_implant(clinician, new_client, migrated):
+def set_today(monkeypatch, day: date) -> None:
+    """The clinic's date (service.today) for the rest of the test."""
+    monkeypatch.setattr(service, "today", lambda: day)
+
+
+def test_pathway_trial_to_implant(clinician, new_client, migrated, monkeypatch):
     pid = new_patient(clinician)
     to_trial(clinician, pid)
     patient = sign_in(new_client(), "pat1", "patient-pass-1")
@@ -96,8 +102,9 @@ def test_pathway_trial_to_implant(clinician, new_client, migrated):
     assert full["adverse_events"][0]["kind"] == "lead_migration"
     # years later the IPG is replaced: programs carry over, leads re-measured and enabled, therapy back on
     r = clinician.post(f"/api/v1/patients/{pid}/ipg-replacement", json={"replacement_date": "2019-01-01"})
-    assert r.status_code == 409 and "replacement_date=2019-01-01" in r.json()["detail"]
+    assert r.status_code == 422 and "replacement_date=2019-01-01" in r.json()["detail"][0]["msg"]
     old_serial = full["implant"]["device"]
+    set_today(monkeypatch, date(2034, 5, 2))  # years later
     r = clinician.post(f"/api/v1/patients/{pid}/ipg-replacement", json={"replacement_date": "2034-05-02"})
     assert r.status_code == 201, r.text
     assert r.json()["device"] != old_serial and r.json()["implant_date"] == "2034-05-02"
@@ -216,3 +223,92 @@ def test_concurrent_device_writes_cannot_both_land(clinician, migrated):
     with make() as c:
         assert c.scalar(select(Device)).state["mri_mode"] is True  # the first write stands whole
     engine.dispose()
+
+
+# ------------------------------------------------------------ issue 17: the pathway cannot be gamed
+def diary(client, pid: int, day: date, nrs: int = 0):
+    return client.post(f"/api/v1/patients/{pid}/diary", json={"day": day.isoformat(), "nrs": nrs,
+                                                              "activity_minutes": 30})
+
+
+def test_diary_refuses_future_days_and_days_outside_the_trial(clinician, new_client, monkeypatch):
+    pid = new_patient(clinician)
+    to_trial(clinician, pid)
+    patient = sign_in(new_client(), "pat1", "patient-pass-1")
+    set_today(monkeypatch, START + timedelta(days=2))
+    r = diary(patient, pid, START + timedelta(days=3))  # tomorrow
+    assert r.status_code == 422, r.text
+    problem = r.json()["detail"][0]
+    assert problem["loc"] == ["body", "day"]
+    assert problem["msg"] == "day=2026-11-04; allowed: 2026-11-01 to 2026-11-03 (the trial's days up to today)"
+    assert diary(patient, pid, START - timedelta(days=1)).status_code == 422  # before the trial
+    set_today(monkeypatch, START + timedelta(days=30))
+    r = diary(patient, pid, START + timedelta(days=8))  # after the planned end 2026-11-08
+    assert r.status_code == 422 and "allowed: 2026-11-01 to 2026-11-08" in r.json()["detail"][0]["msg"]
+    assert diary(patient, pid, START + timedelta(days=2)).status_code == 201
+    assert patient.get(f"/api/v1/patients/{pid}/trial").json()["relief"]["days"] == 1
+
+
+def test_decision_before_the_planned_end_needs_an_early_end_reason(clinician, new_client, migrated, monkeypatch):
+    pid = new_patient(clinician)
+    to_trial(clinician, pid)
+    patient = sign_in(new_client(), "pat1", "patient-pass-1")
+    set_today(monkeypatch, START + timedelta(days=4))
+    for i in range(5):
+        assert diary(patient, pid, START + timedelta(days=i)).status_code == 201
+    r = clinician.post(f"/api/v1/patients/{pid}/trial/decision", json={"proceed": True})
+    assert r.status_code == 409, r.text
+    assert r.json()["detail"] == ("the trial runs to 2026-11-08 (today is 2026-11-05): the decision is possible from "
+                                  "2026-11-08, or end the trial early now with end_early_reason (the clinician's "
+                                  "reason, recorded)")
+    assert clinician.get(f"/api/v1/patients/{pid}/trial").json()["status"] == "active"
+    r = clinician.post(f"/api/v1/patients/{pid}/trial/decision",
+                       json={"proceed": True, "end_early_reason": "lead migrated; relief clear after 5 days"})
+    assert r.status_code == 200, r.text
+    decision = clinician.get(f"/api/v1/patients/{pid}/trial").json()["decision"]
+    assert decision["end_early_reason"] == "lead migrated; relief clear after 5 days"
+    entry = next(e for e in clinician.get("/api/v1/audit").json() if e["action"] == "trial.decide")
+    assert entry["detail"]["ended_early"] and entry["detail"]["end_early_reason"].startswith("lead migrated")
+
+
+def test_trial_needs_a_screening_and_an_override_after_not_eligible(clinician):
+    pid = new_patient(clinician)
+    assert clinician.put(f"/api/v1/patients/{pid}/painmap", json={"nrs": FOOT}).status_code == 200
+    assert clinician.post(f"/api/v1/patients/{pid}/plan", json={"targets": [{"level": "S1", "side": "left"}]}
+                          ).status_code == 200
+    trial = {"start_date": START.isoformat(), "baseline_nrs": 8}
+    r = clinician.post(f"/api/v1/patients/{pid}/trial", json=trial)
+    assert r.status_code == 409 and "screen the candidate before starting a trial" in r.json()["detail"]
+    r = clinician.post(f"/api/v1/patients/{pid}/screening", json={"diagnosis": "crps_i"})
+    assert r.status_code == 200 and not r.json()["eligible"]
+    r = clinician.post(f"/api/v1/patients/{pid}/trial", json=trial)
+    assert r.status_code == 409 and "not eligible" in r.json()["detail"]
+    assert "screening_override_reason" in r.json()["detail"]
+    assert clinician.get(f"/api/v1/patients/{pid}").json()["trial"] is None
+    r = clinician.post(f"/api/v1/patients/{pid}/trial",
+                       json={**trial, "screening_override_reason": "psychology review booked; MDT agreed"})
+    assert r.status_code == 201, r.text
+    assert r.json()["screening_override_reason"] == "psychology review booked; MDT agreed"
+    entry = next(e for e in clinician.get("/api/v1/audit").json() if e["action"] == "trial.start")
+    assert entry["detail"]["screening_override_reason"] == "psychology review booked; MDT agreed"
+
+
+def test_implant_and_replacement_dates_lie_in_a_window(clinician, new_client, monkeypatch):
+    pid = new_patient(clinician)
+    to_trial(clinician, pid)
+    patient = sign_in(new_client(), "pat1", "patient-pass-1")
+    set_today(monkeypatch, date(2026, 12, 7))
+    for i in range(7):
+        assert diary(patient, pid, START + timedelta(days=i), nrs=2).status_code == 201
+    assert clinician.post(f"/api/v1/patients/{pid}/trial/decision", json={"proceed": True}).status_code == 200
+    for bad in ("2000-01-01", "9999-12-31"):
+        r = clinician.post(f"/api/v1/patients/{pid}/implant", json={"implant_date": bad})
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"][0]["loc"] == ["body", "implant_date"]
+        assert r.json()["detail"][0]["msg"] == (f"implant_date={bad}; allowed: 2026-11-01 (the trial's start) to "
+                                                f"2027-12-07 (a year after today)")
+    assert clinician.get(f"/api/v1/patients/{pid}").json()["implant"] is None
+    assert clinician.post(f"/api/v1/patients/{pid}/implant", json={"implant_date": "2026-11-20"}).status_code == 201
+    r = clinician.post(f"/api/v1/patients/{pid}/ipg-replacement", json={"replacement_date": "9999-12-31"})
+    assert r.status_code == 422 and r.json()["detail"][0]["msg"] == (
+        "replacement_date=9999-12-31; allowed: 2026-11-20 (the implant date) to 2027-12-07 (a year after today)")

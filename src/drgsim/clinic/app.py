@@ -92,9 +92,18 @@ async def _forbidden(request: Request, exc: svc.Forbidden):
     return await _plain(403)(request, exc)
 
 
+async def _invalid(request: Request, exc: svc.InvalidInput):
+    """A value the pathway does not allow now: 422, shaped as FastAPI's own validation errors in the API."""
+    if _wants_json(request):
+        problem = {"loc": ["body", exc.field], "msg": str(exc), "type": "value_error", "input": exc.value}
+        return JSONResponse({"detail": [problem]}, status_code=422)
+    return await _plain(422)(request, exc)
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NeedLogin, _need_login)
     app.add_exception_handler(svc.Forbidden, _forbidden)
     app.add_exception_handler(svc.NotFound, _plain(404))
     app.add_exception_handler(svc.Conflict, _plain(409))
+    app.add_exception_handler(svc.InvalidInput, _invalid)
     app.add_exception_handler(StaleDataError, _plain(409))

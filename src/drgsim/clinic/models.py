@@ -144,6 +144,7 @@ class Trial(Base):
     start_date: Mapped[date] = mapped_column(Date)
     planned_end_date: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(12), default="active")  # active | decided
+    screening_override_reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # started although not eligible
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     device: Mapped[Device] = relationship()
     diary: Mapped[list["DiaryEntry"]] = relationship(order_by="DiaryEntry.day")
@@ -172,6 +173,7 @@ class TrialDecision(Base):
     meets_rule: Mapped[bool] = mapped_column(Boolean)
     proceed: Mapped[bool] = mapped_column(Boolean)
     note: Mapped[str] = mapped_column(Text, default="")
+    end_early_reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # decided before the planned end
     confirmed_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     confirmed_at: Mapped[datetime] = mapped_column(default=utcnow)
 

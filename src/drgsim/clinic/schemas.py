@@ -78,6 +78,8 @@ class TrialIn(BaseModel):
     start_date: date
     baseline_nrs: float = Field(ge=0, le=10, description="average pain before the trial, NRS 0-10")
     impedance_ohm: float = Field(1000.0, ge=100, le=20_000, description="tissue load of each temporary lead")
+    screening_override_reason: str = Field("", max_length=2000, description="the clinician's reason to start a "
+                                           "trial although the latest screening found the patient not eligible")
 
 
 class DiaryIn(BaseModel):
@@ -92,6 +94,8 @@ class DecisionIn(BaseModel):
     model_config = _IN
     proceed: bool
     note: str = Field("", max_length=2000)
+    end_early_reason: str = Field("", max_length=2000, description="the clinician's reason to end the trial "
+                                  "before its planned end (required to decide before then)")
 
 
 class ImplantIn(BaseModel):

@@ -83,6 +83,31 @@ class Conflict(Exception):
     """The request is well-formed but the pathway is not at a step that allows it (HTTP 409)."""
 
 
+class InvalidInput(ValueError):
+    """A value outside what the pathway allows now, e.g. a date outside its window (HTTP 422, beside the
+    field on a form): names the field, the value and the allowed range."""
+
+    def __init__(self, field: str, value: Any, allowed: str):
+        super().__init__(f"{field}={value}; allowed: {allowed}")
+        self.field, self.value, self.allowed = field, value, allowed
+
+
+MAX_DAYS_AHEAD = 365  # implant and IPG-replacement dates at most this many days after today [project choice]
+
+
+def today() -> date:
+    """The clinic's date (UTC): the one clock of the pathway's date rules, so tests can set it."""
+    return utcnow().date()
+
+
+def check_date(field: str, value: date, earliest: date, why: str) -> None:
+    """``value`` lies in ``earliest`` (``why``) .. today + MAX_DAYS_AHEAD, else InvalidInput naming both."""
+    latest_day = today() + timedelta(days=MAX_DAYS_AHEAD)
+    if not earliest <= value <= latest_day:
+        raise InvalidInput(field, value.isoformat(), f"{earliest.isoformat()} ({why}) to {latest_day.isoformat()} "
+                                                     f"(a year after today)")
+
+
 @dataclass
 class DeviceOutcome:
     """A device action's result as the clinic shows it, with the device as it is now (for the page)."""
@@ -386,17 +411,30 @@ def start_trial(db: Session, user: User, patient_id: int, data: TrialIn) -> Tria
         raise Conflict("save a plan (target levels) before starting a trial")
     if p.stage not in ("evaluation", "trial_failed"):
         raise Conflict(f"patient {p.id} is at stage {p.stage!r}; a trial starts from evaluation")
+    _check_screening(db, p, data)
     start = datetime.combine(data.start_date, datetime.min.time(), tzinfo=timezone.utc)
     row = _new_device(db, p, "trial", TRIAL_MODEL, TRIAL_LEAD, plan.targets, data.impedance_ohm, start)
     days = get_ipg_model(TRIAL_MODEL).trial_days or 7
     trial = Trial(patient_id=p.id, device_id=row.id, targets=plan.targets, baseline_nrs=data.baseline_nrs,
                   start_date=data.start_date, planned_end_date=data.start_date + timedelta(days=days),
-                  created_by=user.id)
+                  screening_override_reason=data.screening_override_reason or None, created_by=user.id)
     db.add(trial)
     p.stage = "trial"
     db.flush()
-    audit(db, user, "trial.start", p.id, trial=trial.id, device=row.serial, targets=plan.targets)
+    audit(db, user, "trial.start", p.id, trial=trial.id, device=row.serial, targets=plan.targets,
+          screening_override_reason=trial.screening_override_reason)
     return trial
+
+
+def _check_screening(db: Session, p: Patient, data: TrialIn) -> None:
+    """A trial needs a screening; after 'not eligible' only with the clinician's recorded override reason."""
+    scr = latest(db, Screening, p.id)
+    if scr is None:
+        raise Conflict("screen the candidate before starting a trial (POST the screening first)")
+    if not scr.eligible and not data.screening_override_reason:
+        unmet = "; ".join(f"{c['criterion']}: {c['detail']}" for c in scr.criteria if not c["met"])
+        raise Conflict(f"the latest screening found the patient not eligible ({unmet}); start the trial only with "
+                       f"screening_override_reason (the clinician's reason to override, recorded)")
 
 
 def add_diary(db: Session, user: User, patient_id: int, data: DiaryIn) -> DiaryEntry:
@@ -404,9 +442,7 @@ def add_diary(db: Session, user: User, patient_id: int, data: DiaryIn) -> DiaryE
     trial = active_trial(db, p.id)
     if trial is None or trial.status != "active":
         raise Conflict("there is no running trial to keep a diary for")
-    if not trial.start_date <= data.day <= trial.planned_end_date:
-        raise Conflict(f"day={data.day.isoformat()}: allowed {trial.start_date.isoformat()} to "
-                       f"{trial.planned_end_date.isoformat()} (the trial)")
+    _check_diary_day(trial, data.day)
     entry = db.scalar(select(DiaryEntry).where(DiaryEntry.trial_id == trial.id, DiaryEntry.day == data.day))
     if entry is None:
         entry = DiaryEntry(trial_id=trial.id, day=data.day, nrs=data.nrs, medication=data.medication,
@@ -419,6 +455,15 @@ def add_diary(db: Session, user: User, patient_id: int, data: DiaryIn) -> DiaryE
     audit(db, user, "diary.add", p.id, trial=trial.id, **data.model_dump(mode="json"))
     db.flush()
     return entry
+
+
+def _check_diary_day(trial: Trial, day: date) -> None:
+    """A diary day lies in the trial (start .. planned end) and is not after today."""
+    last = min(trial.planned_end_date, today())
+    if not trial.start_date <= day <= last:
+        allowed = (f"{trial.start_date.isoformat()} to {last.isoformat()} (the trial's days up to today)"
+                   if trial.start_date <= last else f"none yet (the trial starts {trial.start_date.isoformat()})")
+        raise InvalidInput("day", day.isoformat(), allowed)
 
 
 @dataclass
@@ -446,6 +491,11 @@ def decide(db: Session, user: User, patient_id: int, data: DecisionIn) -> TrialD
     trial = active_trial(db, p.id)
     if trial is None or trial.status != "active":
         raise Conflict("there is no running trial to decide")
+    early = today() < trial.planned_end_date
+    if early and not data.end_early_reason:
+        raise Conflict(f"the trial runs to {trial.planned_end_date.isoformat()} (today is {today().isoformat()}): "
+                       f"the decision is possible from {trial.planned_end_date.isoformat()}, or end the trial early "
+                       f"now with end_early_reason (the clinician's reason, recorded)")
     r = relief(trial)
     if not r.ready:
         raise Conflict(f"the diary has {r.days} days; the decision needs at least {MIN_DIARY_DAYS}")
@@ -454,12 +504,13 @@ def decide(db: Session, user: User, patient_id: int, data: DecisionIn) -> TrialD
                        f"succeed (record proceed=false)")
     dec = TrialDecision(trial_id=trial.id, baseline_nrs=r.baseline_nrs, mean_trial_nrs=r.mean_trial_nrs,
                         relief_pct=r.relief_pct, diary_days=r.days, meets_rule=r.meets_rule, proceed=data.proceed,
-                        note=data.note, confirmed_by=user.id)
+                        note=data.note, end_early_reason=data.end_early_reason or None, confirmed_by=user.id)
     db.add(dec)
     trial.status = "decided"
     p.stage = "trial" if data.proceed else "trial_failed"
     trial.device.active = False  # temporary leads out, trial stimulator returned
-    audit(db, user, "trial.decide", p.id, trial=trial.id, relief_pct=r.relief_pct, proceed=data.proceed)
+    audit(db, user, "trial.decide", p.id, trial=trial.id, relief_pct=r.relief_pct, proceed=data.proceed,
+          ended_early=early, end_early_reason=dec.end_early_reason)
     db.flush()
     return dec
 
@@ -477,6 +528,7 @@ def implant(db: Session, user: User, patient_id: int, data: ImplantIn) -> Implan
         raise Conflict("a permanent system needs a successful trial confirmed by the clinician")
     if p.stage == "implanted":
         raise Conflict(f"patient {p.id} already has an implant")
+    check_date("implant_date", data.implant_date, trial.start_date, "the trial's start")
     start = datetime.combine(data.implant_date, datetime.min.time(), tzinfo=timezone.utc)
     row = _new_device(db, p, "ipg", IPG_MODEL, IPG_LEAD, trial.targets, data.impedance_ohm, start)
     rec = ImplantRecord(patient_id=p.id, device_id=row.id, implant_date=data.implant_date, created_by=user.id)
@@ -495,9 +547,7 @@ def replace_ipg(db: Session, user: User, patient_id: int, data: ReplacementIn) -
     imp = latest(db, ImplantRecord, p.id)
     if imp is None or p.stage != "implanted":
         raise Conflict(f"patient {p.id} has no implanted IPG to replace")
-    if data.replacement_date < imp.implant_date:
-        raise Conflict(f"replacement_date={data.replacement_date.isoformat()}: allowed from the implant date "
-                       f"{imp.implant_date.isoformat()} on")
+    check_date("replacement_date", data.replacement_date, imp.implant_date, "the implant date")
     old_row = imp.device
     old_dev = load_device(old_row)
     old = old_dev.state
@@ -573,10 +623,6 @@ def add_adverse_event(db: Session, user: User, patient_id: int, data: AdverseEve
 
 def records(db: Session, model, patient_id: int) -> list:
     return list(db.scalars(select(model).where(model.patient_id == patient_id).order_by(model.id)))
-
-
-def today() -> date:
-    return utcnow().date()
 
 
 def audit_entries(db: Session, user: User, limit: int = 100, patient_id: int | None = None) -> list[AuditEntry]:

@@ -53,11 +53,13 @@ def implant_json(rec: ImplantRecord) -> dict[str, Any]:
 def trial_json(db: Session, t) -> dict[str, Any]:
     d = svc.decision_of(db, t)
     return {"id": t.id, "status": t.status, "start_date": iso(t.start_date),
+            "screening_override_reason": t.screening_override_reason,
             "planned_end_date": iso(t.planned_end_date), "targets": t.targets, "baseline_nrs": t.baseline_nrs,
             "diary": [{"day": iso(e.day), "nrs": e.nrs, "medication": e.medication,
                        "activity_minutes": e.activity_minutes} for e in t.diary],
             "relief": svc.relief(t).__dict__, "decision": None if d is None else
-            {"proceed": d.proceed, "relief_pct": d.relief_pct, "meets_rule": d.meets_rule, "note": d.note}}
+            {"proceed": d.proceed, "relief_pct": d.relief_pct, "meets_rule": d.meets_rule, "note": d.note,
+             "end_early_reason": d.end_early_reason}}
 
 
 def patient_json(p: Patient) -> dict[str, Any]:
