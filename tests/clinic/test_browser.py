@@ -101,7 +101,7 @@ def swapped(page, target: str, act) -> None:
 def test_pathway_in_browser(server, browser):
     base = server
     today = service.today()
-    start = today - timedelta(days=6)
+    start = today - timedelta(days=7)  # the trial's planned end is today: the decision is due
     clin = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
     sign_in(clin, base, *CLINICIAN)
     shot(clin, "01-clinician-empty-list")
@@ -120,6 +120,11 @@ def test_pathway_in_browser(server, browser):
             clin.click(f"#region-{region}")
     clin.wait_for_selector("#pain-table >> text=left_foot_dorsum")
     assert clin.locator("#region-left_sole").get_attribute("data-nrs") == "8"
+    # the screening form starts blank: the clinician documents the history
+    for box in ("neuropathic", "failed_injections", "failed_therapy", "psych_screened"):
+        clin.check(f"#screening-section input[name={box}]")
+    for name, value in (("pain_duration_months", "18"), ("failed_drug_classes", "3"), ("bdi_ii", "12")):
+        clin.fill(f"#screening-section input[name={name}]", value)
     clin.locator("#screening-section button").click()
     clin.wait_for_selector("#eligible")
     assert clin.inner_text("#eligible") == "eligible"

@@ -119,3 +119,88 @@ def test_comparison_figures_on_the_patient_page(app, migrated):
         img = c.get(f"/clinician/patients/{pid}/reports/{figures[0]}")
         assert img.status_code == 200 and img.content[:4] == b"\x89PNG"
         assert c.get(f"/clinician/patients/{pid}/reports/..%2Fclinic.sqlite3").status_code == 404
+
+
+# ------------------------------------------------------------ issue 17: the pathway cannot be gamed
+def clinician_pages(c: TestClient) -> str:
+    """Sign in on the pages; the API calls of the same client carry the CSRF token too."""
+    page_login(c, *CLINICIAN)
+    token = csrf_of(c.get("/clinician").text)
+    c.headers["X-CSRF-Token"] = token
+    return token
+
+
+def test_plan_form_offers_both_sides_of_a_bilateral_map(app):
+    from tests.clinic.test_api import new_patient
+
+    with TestClient(app) as c:
+        token = clinician_pages(c)
+        pid = new_patient(c)
+        bilateral = {"left_sole": 8, "right_sole": 8, "left_heel": 7, "right_heel": 7}
+        assert c.put(f"/api/v1/patients/{pid}/painmap", json={"nrs": bilateral}).status_code == 200
+        recommended = {(t["level"], t["side"]) for t in c.get(f"/api/v1/patients/{pid}/plan/recommended").json()}
+        assert {side for _, side in recommended} == {"left", "right"}
+        form = re.search(r'<form[^>]*id="plan-form".*?</form>', c.get(f"/clinician/patients/{pid}").text, re.S)[0]
+        offered = re.findall(r'name="([A-Z0-9]+:(?:left|right))" checked', form)
+        assert {tuple(k.split(":")) for k in offered} == recommended
+        assert 'name="S1:right"' in form and 'name="S1:left"' in form  # every level on each side can be ticked
+        r = c.post(f"/clinician/patients/{pid}/plan", data={"csrf_token": token, **{k: "on" for k in offered}},
+                   follow_redirects=False)
+        assert r.status_code == 303, r.text
+        plan = c.get(f"/api/v1/patients/{pid}").json()["plan"]
+        assert {(t["level"], t["side"]) for t in plan} == recommended  # saved as offered: nothing dropped
+
+
+def test_screening_form_starts_blank_and_the_trial_needs_it(app):
+    from tests.clinic.test_api import FOOT, new_patient
+
+    with TestClient(app) as c:
+        token = clinician_pages(c)
+        pid = new_patient(c)
+        c.put(f"/api/v1/patients/{pid}/painmap", json={"nrs": FOOT})
+        c.post(f"/api/v1/patients/{pid}/plan", json={"targets": [{"level": "S1", "side": "left"}]})
+        page = c.get(f"/clinician/patients/{pid}").text
+        assert 'id="trial-form"' not in page and 'id="trial-needs-screening"' in page
+        form = re.search(r'<form[^>]*/screening".*?</form>', page, re.S)[0]
+        assert " checked" not in form and not re.search(r'type="number"[^>]*value="[^"]', form)
+        r = c.post(f"/clinician/patients/{pid}/screening", data={"csrf_token": token, "diagnosis": "crps_i"},
+                   follow_redirects=False)  # the form as offered: nothing documented, so not eligible
+        assert r.status_code == 303
+        page = c.get(f"/clinician/patients/{pid}").text
+        assert '<strong id="eligible">not eligible</strong>' in page and 'name="screening_override_reason"' in page
+        r = c.post(f"/clinician/patients/{pid}/trial", data={"csrf_token": token, "start_date": "2026-11-01",
+                                                              "baseline_nrs": "8"})
+        assert r.status_code == 409 and "screening_override_reason" in r.text
+        assert c.get(f"/api/v1/patients/{pid}").json()["trial"] is None
+
+
+def test_pages_refuse_future_diary_days_early_decisions_and_far_dates(app, monkeypatch):
+    from datetime import date, timedelta
+
+    from tests.clinic.test_api import START, diary, new_patient, set_today, to_trial
+
+    with TestClient(app) as c, TestClient(app) as phone:
+        token = clinician_pages(c)
+        pid = new_patient(c)
+        to_trial(c, pid)
+        set_today(monkeypatch, START + timedelta(days=4))
+        page_login(phone, "pat1", "patient-pass-1")
+        phone_token = csrf_of(phone.get("/patient").text)
+        r = phone.post("/patient/diary", data={"day": "2026-11-07", "nrs": "0", "activity_minutes": "30"},
+                       headers={"X-CSRF-Token": phone_token})
+        assert r.status_code == 422 and 'data-field="day"' in r.text
+        assert "day=2026-11-07; allowed: 2026-11-01 to 2026-11-05" in r.text
+        for i in range(5):
+            assert diary(c, pid, START + timedelta(days=i)).status_code == 201
+        page = c.get(f"/clinician/patients/{pid}").text
+        assert 'name="end_early_reason"' in page
+        r = c.post(f"/clinician/patients/{pid}/decision", data={"csrf_token": token, "proceed": "true"})
+        assert r.status_code == 409 and "possible from 2026-11-08" in r.text
+        set_today(monkeypatch, date(2026, 12, 7))
+        r = c.post(f"/clinician/patients/{pid}/decision", data={"csrf_token": token, "proceed": "true"},
+                   follow_redirects=False)
+        assert r.status_code == 303
+        r = c.post(f"/clinician/patients/{pid}/implant", data={"csrf_token": token, "implant_date": "9999-12-31"})
+        assert r.status_code == 422 and 'data-field="implant_date"' in r.text
+        assert "implant_date=9999-12-31; allowed: 2026-11-01" in r.text
+        assert c.get(f"/api/v1/patients/{pid}").json()["implant"] is None

@@ -25,7 +25,8 @@ from drgsim.errors import field_problems
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-templates.env.globals.update(today=svc.today, contacts_label=contacts_label, levels=[lv.value for lv in Level])
+templates.env.globals.update(today=lambda: svc.today(),  # looked up at each call: tests may set the clinic's date
+                             contacts_label=contacts_label, levels=[lv.value for lv in Level])
 
 
 class NeedLogin(Exception):

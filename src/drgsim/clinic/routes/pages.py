@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from drgsim.anatomy.levels import Side
 from drgsim.anatomy.painmap import PainMap
 from drgsim.clinic import service as svc
 from drgsim.clinic.deps import CommitFirst, Ctx, ctx, fields, form_data, parse, render, see
@@ -80,8 +81,10 @@ def patient_context(c: Ctx, p: Patient) -> dict[str, Any]:
         battery = {"status": dev.battery_status(), "estimate": dev.battery_estimate(),
                    "replacement": imp.projected_replacement_date}
     pain = svc.current_pain(db, p.id)
+    recommended = svc.recommend(pain)
     return {"p": p, "pain": pain, "screening": svc.latest(db, Screening, p.id),
-            "plan": svc.latest(db, PlanRecord, p.id), "recommended": svc.recommend(pain),
+            "plan": svc.latest(db, PlanRecord, p.id), "recommended": recommended,
+            "recommended_keys": {f"{t['level']}:{t['side']}" for t in recommended}, "sides": [s.value for s in Side],
             "trial": t, "relief": svc.relief(t) if t else None, "decision": svc.decision_of(db, t),
             "implant": imp, "device": row, "battery": battery, "implants": svc.records(db, ImplantRecord, p.id),
             "programs": sorted((row.state.get("programs") or {}) if row else {}),
@@ -168,8 +171,11 @@ def form_step(name: str, model: type[BaseModel], action: Callable[[Ctx, int, Any
         data = prepare(fields(form))
         body, errors = parse(model, data)
         if not errors:
-            action(c, pid, body)
-            return see(f"/clinician/patients/{pid}#{name}")
+            try:
+                action(c, pid, body)
+                return see(f"/clinician/patients/{pid}#{name}")
+            except svc.InvalidInput as err:  # a value outside the pathway's window (checked before any write)
+                errors = {err.field: str(err)}
         return patient_view(request, c, pid, 422, errors={name: errors}, values={name: data})
     router.add_api_route(f"/clinician/patients/{{pid}}/{name}", handler, methods=["POST"], response_class=HTMLResponse)
 

@@ -128,6 +128,8 @@ def controller_diary(request: Request, c: Ctx = Depends(ctx), form: dict = Depen
     if not errors:
         try:
             svc.add_diary(c.db, c.user, p.id, body)
+        except svc.InvalidInput as err:
+            errors = {err.field: str(err)}
         except svc.Conflict as err:
             errors = {"day": str(err)}
     context = controller_context(c, p)
