@@ -54,6 +54,8 @@ HOST = "127.0.0.1"  # loopback only
 TARGET_P95_MS = 100.0
 PASSWORD = "load-test-pass-1"
 PAIN = {"left_sole": 8, "left_heel": 7}
+SCREENING = {"diagnosis": "crps_i", "neuropathic": True, "pain_duration_months": 18, "failed_drug_classes": 3,
+             "failed_injections": True, "failed_therapy": True, "psych_screened": True, "bdi_ii": 14}  # eligible
 TARGETS = [{"level": "L5", "side": "left"}, {"level": "S1", "side": "left"}]
 LEAD = {"contacts": "0+-0", "amplitude_ma": 0.5, "pulse_width_us": 300, "frequency_hz": 20, "enabled": True,
         "min_amplitude_ma": 0.1, "max_amplitude_ma": 3.0}
@@ -133,7 +135,17 @@ def seed_clinic(url: str, users: int, tag: str) -> tuple[list[tuple[str, int]], 
     from drgsim.anatomy.painmap import PainMap
     from drgsim.clinic import service
     from drgsim.clinic.db import make_engine, session_factory, upgrade
-    from drgsim.clinic.schemas import DecisionIn, DiaryIn, ImplantIn, LeadIn, PatientIn, PlanIn, TherapyIn, TrialIn
+    from drgsim.clinic.schemas import (
+        DecisionIn,
+        DiaryIn,
+        ImplantIn,
+        LeadIn,
+        PatientIn,
+        PlanIn,
+        ScreeningIn,
+        TherapyIn,
+        TrialIn,
+    )
 
     t0 = time.perf_counter()
     upgrade(url)
@@ -150,6 +162,7 @@ def seed_clinic(url: str, users: int, tag: str) -> tuple[list[tuple[str, int]], 
                     name=f"Load Patient {i + 1}", birth_year=1960 + i % 40, sex=("female", "male")[i % 2],
                     diagnosis="crps_i", username=username, password=PASSWORD))
                 service.save_pain_map(db, clin, p.id, PainMap(nrs=PAIN))
+                service.screen(db, clin, p.id, ScreeningIn(**SCREENING))  # a trial needs an eligible screening
                 service.save_plan(db, clin, p.id, PlanIn(targets=TARGETS))
                 service.start_trial(db, clin, p.id, TrialIn(start_date=start, baseline_nrs=8))
                 for d in range(7):  # the patient keeps the diary
