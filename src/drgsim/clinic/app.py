@@ -14,7 +14,8 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm.exc import StaleDataError
@@ -22,6 +23,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from drgsim.clinic import service as svc
 from drgsim.clinic.db import make_engine, session_factory
 from drgsim.clinic.deps import NeedLogin, templates
+from drgsim.clinic.guards import checked_input, validation_error
 from drgsim.clinic.models import AuditEntry
 from drgsim.clinic.reports import Comparisons
 from drgsim.clinic.routes import api, auth, pages, programming
@@ -54,7 +56,7 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     _add_error_handlers(app)
     for router in (auth.api, api.router, auth.pages, pages.router, programming.router):
-        app.include_router(router)
+        app.include_router(router, dependencies=[Depends(checked_input)])  # ids in range, finite JSON: else 422
     app.add_api_route("/health", health, include_in_schema=False)
     return app
 
@@ -94,6 +96,7 @@ async def _forbidden(request: Request, exc: svc.Forbidden):
 
 def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NeedLogin, _need_login)
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(svc.Forbidden, _forbidden)
     app.add_exception_handler(svc.NotFound, _plain(404))
     app.add_exception_handler(svc.Conflict, _plain(409))

@@ -14,7 +14,7 @@ from drgsim.anatomy.planning import TargetRef
 from drgsim.clinic.catalog import IPG_MODEL, clinic_ipg
 from drgsim.devices.program import PatientLimits
 
-_IN = ConfigDict(extra="forbid", str_strip_whitespace=True)
+_IN = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)  # NaN/Infinity: 422
 USERNAME = r"^[a-z0-9_.-]{3,64}$"
 
 
@@ -195,3 +195,5 @@ class AdverseEventIn(BaseModel):
 
 class ScreeningIn(ClinicalHistory):
     """The candidate check's clinical history (drgsim.anatomy.candidate.ClinicalHistory)."""
+
+    model_config = ConfigDict(**ClinicalHistory.model_config, allow_inf_nan=False)

@@ -23,6 +23,7 @@ from drgsim.anatomy.painmap import PainMap, pain_map
 from drgsim.anatomy.planning import plan_targets
 from drgsim.clinic.auth import hash_password
 from drgsim.clinic.catalog import IPG_LEAD, IPG_MODEL, TRIAL_LEAD, TRIAL_MODEL
+from drgsim.clinic.guards import json_safe
 from drgsim.clinic.models import (
     AdverseEvent,
     AuditEntry,
@@ -95,6 +96,8 @@ class DeviceOutcome:
 
 def audit(db: Session, user: User | None, action: str, patient_id: int | None, *, allowed: bool = True,
           **detail: Any) -> None:
+    """One audit entry; a non-finite number in ``detail`` is stored by name (strict JSON cannot carry it)."""
+    detail = json_safe(detail)
     db.add(AuditEntry(user_id=user.id if user else None, username=user.username if user else "-",
                       role=user.role if user else "anonymous", action=action, patient_id=patient_id,
                       allowed=allowed, detail=detail))

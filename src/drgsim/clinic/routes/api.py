@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from drgsim.clinic import service as svc
 from drgsim.clinic.deps import CommitFirst, Ctx, ctx, iso, prediction
+from drgsim.clinic.guards import json_safe
 from drgsim.clinic.models import AdverseEvent, AuditEntry, FollowUp, ImplantRecord, Patient, PlanRecord, Screening
 from drgsim.clinic.schemas import (
     AdverseEventIn,
@@ -84,7 +85,7 @@ def patient_record_json(db: Session, p: Patient) -> dict[str, Any]:
 
 def audit_json(a: AuditEntry) -> dict[str, Any]:
     return {"at": iso(a.at), "username": a.username, "role": a.role, "action": a.action,
-            "patient_id": a.patient_id, "allowed": a.allowed, "detail": a.detail}
+            "patient_id": a.patient_id, "allowed": a.allowed, "detail": json_safe(a.detail)}  # old rows: Infinity
 
 
 # ------------------------------------------------------------ patients and evaluation

@@ -1,0 +1,55 @@
+"""Issue 17, defects 3, 4, 8 and 9: sign-in throttling and passwords, non-finite and out-of-range input,
+cache and framing headers, and what a patient may read through the API."""
+
+from __future__ import annotations
+
+from drgsim.clinic.db import make_engine, session_factory
+from drgsim.clinic.models import AuditEntry
+from tests.clinic.test_api import new_patient, to_trial
+
+
+def raw_json(client, method: str, url: str, text: str):
+    """Send ``text`` as a JSON body as it is (NaN and Infinity are not JSON, so no encoder writes them)."""
+    return client.request(method, url, content=text.encode(), headers={"content-type": "application/json"})
+
+
+# ------------------------------------------------------------ defect 4: non-finite numbers, ids out of range
+def test_infinity_and_nan_answer_422_naming_the_field(clinician):
+    pid = new_patient(clinician)
+    to_trial(clinician, pid)
+    assert clinician.post(f"/api/v1/patients/{pid}/programs", json={"name": "P1"}).status_code == 200
+    body = ('{"contacts": "0+-0", "amplitude_ma": 0.5, "pulse_width_us": 300, "frequency_hz": 20, '
+            '"enabled": true, "min_amplitude_ma": 0.3, "max_amplitude_ma": Infinity}')
+    r = raw_json(clinician, "PUT", f"/api/v1/patients/{pid}/programs/P1/leads/1", body)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["body", "max_amplitude_ma"] and "finite" in r.text
+    r = raw_json(clinician, "POST", f"/api/v1/patients/{pid}/trial",
+                 '{"start_date": "2026-11-01", "baseline_nrs": NaN}')
+    assert r.status_code == 422 and "baseline_nrs" in r.text
+    r = raw_json(clinician, "PUT", f"/api/v1/patients/{pid}/painmap", '{"nrs": {"left_sole": 1e999}}')
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "nrs", "left_sole"]
+    log = clinician.get("/api/v1/audit?limit=100")
+    assert log.status_code == 200 and "Infinity" not in log.text
+
+
+def test_audit_log_survives_a_stored_infinity(clinician, migrated):
+    """Rows written before the fix (an Infinity in the detail) still read back as JSON."""
+    engine = make_engine(migrated, pooled=False)
+    with session_factory(engine).begin() as db:
+        user_id = db.scalar(AuditEntry.__table__.select().with_only_columns(AuditEntry.user_id)
+                            .where(AuditEntry.username == "drsmith"))
+        db.add(AuditEntry(user_id=user_id, username="drsmith", role="clinician", action="program.edit",
+                          patient_id=None, allowed=True, detail={"max_amplitude_ma": float("inf")}))
+    engine.dispose()
+    r = clinician.get("/api/v1/audit?limit=100")
+    assert r.status_code == 200
+    assert any(e["detail"].get("max_amplitude_ma") == "inf" for e in r.json())
+
+
+def test_ids_beyond_the_database_range_answer_422(clinician):
+    huge = 10**20
+    for url in (f"/api/v1/patients/{huge}", f"/api/v1/patients/{huge}/device", f"/clinician/patients/{huge}"):
+        r = clinician.get(url)
+        assert r.status_code == 422, (url, r.text)
+        assert r.json()["detail"][0]["loc"] == ["path", "pid"] and "2147483647" in r.text
+    assert clinician.get("/api/v1/patients/2147483647").status_code == 404  # in range: as before
