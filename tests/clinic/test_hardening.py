@@ -53,3 +53,27 @@ def test_ids_beyond_the_database_range_answer_422(clinician):
         assert r.status_code == 422, (url, r.text)
         assert r.json()["detail"][0]["loc"] == ["path", "pid"] and "2147483647" in r.text
     assert clinician.get("/api/v1/patients/2147483647").status_code == 404  # in range: as before
+
+
+# ------------------------------------------------------------ defect 8: cache and framing headers
+def test_pages_are_not_cached_nor_framed(app, clinician):
+    from fastapi.testclient import TestClient
+
+    from tests.clinic.test_pages import csrf_of, page_login
+
+    pid = new_patient(clinician)
+    with TestClient(app) as c:
+        assert page_login(c, "drsmith", "clinician-pass-1").status_code == 303
+        page = c.get(f"/clinician/patients/{pid}")
+        assert page.status_code == 200 and "Ann Example" in page.text
+        assert page.headers["cache-control"] == "no-store"  # Back after sign-out cannot show it from the cache
+        csp = page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "default-src 'self'" in csp
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert c.get("/login").headers["cache-control"] == "no-store"
+        assert c.post("/logout", data={"csrf_token": csrf_of(page.text)}, follow_redirects=False).status_code == 303
+        back = c.get(f"/clinician/patients/{pid}", follow_redirects=False)
+        assert back.status_code == 303 and back.headers["cache-control"] == "no-store"
+    api = clinician.get(f"/api/v1/patients/{pid}")
+    assert api.headers["cache-control"] == "no-store" and api.headers["x-content-type-options"] == "nosniff"
+    assert clinician.get("/static/htmx.min.js").headers["x-content-type-options"] == "nosniff"

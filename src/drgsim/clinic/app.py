@@ -23,7 +23,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from drgsim.clinic import service as svc
 from drgsim.clinic.db import make_engine, session_factory
 from drgsim.clinic.deps import NeedLogin, templates
-from drgsim.clinic.guards import checked_input, validation_error
+from drgsim.clinic.guards import SecurityHeaders, checked_input, validation_error
 from drgsim.clinic.models import AuditEntry
 from drgsim.clinic.reports import Comparisons
 from drgsim.clinic.routes import api, auth, pages, programming
@@ -54,6 +54,7 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
     app.state.predictor = predictor
     app.state.comparisons = Comparisons(quality)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    app.add_middleware(SecurityHeaders)  # no-store, CSP with frame-ancestors 'none', nosniff
     _add_error_handlers(app)
     for router in (auth.api, api.router, auth.pages, pages.router, programming.router):
         app.include_router(router, dependencies=[Depends(checked_input)])  # ids in range, finite JSON: else 422
