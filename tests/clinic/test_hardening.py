@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from drgsim.clinic.db import make_engine, session_factory
 from drgsim.clinic.models import AuditEntry
-from tests.clinic.test_api import new_patient, to_trial
+from tests.clinic.conftest import sign_in
+from tests.clinic.test_api import START, new_patient, to_trial
 
 
 def raw_json(client, method: str, url: str, text: str):
@@ -77,3 +78,19 @@ def test_pages_are_not_cached_nor_framed(app, clinician):
     api = clinician.get(f"/api/v1/patients/{pid}")
     assert api.headers["cache-control"] == "no-store" and api.headers["x-content-type-options"] == "nosniff"
     assert clinician.get("/static/htmx.min.js").headers["x-content-type-options"] == "nosniff"
+
+
+# ------------------------------------------------------------ defect 9: a patient's API is their controller and diary
+def test_a_patient_reads_only_their_controller_and_diary(clinician, new_client, migrated):
+    pid = new_patient(clinician)
+    to_trial(clinician, pid)
+    patient = sign_in(new_client(), "pat1", "patient-pass-1")
+    assert patient.post(f"/api/v1/patients/{pid}/diary", json={"day": START.isoformat(), "nrs": 3,
+                                                                "activity_minutes": 20}).status_code == 201
+    assert patient.get(f"/api/v1/patients/{pid}/diary").json()[0]["nrs"] == 3
+    assert patient.get(f"/api/v1/patients/{pid}/device").status_code == 200  # the controller's view
+    for url in ("", "/trial", "/device/events", "/plan/recommended"):
+        assert patient.get(f"/api/v1/patients/{pid}{url}").status_code == 403, url
+    assert clinician.get(f"/api/v1/patients/{pid}").status_code == 200
+    refused = [e for e in clinician.get("/api/v1/audit").json() if not e["allowed"] and e["username"] == "pat1"]
+    assert {e["action"] for e in refused} >= {"patient.read", "trial.read"}

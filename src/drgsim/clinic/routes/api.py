@@ -101,7 +101,8 @@ def api_new_patient(body: PatientIn, c: Ctx = Depends(ctx)):
 
 @router.get("/patients/{pid}")
 def api_patient(pid: int, c: Ctx = Depends(ctx)):
-    return patient_record_json(c.db, svc.patient_for(c.db, c.user, pid, "patient.read"))
+    """The clinical record: for the patient's clinician (a patient has their controller and diary; 403)."""
+    return patient_record_json(c.db, svc.patient_for(c.db, c.user, pid, "patient.read", clinician_only=True))
 
 
 @router.put("/patients/{pid}/painmap")
@@ -138,13 +139,24 @@ def api_diary(pid: int, body: DiaryIn, c: Ctx = Depends(ctx)):
     return {"day": e.day.isoformat(), "nrs": e.nrs}
 
 
-@router.get("/patients/{pid}/trial")
-def api_trial_read(pid: int, c: Ctx = Depends(ctx)):
-    svc.patient_for(c.db, c.user, pid, "trial.read")
+def _trial_of(c: Ctx, pid: int, action: str, *, clinician_only: bool):
+    svc.patient_for(c.db, c.user, pid, action, clinician_only=clinician_only)
     t = svc.active_trial(c.db, pid)
     if t is None:
         raise svc.NotFound(f"patient {pid} has no trial")
-    return trial_json(c.db, t)
+    return t
+
+
+@router.get("/patients/{pid}/trial")
+def api_trial_read(pid: int, c: Ctx = Depends(ctx)):
+    """The trial (targets, baseline, relief, decision): clinical, for the clinician; a patient reads the diary."""
+    return trial_json(c.db, _trial_of(c, pid, "trial.read", clinician_only=True))
+
+
+@router.get("/patients/{pid}/diary")
+def api_diary_read(pid: int, c: Ctx = Depends(ctx)):
+    """The trial diary, for the patient and their clinician."""
+    return trial_json(c.db, _trial_of(c, pid, "diary.read", clinician_only=False))["diary"]
 
 
 @router.post("/patients/{pid}/trial/decision")
