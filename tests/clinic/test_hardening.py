@@ -94,3 +94,85 @@ def test_a_patient_reads_only_their_controller_and_diary(clinician, new_client, 
     assert clinician.get(f"/api/v1/patients/{pid}").status_code == 200
     refused = [e for e in clinician.get("/api/v1/audit").json() if not e["allowed"] and e["username"] == "pat1"]
     assert {e["action"] for e in refused} >= {"patient.read", "trial.read"}
+
+
+# ------------------------------------------------------------ defect 3: sign-in throttling, tokens, passwords
+def test_a_burst_of_failed_sign_ins_locks_the_username(app, new_client):
+    from tests.clinic.test_pages import page_login
+
+    c = new_client()
+    for _ in range(5):
+        r = c.post("/api/v1/session", json={"username": "drsmith", "password": "wrong-password-1"})
+        assert r.status_code == 401
+    r = c.post("/api/v1/session", json={"username": "drsmith", "password": "clinician-pass-1"})
+    assert r.status_code == 429 and 0 < int(r.headers["retry-after"]) <= 900, r.text  # even the right password
+    assert "try again" in r.json()["detail"]
+    r = page_login(new_client(), "drsmith", "clinician-pass-1")  # the login page too
+    assert r.status_code == 429 and "retry-after" in r.headers and "clinician-pass-1" not in r.text
+    other = sign_in(new_client(), "drjones", "clinician-pass-2")  # another username is not locked
+    log = [e for e in other.get("/api/v1/audit").json() if e["action"] == "login.failed"]
+    assert log == []  # drsmith's failures are not drjones's to read
+    app.state.throttle.clock = lambda: 10**9  # the lockout is over
+    sign_in(new_client(), "drsmith", "clinician-pass-1")
+
+
+def test_failed_sign_ins_are_audited_under_the_username_without_the_password(clinician, new_client):
+    r = new_client().post("/api/v1/session", json={"username": "drsmith", "password": "secret-typo-1"})
+    assert r.status_code == 401
+    failed = [e for e in clinician.get("/api/v1/audit").json() if e["action"] == "login.failed"]
+    assert failed and failed[0]["username"] == "drsmith" and not failed[0]["allowed"]
+    assert "secret-typo-1" not in clinician.get("/api/v1/audit").text
+
+
+def test_login_form_token_is_single_use_and_the_password_never_echoed(app):
+    import re
+
+    from fastapi.testclient import TestClient
+    with TestClient(app) as c:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)
+        r = c.post("/login", data={"username": "drsmith", "password": "typed-secret-9", "csrf_token": token})
+        assert r.status_code == 401 and "typed-secret-9" not in r.text
+        c.cookies.set("drgsim_login_csrf", token)  # replay the same form
+        r = c.post("/login", data={"username": "drsmith", "password": "clinician-pass-1", "csrf_token": token},
+                   follow_redirects=False)
+        assert r.status_code == 403 and "expired" in r.text
+
+
+def test_weak_passwords_are_refused_naming_the_rule(clinician):
+    base = {"name": "Ann", "birth_year": 1970, "sex": "female", "diagnosis": "crps_i", "username": "annex"}
+    for weak in ("password", "12345678", "annex-annex", "1234567890", "aaaaaaaaaaaa"):
+        r = clinician.post("/api/v1/patients", json={**base, "password": weak})
+        assert r.status_code == 422, weak
+        err = r.json()["detail"][0]
+        assert err["loc"][-1] == "password" and "input" not in err  # the typed password is not echoed
+    r = clinician.post("/api/v1/patients", json={**base, "password": "annex-pass"})
+    assert r.status_code == 422 and "username" in r.text
+    assert clinician.post("/api/v1/patients", json={**base, "password": "correct-horse-7"}).status_code == 201
+
+
+def test_password_change_ends_the_other_sessions(clinician, new_client):
+    new_patient(clinician)
+    phone, laptop = sign_in(new_client(), "pat1", "patient-pass-1"), sign_in(new_client(), "pat1", "patient-pass-1")
+    r = laptop.post("/api/v1/password", json={"current_password": "wrong-pass-1", "new_password": "river-stone-42"})
+    assert r.status_code == 403
+    r = laptop.post("/api/v1/password", json={"current_password": "patient-pass-1", "new_password": "pat1-secret"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "new_password"] and "username" in r.text
+    r = laptop.post("/api/v1/password", json={"current_password": "patient-pass-1", "new_password": "river-stone-42"})
+    assert r.status_code == 200 and r.json() == {"changed": True, "sessions_ended": 1}, r.text
+    assert phone.get("/api/v1/patients/1/diary").status_code == 401  # signed out
+    assert laptop.post("/api/v1/session", json={"username": "pat1", "password": "patient-pass-1"}).status_code == 401
+    sign_in(new_client(), "pat1", "river-stone-42")
+
+
+def test_the_new_patient_form_never_echoes_the_password(app):
+    from fastapi.testclient import TestClient
+
+    from tests.clinic.test_pages import csrf_of, page_login
+
+    with TestClient(app) as c:
+        page_login(c, "drsmith", "clinician-pass-1")
+        csrf = csrf_of(c.get("/clinician").text)
+        r = c.post("/clinician/patients", data={"name": "Ann", "birth_year": "1970", "sex": "female",
+                                                "diagnosis": "crps_i", "username": "annex", "password": "hunter2x",
+                                                "csrf_token": csrf})
+        assert r.status_code == 422 and 'data-field="password"' in r.text and "hunter2x" not in r.text

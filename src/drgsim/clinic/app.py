@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm.exc import StaleDataError
 
 from drgsim.clinic import service as svc
+from drgsim.clinic.auth import OneTimeTokens, SignInThrottle
 from drgsim.clinic.db import make_engine, session_factory
 from drgsim.clinic.deps import NeedLogin, templates
 from drgsim.clinic.guards import SecurityHeaders, checked_input, validation_error
@@ -53,6 +54,8 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
     app.state.secure_cookies = secure_cookies
     app.state.predictor = predictor
     app.state.comparisons = Comparisons(quality)
+    app.state.throttle = SignInThrottle()  # failed sign-ins, in this process's memory (see its docstring)
+    app.state.login_tokens = OneTimeTokens()  # the login form's single-use CSRF tokens
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.add_middleware(SecurityHeaders)  # no-store, CSP with frame-ancestors 'none', nosniff
     _add_error_handlers(app)

@@ -131,7 +131,8 @@ def own_patient(db: Session, user: User) -> Patient:
 def create_clinician(db: Session, username: str, password: str, display_name: str) -> User:
     if db.scalar(select(User).where(User.username == username)) is not None:
         raise Conflict(f"username {username!r} is taken")
-    user = User(username=username, password_hash=hash_password(password), role="clinician", display_name=display_name)
+    user = User(username=username, password_hash=hash_password(password, username), role="clinician",
+                display_name=display_name)
     db.add(user)
     db.flush()
     audit(db, None, "clinician.create", None, username=username)
@@ -142,7 +143,7 @@ def create_patient(db: Session, user: User, data: PatientIn) -> Patient:
     require_clinician(user, "patient.create")
     if db.scalar(select(User).where(User.username == data.username)) is not None:
         raise Conflict(f"username={data.username!r} is taken")
-    login = User(username=data.username, password_hash=hash_password(data.password), role="patient",
+    login = User(username=data.username, password_hash=hash_password(data.password, data.username), role="patient",
                  display_name=data.name)
     db.add(login)
     db.flush()
