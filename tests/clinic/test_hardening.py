@@ -176,3 +176,23 @@ def test_the_new_patient_form_never_echoes_the_password(app):
                                                 "diagnosis": "crps_i", "username": "annex", "password": "hunter2x",
                                                 "csrf_token": csrf})
         assert r.status_code == 422 and 'data-field="password"' in r.text and "hunter2x" not in r.text
+
+
+def test_password_page_changes_the_password(app, clinician, new_client):
+    from fastapi.testclient import TestClient
+
+    from tests.clinic.test_pages import csrf_of, page_login
+
+    new_patient(clinician)
+    with TestClient(app) as c:
+        assert page_login(c, "pat1", "patient-pass-1").status_code == 303
+        page = c.get("/password")
+        assert page.status_code == 200 and "at least 10 characters" in page.text
+        form = {"csrf_token": csrf_of(page.text), "current_password": "patient-pass-1"}
+        r = c.post("/password", data={**form, "new_password": "short"})
+        assert r.status_code == 422 and "new_password" in r.text and "'short'" not in r.text
+        r = c.post("/password", data={**form, "current_password": "nope-nope-1", "new_password": "river-stone-42"})
+        assert r.status_code == 403 and "nope-nope-1" not in r.text
+        r = c.post("/password", data={**form, "new_password": "river-stone-42"})
+        assert r.status_code == 200 and 'id="password-changed"' in r.text
+    sign_in(new_client(), "pat1", "river-stone-42")

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from drgsim.clinic import auth
 from drgsim.clinic import service as svc
-from drgsim.clinic.deps import CommitFirst, Ctx, ctx, form_data, get_db, render, see
+from drgsim.clinic.deps import CommitFirst, Ctx, ctx, fields, form_data, get_db, parse, render, see
 from drgsim.clinic.models import AuditEntry, Patient, User
-from drgsim.clinic.schemas import Login, PasswordChangeIn, strong_password
+from drgsim.clinic.schemas import PASSWORD_RULE, Login, PasswordChangeIn, strong_password
 
 LOGIN_CSRF_COOKIE = "drgsim_login_csrf"
 log = logging.getLogger("drgsim.clinic")
@@ -149,6 +149,34 @@ def login_submit(request: Request, db: Session = Depends(get_db), form: dict = D
     _session_cookie(request, resp, token)
     resp.delete_cookie(LOGIN_CSRF_COOKIE)
     return resp
+
+
+def _password_page(request: Request, c: Ctx, http_status: int = 200, error: str | None = None,
+                   changed: bool = False) -> HTMLResponse:
+    return render(request, c, "password.html", http_status, error=error, changed=changed, rule=PASSWORD_RULE)
+
+
+@pages.get("/password", response_class=HTMLResponse)
+def password_page(request: Request, c: Ctx = Depends(ctx)):
+    return _password_page(request, c)
+
+
+@pages.post("/password", response_class=HTMLResponse)
+def password_submit(request: Request, c: Ctx = Depends(ctx), form: dict = Depends(form_data)):
+    """The password form: the API's change; errors name the field and the rule, never the passwords."""
+    body, errors = parse(PasswordChangeIn, fields(form))
+    if errors:
+        return _password_page(request, c, 422, "; ".join(f"{k}: {v}" for k, v in errors.items()))
+    try:
+        change_password(request, c, body)
+    except Refused as r:
+        resp = _password_page(request, c, 403 if r.status == 401 else r.status,
+                              "current password: wrong password" if r.status == 401 else str(r))
+        resp.headers.update(r.headers)
+        return resp
+    except RequestValidationError as err:
+        return _password_page(request, c, 422, err.errors()[0]["msg"])
+    return _password_page(request, c, changed=True)
 
 
 @pages.post("/logout")
