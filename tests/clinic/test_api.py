@@ -59,7 +59,8 @@ def test_pathway_trial_to_implant(clinician, new_client, migrated, monkeypatch):
             "day": (START + timedelta(days=i)).isoformat(), "nrs": nrs, "medication": "gabapentin 300 mg",
             "activity_minutes": 30 + 10 * i})
         assert r.status_code == 201, r.text
-    trial = patient.get(f"/api/v1/patients/{pid}/trial").json()
+    assert len(patient.get(f"/api/v1/patients/{pid}/diary").json()) == 7  # their diary, not the clinical record
+    trial = clinician.get(f"/api/v1/patients/{pid}/trial").json()
     mean = (4 + 3 + 3 + 4 + 3 + 2 + 3) / 7
     assert trial["relief"]["relief_pct"] == pytest.approx(100 * (8 - mean) / 8)
     assert trial["relief"]["meets_rule"] and trial["relief"]["days"] == 7
@@ -150,7 +151,7 @@ def test_access_is_checked_and_refusals_logged(clinician, new_client, migrated):
     assert pat_b.get(f"/api/v1/patients/{a}").status_code == 403
     assert pat_b.post(f"/api/v1/patients/{a}/diary", json={"day": START.isoformat(), "nrs": 2,
                                                            "activity_minutes": 0}).status_code == 403
-    assert pat_b.get(f"/api/v1/patients/{b}").status_code == 200  # their own record
+    assert pat_b.get(f"/api/v1/patients/{b}").status_code == 403  # their own clinical record: the clinician's
     assert pat_b.get("/api/v1/patients").status_code == 403  # the patient list is for clinicians
     other = sign_in(new_client(), "drjones", "clinician-pass-2")
     assert other.get(f"/api/v1/patients/{a}").status_code == 403  # not their patient

@@ -27,7 +27,7 @@ def test_add_clinician_and_migrate(tmp_path, monkeypatch):
     r = run("clinic", "add-clinician", "--username", "Dr Smith!", "--password", "long-enough-1", "--json")
     assert r.exit_code == 2 and "--username='Dr Smith!'" in json.loads(r.stdout)["error"]
     r = run("clinic", "add-clinician", "--username", "drjones", "--password", "short", "--json")
-    assert r.exit_code == 2 and "at least 8" in json.loads(r.stdout)["error"]
+    assert r.exit_code == 2 and "at least 10" in json.loads(r.stdout)["error"]
     r = run("clinic", "migrate", "--revision", "base", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout) == {"before": "0002", "after": None}
     r = run("clinic", "migrate", "--json")

@@ -14,14 +14,17 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm.exc import StaleDataError
 
 from drgsim.clinic import service as svc
+from drgsim.clinic.auth import OneTimeTokens, SignInThrottle
 from drgsim.clinic.db import make_engine, session_factory
 from drgsim.clinic.deps import NeedLogin, templates
+from drgsim.clinic.guards import SecurityHeaders, checked_input, validation_error
 from drgsim.clinic.models import AuditEntry
 from drgsim.clinic.reports import Comparisons
 from drgsim.clinic.routes import api, auth, pages, programming
@@ -51,10 +54,13 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
     app.state.secure_cookies = secure_cookies
     app.state.predictor = predictor
     app.state.comparisons = Comparisons(quality)
+    app.state.throttle = SignInThrottle()  # failed sign-ins, in this process's memory (see its docstring)
+    app.state.login_tokens = OneTimeTokens()  # the login form's single-use CSRF tokens
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    app.add_middleware(SecurityHeaders)  # no-store, CSP with frame-ancestors 'none', nosniff
     _add_error_handlers(app)
     for router in (auth.api, api.router, auth.pages, pages.router, programming.router):
-        app.include_router(router)
+        app.include_router(router, dependencies=[Depends(checked_input)])  # ids in range, finite JSON: else 422
     app.add_api_route("/health", health, include_in_schema=False)
     return app
 
@@ -102,6 +108,7 @@ async def _invalid(request: Request, exc: svc.InvalidInput):
 
 def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NeedLogin, _need_login)
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(svc.Forbidden, _forbidden)
     app.add_exception_handler(svc.NotFound, _plain(404))
     app.add_exception_handler(svc.Conflict, _plain(409))

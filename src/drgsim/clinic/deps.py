@@ -133,7 +133,8 @@ def parse(model: type[BaseModel], data: dict[str, Any]) -> tuple[BaseModel | Non
     try:
         return model.model_validate(data), {}
     except ValidationError as err:
-        return None, {p.field or "form": p.detail for p in field_problems(err)}
+        return None, {p.field or "form": p.constraint if "password" in p.field else p.detail  # never echo it
+                      for p in field_problems(err)}
 
 
 def see(url: str) -> RedirectResponse:

@@ -6,16 +6,28 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from drgsim.anatomy.candidate import ClinicalHistory, Diagnosis
 from drgsim.anatomy.painmap import PainMap, pain_map
 from drgsim.anatomy.planning import TargetRef
+from drgsim.clinic.auth import MIN_PASSWORD_LENGTH, password_problem
 from drgsim.clinic.catalog import IPG_MODEL, clinic_ipg
 from drgsim.devices.program import PatientLimits
 
-_IN = ConfigDict(extra="forbid", str_strip_whitespace=True)
+_IN = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)  # NaN/Infinity: 422
 USERNAME = r"^[a-z0-9_.-]{3,64}$"
+
+
+PASSWORD_RULE = f"at least {MIN_PASSWORD_LENGTH} characters, not containing the username, not a common password"
+
+
+def strong_password(v: str, username: str | None) -> str:
+    """``v`` if it keeps the password rule (ValueError naming the rule it breaks)."""
+    problem = password_problem(v, username)
+    if problem:
+        raise ValueError(f"{problem} (rule: {PASSWORD_RULE})")
+    return v
 
 
 class Login(BaseModel):
@@ -33,7 +45,20 @@ class PatientIn(BaseModel):
     sex: Literal["female", "male", "other"]
     diagnosis: Diagnosis
     username: str = Field(pattern=USERNAME, description="3-64 of a-z 0-9 _ . -")
-    password: str = Field(min_length=8, max_length=200)
+    password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=200, description=PASSWORD_RULE)
+
+    @field_validator("password")
+    @classmethod
+    def _strong(cls, v: str, info: ValidationInfo) -> str:
+        return strong_password(v, info.data.get("username"))
+
+
+class PasswordChangeIn(BaseModel):
+    """A signed-in user's new password; the current one proves it is them (a stolen session is not enough)."""
+
+    model_config = _IN
+    current_password: str = Field(min_length=1, max_length=200)
+    new_password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=200, description=PASSWORD_RULE)
 
 
 class PainMapIn(BaseModel):
@@ -199,3 +224,5 @@ class AdverseEventIn(BaseModel):
 
 class ScreeningIn(ClinicalHistory):
     """The candidate check's clinical history (drgsim.anatomy.candidate.ClinicalHistory)."""
+
+    model_config = ConfigDict(**ClinicalHistory.model_config, allow_inf_nan=False)

@@ -23,6 +23,7 @@ from drgsim.anatomy.painmap import PainMap, pain_map
 from drgsim.anatomy.planning import plan_targets
 from drgsim.clinic.auth import hash_password
 from drgsim.clinic.catalog import IPG_LEAD, IPG_MODEL, TRIAL_LEAD, TRIAL_MODEL
+from drgsim.clinic.guards import json_safe
 from drgsim.clinic.models import (
     AdverseEvent,
     AuditEntry,
@@ -120,6 +121,8 @@ class DeviceOutcome:
 
 def audit(db: Session, user: User | None, action: str, patient_id: int | None, *, allowed: bool = True,
           **detail: Any) -> None:
+    """One audit entry; a non-finite number in ``detail`` is stored by name (strict JSON cannot carry it)."""
+    detail = json_safe(detail)
     db.add(AuditEntry(user_id=user.id if user else None, username=user.username if user else "-",
                       role=user.role if user else "anonymous", action=action, patient_id=patient_id,
                       allowed=allowed, detail=detail))
@@ -153,7 +156,8 @@ def own_patient(db: Session, user: User) -> Patient:
 def create_clinician(db: Session, username: str, password: str, display_name: str) -> User:
     if db.scalar(select(User).where(User.username == username)) is not None:
         raise Conflict(f"username {username!r} is taken")
-    user = User(username=username, password_hash=hash_password(password), role="clinician", display_name=display_name)
+    user = User(username=username, password_hash=hash_password(password, username), role="clinician",
+                display_name=display_name)
     db.add(user)
     db.flush()
     audit(db, None, "clinician.create", None, username=username)
@@ -164,7 +168,7 @@ def create_patient(db: Session, user: User, data: PatientIn) -> Patient:
     require_clinician(user, "patient.create")
     if db.scalar(select(User).where(User.username == data.username)) is not None:
         raise Conflict(f"username={data.username!r} is taken")
-    login = User(username=data.username, password_hash=hash_password(data.password), role="patient",
+    login = User(username=data.username, password_hash=hash_password(data.password, data.username), role="patient",
                  display_name=data.name)
     db.add(login)
     db.flush()

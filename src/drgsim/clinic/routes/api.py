@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from drgsim.clinic import service as svc
 from drgsim.clinic.deps import CommitFirst, Ctx, ctx, iso, prediction
+from drgsim.clinic.guards import json_safe
 from drgsim.clinic.models import AdverseEvent, AuditEntry, FollowUp, ImplantRecord, Patient, PlanRecord, Screening
 from drgsim.clinic.schemas import (
     AdverseEventIn,
@@ -86,7 +87,7 @@ def patient_record_json(db: Session, p: Patient) -> dict[str, Any]:
 
 def audit_json(a: AuditEntry) -> dict[str, Any]:
     return {"at": iso(a.at), "username": a.username, "role": a.role, "action": a.action,
-            "patient_id": a.patient_id, "allowed": a.allowed, "detail": a.detail}
+            "patient_id": a.patient_id, "allowed": a.allowed, "detail": json_safe(a.detail)}  # old rows: Infinity
 
 
 # ------------------------------------------------------------ patients and evaluation
@@ -102,7 +103,8 @@ def api_new_patient(body: PatientIn, c: Ctx = Depends(ctx)):
 
 @router.get("/patients/{pid}")
 def api_patient(pid: int, c: Ctx = Depends(ctx)):
-    return patient_record_json(c.db, svc.patient_for(c.db, c.user, pid, "patient.read"))
+    """The clinical record: for the patient's clinician (a patient has their controller and diary; 403)."""
+    return patient_record_json(c.db, svc.patient_for(c.db, c.user, pid, "patient.read", clinician_only=True))
 
 
 @router.put("/patients/{pid}/painmap")
@@ -139,13 +141,24 @@ def api_diary(pid: int, body: DiaryIn, c: Ctx = Depends(ctx)):
     return {"day": e.day.isoformat(), "nrs": e.nrs}
 
 
-@router.get("/patients/{pid}/trial")
-def api_trial_read(pid: int, c: Ctx = Depends(ctx)):
-    svc.patient_for(c.db, c.user, pid, "trial.read")
+def _trial_of(c: Ctx, pid: int, action: str, *, clinician_only: bool):
+    svc.patient_for(c.db, c.user, pid, action, clinician_only=clinician_only)
     t = svc.active_trial(c.db, pid)
     if t is None:
         raise svc.NotFound(f"patient {pid} has no trial")
-    return trial_json(c.db, t)
+    return t
+
+
+@router.get("/patients/{pid}/trial")
+def api_trial_read(pid: int, c: Ctx = Depends(ctx)):
+    """The trial (targets, baseline, relief, decision): clinical, for the clinician; a patient reads the diary."""
+    return trial_json(c.db, _trial_of(c, pid, "trial.read", clinician_only=True))
+
+
+@router.get("/patients/{pid}/diary")
+def api_diary_read(pid: int, c: Ctx = Depends(ctx)):
+    """The trial diary, for the patient and their clinician."""
+    return trial_json(c.db, _trial_of(c, pid, "diary.read", clinician_only=False))["diary"]
 
 
 @router.post("/patients/{pid}/trial/decision")
