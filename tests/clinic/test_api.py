@@ -247,7 +247,7 @@ def test_diary_refuses_future_days_and_days_outside_the_trial(clinician, new_cli
     r = diary(patient, pid, START + timedelta(days=8))  # after the planned end 2026-11-08
     assert r.status_code == 422 and "allowed: 2026-11-01 to 2026-11-08" in r.json()["detail"][0]["msg"]
     assert diary(patient, pid, START + timedelta(days=2)).status_code == 201
-    assert patient.get(f"/api/v1/patients/{pid}/trial").json()["relief"]["days"] == 1
+    assert clinician.get(f"/api/v1/patients/{pid}/trial").json()["relief"]["days"] == 1  # patients: 403
 
 
 def test_decision_before_the_planned_end_needs_an_early_end_reason(clinician, new_client, migrated, monkeypatch):
