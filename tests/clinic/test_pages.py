@@ -275,3 +275,58 @@ def test_stop_stimulation_is_always_on_the_programming_page(app):
         assert any(e["action"] == "therapy" and e["detail"]["on"] is False for e in entries), entries[:3]
         r = c.post(f"{url}/stop", data={"csrf_token": token}, follow_redirects=False)  # without HTMX: the page
         assert r.status_code == 303 and r.headers["location"] == url
+
+
+def test_form_urls_reload_to_their_page_and_conflicts_keep_the_layout(app):
+    """Issue 17 defect 7: a reload (GET) of a form's URL after an error goes to its page, never a bare
+    'Method Not Allowed'; a 409 shows the navigation and the patient's header with the reason."""
+    from tests.clinic.test_api import new_patient
+
+    with TestClient(app) as c:
+        token = clinician_pages(c)
+        pid = new_patient(c)
+        r = c.post(f"/clinician/patients/{pid}/trial", data={"csrf_token": token, "start_date": "2026-11-01",
+                                                              "baseline_nrs": "8"})
+        assert r.status_code == 409 and "save a plan" in r.text  # no plan yet
+        assert 'id="patient-name"' in r.text and '<a href="/clinician">patients</a>' in r.text
+        for posted, page in ((f"/clinician/patients/{pid}/trial", f"/clinician/patients/{pid}"),
+                             ("/clinician/patients", "/clinician"),
+                             (f"/clinician/patients/{pid}/programming/P1/leads/1",
+                              f"/clinician/patients/{pid}/programming?program=P1"),
+                             (f"/clinician/patients/{pid}/programming/stop", f"/clinician/patients/{pid}/programming")):
+            r = c.get(posted, follow_redirects=False)
+            assert (r.status_code, r.headers.get("location")) == (303, page), posted
+        assert "Method Not Allowed" not in c.get(f"/clinician/patients/{pid}/screening").text
+        assert c.get(f"/api/v1/patients/{pid}/trial/decision").status_code == 405  # the API answers as before
+        r = c.get(f"/clinician/patients/{pid}/programming")  # no stimulator yet: 409 inside the page layout
+        assert r.status_code == 409 and "no stimulator yet" in r.text
+        assert f'<a href="/clinician/patients/{pid}">' in r.text and '<a href="/clinician">patients</a>' in r.text
+
+
+def test_ipg_replacement_needs_its_confirmation_box(app, monkeypatch):
+    """Issue 17 defect 7: recording an IPG replacement needs the ticked 'confirm' box, checked on the server."""
+    from datetime import date, timedelta
+
+    from tests.clinic.test_api import START, diary, new_patient, set_today, to_trial
+
+    with TestClient(app) as c:
+        token = clinician_pages(c)
+        pid = new_patient(c)
+        to_trial(c, pid)
+        set_today(monkeypatch, date(2026, 12, 7))
+        for i in range(7):
+            assert diary(c, pid, START + timedelta(days=i), nrs=2).status_code == 201
+        assert c.post(f"/api/v1/patients/{pid}/trial/decision", json={"proceed": True}).status_code == 200
+        assert c.post(f"/api/v1/patients/{pid}/implant", json={"implant_date": "2026-11-20"}).status_code == 201
+        serial = c.get(f"/api/v1/patients/{pid}").json()["implant"]["device"]
+        form = re.search(r'<form[^>]*id="replacement-form".*?</form>', c.get(f"/clinician/patients/{pid}").text,
+                         re.S)[0]
+        assert re.search(r'<input type="checkbox" name="confirm" required>', form)
+        url = f"/clinician/patients/{pid}/ipg-replacement"
+        r = c.post(url, data={"csrf_token": token, "replacement_date": "2026-12-07"})
+        assert r.status_code == 422 and 'data-field="confirm"' in r.text and "confirm=unticked" in r.text
+        assert c.get(f"/api/v1/patients/{pid}").json()["implant"]["device"] == serial  # nothing recorded
+        r = c.post(url, data={"csrf_token": token, "replacement_date": "2026-12-07", "confirm": "on"},
+                   follow_redirects=False)
+        assert r.status_code == 303
+        assert c.get(f"/api/v1/patients/{pid}").json()["implant"]["device"] != serial
