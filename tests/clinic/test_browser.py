@@ -168,14 +168,22 @@ def test_pathway_in_browser(server, browser):
     clin.wait_for_selector("#lead-1")
     lead = "#lead-1"
     panel = "#programming-panel"
+    # the changes stay in the form until "apply" (issue 17 defect 6); then one POST sends them all
     for contact, value in (("c2", "+"), ("c3", "-")):
-        swapped(clin, panel, lambda: clin.select_option(f"{lead} select[name={contact}]", value))
+        clin.select_option(f"{lead} select[name={contact}]", value)
     for field, value in (("pulse_width_us", "300"), ("frequency_hz", "20"), ("max_amplitude_ma", "0.6"),
                          ("min_amplitude_ma", "0.3"), ("amplitude_ma", "0.5")):
-        swapped(clin, panel, lambda: (clin.fill(f"{lead} input[name={field}]", value),
-                                      clin.press(f"{lead} input[name={field}]", "Tab")))
-    swapped(clin, panel, lambda: clin.check(f"{lead} input[name=enabled]"))
+        clin.fill(f"{lead} input[name={field}]", value)
+        clin.press(f"{lead} input[name={field}]", "Tab")
+    clin.check(f"{lead} input[name=enabled]")
+    staged = clin.request.get(f"{base}/api/v1/patients/{pid}/device").json()["programs"]["P1"]["leads"]["1"]
+    assert not staged["enabled"] and staged["pulse_width_us"] != 300  # nothing sent yet
+    swapped(clin, panel, lambda: clin.click("#apply-1"))
     assert "refused" not in clin.inner_text("#device-result")
+    clin.fill(f"{lead} input[name=amplitude_ma]", "0.55")  # staged, then undone: the device's value again
+    swapped(clin, panel, lambda: clin.click("#undo-1"))
+    assert clin.input_value(f"{lead} input[name=amplitude_ma]") == "0.5"
+    assert clin.locator("#stop-stimulation").is_visible()
     lead1 = clin.request.get(f"{base}/api/v1/patients/{pid}/device").json()["programs"]["P1"]["leads"]["1"]
     assert (lead1["contacts"], lead1["amplitude_ma"], lead1["pulse_width_us"], lead1["frequency_hz"],
             lead1["enabled"]) == (["off", "+", "-", "off"], 0.5, 300, 20, True), lead1

@@ -204,3 +204,129 @@ def test_pages_refuse_future_diary_days_early_decisions_and_far_dates(app, monke
         assert r.status_code == 422 and 'data-field="implant_date"' in r.text
         assert "implant_date=9999-12-31; allowed: 2026-11-01" in r.text
         assert c.get(f"/api/v1/patients/{pid}").json()["implant"] is None
+
+
+def lead_fields(token: str, **kw) -> dict[str, str]:
+    """The programming page's lead-1 form as a browser posts it (ticked boxes present, unticked absent)."""
+    data = {"csrf_token": token, "c1": "0", "c2": "+", "c3": "-", "c4": "0", "amplitude_ma": "0.5",
+            "pulse_width_us": "300", "frequency_hz": "20", "min_amplitude_ma": "0.3", "max_amplitude_ma": "0.6",
+            "enabled": "on", **kw}
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def programming_patient(c: TestClient) -> tuple[int, str, str]:
+    """A patient in a trial with program P1 on the trial stimulator: (pid, CSRF token, programming URL)."""
+    from tests.clinic.test_api import new_patient, to_trial
+
+    token = clinician_pages(c)
+    pid = new_patient(c)
+    to_trial(c, pid)
+    url = f"/clinician/patients/{pid}/programming"
+    assert c.post(url, data={"csrf_token": token, "name": "P1"}).status_code == 200
+    return pid, token, url
+
+
+def test_programming_stages_changes_until_apply_and_undo_restores(app):
+    """Issue 17 defect 6: no field posts on change; apply writes the whole lead form; undo re-reads the device."""
+    with TestClient(app) as c:
+        pid, token, url = programming_patient(c)
+        page = c.get(f"{url}?program=P1").text
+        form = re.search(r'<form[^>]*id="lead-1".*?</form>', page, re.S)[0]
+        assert "hx-trigger" not in form and 'id="apply-1"' in form and 'id="undo-1"' in form
+        r = c.post(f"{url}/P1/leads/1", data=lead_fields(token))
+        assert r.status_code == 200 and 'class="accepted"' in r.text
+        lead1 = c.get(f"/api/v1/patients/{pid}/device").json()["programs"]["P1"]["leads"]["1"]
+        assert (lead1["amplitude_ma"], lead1["pulse_width_us"], lead1["enabled"]) == (0.5, 300, True)
+        panel = c.get(f"{url}/P1/panel")  # undo: the form again from the device's settings
+        assert panel.status_code == 200 and 'name="amplitude_ma"' in panel.text and 'value="0.5"' in panel.text
+        assert 'value="300' in panel.text and "device-result" not in panel.text
+
+
+def test_charge_density_override_applies_with_the_settings_it_approves(app):
+    """Issue 17 defect 6: the override goes in the same POST as the settings and comes back ticked."""
+    with TestClient(app) as c:
+        pid, token, url = programming_patient(c)
+        high = {"pulse_width_us": "720", "amplitude_ma": "4", "max_amplitude_ma": "4", "min_amplitude_ma": "0"}
+        r = c.post(f"{url}/P1/leads/1", data=lead_fields(token, **high))
+        assert 'class="refused"' in r.text and "Shannon k" in r.text and "explicit clinician override" in r.text
+        lead1 = c.get(f"/api/v1/patients/{pid}/device").json()["programs"]["P1"]["leads"]["1"]
+        assert lead1["approved_charge_per_phase_uc"] is None
+        r = c.post(f"{url}/P1/leads/1", data=lead_fields(token, override="on", **high))
+        assert 'class="accepted"' in r.text and "accepted by clinician override" in r.text, r.text
+        lead1 = c.get(f"/api/v1/patients/{pid}/device").json()["programs"]["P1"]["leads"]["1"]
+        assert (lead1["amplitude_ma"], lead1["pulse_width_us"], lead1["enabled"]) == (4, 720, True)
+        assert re.search(r'<input type="checkbox" name="override" checked', r.text)
+
+
+def test_stop_stimulation_is_always_on_the_programming_page(app):
+    """Issue 17 defect 6: one button turns therapy off through the device, audited; on every state of the page."""
+    with TestClient(app) as c:
+        pid, token, url = programming_patient(c)
+        assert c.post(f"{url}/P1/leads/1", data=lead_fields(token)).status_code == 200
+        r = c.post(f"{url}/P1/activate", data={"csrf_token": token})
+        assert "therapy on" in r.text
+        assert c.get(f"/api/v1/patients/{pid}/device").json()["status"]["therapy_on"] is True
+        for page in (c.get(url).text, c.post(url, data={"csrf_token": token, "name": "bad name!"}).text):
+            assert 'id="stop-stimulation"' in page and f'action="{url}/stop"' in page
+        r = c.post(f"{url}/stop", data={"csrf_token": token, "program": "P1"}, headers={"HX-Request": "true"})
+        assert r.status_code == 200 and "therapy off" in r.text and 'id="programming-panel"' in r.text
+        assert c.get(f"/api/v1/patients/{pid}/device").json()["status"]["therapy_on"] is False
+        entries = c.get("/api/v1/audit").json()
+        assert any(e["action"] == "therapy" and e["detail"]["on"] is False for e in entries), entries[:3]
+        r = c.post(f"{url}/stop", data={"csrf_token": token}, follow_redirects=False)  # without HTMX: the page
+        assert r.status_code == 303 and r.headers["location"] == url
+
+
+def test_form_urls_reload_to_their_page_and_conflicts_keep_the_layout(app):
+    """Issue 17 defect 7: a reload (GET) of a form's URL after an error goes to its page, never a bare
+    'Method Not Allowed'; a 409 shows the navigation and the patient's header with the reason."""
+    from tests.clinic.test_api import new_patient
+
+    with TestClient(app) as c:
+        token = clinician_pages(c)
+        pid = new_patient(c)
+        r = c.post(f"/clinician/patients/{pid}/trial", data={"csrf_token": token, "start_date": "2026-11-01",
+                                                              "baseline_nrs": "8"})
+        assert r.status_code == 409 and "save a plan" in r.text  # no plan yet
+        assert 'id="patient-name"' in r.text and '<a href="/clinician">patients</a>' in r.text
+        for posted, page in ((f"/clinician/patients/{pid}/trial", f"/clinician/patients/{pid}"),
+                             ("/clinician/patients", "/clinician"),
+                             (f"/clinician/patients/{pid}/programming/P1/leads/1",
+                              f"/clinician/patients/{pid}/programming?program=P1"),
+                             (f"/clinician/patients/{pid}/programming/stop", f"/clinician/patients/{pid}/programming")):
+            r = c.get(posted, follow_redirects=False)
+            assert (r.status_code, r.headers.get("location")) == (303, page), posted
+        assert "Method Not Allowed" not in c.get(f"/clinician/patients/{pid}/screening").text
+        assert c.get(f"/api/v1/patients/{pid}/trial/decision").status_code == 405  # the API answers as before
+        r = c.get(f"/clinician/patients/{pid}/programming")  # no stimulator yet: 409 inside the page layout
+        assert r.status_code == 409 and "no stimulator yet" in r.text
+        assert f'<a href="/clinician/patients/{pid}">' in r.text and '<a href="/clinician">patients</a>' in r.text
+
+
+def test_ipg_replacement_needs_its_confirmation_box(app, monkeypatch):
+    """Issue 17 defect 7: recording an IPG replacement needs the ticked 'confirm' box, checked on the server."""
+    from datetime import date, timedelta
+
+    from tests.clinic.test_api import START, diary, new_patient, set_today, to_trial
+
+    with TestClient(app) as c:
+        token = clinician_pages(c)
+        pid = new_patient(c)
+        to_trial(c, pid)
+        set_today(monkeypatch, date(2026, 12, 7))
+        for i in range(7):
+            assert diary(c, pid, START + timedelta(days=i), nrs=2).status_code == 201
+        assert c.post(f"/api/v1/patients/{pid}/trial/decision", json={"proceed": True}).status_code == 200
+        assert c.post(f"/api/v1/patients/{pid}/implant", json={"implant_date": "2026-11-20"}).status_code == 201
+        serial = c.get(f"/api/v1/patients/{pid}").json()["implant"]["device"]
+        form = re.search(r'<form[^>]*id="replacement-form".*?</form>', c.get(f"/clinician/patients/{pid}").text,
+                         re.S)[0]
+        assert re.search(r'<input type="checkbox" name="confirm" required>', form)
+        url = f"/clinician/patients/{pid}/ipg-replacement"
+        r = c.post(url, data={"csrf_token": token, "replacement_date": "2026-12-07"})
+        assert r.status_code == 422 and 'data-field="confirm"' in r.text and "confirm=unticked" in r.text
+        assert c.get(f"/api/v1/patients/{pid}").json()["implant"]["device"] == serial  # nothing recorded
+        r = c.post(url, data={"csrf_token": token, "replacement_date": "2026-12-07", "confirm": "on"},
+                   follow_redirects=False)
+        assert r.status_code == 303
+        assert c.get(f"/api/v1/patients/{pid}").json()["implant"]["device"] != serial

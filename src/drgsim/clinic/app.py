@@ -10,22 +10,30 @@ The routes are in ``drgsim.clinic.routes``; what they share in ``drgsim.clinic.d
 from __future__ import annotations
 
 import logging
+import re
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm.exc import StaleDataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from drgsim.clinic import auth as auth_sessions
 from drgsim.clinic import service as svc
 from drgsim.clinic.auth import OneTimeTokens, SignInThrottle
 from drgsim.clinic.db import make_engine, session_factory
 from drgsim.clinic.deps import NeedLogin, templates
 from drgsim.clinic.guards import SecurityHeaders, checked_input, validation_error
-from drgsim.clinic.models import AuditEntry
+from drgsim.clinic.models import AuditEntry, Patient
 from drgsim.clinic.reports import Comparisons
 from drgsim.clinic.routes import api, auth, pages, programming
 
@@ -81,12 +89,32 @@ async def _need_login(request: Request, exc: NeedLogin):
     return RedirectResponse("/login", status_code=303)
 
 
+PATIENT_URL = re.compile(r"^/clinician/patients/(\d+)(?:/|$)")
+
+
+def _page_layout(request: Request) -> dict:
+    """What the error page shows around the message: the signed-in user's navigation and, on a patient's
+    page they may see, the patient's header (read in a transaction of its own, never committed)."""
+    with request.app.state.sessions() as db:
+        web = auth_sessions.find_session(db, request.cookies.get(auth_sessions.SESSION_COOKIE))
+        if web is None:
+            return {}
+        found = PATIENT_URL.match(request.url.path)
+        p = None
+        if found and web.user.role == "clinician":
+            p = db.get(Patient, int(found[1]))
+            p = p if p is not None and p.clinician_id == web.user.id else None
+        user = SimpleNamespace(display_name=web.user.display_name, role=web.user.role)
+        return {"user": user, "csrf": web.csrf_token, "p": p and SimpleNamespace(id=p.id, name=p.name, stage=p.stage)}
+
+
 def _plain(status: int):
-    """The error's message as JSON (API) or the error page, with ``status``."""
+    """The error's message as JSON (API) or the error page (with the site's navigation), with ``status``."""
     async def handler(request: Request, exc: Exception):
         if _wants_json(request):
             return JSONResponse({"detail": str(exc)}, status_code=status)
-        return templates.TemplateResponse(request, "error.html", {"status": status, "message": str(exc)},
+        layout = await run_in_threadpool(_page_layout, request)
+        return templates.TemplateResponse(request, "error.html", {"status": status, "message": str(exc), **layout},
                                           status_code=status)
     return handler
 
@@ -106,7 +134,31 @@ async def _invalid(request: Request, exc: svc.InvalidInput):
     return await _plain(422)(request, exc)
 
 
+def _page_above(request: Request) -> str | None:
+    """The nearest page above a POST-only URL (``.../patients/3/screening`` -> ``.../patients/3``), else None."""
+    parts = request.scope["path"].rstrip("/").split("/")
+    while len(parts) > 1:
+        parts.pop()
+        path = "/".join(parts) or "/"
+        scope = {"type": "http", "path": path, "method": "GET", "root_path": ""}
+        if any(r.matches(scope)[0] == Match.FULL for r in request.app.router.routes):
+            if path.endswith("/programming") and (rest := request.scope["path"][len(path) + 1:].split("/")[0]):
+                return f"{path}?program={quote(rest)}" if rest != "stop" else path
+            return path
+    return None
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException):
+    """A reload (GET) of a page's form URL goes to its page; other HTTP errors as FastAPI answers them."""
+    if exc.status_code == 405 and request.method in ("GET", "HEAD") and not _wants_json(request):
+        page = _page_above(request)
+        if page is not None:
+            return RedirectResponse(page, status_code=303)
+    return await http_exception_handler(request, exc)
+
+
 def _add_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(NeedLogin, _need_login)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(svc.Forbidden, _forbidden)

@@ -164,19 +164,33 @@ def report_figure(pid: int, name: str, c: Ctx = Depends(ctx)):
 
 
 # ------------------------------------------------------------ pathway forms
+def unconfirmed(name: str, data: dict[str, Any]) -> dict[str, str]:
+    """A form that needs its ``confirm`` box ticked (checked here: the CSP allows no inline confirm script)."""
+    if data.pop("confirm", None) is None:
+        return {"confirm": f"confirm=unticked; allowed: ticked (tick it to record the {name.replace('-', ' ')})"}
+    return {}
+
+
 def form_step(name: str, model: type[BaseModel], action: Callable[[Ctx, int, Any], Any],
-              prepare: Callable[[dict[str, Any]], dict[str, Any]] = lambda d: d) -> None:
-    """POST /clinician/patients/{pid}/{name}: the form as ``model``, then ``action``; back to the patient page."""
+              prepare: Callable[[dict[str, Any]], dict[str, Any]] = lambda d: d, *, confirm: bool = False) -> None:
+    """POST /clinician/patients/{pid}/{name}: the form as ``model``, then ``action``; back to the patient page.
+    A bad value answers 422 and a step the pathway does not allow now 409, both on the whole patient page.
+    A GET of the URL (a reload after an error) is sent to the patient page (``app._http_error``)."""
     def handler(request: Request, pid: int, c: Ctx = Depends(ctx), form: dict = Depends(form_data)):
         data = prepare(fields(form))
-        body, errors = parse(model, data)
+        errors = unconfirmed(name, data) if confirm else {}
+        body, errors = (None, errors) if errors else parse(model, data)
+        status = 422
         if not errors:
             try:
                 action(c, pid, body)
                 return see(f"/clinician/patients/{pid}#{name}")
             except svc.InvalidInput as err:  # a value outside the pathway's window (checked before any write)
                 errors = {err.field: str(err)}
-        return patient_view(request, c, pid, 422, errors={name: errors}, values={name: data})
+            except svc.Conflict as err:  # nothing was written: the page again, with the reason
+                c.db.rollback()
+                errors, status = {"form": str(err)}, 409
+        return patient_view(request, c, pid, status, errors={name: errors}, values={name: data})
     router.add_api_route(f"/clinician/patients/{{pid}}/{name}", handler, methods=["POST"], response_class=HTMLResponse)
 
 
@@ -198,7 +212,7 @@ form_step("plan", PlanIn, lambda c, pid, b: svc.save_plan(c.db, c.user, pid, b),
 form_step("trial", TrialIn, lambda c, pid, b: svc.start_trial(c.db, c.user, pid, b))
 form_step("decision", DecisionIn, lambda c, pid, b: svc.decide(c.db, c.user, pid, b))
 form_step("implant", ImplantIn, lambda c, pid, b: svc.implant(c.db, c.user, pid, b))
-form_step("ipg-replacement", ReplacementIn, lambda c, pid, b: svc.replace_ipg(c.db, c.user, pid, b))
+form_step("ipg-replacement", ReplacementIn, lambda c, pid, b: svc.replace_ipg(c.db, c.user, pid, b), confirm=True)
 form_step("followups", FollowUpIn, lambda c, pid, b: svc.add_follow_up(c.db, c.user, pid, b),
           checkboxes("reprogrammed"))
 form_step("adverse-events", AdverseEventIn, lambda c, pid, b: svc.add_adverse_event(c.db, c.user, pid, b),

@@ -4,14 +4,15 @@ and the patient's controller and diary. Every change goes through the device, wh
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
 from drgsim.clinic import service as svc
 from drgsim.clinic.catalog import clinic_ipg
-from drgsim.clinic.deps import CommitFirst, Ctx, ctx, fields, form_data, parse, prediction, render
+from drgsim.clinic.deps import CommitFirst, Ctx, ctx, fields, form_data, parse, prediction, render, see
 from drgsim.clinic.models import Patient
 from drgsim.clinic.schemas import DiaryIn, LeadIn, ProgramIn, StepIn, TherapyIn
 from drgsim.clinic.svgmap import body_map_svg
@@ -72,6 +73,23 @@ def programming_lead(request: Request, pid: int, program: str, lead: int, c: Ctx
 @router.post("/clinician/patients/{pid}/programming/{program}/activate", response_class=HTMLResponse)
 def programming_activate(request: Request, pid: int, program: str, c: Ctx = Depends(ctx)):
     out = svc.set_therapy(c.db, c.user, pid, TherapyIn(on=True, program=program))
+    return render(request, c, "_programming_panel.html", result=out,
+                  **programming_context(c, pid, program, out.device))
+
+
+@router.get("/clinician/patients/{pid}/programming/{program}/panel", response_class=HTMLResponse)
+def programming_panel(request: Request, pid: int, program: str, c: Ctx = Depends(ctx)):
+    """Undo: the panel again from the device's current settings (the last applied program)."""
+    return render(request, c, "_programming_panel.html", result=None, **programming_context(c, pid, program))
+
+
+@router.post("/clinician/patients/{pid}/programming/stop", response_class=HTMLResponse)
+def programming_stop(request: Request, pid: int, c: Ctx = Depends(ctx), form: dict = Depends(form_data)) -> Response:
+    """Stop stimulation: therapy off on the device (audited as every write); the panel, or the page without HTMX."""
+    out = svc.set_therapy(c.db, c.user, pid, TherapyIn(on=False))
+    program = fields(form).get("program")
+    if not request.headers.get("hx-request"):
+        return see(f"/clinician/patients/{pid}/programming" + (f"?program={quote(program)}" if program else ""))
     return render(request, c, "_programming_panel.html", result=out,
                   **programming_context(c, pid, program, out.device))
 
