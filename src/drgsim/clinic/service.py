@@ -523,6 +523,26 @@ def decision_of(db: Session, trial: Trial | None) -> TrialDecision | None:
     return None if trial is None else db.scalar(select(TrialDecision).where(TrialDecision.trial_id == trial.id))
 
 
+def trial_status(db: Session, patient_id: int) -> str:
+    """The list's trial column: the day of the running trial by the calendar (never past its planned length),
+    'trial ended (N days), decision due' after the planned end, or the decision once made."""
+    t = active_trial(db, patient_id)
+    if t is None:
+        return "no trial"
+    r = relief(t)
+    relief_txt = "" if r.relief_pct is None else f", relief {r.relief_pct:.0f}%"
+    if t.status != "active":
+        d = decision_of(db, t)
+        return f"trial {'succeeded' if d.proceed else 'failed'} ({d.relief_pct:.0f}% relief)"
+    days = (t.planned_end_date - t.start_date).days
+    diary = f", {r.days} diary day{'s' if r.days != 1 else ''}"
+    if today() >= t.planned_end_date:
+        return f"trial ended ({days} days), decision due{diary}{relief_txt}"
+    if today() < t.start_date:
+        return f"trial starts {t.start_date.isoformat()}"
+    return f"trial day {(today() - t.start_date).days + 1}/{days}{diary}{relief_txt}"
+
+
 # ---------------------------------------------------------------- implant and follow-up
 def implant(db: Session, user: User, patient_id: int, data: ImplantIn) -> ImplantRecord:
     p = patient_for(db, user, patient_id, "implant.record", clinician_only=True)

@@ -8,7 +8,6 @@ from typing import Any, Callable
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel
-from sqlalchemy.orm import Session
 
 from drgsim.anatomy.levels import Side
 from drgsim.anatomy.painmap import PainMap
@@ -39,22 +38,9 @@ def home(c: Ctx = Depends(ctx)):
 
 
 # ------------------------------------------------------------ patient list
-def trial_status(db: Session, p: Patient) -> str:
-    t = svc.active_trial(db, p.id)
-    if t is None:
-        return "no trial"
-    r = svc.relief(t)
-    if t.status == "active":
-        days = (t.planned_end_date - t.start_date).days
-        relief = "" if r.relief_pct is None else f", relief {r.relief_pct:.0f}%"
-        return f"trial day {len(t.diary)}/{days}{relief}"
-    d = svc.decision_of(db, t)
-    return f"trial {'succeeded' if d.proceed else 'failed'} ({d.relief_pct:.0f}% relief)"
-
-
 @router.get("/clinician", response_class=HTMLResponse)
 def clinician_home(request: Request, c: Ctx = Depends(ctx)):
-    rows = [(p, trial_status(c.db, p)) for p in svc.list_patients(c.db, c.user)]
+    rows = [(p, svc.trial_status(c.db, p.id)) for p in svc.list_patients(c.db, c.user)]
     return render(request, c, "clinician.html", rows=rows, errors={}, values={})
 
 
@@ -63,7 +49,7 @@ def clinician_new_patient(request: Request, c: Ctx = Depends(ctx), form: dict = 
     data = fields(form)
     body, errors = parse(PatientIn, data)
     if errors:
-        rows = [(p, trial_status(c.db, p)) for p in svc.list_patients(c.db, c.user)]
+        rows = [(p, svc.trial_status(c.db, p.id)) for p in svc.list_patients(c.db, c.user)]
         return render(request, c, "clinician.html", 422, rows=rows, errors=errors, values=data)
     p = svc.create_patient(c.db, c.user, body)
     return see(f"/clinician/patients/{p.id}")
@@ -125,7 +111,13 @@ def painmap_region(request: Request, pid: int, c: Ctx = Depends(ctx), form: dict
             errors = {"region": str(err)}
     pain = svc.current_pain(c.db, p.id)
     return render(request, c, "_painmap.html", 422 if errors else 200, p=p, svg=painmap_svg(p.id, pain),
-                  pain=pain, pm_errors=errors)
+                  pain=pain, pm_errors=errors, brush=brush_of(form))
+
+
+def brush_of(form: dict) -> int | None:
+    """The brush's NRS as sent with the click (kept for the next click); None when not a valid NRS."""
+    raw = str(form.get("nrs", "")).strip()
+    return int(raw) if raw.isdigit() and 0 <= int(raw) <= 10 else None
 
 
 # ------------------------------------------------------------ DRG versus SCS
