@@ -36,3 +36,62 @@ def test_the_list_never_shows_a_day_past_the_trial(app, monkeypatch):
             assert diary(c, pid, START + timedelta(days=i), nrs=3).status_code == 201
         text = c.get("/clinician").text
         assert "trial ended (7 days), decision due, 8 diary days" in text and "day 8/7" not in text
+
+
+def phone_with_program(c: TestClient, phone: TestClient, pid: int, **limits) -> str:
+    """A trial stimulator running P1 at 1.025 mA in the range 1-1.1 mA; the phone signed in (its CSRF token)."""
+    from tests.clinic.test_api import program_lead
+    from tests.clinic.test_pages import csrf_of, page_login
+
+    to_trial(c, pid)
+    assert c.post(f"/api/v1/patients/{pid}/programs", json={"name": "P1"}).status_code == 200
+    settings = {"amplitude_ma": 1.025, "min_amplitude_ma": 1.0, "max_amplitude_ma": 1.1, **limits}
+    assert program_lead(c, pid, **settings).json()["accepted"]
+    assert c.post(f"/api/v1/patients/{pid}/therapy", json={"on": True, "program": "P1"}).status_code == 200
+    page_login(phone, "pat1", "patient-pass-1")
+    return csrf_of(phone.get("/patient").text)
+
+
+def test_the_phone_shows_the_device_resolution_and_the_lower_limit(app):
+    with TestClient(app) as c, TestClient(app) as phone:
+        clinician_pages(c)
+        pid = new_patient(c)
+        token = phone_with_program(c, phone, pid)
+        page = phone.get("/patient").text
+        assert '<span class="amp" id="amp-1">1.025</span>' in page and "(your range 1-1.1 mA)" in page
+        r = phone.post("/patient/amplitude", data={"steps": "-1"}, headers={"X-CSRF-Token": token})
+        assert r.status_code == 200 and 'id="amp-1">1</span>' in r.text
+        r = phone.post("/patient/amplitude", data={"steps": "-1"}, headers={"X-CSRF-Token": token})
+        assert r.status_code == 200 and 'class="refused"' in r.text
+        assert "you are at your lower limit, 1 mA" in r.text and 'id="amp-1">1</span>' in r.text
+
+
+def test_a_tap_that_loses_the_race_is_shown(app, migrated, monkeypatch):
+    from drgsim.clinic import service
+    from drgsim.clinic.db import make_engine, session_factory
+    from drgsim.clinic.models import Device
+
+    real = service.step_amplitude
+
+    def raced(db, user, patient_id, data):
+        """Another tap's write lands between this tap's read and its commit."""
+        mine = service.active_device(db, service.patient_for(db, user, patient_id, "amplitude.step"))
+        engine = make_engine(migrated, pooled=False)
+        with session_factory(engine)() as other:
+            row = other.get(Device, service.active_device(other, other.get(service.Patient, patient_id)).id)
+            row.state = {**row.state, "mri_mode": True}
+            other.commit()
+        engine.dispose()
+        out = real(db, user, patient_id, data)
+        assert mine.id is not None  # this tap read the version the other one replaced
+        return out
+
+    with TestClient(app) as c, TestClient(app) as phone:
+        clinician_pages(c)
+        pid = new_patient(c)
+        token = phone_with_program(c, phone, pid)
+        monkeypatch.setattr(service, "step_amplitude", raced)
+        r = phone.post("/patient/amplitude", data={"steps": "1"}, headers={"X-CSRF-Token": token})
+        assert r.status_code == 200 and 'class="refused"' in r.text and "this tap was not applied" in r.text
+        assert 'id="amp-1">1.025</span>' in r.text  # the current amplitude, not the lost step's
+        assert 'hx-disabled-elt="#amp-down, #amp-up, #toggle"' in r.text  # no second tap while one is in flight
