@@ -95,3 +95,37 @@ def test_a_tap_that_loses_the_race_is_shown(app, migrated, monkeypatch):
         assert r.status_code == 200 and 'class="refused"' in r.text and "this tap was not applied" in r.text
         assert 'id="amp-1">1.025</span>' in r.text  # the current amplitude, not the lost step's
         assert 'hx-disabled-elt="#amp-down, #amp-up, #toggle"' in r.text  # no second tap while one is in flight
+
+
+def test_the_comparison_panel_reads_as_text(app):
+    """A finished comparison (its summary.json as ``therapy.report.write_outputs`` writes it) shown without
+    codes or dict reprs, figures at a readable width, each battery on its own cell and like for like."""
+    import json
+
+    from drgsim.clinic.reports import report_dir
+
+    with TestClient(app) as c:
+        clinician_pages(c)
+        pid = new_patient(c)
+        out = report_dir(pid)
+        out.mkdir(parents=True)
+        side = {"pain_coverage_pct": 91.2, "off_target_pct": 12.0, "paresthesia_area_ratio": 1.4,
+                "average_current_ua": 35.5, "program": {"leads": {"1": {"amplitude_ma": 0.6}}},
+                "intervals": {"pain_coverage_pct": [88.0, 94.0]}}
+        claim = ("Years until the IPG must be replaced, each system on its own device: DRG 9.1 vs SCS 10.2 years "
+                 "(DRG: primary cell, no recharging; SCS: recharged every 12 days.) Like for like, on the DRG IPG's "
+                 "primary cell: DRG 9.1 vs SCS 2.3 years.")
+        summary = {"pain": {"left_sole": 8, "left_heel": 7}, "quality": "quick",
+                   "drg": {**side, "battery_years": 9.1, "primary_cell_years": 9.1, "recharge_interval_days": None},
+                   "scs": {**side, "battery_years": 10.2, "primary_cell_years": 2.3, "recharge_interval_days": 12.0},
+                   "claims": [{"measure": "battery_years", "statement": claim}]}
+        (out / "summary.json").write_text(json.dumps(summary))
+        (out / "energy.png").write_bytes(b"\x89PNG\r\n")
+        text = c.get(f"/clinician/patients/{pid}/compare").text
+        assert "CRPS type I" in text and "crps_i" not in text
+        assert "left sole 8, left heel 7" in text and "{" not in text.split('id="compare"')[1].split("hx-post")[0]
+        assert "9.1 years on its primary cell (no recharging)" in text
+        assert "10.2 years between replacements (rechargeable, recharged every 12 days)" in text
+        assert "like for like" in text and "2.3" in text and "Like for like, on the DRG IPG&#39;s" in text
+        assert re.search(r'<img src="[^"]+/energy.png"[^>]*style="width:100%', text)
+        assert "CRPS type I" in c.get("/clinician").text

@@ -93,6 +93,16 @@ class InvalidInput(ValueError):
         self.field, self.value, self.allowed = field, value, allowed
 
 
+DIAGNOSIS_LABELS = {"crps_i": "CRPS type I", "crps_ii": "CRPS type II (causalgia)",
+                    "peripheral_nerve_injury": "peripheral nerve injury", "postsurgical": "postsurgical pain",
+                    "phantom_limb": "phantom limb pain", "radiculopathy": "radiculopathy", "other": "other"}
+
+
+def diagnosis_label(code: str) -> str:
+    """A diagnosis as the pages name it: 'CRPS type I', not 'crps_i'."""
+    return DIAGNOSIS_LABELS.get(str(code), str(code).replace("_", " "))
+
+
 MAX_DAYS_AHEAD = 365  # implant and IPG-replacement dates at most this many days after today [project choice]
 
 
