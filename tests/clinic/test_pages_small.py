@@ -129,3 +129,31 @@ def test_the_comparison_panel_reads_as_text(app):
         assert "like for like" in text and "2.3" in text and "Like for like, on the DRG IPG&#39;s" in text
         assert re.search(r'<img src="[^"]+/energy.png"[^>]*style="width:100%', text)
         assert "CRPS type I" in c.get("/clinician").text
+
+
+def test_the_trial_programs_are_offered_on_the_new_ipg(app, monkeypatch):
+    from tests.clinic.test_api import program_lead
+
+    with TestClient(app) as c:
+        token = clinician_pages(c)
+        pid = new_patient(c)
+        to_trial(c, pid)
+        assert c.post(f"/api/v1/patients/{pid}/programs", json={"name": "Trial A"}).status_code == 200
+        assert program_lead(c, pid, program="Trial A", amplitude_ma=0.5).json()["accepted"]
+        set_today(monkeypatch, START + timedelta(days=7))
+        for i in range(7):
+            assert diary(c, pid, START + timedelta(days=i), nrs=2).status_code == 201
+        r = c.post(f"/clinician/patients/{pid}/decision", data={"csrf_token": token, "proceed": "true"},
+                   follow_redirects=False)
+        assert r.status_code == 303
+        r = c.post(f"/clinician/patients/{pid}/implant", data={"csrf_token": token, "implant_date": "2026-11-20"},
+                   follow_redirects=False)
+        assert r.status_code == 303
+        dev = c.get(f"/api/v1/patients/{pid}/device").json()
+        assert dev["serial"].startswith("IPG") and "Trial A" in dev["programs"]
+        lead1 = dev["programs"]["Trial A"]["leads"]["1"]
+        kept = (lead1["contacts"], lead1["pulse_width_us"], lead1["frequency_hz"])
+        assert kept == (["off", "+", "-", "off"], 300, 20)
+        assert (lead1["enabled"], lead1["amplitude_ma"]) == (False, 0.0)  # set and enabled on the permanent leads
+        assert lead1["patient_limits"] == {"min_amplitude_ma": 0.3, "max_amplitude_ma": 0.6}
+        assert "Trial A" in c.get(f"/clinician/patients/{pid}").text

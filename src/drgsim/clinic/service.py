@@ -565,13 +565,25 @@ def implant(db: Session, user: User, patient_id: int, data: ImplantIn) -> Implan
     check_date("implant_date", data.implant_date, trial.start_date, "the trial's start")
     start = datetime.combine(data.implant_date, datetime.min.time(), tzinfo=timezone.utc)
     row = _new_device(db, p, "ipg", IPG_MODEL, IPG_LEAD, trial.targets, data.impedance_ohm, start)
+    dev = load_device(row, now=start)
+    offered = _offer_trial_programs(db, user, row, dev, trial)
     rec = ImplantRecord(patient_id=p.id, device_id=row.id, implant_date=data.implant_date, created_by=user.id)
     db.add(rec)
     p.stage = "implanted"
     db.flush()
-    _project_battery(db, p, row, load_device(row, now=start))
-    audit(db, user, "implant.record", p.id, device=row.serial, targets=trial.targets)
+    _project_battery(db, p, row, dev)
+    audit(db, user, "implant.record", p.id, device=row.serial, targets=trial.targets, trial_programs=offered)
     return rec
+
+
+def _offer_trial_programs(db: Session, user: User, row: Device, dev: Neurostimulator, trial: Trial) -> list[str]:
+    """The trial's programs on the new IPG (same targets, same lead numbers): contacts, pulse width, frequency
+    and patient range kept; each lead disabled at 0 mA until measured and enabled on the permanent leads."""
+    programs = (trial.device.state or {}).get("programs") or {}
+    if programs:
+        dev.import_programs(_actor(user), programs)
+        store_device(db, row, dev)
+    return sorted(programs)
 
 
 def replace_ipg(db: Session, user: User, patient_id: int, data: ReplacementIn) -> ImplantRecord:
