@@ -93,6 +93,16 @@ class InvalidInput(ValueError):
         self.field, self.value, self.allowed = field, value, allowed
 
 
+DIAGNOSIS_LABELS = {"crps_i": "CRPS type I", "crps_ii": "CRPS type II (causalgia)",
+                    "peripheral_nerve_injury": "peripheral nerve injury", "postsurgical": "postsurgical pain",
+                    "phantom_limb": "phantom limb pain", "radiculopathy": "radiculopathy", "other": "other"}
+
+
+def diagnosis_label(code: str) -> str:
+    """A diagnosis as the pages name it: 'CRPS type I', not 'crps_i'."""
+    return DIAGNOSIS_LABELS.get(str(code), str(code).replace("_", " "))
+
+
 MAX_DAYS_AHEAD = 365  # implant and IPG-replacement dates at most this many days after today [project choice]
 
 
@@ -523,6 +533,26 @@ def decision_of(db: Session, trial: Trial | None) -> TrialDecision | None:
     return None if trial is None else db.scalar(select(TrialDecision).where(TrialDecision.trial_id == trial.id))
 
 
+def trial_status(db: Session, patient_id: int) -> str:
+    """The list's trial column: the day of the running trial by the calendar (never past its planned length),
+    'trial ended (N days), decision due' after the planned end, or the decision once made."""
+    t = active_trial(db, patient_id)
+    if t is None:
+        return "no trial"
+    r = relief(t)
+    relief_txt = "" if r.relief_pct is None else f", relief {r.relief_pct:.0f}%"
+    if t.status != "active":
+        d = decision_of(db, t)
+        return f"trial {'succeeded' if d.proceed else 'failed'} ({d.relief_pct:.0f}% relief)"
+    days = (t.planned_end_date - t.start_date).days
+    diary = f", {r.days} diary day{'s' if r.days != 1 else ''}"
+    if today() >= t.planned_end_date:
+        return f"trial ended ({days} days), decision due{diary}{relief_txt}"
+    if today() < t.start_date:
+        return f"trial starts {t.start_date.isoformat()}"
+    return f"trial day {(today() - t.start_date).days + 1}/{days}{diary}{relief_txt}"
+
+
 # ---------------------------------------------------------------- implant and follow-up
 def implant(db: Session, user: User, patient_id: int, data: ImplantIn) -> ImplantRecord:
     p = patient_for(db, user, patient_id, "implant.record", clinician_only=True)
@@ -535,13 +565,25 @@ def implant(db: Session, user: User, patient_id: int, data: ImplantIn) -> Implan
     check_date("implant_date", data.implant_date, trial.start_date, "the trial's start")
     start = datetime.combine(data.implant_date, datetime.min.time(), tzinfo=timezone.utc)
     row = _new_device(db, p, "ipg", IPG_MODEL, IPG_LEAD, trial.targets, data.impedance_ohm, start)
+    dev = load_device(row, now=start)
+    offered = _offer_trial_programs(db, user, row, dev, trial)
     rec = ImplantRecord(patient_id=p.id, device_id=row.id, implant_date=data.implant_date, created_by=user.id)
     db.add(rec)
     p.stage = "implanted"
     db.flush()
-    _project_battery(db, p, row, load_device(row, now=start))
-    audit(db, user, "implant.record", p.id, device=row.serial, targets=trial.targets)
+    _project_battery(db, p, row, dev)
+    audit(db, user, "implant.record", p.id, device=row.serial, targets=trial.targets, trial_programs=offered)
     return rec
+
+
+def _offer_trial_programs(db: Session, user: User, row: Device, dev: Neurostimulator, trial: Trial) -> list[str]:
+    """The trial's programs on the new IPG (same targets, same lead numbers): contacts, pulse width, frequency
+    and patient range kept; each lead disabled at 0 mA until measured and enabled on the permanent leads."""
+    programs = (trial.device.state or {}).get("programs") or {}
+    if programs:
+        dev.import_programs(_actor(user), programs)
+        store_device(db, row, dev)
+    return sorted(programs)
 
 
 def replace_ipg(db: Session, user: User, patient_id: int, data: ReplacementIn) -> ImplantRecord:

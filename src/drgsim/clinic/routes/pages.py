@@ -8,12 +8,11 @@ from typing import Any, Callable
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel
-from sqlalchemy.orm import Session
 
 from drgsim.anatomy.levels import Side
 from drgsim.anatomy.painmap import PainMap
 from drgsim.clinic import service as svc
-from drgsim.clinic.deps import CommitFirst, Ctx, ctx, fields, form_data, parse, render, see
+from drgsim.clinic.deps import CommitFirst, Ctx, ctx, fields, form_data, parse, render, see, templates
 from drgsim.clinic.models import AdverseEvent, FollowUp, ImplantRecord, Patient, PlanRecord, Screening
 from drgsim.clinic.reports import report_dir
 from drgsim.clinic.schemas import (
@@ -31,6 +30,7 @@ from drgsim.clinic.schemas import (
 from drgsim.clinic.svgmap import body_map_svg
 
 router = APIRouter(include_in_schema=False, route_class=CommitFirst)
+templates.env.filters["diagnosis"] = svc.diagnosis_label
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -39,22 +39,9 @@ def home(c: Ctx = Depends(ctx)):
 
 
 # ------------------------------------------------------------ patient list
-def trial_status(db: Session, p: Patient) -> str:
-    t = svc.active_trial(db, p.id)
-    if t is None:
-        return "no trial"
-    r = svc.relief(t)
-    if t.status == "active":
-        days = (t.planned_end_date - t.start_date).days
-        relief = "" if r.relief_pct is None else f", relief {r.relief_pct:.0f}%"
-        return f"trial day {len(t.diary)}/{days}{relief}"
-    d = svc.decision_of(db, t)
-    return f"trial {'succeeded' if d.proceed else 'failed'} ({d.relief_pct:.0f}% relief)"
-
-
 @router.get("/clinician", response_class=HTMLResponse)
 def clinician_home(request: Request, c: Ctx = Depends(ctx)):
-    rows = [(p, trial_status(c.db, p)) for p in svc.list_patients(c.db, c.user)]
+    rows = [(p, svc.trial_status(c.db, p.id)) for p in svc.list_patients(c.db, c.user)]
     return render(request, c, "clinician.html", rows=rows, errors={}, values={})
 
 
@@ -63,7 +50,7 @@ def clinician_new_patient(request: Request, c: Ctx = Depends(ctx), form: dict = 
     data = fields(form)
     body, errors = parse(PatientIn, data)
     if errors:
-        rows = [(p, trial_status(c.db, p)) for p in svc.list_patients(c.db, c.user)]
+        rows = [(p, svc.trial_status(c.db, p.id)) for p in svc.list_patients(c.db, c.user)]
         return render(request, c, "clinician.html", 422, rows=rows, errors=errors, values=data)
     p = svc.create_patient(c.db, c.user, body)
     return see(f"/clinician/patients/{p.id}")
@@ -125,16 +112,62 @@ def painmap_region(request: Request, pid: int, c: Ctx = Depends(ctx), form: dict
             errors = {"region": str(err)}
     pain = svc.current_pain(c.db, p.id)
     return render(request, c, "_painmap.html", 422 if errors else 200, p=p, svg=painmap_svg(p.id, pain),
-                  pain=pain, pm_errors=errors)
+                  pain=pain, pm_errors=errors, brush=brush_of(form))
+
+
+def brush_of(form: dict) -> int | None:
+    """The brush's NRS as sent with the click (kept for the next click); None when not a valid NRS."""
+    raw = str(form.get("nrs", "")).strip()
+    return int(raw) if raw.isdigit() and 0 <= int(raw) <= 10 else None
 
 
 # ------------------------------------------------------------ DRG versus SCS
+COMPARE_ROWS = [("pain_coverage_pct", "pain coverage (%)", "{:.0f}"), ("off_target_pct", "off-target (%)", "{:.0f}"),
+                ("paresthesia_area_ratio", "paresthesia / pain area", "{:.1f}"),
+                ("average_current_ua", "average current (uA)", "{:.1f}")]
+
+
+def _num(value: Any, form: str = "{:.1f}") -> str:
+    """A number as text; '-' for a missing or non-numeric value (never a dict's repr)."""
+    return form.format(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else "-"
+
+
+def _sort_nrs(value: Any) -> float:
+    return value if isinstance(value, (int, float)) else 0.0
+
+
+def battery_cell(side: dict[str, Any]) -> str:
+    """One system's battery life on its own IPG, saying which cell (as ``therapy.compare``'s battery claim)."""
+    years, days = _num(side.get("battery_years")), side.get("recharge_interval_days")
+    if isinstance(days, (int, float)) and days:
+        return f"{years} years between replacements (rechargeable, recharged every {days:g} days)"
+    return f"{years} years on its primary cell (no recharging)"
+
+
+def compare_view(summary: dict[str, Any], p: Patient) -> dict[str, Any]:
+    """The panel's text: labels for codes, numbers formatted, the battery readings of the report."""
+    drg, scs = summary.get("drg") or {}, summary.get("scs") or {}
+    pain = summary.get("pain") or {}
+    rows = [(label, _num(drg.get(k), f), _num(scs.get(k), f)) for k, label, f in COMPARE_ROWS]
+    rows.append(("battery life, each on its own IPG", battery_cell(drg), battery_cell(scs)))
+    rows.append(("years on the DRG IPG's primary cell (like for like)", _num(drg.get("primary_cell_years")),
+                 _num(scs.get("primary_cell_years"))))
+    claim = next((cl.get("statement") for cl in summary.get("claims") or []
+                  if isinstance(cl, dict) and cl.get("measure") == "battery_years"), None)
+    return {"diagnosis": svc.diagnosis_label(p.diagnosis), "quality": str(summary.get("quality", "")),
+            "pain": ", ".join(f"{str(r).replace('_', ' ')} {_num(n, '{:g}')}" for r, n in
+                             sorted(pain.items(), key=lambda rn: (-_sort_nrs(rn[1]), str(rn[0])))) or "none",
+            "rows": rows, "battery_claim": claim}
+
+
 def compare_panel(request: Request, c: Ctx, pid: int) -> HTMLResponse:
     comparisons = request.app.state.comparisons
     state, error = comparisons.status(pid)
     files = sorted(f.name for f in report_dir(pid).glob("*.png")) if state == "done" else []
+    summary = comparisons.summary(pid) if state == "done" else None
+    view = compare_view(summary, c.db.get(Patient, pid)) if summary else None
     return render(request, c, "_compare.html", pid=pid, state=state, error=error, files=files,
-                  summary=comparisons.summary(pid) if state == "done" else None, quality=request.app.state.quality)
+                  summary=summary, view=view, quality=request.app.state.quality)
 
 
 @router.get("/clinician/patients/{pid}/compare", response_class=HTMLResponse)

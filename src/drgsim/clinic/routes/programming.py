@@ -9,15 +9,18 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
+from sqlalchemy.orm.exc import StaleDataError
 
 from drgsim.clinic import service as svc
 from drgsim.clinic.catalog import clinic_ipg
-from drgsim.clinic.deps import CommitFirst, Ctx, ctx, fields, form_data, parse, prediction, render, see
+from drgsim.clinic.deps import CommitFirst, Ctx, ctx, fields, form_data, parse, prediction, render, see, templates
 from drgsim.clinic.models import Patient
 from drgsim.clinic.schemas import DiaryIn, LeadIn, ProgramIn, StepIn, TherapyIn
 from drgsim.clinic.svgmap import body_map_svg
+from drgsim.devices.ranges import fmt
 
 router = APIRouter(include_in_schema=False, route_class=CommitFirst)
+templates.env.filters["fmt"] = fmt  # a device value as the device states it: 1.025, not 1.02
 
 
 # ------------------------------------------------------------ programming
@@ -124,8 +127,34 @@ def controller_action(request: Request, c: Ctx, form: dict, model: type[BaseMode
     p = svc.own_patient(c.db, c.user)
     body, errors = parse(model, fields(form))
     out = svc.DeviceOutcome(False, "; ".join(errors.values()), []) if errors else act(c.db, c.user, p.id, body)
-    with c.db.no_autoflush:  # the write is flushed at the commit: SQLite's write lock is not held while rendering
-        return render(request, c, "_controller.html", result=out, **controller_context(c, p, out.device))
+    if not errors:
+        try:  # committed here: a tap that lost the race to another one is shown, not dropped as a bare 409
+            c.db.commit()
+        except StaleDataError:
+            c.db.rollback()
+            p = svc.own_patient(c.db, c.user)
+            out = svc.DeviceOutcome(False, "another change reached the stimulator first; this tap was not applied "
+                                           "(the amplitude shown is the current one, tap again)", [])
+    if isinstance(body, StepIn) and not out.accepted and "clinician limits" in (out.reason or ""):
+        note = limit_reason(out.device, body)
+        out.reason = f"{out.reason}; {note}" if note else out.reason
+    return render(request, c, "_controller.html", result=out, **controller_context(c, p, out.device))
+
+
+def limit_reason(dev, step: StepIn) -> str | None:
+    """The phone's words for a step refused at the patient range: which limit, and its value."""
+    if dev is None or not dev.state.active_program:
+        return None
+    leads = dev.program(dev.state.active_program).leads
+    for n, ls in sorted(leads.items()):
+        lim = ls.patient_limits
+        if not ls.enabled or lim is None or step.lead not in (None, n):
+            continue
+        if step.steps < 0 and ls.amplitude_ma - 1e-9 <= lim.min_amplitude_ma:
+            return f"you are at your lower limit, {fmt(lim.min_amplitude_ma)} mA"
+        if step.steps > 0 and ls.amplitude_ma + 1e-9 >= lim.max_amplitude_ma:
+            return f"you are at your upper limit, {fmt(lim.max_amplitude_ma)} mA"
+    return None
 
 
 @router.post("/patient/amplitude", response_class=HTMLResponse)
