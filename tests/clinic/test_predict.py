@@ -3,6 +3,8 @@ or "computing", and names bad input. Quick quality, on a cold cache of its own."
 
 from __future__ import annotations
 
+import gc
+import os
 import threading
 
 import pytest
@@ -104,15 +106,17 @@ def test_a_higher_amplitude_never_covers_less(predictor):
 
 def test_a_new_configuration_is_computing_then_ready(predictor, monkeypatch):
     calls = []
+    submit = predictor._submit
 
-    def counted(*args, **kwargs):
+    def counted(job):
         calls.append(1)
-        return evaluate_posture(*args, **kwargs)
+        return submit(job)
 
-    monkeypatch.setattr(predict_module, "evaluate_posture", counted)
+    monkeypatch.setattr(predictor, "_submit", counted)  # the worker process computes; count what is sent to it
     req = _request({1: ("-+00", 1.0)}, pw=200.0)  # a new pulse width: a new threshold table (seconds)
     first = predictor.predict(req, wait_s=0)
     assert first.status == "computing" and first.paresthesia == {} and first.pain_coverage_pct is None
+    assert first.detail.startswith("computing the threshold tables of lead 1 for this configuration")
     answers = []
     threads = [threading.Thread(target=lambda: answers.append(predictor.predict(req, wait_s=WAIT))) for _ in range(3)]
     for t in threads:
@@ -140,15 +144,45 @@ def test_two_leads_with_a_gap_in_the_ipg_numbers(predictor):
     _same(pred, _direct(direct, plans=(("S1", "left"), ("L5", "left"))))
 
 
+def test_predictions_run_in_a_worker_process_and_the_server_holds_no_model(predictor):
+    pred = predictor.predict(_request({1: ("-+00", 1.0)}), wait_s=WAIT)
+    assert pred.status == "ready", pred.error
+    pid, models = predictor.probe()
+    assert pid != os.getpid() and models >= 1
+    assert not hasattr(predictor, "_models")
+    direct = {id(m) for m in _DIRECT.values()}  # this test module's own models, for comparison
+    assert not [o for o in gc.get_objects() if isinstance(o, TherapyModel) and id(o) not in direct]
+    assert not predict_module._MODELS  # the worker's cache lives in the worker
+
+
+def test_the_first_prediction_of_leads_says_it_takes_minutes(cold_cache):
+    p = Predictor(quality="quick")
+    try:
+        pred = p.predict(_request({2: ("-+00", 1.0)}, leads=(LeadAt(lead=2, level="L4", side="left"),)), wait_s=0)
+        assert pred.status == "computing"
+        assert pred.detail == ("computing the fields, cells and threshold tables of lead 2 (quick quality; first "
+                               "time for this pain map and these leads: minutes)")
+    finally:
+        p.close()
+
+
 def test_a_failure_in_the_therapy_layer_is_reported_not_raised(cold_cache, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("lead 1 (S1 left), supine: meshing failed")
 
-    monkeypatch.setattr(predict_module, "evaluate_posture", broken)
+    monkeypatch.setattr(predict_module, "evaluate_posture", broken)  # the worker's job, run here
+    job = predict_module.prepare(_request({1: ("-+00", 1.0)}))
+    pred = predict_module.predict_job(job, "quick", 1, predict_module._env())
+    assert pred.status == "failed" and "meshing failed" in pred.error and pred.paresthesia == {}
+    predict_module._MODELS.clear()
+
+
+def test_a_dead_worker_is_reported_not_raised(cold_cache, monkeypatch):
     p = Predictor(quality="quick")
+    monkeypatch.setattr(p, "_submit", lambda job: p._pool().submit(os._exit, 1))
     try:
         pred = p.predict(_request({1: ("-+00", 1.0)}), wait_s=WAIT)
-        assert pred.status == "failed" and "meshing failed" in pred.error and pred.paresthesia == {}
+        assert pred.status == "failed" and "BrokenProcessPool" in pred.error and pred.paresthesia == {}
     finally:
         p.close()
     closed = p.predict(_request({1: ("-+00", 0.5)}), wait_s=WAIT)

@@ -15,19 +15,22 @@ system only (the catalog's DRG IPG), supine posture only.
 Timing: the first prediction of a lead (field solution and cells) takes tens of seconds at the
 "standard" quality unless the field is on disk (``DRGSIM_CACHE_DIR``); a new contact
 configuration, pulse width or frequency needs a new threshold table (seconds); any amplitude on an
-existing table is re-evaluated in milliseconds. One background worker thread computes;
-``Predictor.predict`` waits up to ``wait_s`` and otherwise answers ``status="computing"`` so the page
-can poll with the same request.
+existing table is re-evaluated in milliseconds. One worker process computes (spawned at the first
+prediction, never inside the web server's process, so the server holds no fields, cells or tables);
+``Predictor.predict`` waits up to ``wait_s`` and otherwise answers ``status="computing"``, saying what is
+being computed, so the page can poll with the same request.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
+import os
 import threading
 import time
 from collections import OrderedDict
-from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -81,6 +84,7 @@ class Prediction(BaseModel):
     motor: bool | None = None  # any motor axon fires
     adelta_c_cells: int | None = None  # A-delta + C neurons firing
     quality: str
+    detail: str | None = None  # while computing: what is being computed
 
 
 class _Job(BaseModel):
@@ -186,30 +190,120 @@ def _ready(out: PostureOutcome, quality: str) -> Prediction:
                       adelta_c_cells=out.adelta_activated + out.c_fibers_activated, quality=quality)
 
 
-class Predictor:
-    """Predictions from drgsim.therapy, computed by one background thread and memoised per request.
+def _env() -> dict[str, str]:
+    """The server's DRGSIM_* settings (cache and data directories, limits), handed to each job."""
+    return {k: v for k, v in os.environ.items() if k.startswith("DRGSIM_")}
 
-    ``TherapyModel`` objects (fields, cells, threshold tables in memory) are kept per (pain map, leads)
-    in an LRU of ``max_models``; results per request in an LRU of ``max_results``. Safe to call from
-    many request threads.
+
+def _set_env(env: dict[str, str]) -> None:
+    for k in [k for k in os.environ if k.startswith("DRGSIM_") and k not in env]:
+        del os.environ[k]
+    os.environ.update(env)
+
+
+def _stop(executor: ProcessPoolExecutor) -> None:
+    """Shut a worker pool down without waiting: queued jobs are cancelled and its processes terminated."""
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+
+
+def _model_key(job: _Job) -> str:
+    return json.dumps({"pain": job.pain.model_dump(mode="json"),
+                       "leads": [p.model_dump(mode="json") for p in job.plans]}, sort_keys=True)
+
+
+_MODELS: OrderedDict[str, TherapyModel] = OrderedDict()  # the worker process's models (never the server's)
+
+
+def _worker_model(job: _Job, quality: str, max_models: int) -> TherapyModel:
+    key = json.dumps({"model": _model_key(job), "quality": quality})
+    model = _MODELS.get(key)
+    if model is not None:
+        _MODELS.move_to_end(key)
+        return model
+    model = TherapyModel(clinic_patient(job.pain), clinic_implant(job.plans), quality_settings(quality))
+    _MODELS[key] = model
+    while len(_MODELS) > max_models:
+        _MODELS.popitem(last=False)
+    return model
+
+
+def predict_job(job: _Job, quality: str, max_models: int, env: dict[str, str]) -> Prediction:
+    """One prediction, in the worker process: a failure comes back as ``status="failed"`` with its message."""
+    _set_env(env)
+    t0 = time.perf_counter()
+    try:
+        out = evaluate_posture(_worker_model(job, quality, max_models), job.program, POSTURE)
+        result = _ready(out, quality)
+        log.info("prediction ready in %.3f s (%d leads delivering)", time.perf_counter() - t0,
+                 len(job.program.leads))
+    except Exception as err:  # the web request gets the message, never the exception
+        log.warning("prediction failed after %.3f s: %s", time.perf_counter() - t0, err, exc_info=True)
+        result = Prediction(status="failed", error=f"{type(err).__name__}: {err}", quality=quality)
+    return result
+
+
+def worker_probe() -> tuple[int, int]:
+    """The worker's process id and how many models it holds (for tests and diagnostics)."""
+    return os.getpid(), len(_MODELS)
+
+
+def _computing(request: PredictionRequest, first: bool, quality: str) -> str:
+    leads = ", ".join(str(x.lead) for x in sorted(request.leads, key=lambda x: x.lead))
+    what = f"lead{'s' if len(request.leads) > 1 else ''} {leads}"
+    if first:
+        return (f"computing the fields, cells and threshold tables of {what} ({quality} quality; first time for "
+                f"this pain map and these leads: minutes)")
+    return f"computing the threshold tables of {what} for this configuration ({quality} quality; seconds)"
+
+
+class Predictor:
+    """Predictions from drgsim.therapy, computed in one worker process and memoised per request.
+
+    The worker (spawned at the first prediction) keeps ``TherapyModel`` objects (fields, cells, threshold
+    tables) per (pain map, leads) in an LRU of ``max_models``; the server keeps only results per request, in
+    an LRU of ``max_results``. The worker is replaced after ``max_tasks`` predictions (default 50: a model
+    is reused by the many amplitude steps of one session, while a fresh process returns whatever memory
+    the solvers fragmented). Safe to call from many request threads.
     """
 
-    def __init__(self, quality: str = "standard", max_models: int = 8, max_results: int = 2048):
-        if max_models < 1 or max_results < 1:
-            raise ValueError(f"max_models={max_models}, max_results={max_results}; allowed: at least 1 each")
+    def __init__(self, quality: str = "standard", max_models: int = 8, max_results: int = 2048,
+                 max_tasks: int = 50):
+        if max_models < 1 or max_results < 1 or max_tasks < 1:
+            raise ValueError(f"max_models={max_models}, max_results={max_results}, max_tasks={max_tasks}; "
+                             "allowed: at least 1 each")
         self.quality = quality
-        self._quality = quality_settings(quality)  # ValueError naming the allowed qualities
-        self.max_models, self.max_results = max_models, max_results
+        quality_settings(quality)  # ValueError naming the allowed qualities
+        self.max_models, self.max_results, self.max_tasks = max_models, max_results, max_tasks
         self._lock = threading.Lock()
-        self._models: OrderedDict[str, TherapyModel] = OrderedDict()
         self._results: OrderedDict[str, Prediction] = OrderedDict()
-        self._pending: dict[str, Future] = {}
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drgsim-predict")
+        self._pending: dict[str, tuple[Future, str]] = {}
+        self._seen: OrderedDict[str, None] = OrderedDict()  # model keys asked for (to say what is computed)
+        self._executor: ProcessPoolExecutor | None = None
         self._closed = False
 
     def _key(self, request: PredictionRequest) -> str:
         return json.dumps({"request": request.model_dump(mode="json"), "quality": self.quality},
                           sort_keys=True, separators=(",", ":"))
+
+    def _pool(self) -> ProcessPoolExecutor:
+        """The worker process pool, created at first use (so it sees the environment of that moment)."""
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                                 max_tasks_per_child=self.max_tasks)
+        return self._executor
+
+    def _submit(self, job: _Job) -> Future:
+        return self._pool().submit(predict_job, job, self.quality, self.max_models, _env())
+
+    def probe(self) -> tuple[int, int]:
+        """``worker_probe`` run in the worker process."""
+        with self._lock:
+            future = self._pool().submit(worker_probe)
+        return future.result(timeout=300)
 
     def predict(self, request: PredictionRequest, wait_s: float = 0.3) -> Prediction:
         """The prediction for ``request``: at once when known, else after up to ``wait_s`` of computing
@@ -221,59 +315,45 @@ class Predictor:
             if key in self._results:
                 self._results.move_to_end(key)
                 return self._results[key]
-            future = self._pending.get(key)
-            if future is None:
+            pending = self._pending.get(key)
+            if pending is None:
                 if self._closed:
                     return Prediction(status="failed", error="the predictor is closed", quality=self.quality)
-                future = self._executor.submit(self._run, key, job)
-                self._pending[key] = future
+                mkey = _model_key(job)
+                detail = _computing(request, mkey not in self._seen, self.quality)
+                self._seen[mkey] = None
+                self._seen.move_to_end(mkey)
+                while len(self._seen) > self.max_results:
+                    self._seen.popitem(last=False)
+                future = self._submit(job)
+                pending = self._pending[key] = (future, detail)
+                future.add_done_callback(lambda f, key=key: self._done(key, f))
+        future, detail = pending
         try:
             return future.result(timeout=max(0.0, wait_s))
         except TimeoutError:
-            return Prediction(status="computing", quality=self.quality)
+            return Prediction(status="computing", quality=self.quality, detail=detail)
         except CancelledError:
             return Prediction(status="failed", error="cancelled: the predictor was closed", quality=self.quality)
+        except Exception as err:  # the worker process died (BrokenProcessPool) or the job could not be sent
+            return Prediction(status="failed", error=f"{type(err).__name__}: {err}", quality=self.quality)
 
-    def _model(self, job: _Job) -> TherapyModel:
-        key = json.dumps({"pain": job.pain.model_dump(mode="json"),
-                          "leads": [p.model_dump(mode="json") for p in job.plans]}, sort_keys=True)
+    def _done(self, key: str, future: Future) -> None:
+        """Keep a finished prediction (a cancelled or broken one is dropped, so it is asked again)."""
+        result = None
+        if not future.cancelled() and future.exception() is None:
+            result = future.result()
         with self._lock:
-            model = self._models.get(key)
-            if model is not None:
-                self._models.move_to_end(key)
-                return model
-        model = TherapyModel(clinic_patient(job.pain), clinic_implant(job.plans), self._quality)
-        with self._lock:
-            self._models[key] = model
-            while len(self._models) > self.max_models:
-                self._models.popitem(last=False)
-        return model
-
-    def _run(self, key: str, job: _Job) -> Prediction:
-        t0 = time.perf_counter()
-        try:
-            out = evaluate_posture(self._model(job), job.program, POSTURE)
-            result = _ready(out, self.quality)
-            log.info("prediction ready in %.3f s (%d leads delivering)", time.perf_counter() - t0,
-                     len(job.program.leads))
-        except Exception as err:  # the web request gets the message, never the exception
-            log.warning("prediction failed after %.3f s: %s", time.perf_counter() - t0, err, exc_info=True)
-            result = Prediction(status="failed", error=f"{type(err).__name__}: {err}", quality=self.quality)
-        with self._lock:
-            self._results[key] = result
-            while len(self._results) > self.max_results:
-                self._results.popitem(last=False)
+            if result is not None:
+                self._results[key] = result
+                while len(self._results) > self.max_results:
+                    self._results.popitem(last=False)
             self._pending.pop(key, None)
-        return result
 
     def close(self) -> None:
-        """Stop the worker: queued computations are cancelled, a running one finishes in the background."""
+        """Stop the worker: queued computations are cancelled, a running one is stopped with its process."""
         with self._lock:
             self._closed = True
-            pending = list(self._pending)
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        with self._lock:
-            for key in pending:
-                future = self._pending.get(key)
-                if future is not None and future.cancelled():
-                    del self._pending[key]
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            _stop(executor)

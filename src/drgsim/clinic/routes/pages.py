@@ -166,8 +166,9 @@ def compare_panel(request: Request, c: Ctx, pid: int) -> HTMLResponse:
     files = sorted(f.name for f in report_dir(pid).glob("*.png")) if state == "done" else []
     summary = comparisons.summary(pid) if state == "done" else None
     view = compare_view(summary, c.db.get(Patient, pid)) if summary else None
+    progress = comparisons.progress(pid) if state == "running" else None
     return render(request, c, "_compare.html", pid=pid, state=state, error=error, files=files,
-                  summary=summary, view=view, quality=request.app.state.quality)
+                  summary=summary, view=view, quality=request.app.state.quality, progress=progress)
 
 
 @router.get("/clinician/patients/{pid}/compare", response_class=HTMLResponse)
