@@ -278,7 +278,7 @@ class Predictor:
         self.quality = quality
         quality_settings(quality)  # ValueError naming the allowed qualities
         self.max_models, self.max_results, self.max_tasks = max_models, max_results, max_tasks
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a job done before add_done_callback runs _done under it
         self._results: OrderedDict[str, Prediction] = OrderedDict()
         self._pending: dict[str, tuple[Future, str]] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()  # model keys asked for (to say what is computed)
