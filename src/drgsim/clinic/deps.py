@@ -91,7 +91,7 @@ def ctx(request: Request, db: Session = Depends(get_db), form: dict = Depends(fo
 
 
 def predictor(request: Request):
-    """The app's predictor, started at its first use (its worker process starts then; the models live there, not in the server)."""
+    """The app's predictor, started at its first use (its worker process starts then; the models live there)."""
     state = request.app.state
     if state.predictor is None:
         from drgsim.clinic.predict import Predictor
