@@ -42,7 +42,7 @@ _FROZEN = ConfigDict(extra="forbid", frozen=True)
 class LeadPlan(BaseModel):
     """Where one lead lies: a DRG lead beside the ganglion of (level, side); an SCS lead over the
     dorsal columns at a thoracic level, ``lateral_offset_mm`` from the midline (+ left). ``lead_model``
-    is the lead's catalog id (the implant's device's first lead model when not given)."""
+    is the lead's catalog id (the implant's device's default lead model when not given)."""
 
     model_config = _FROZEN
 
@@ -74,7 +74,7 @@ class Implant(BaseModel):
             raise ValueError(f"leads: {len(self.leads)} given; allowed: 1-{ipg.max_leads} for {ipg.id}")
         for k, lead in enumerate(self.leads):
             if lead.lead_model is None:
-                self.leads[k] = lead.model_copy(update={"lead_model": ipg.lead_models[0]})
+                self.leads[k] = lead.model_copy(update={"lead_model": ipg.default_lead_model.id})
             elif lead.lead_model not in ipg.lead_models:
                 raise ValueError(f"leads.{k}.lead_model={lead.lead_model!r}; allowed for {ipg.id}: "
                                  f"{', '.join(ipg.lead_models)}")
@@ -111,14 +111,19 @@ class SystemSpec:
         return get_ipg_model(default_model_id(self.system.value, kind))
 
     def plan(self, patient: Patient, kind: str = "ipg") -> Implant:
-        """The implant a clinician would plan for ``patient`` with the ``kind`` device and its first lead model."""
+        """The implant a clinician would plan for ``patient`` with the ``kind`` device (``Implant`` gives each lead
+        the device's default lead model)."""
         ipg = self.device(kind)
-        leads = [lead.model_copy(update={"lead_model": ipg.lead_models[0]}) for lead in self.plan_leads(patient, ipg)]
-        return Implant(system=self.system, ipg_model=ipg.id, leads=leads)
+        return Implant(system=self.system, ipg_model=ipg.id, leads=self.plan_leads(patient, ipg))
 
 
 # The contact sets of a DRG lead's field: one per distinct posture displacement, supine's first.
 DRG_SLIDES_MM = tuple(dict.fromkeys(drg_lead_displacement_mm(p) for p in Posture))
+
+
+def _lead_id(lead: LeadPlan) -> dict[str, str]:
+    """The lead's catalog model for a field model, or nothing (the field model's default lead) for a bare plan."""
+    return {"lead_id": lead.lead_model} if lead.lead_model else {}
 
 
 def _drg_params(patient: Patient, lead: LeadPlan, posture: Posture = Posture.SUPINE) -> DRGParams:
@@ -132,8 +137,7 @@ def _drg_params(patient: Patient, lead: LeadPlan, posture: Posture = Posture.SUP
     as two meshes of one geometry differ."""
     g = patient.ganglion(lead.level, lead.side)
     along, cranial, dorsal = g.drg_lead_error_mm  # model frame: x along the nerve, y dorsal, z ~ cranial
-    base = DRGParams(level=lead.level.value, anatomy=g.geometry.model_dump(mode="json"),
-                     lead_id=lead.lead_model or "drg")
+    base = DRGParams(level=lead.level.value, anatomy=g.geometry.model_dump(mode="json"), **_lead_id(lead))
     a = np.radians(base.lead_angle_deg)
     radial = dorsal * np.cos(a) + cranial * np.sin(a)
     tangential = -dorsal * np.sin(a) + cranial * np.cos(a)
@@ -153,8 +157,7 @@ def _scs_params(patient: Patient, lead: LeadPlan, posture: Posture) -> SCSParams
         raise ValueError(f"SCS lead level={lead.level.value}; allowed: {', '.join(CANAL_LEVELS)}")
     canal = patient.canal_geometry(lead.level, posture)
     return SCSParams(level=lead.level.value, posture=posture.value, anatomy=canal.model_dump(mode="json"),
-                     lead_offset_mm=lead.lateral_offset_mm + patient.scs_lead_lateral_error_mm,
-                     lead_id=lead.lead_model or "scs8")
+                     lead_offset_mm=lead.lateral_offset_mm + patient.scs_lead_lateral_error_mm, **_lead_id(lead))
 
 
 def _plan_drg(patient: Patient, ipg: IPGModel) -> list[LeadPlan]:
