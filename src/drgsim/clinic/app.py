@@ -31,7 +31,7 @@ from drgsim.clinic import auth as auth_sessions
 from drgsim.clinic import service as svc
 from drgsim.clinic.auth import OneTimeTokens, SignInThrottle
 from drgsim.clinic.db import make_engine, session_factory
-from drgsim.clinic.deps import NeedLogin, templates
+from drgsim.clinic.deps import MustChangePassword, NeedLogin, templates
 from drgsim.clinic.guards import SecurityHeaders, checked_input, validation_error
 from drgsim.clinic.models import AuditEntry, Patient
 from drgsim.clinic.reports import Comparisons
@@ -62,8 +62,8 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
     app.state.secure_cookies = secure_cookies
     app.state.predictor = predictor
     app.state.comparisons = Comparisons(quality)
-    app.state.throttle = SignInThrottle()  # failed sign-ins, in this process's memory (see its docstring)
-    app.state.login_tokens = OneTimeTokens()  # the login form's single-use CSRF tokens
+    app.state.throttle = SignInThrottle()  # failed sign-ins and lockouts, in the database (every worker's)
+    app.state.login_tokens = OneTimeTokens()  # the login form's single-use CSRF tokens, in the database
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.add_middleware(SecurityHeaders)  # no-store, CSP with frame-ancestors 'none', nosniff
     _add_error_handlers(app)
@@ -87,6 +87,15 @@ async def _need_login(request: Request, exc: NeedLogin):
     if request.headers.get("hx-request"):
         return Response(status_code=401, headers={"HX-Redirect": "/login"})
     return RedirectResponse("/login", status_code=303)
+
+
+async def _must_change(request: Request, exc: MustChangePassword):
+    if _wants_json(request):
+        return JSONResponse({"detail": "change the password first (POST /api/v1/password): it was reset"},
+                            status_code=403)
+    if request.headers.get("hx-request"):
+        return Response(status_code=403, headers={"HX-Redirect": "/password"})
+    return RedirectResponse("/password", status_code=303)
 
 
 PATIENT_URL = re.compile(r"^/clinician/patients/(\d+)(?:/|$)")
@@ -160,6 +169,7 @@ async def _http_error(request: Request, exc: StarletteHTTPException):
 def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(NeedLogin, _need_login)
+    app.add_exception_handler(MustChangePassword, _must_change)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(svc.Forbidden, _forbidden)
     app.add_exception_handler(svc.NotFound, _plain(404))

@@ -13,17 +13,15 @@ import hashlib
 import hmac
 import math
 import secrets
-import threading
 import time
-from collections import deque
 from datetime import datetime, timedelta, timezone
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from drgsim.clinic.models import User, WebSession
+from drgsim.clinic.models import LoginFormToken, SignInFailure, SignInLockout, User, WebSession
 
 SESSION_COOKIE = "drgsim_session"
 SESSION_HOURS = 12
@@ -103,84 +101,93 @@ def csrf_ok(session: WebSession, supplied: str | None) -> bool:
     return bool(supplied) and hmac.compare_digest(session.csrf_token, supplied)
 
 
-def close_other_sessions(db: Session, user: User, keep: WebSession) -> int:
-    """End every session of ``user`` but ``keep`` (after a password change); how many ended."""
-    return db.execute(delete(WebSession).where(WebSession.user_id == user.id,
-                                               WebSession.token_sha256 != keep.token_sha256)).rowcount
+def close_other_sessions(db: Session, user: User, keep: WebSession | None = None) -> int:
+    """End every session of ``user`` but ``keep`` (after a password change or reset); how many ended."""
+    where = [WebSession.user_id == user.id] + ([WebSession.token_sha256 != keep.token_sha256] if keep else [])
+    return db.execute(delete(WebSession).where(*where)).rowcount
+
+
+TEMPORARY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read out on the phone without doubt
+
+
+def temporary_password(username: str) -> str:
+    """A clinician's one-time reset password, ``xxxx-xxxx-xxxx`` (about 59 bits), keeping the password rule."""
+    while True:
+        password = "-".join("".join(secrets.choice(TEMPORARY_ALPHABET) for _ in range(4)) for _ in range(3))
+        if password_problem(password, username) is None:
+            return password
 
 
 class SignInThrottle:
     """Failed sign-ins per username and per client address: after ``max_failures`` for a username (or
     ``max_address_failures`` from one address) within ``window_s``, every attempt for it answers 429 for
     ``lockout_s``, even with the right password (OWASP Authentication Cheat Sheet: account lockout).
-    A refused attempt costs no Argon2 work, so a flood cannot slow the clinic. The counts live in this
-    process's memory (``app.state.throttle``): one clinic process; several workers would each count alone."""
+    A refused attempt costs no Argon2 work, so a flood cannot slow the clinic. The failures and lockouts
+    are rows of the database (``sign_in_failures``, ``sign_in_lockouts``), written in the caller's
+    transaction, so every server worker counts the same failures; ``clock`` is Unix seconds (all workers
+    share it)."""
 
     def __init__(self, max_failures: int = 5, max_address_failures: int = 20, window_s: float = 900,
-                 lockout_s: float = 900, clock=time.monotonic):
+                 lockout_s: float = 900, clock=time.time):
         self.limits = {"user": max_failures, "addr": max_address_failures}
         self.window_s, self.lockout_s, self.clock = window_s, lockout_s, clock
-        self._failures: dict[str, deque[float]] = {}
-        self._until: dict[str, float] = {}
-        self._lock = threading.Lock()
 
     @staticmethod
     def _keys(username: str, address: str) -> list[str]:
-        return [f"user:{username.strip().lower()[:64]}", f"addr:{address}"]
+        return [f"user:{username.strip().lower()[:64]}", f"addr:{address[:74]}"]
 
-    def retry_after(self, username: str, address: str) -> int:
+    def retry_after(self, db: Session, username: str, address: str) -> int:
         """Seconds until ``username`` from ``address`` may try again; 0: now."""
         now = self.clock()
-        with self._lock:
-            left = max((self._until.get(k, 0) - now for k in self._keys(username, address)), default=0)
-        return math.ceil(left) if left > 0 else 0
+        until = db.scalar(select(func.max(SignInLockout.until_s)).where(
+            SignInLockout.key.in_(self._keys(username, address)), SignInLockout.until_s > now))
+        return math.ceil(until - now) if until is not None else 0
 
-    def failed(self, username: str, address: str) -> bool:
-        """Count a failure; True when it starts a lockout."""
+    def failed(self, db: Session, username: str, address: str) -> bool:
+        """Count a failure; True when it starts a lockout. Failures and lockouts past their time are
+        deleted here, so the tables stay bounded under a flood."""
         now, locked = self.clock(), False
-        with self._lock:
-            if len(self._failures) > 10_000:  # forget the old ones: the memory stays bounded under a flood
-                self._forget(now)
-            for key in self._keys(username, address):
-                times = self._failures.setdefault(key, deque())
-                times.append(now)
-                while times and times[0] <= now - self.window_s:
-                    times.popleft()
-                if len(times) >= self.limits[key.split(":")[0]]:
-                    self._until[key], locked = now + self.lockout_s, True
-                    times.clear()
+        db.execute(delete(SignInFailure).where(SignInFailure.at_s <= now - self.window_s))
+        db.execute(delete(SignInLockout).where(SignInLockout.until_s <= now))
+        for key in self._keys(username, address):
+            db.add(SignInFailure(key=key, at_s=now))
+            db.flush()
+            count = db.scalar(select(func.count()).select_from(SignInFailure).where(SignInFailure.key == key))
+            if count >= self.limits[key.split(":")[0]]:
+                db.add(SignInLockout(key=key, until_s=now + self.lockout_s))
+                db.execute(delete(SignInFailure).where(SignInFailure.key == key))
+                locked = True
         return locked
 
-    def succeeded(self, username: str) -> None:
-        with self._lock:
-            self._failures.pop(self._keys(username, "")[0], None)
+    def succeeded(self, db: Session, username: str) -> None:
+        db.execute(delete(SignInFailure).where(SignInFailure.key == self._keys(username, "")[0]))
 
-    def _forget(self, now: float) -> None:
-        for key in [k for k, t in self._failures.items() if not t or t[-1] <= now - self.window_s]:
-            del self._failures[key]
-        for key in [k for k, t in self._until.items() if t <= now]:
-            del self._until[key]
+    def unlock(self, db: Session, username: str) -> None:
+        """Forget the username's failures and lift its lockout (a clinician has reset its password)."""
+        key = self._keys(username, "")[0]
+        db.execute(delete(SignInFailure).where(SignInFailure.key == key))
+        db.execute(delete(SignInLockout).where(SignInLockout.key == key))
 
 
 class OneTimeTokens:
-    """The login form's CSRF tokens: each taken at most once (a replayed form is refused), for
-    ``ttl_s``. In this process's memory (``app.state.login_tokens``), like ``SignInThrottle``."""
+    """The login form's CSRF tokens: each taken at most once (a replayed form is refused), for ``ttl_s``.
+    Rows of ``login_form_tokens`` (their SHA-256), so a form served by one server worker may be posted to
+    another; at most ``capacity`` are kept (the oldest go first), so a flood of login pages stays bounded."""
 
-    def __init__(self, ttl_s: float = 3600, clock=time.monotonic, capacity: int = 50_000):
+    def __init__(self, ttl_s: float = 3600, clock=time.time, capacity: int = 50_000):
         self.ttl_s, self.clock, self.capacity = ttl_s, clock, capacity
-        self._expires: dict[str, float] = {}
-        self._lock = threading.Lock()
 
-    def issue(self) -> str:
+    def issue(self, db: Session) -> str:
         token = secrets.token_urlsafe(24)
-        with self._lock:
-            while len(self._expires) >= self.capacity:  # the oldest first
-                del self._expires[next(iter(self._expires))]
-            self._expires[token] = self.clock() + self.ttl_s
+        row = LoginFormToken(token_sha256=_digest(token), expires_s=self.clock() + self.ttl_s)
+        db.add(row)
+        db.flush()
+        db.execute(delete(LoginFormToken).where((LoginFormToken.id <= row.id - self.capacity)
+                                                | (LoginFormToken.expires_s <= self.clock())))
         return token
 
-    def take(self, token: str | None) -> bool:
-        """True once for a token issued here and not expired."""
-        with self._lock:
-            expires = self._expires.pop(token or "", None)
-        return expires is not None and expires > self.clock()
+    def take(self, db: Session, token: str | None) -> bool:
+        """True once for a token issued and not expired (one DELETE: two workers cannot both take it)."""
+        taken = db.execute(delete(LoginFormToken).where(LoginFormToken.token_sha256 == _digest(token or ""),
+                                                        LoginFormToken.expires_s > self.clock()))
+        return taken.rowcount == 1

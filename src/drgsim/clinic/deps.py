@@ -33,6 +33,11 @@ class NeedLogin(Exception):
     """No valid session cookie: the API answers 401, the pages send the browser to /login."""
 
 
+class MustChangePassword(Exception):
+    """Signed in with a clinician's temporary password: the API answers 403, the pages send the browser to
+    /password, until the user has chosen a new password."""
+
+
 class CommitFirst(APIRoute):
     """Commit the request's transaction before the response leaves, so the browser's next request (e.g.
     following a redirect) always sees the write; FastAPI may run a dependency's exit code later."""
@@ -78,8 +83,9 @@ async def form_data(request: Request) -> dict[str, Any]:
     return {}
 
 
-def ctx(request: Request, db: Session = Depends(get_db), form: dict = Depends(form_data)) -> Ctx:
-    """The signed-in user (NeedLogin otherwise); a write needs the session's CSRF token."""
+def signed_in(request: Request, db: Session = Depends(get_db), form: dict = Depends(form_data)) -> Ctx:
+    """The signed-in user (NeedLogin otherwise), even one who must change their password (the password
+    page and sign-out); a write needs the session's CSRF token."""
     web = auth.find_session(db, request.cookies.get(auth.SESSION_COOKIE))
     if web is None:
         raise NeedLogin()
@@ -88,6 +94,13 @@ def ctx(request: Request, db: Session = Depends(get_db), form: dict = Depends(fo
         if not auth.csrf_ok(web, supplied):
             raise svc.Forbidden(web.user, f"{request.method} {request.url.path}", None, "missing or wrong CSRF token")
     return Ctx(db, web.user, web)
+
+
+def ctx(c: Ctx = Depends(signed_in)) -> Ctx:
+    """The signed-in user, who has no password to change first (MustChangePassword otherwise)."""
+    if c.user.must_change_password:
+        raise MustChangePassword()
+    return c
 
 
 def predictor(request: Request):

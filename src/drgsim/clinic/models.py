@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -36,7 +36,37 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))  # clinician | patient
     display_name: Mapped[str] = mapped_column(String(120))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # set by a clinician's password reset: the temporary password only opens the password page
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SignInFailure(Base):
+    """One failed sign-in under a throttle key (``user:<name>`` or ``addr:<client address>``); kept in the
+    database so every server worker counts the same failures (``drgsim.clinic.auth.SignInThrottle``)."""
+
+    __tablename__ = "sign_in_failures"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), index=True)
+    at_s: Mapped[float] = mapped_column(Float, index=True)  # the throttle's clock (Unix seconds)
+
+
+class SignInLockout(Base):
+    """A throttle key locked until ``until_s`` (Unix seconds); insert-only, so two workers never collide."""
+
+    __tablename__ = "sign_in_lockouts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), index=True)
+    until_s: Mapped[float] = mapped_column(Float, index=True)
+
+
+class LoginFormToken(Base):
+    """A login form's single-use CSRF token (its SHA-256), until ``expires_s`` (Unix seconds)."""
+
+    __tablename__ = "login_form_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_s: Mapped[float] = mapped_column(Float)
 
 
 class WebSession(Base):

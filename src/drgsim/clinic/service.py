@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from drgsim.anatomy.candidate import assess_candidate
 from drgsim.anatomy.painmap import PainMap, pain_map
 from drgsim.anatomy.planning import plan_targets
-from drgsim.clinic.auth import hash_password
+from drgsim.clinic.auth import close_other_sessions, hash_password, temporary_password
 from drgsim.clinic.catalog import IPG_LEAD, IPG_MODEL, TRIAL_LEAD, TRIAL_MODEL
 from drgsim.clinic.guards import json_safe
 from drgsim.clinic.models import (
@@ -188,6 +188,19 @@ def create_patient(db: Session, user: User, data: PatientIn) -> Patient:
     db.flush()
     audit(db, user, "patient.create", p.id, username=data.username)
     return p
+
+
+def reset_password(db: Session, user: User, patient_id: int) -> str:
+    """The patient's own clinician sets a temporary password (returned, to be shown once, never stored in
+    plain text nor audited): the patient's sessions end and their next sign-in opens only the password
+    page until they choose a new one (NIST SP 800-63B, 6.1.2.3: a reset replaces the secret)."""
+    p = patient_for(db, user, patient_id, "password.reset", clinician_only=True)
+    temporary = temporary_password(p.user.username)
+    p.user.password_hash = hash_password(temporary, p.user.username)
+    p.user.must_change_password = True
+    ended = close_other_sessions(db, p.user)
+    audit(db, user, "password.reset", p.id, username=p.user.username, sessions_ended=ended)
+    return temporary
 
 
 def list_patients(db: Session, user: User) -> list[Patient]:

@@ -1,7 +1,9 @@
 """Sign-in, sign-out and password change: the API's session (JSON, CSRF token in the answer) and the login
 page (a single-use CSRF token of its own, also in a cookie, since no session exists yet). Every attempt is
 audited under the username tried (never the password); failures are throttled per username and address
-(``drgsim.clinic.auth.SignInThrottle``): 429 with Retry-After during a lockout, even for the right password."""
+(``drgsim.clinic.auth.SignInThrottle``, in the database): 429 with Retry-After during a lockout, even for the
+right password. A clinician resets a patient's password here too: a temporary one, shown once, which opens only the
+password page until the patient has chosen a new one."""
 
 from __future__ import annotations
 
@@ -16,8 +18,9 @@ from sqlalchemy.orm import Session
 
 from drgsim.clinic import auth
 from drgsim.clinic import service as svc
-from drgsim.clinic.deps import CommitFirst, Ctx, ctx, fields, form_data, get_db, parse, render, see
+from drgsim.clinic.deps import CommitFirst, Ctx, ctx, fields, form_data, get_db, parse, render, see, signed_in
 from drgsim.clinic.models import AuditEntry, Patient, User
+from drgsim.clinic.routes.pages import patient_view, unconfirmed
 from drgsim.clinic.schemas import PASSWORD_RULE, Login, PasswordChangeIn, strong_password
 
 LOGIN_CSRF_COOKIE = "drgsim_login_csrf"
@@ -52,15 +55,15 @@ def sign_in(request: Request, db: Session, username: str, password: str) -> User
     """The user with these credentials, under the throttle (Refused otherwise)."""
     throttle: auth.SignInThrottle = request.app.state.throttle
     address = _address(request)
-    wait = throttle.retry_after(username, address)
+    wait = throttle.retry_after(db, username, address)
     if wait:
         log.warning("sign-in throttled: %r from %s for %d s", username[:64], address, wait)
         raise Refused(429, f"too many failed sign-ins; try again in {wait} s", {"Retry-After": str(wait)})
     user = auth.check_password(db, username, password)
     if user is None:
-        _audit_failure(db, username, address, throttle.failed(username, address))
+        _audit_failure(db, username, address, throttle.failed(db, username, address))
         raise Refused(401, "unknown username or wrong password")
-    throttle.succeeded(username)
+    throttle.succeeded(db, username)
     return user
 
 
@@ -77,13 +80,14 @@ def api_login(request: Request, body: Login, db: Session = Depends(get_db)):
         return JSONResponse({"detail": str(r)}, status_code=r.status, headers=r.headers)
     token, web = auth.open_session(db, user)
     svc.audit(db, user, "login", None)
-    resp = JSONResponse({"username": user.username, "role": user.role, "csrf_token": web.csrf_token})
+    resp = JSONResponse({"username": user.username, "role": user.role, "csrf_token": web.csrf_token,
+                         "must_change_password": user.must_change_password})
     _session_cookie(request, resp, token)
     return resp
 
 
 @api.delete("/session")
-def api_logout(request: Request, c: Ctx = Depends(ctx)):
+def api_logout(request: Request, c: Ctx = Depends(signed_in)):
     auth.close_session(c.db, request.cookies.get(auth.SESSION_COOKIE))
     svc.audit(c.db, c.user, "logout", None)
     resp = JSONResponse({"signed_out": True})
@@ -93,7 +97,8 @@ def api_logout(request: Request, c: Ctx = Depends(ctx)):
 
 def change_password(request: Request, c: Ctx, body: PasswordChangeIn) -> int:
     """Set the signed-in user's new password and end their other sessions; how many ended. The current
-    password is checked under the sign-in throttle (a wrong one counts as a failed sign-in)."""
+    password is checked under the sign-in throttle (a wrong one counts as a failed sign-in); a temporary
+    password (after a clinician's reset) is replaced by then."""
     sign_in(request, c.db, c.user.username, body.current_password)
     try:
         strong_password(body.new_password, c.user.username)
@@ -101,13 +106,15 @@ def change_password(request: Request, c: Ctx, body: PasswordChangeIn) -> int:
         raise RequestValidationError([{"type": "weak_password", "loc": ("body", "new_password"),
                                        "msg": f"new_password: {err}"}]) from None
     c.user.password_hash = auth.hash_password(body.new_password, c.user.username)
+    was_reset, c.user.must_change_password = c.user.must_change_password, False
     ended = auth.close_other_sessions(c.db, c.user, c.web)
-    svc.audit(c.db, c.user, "password.change", None, sessions_ended=ended)
+    patient_id = c.db.scalar(select(Patient.id).where(Patient.user_id == c.user.id))  # the clinician sees it
+    svc.audit(c.db, c.user, "password.change", patient_id, sessions_ended=ended, after_reset=was_reset)
     return ended
 
 
 @api.post("/password")
-def api_password(request: Request, body: PasswordChangeIn, c: Ctx = Depends(ctx)):
+def api_password(request: Request, body: PasswordChangeIn, c: Ctx = Depends(signed_in)):
     """Change the signed-in user's password (current and new); their other sessions end."""
     try:
         ended = change_password(request, c, body)
@@ -118,9 +125,9 @@ def api_password(request: Request, body: PasswordChangeIn, c: Ctx = Depends(ctx)
     return {"changed": True, "sessions_ended": ended}
 
 
-def _login_form(request: Request, http_status: int = 200, error: str | None = None) -> HTMLResponse:
+def _login_form(request: Request, db: Session, http_status: int = 200, error: str | None = None) -> HTMLResponse:
     """The login page with a fresh single-use token (in the form and the cookie); the password is never shown."""
-    token = request.app.state.login_tokens.issue()
+    token = request.app.state.login_tokens.issue(db)
     resp = render(request, None, "login.html", http_status, login_csrf=token, error=error)
     resp.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
                     secure=request.app.state.secure_cookies)
@@ -128,24 +135,25 @@ def _login_form(request: Request, http_status: int = 200, error: str | None = No
 
 
 @pages.get("/login", response_class=HTMLResponse)
-def login_page(request: Request):
-    return _login_form(request)
+def login_page(request: Request, db: Session = Depends(get_db)):
+    return _login_form(request, db)
 
 
 @pages.post("/login", response_class=HTMLResponse)
 def login_submit(request: Request, db: Session = Depends(get_db), form: dict = Depends(form_data)):
     cookie, supplied = request.cookies.get(LOGIN_CSRF_COOKIE), str(form.get("csrf_token", ""))
-    if not cookie or not secrets.compare_digest(cookie, supplied) or not request.app.state.login_tokens.take(supplied):
-        return _login_form(request, 403, "the form expired; reload")
+    tokens = request.app.state.login_tokens
+    if not cookie or not secrets.compare_digest(cookie, supplied) or not tokens.take(db, supplied):
+        return _login_form(request, db, 403, "the form expired; reload")
     try:
         user = sign_in(request, db, str(form.get("username", ""))[:200], str(form.get("password", ""))[:200])
     except Refused as r:
-        resp = _login_form(request, r.status, str(r))
+        resp = _login_form(request, db, r.status, str(r))
         resp.headers.update(r.headers)
         return resp
     token, _ = auth.open_session(db, user)
     svc.audit(db, user, "login", None)
-    resp = see("/")
+    resp = see("/password" if user.must_change_password else "/")
     _session_cookie(request, resp, token)
     resp.delete_cookie(LOGIN_CSRF_COOKIE)
     return resp
@@ -157,12 +165,12 @@ def _password_page(request: Request, c: Ctx, http_status: int = 200, error: str 
 
 
 @pages.get("/password", response_class=HTMLResponse)
-def password_page(request: Request, c: Ctx = Depends(ctx)):
+def password_page(request: Request, c: Ctx = Depends(signed_in)):
     return _password_page(request, c)
 
 
 @pages.post("/password", response_class=HTMLResponse)
-def password_submit(request: Request, c: Ctx = Depends(ctx), form: dict = Depends(form_data)):
+def password_submit(request: Request, c: Ctx = Depends(signed_in), form: dict = Depends(form_data)):
     """The password form: the API's change; errors name the field and the rule, never the passwords."""
     body, errors = parse(PasswordChangeIn, fields(form))
     if errors:
@@ -180,9 +188,34 @@ def password_submit(request: Request, c: Ctx = Depends(ctx), form: dict = Depend
 
 
 @pages.post("/logout")
-def logout(request: Request, c: Ctx = Depends(ctx)):
+def logout(request: Request, c: Ctx = Depends(signed_in)):
     auth.close_session(c.db, request.cookies.get(auth.SESSION_COOKIE))
     svc.audit(c.db, c.user, "logout", None)
     resp = see("/login")
     resp.delete_cookie(auth.SESSION_COOKIE)
     return resp
+
+
+def reset_patient_password(request: Request, c: Ctx, pid: int) -> str:
+    """The patient's temporary password (``drgsim.clinic.service.reset_password``); it also lifts a lockout
+    of their username, since a locked-out patient is who asks for a reset."""
+    temporary = svc.reset_password(c.db, c.user, pid)
+    request.app.state.throttle.unlock(c.db, c.db.get(Patient, pid).user.username)
+    return temporary
+
+
+@api.post("/patients/{pid}/password-reset")
+def api_password_reset(request: Request, pid: int, c: Ctx = Depends(ctx)):
+    """Reset the patient's password: the temporary one is in this answer only (give it to the patient)."""
+    temporary = reset_patient_password(request, c, pid)
+    return {"username": c.db.get(Patient, pid).user.username, "temporary_password": temporary,
+            "must_change_password": True}
+
+
+@pages.post("/clinician/patients/{pid}/password-reset", response_class=HTMLResponse)
+def password_reset_page(request: Request, pid: int, c: Ctx = Depends(ctx), form: dict = Depends(form_data)):
+    """The patient page with the temporary password shown once (a reload of the URL goes to the page)."""
+    errors = unconfirmed("password reset", fields(form))
+    if errors:
+        return patient_view(request, c, pid, 422, errors={"password-reset": errors})
+    return patient_view(request, c, pid, temporary_password=reset_patient_password(request, c, pid))

@@ -89,11 +89,12 @@ def painmap_svg(pid: int, pain: PainMap | None) -> str:
 
 
 def patient_view(request: Request, c: Ctx, pid: int, http_status: int = 200, errors=None,
-                 values=None) -> HTMLResponse:
-    """The patient page; after a bad form, with the form's errors and the values typed."""
+                 values=None, temporary_password: str | None = None) -> HTMLResponse:
+    """The patient page; after a bad form, with the form's errors and the values typed; after a password
+    reset, with the temporary password (this answer only)."""
     context = patient_context(c, svc.patient_for(c.db, c.user, pid, "patient.read", clinician_only=True))
     return render(request, c, "patient.html", http_status, errors=errors or {}, values=values or {},
-                  svg=painmap_svg(pid, context["pain"]), **context)
+                  svg=painmap_svg(pid, context["pain"]), temporary_password=temporary_password, **context)
 
 
 @router.get("/clinician/patients/{pid}", response_class=HTMLResponse)
