@@ -1,6 +1,7 @@
 """Load test of the clinic web application on loopback: simulated patients using the phone controller.
 
-Run:  python3 benchmarks/load_clinic.py [--users 20] [--seconds 60] [--database-url URL] [--json out.json]
+Run:  python3 benchmarks/load_clinic.py [--users 20] [--seconds 60] [--login-flood N] [--database-url URL]
+          [--json out.json]
 
 What it measures: the clinic (``drgsim.clinic.app``) is served by uvicorn in a subprocess on
 127.0.0.1 (a free port; one process, as ``drgsim serve`` runs it) over a fresh SQLite database in
@@ -18,12 +19,20 @@ band of +-8 device steps around 0.5 mA, far inside the patient range, so the dev
 Latency is each request's wall time at the client (``time.perf_counter``, connection kept alive),
 loopback included; the load generator shares the machine's cores with the server.
 
+With ``--login-flood N`` a second window of ``--seconds`` follows the first, with N wrong-password sign-ins
+per second for the clinician's account from other clients (each attempt from its own address, in
+``X-Forwarded-For``, which the server trusts from loopback as from a reverse proxy): the report gives the
+controller's figures without and with the flood, the attempt at which the account locked (429 from then
+on, ``drgsim.clinic.auth.SignInThrottle``), the right password refused during the lockout, and each
+simulated patient signing in again while the flood goes on (all must succeed).
+
 Errors: 5xx, timeouts, connection errors and any status or page other than expected. A device
 refusal (409 from the API, a "refused" result on the page) is counted apart, not as an error.
 
 Reference: there is no other tool to compare against here; the figures are absolute and are checked
 against the issue's target for 20 concurrent users over 60 s: p95 latency < 100 ms over the
-amplitude changes and page loads, and no errors. The verdict is printed; the exit status is 1 when
+amplitude changes and page loads, and no errors; with a flood, the same p95 target during the flood,
+the account locked and every other sign-in served. The verdict is printed; the exit status is 1 when
 the target is missed.
 """
 
@@ -66,12 +75,14 @@ LOAD_KINDS = tuple(MIX)  # the kinds the target is about (sign-in is reported ap
 REQUEST_TIMEOUT_S = 10.0
 SERVER_START_S = 60.0
 MAX_ERROR_MESSAGES = 10
+MAX_FLOOD_RATE = 500.0  # wrong sign-ins per second the flooding client can send on schedule
 
 SERVER = """
 import os, uvicorn
 from drgsim.clinic.app import create_app
 uvicorn.run(create_app(os.environ["DRGSIM_LOAD_DATABASE_URL"], quality="quick"), host="127.0.0.1",
-            port=int(os.environ["DRGSIM_LOAD_PORT"]), log_level="warning")
+            port=int(os.environ["DRGSIM_LOAD_PORT"]), log_level="warning", proxy_headers=True,
+            forwarded_allow_ips="127.0.0.1")
 """
 
 
@@ -86,6 +97,22 @@ class KindStats(BaseModel):
     p95_ms: float | None
     p99_ms: float | None
     max_ms: float | None
+
+
+class FloodReport(BaseModel):
+    """The login flood of the second window and what the clinic answered it."""
+
+    rate_per_s: float
+    account: str  # the flooded username
+    attempts: int
+    answers: dict[str, int]  # HTTP status (or the error's name) -> count
+    attempts_to_lock: int | None  # the first attempt (in the order sent) answered 429
+    right_password_refused: bool  # the account's right password answered 429 during the flood
+    others_signed_in: int  # simulated patients signing in again during the flood
+    others_tried: int
+    other_sign_in: KindStats
+    overall: KindStats  # the controller's requests during the flood
+    per_kind: dict[str, KindStats]
 
 
 class LoadReport(BaseModel):
@@ -105,6 +132,7 @@ class LoadReport(BaseModel):
     passed: bool
     setup_s: float
     config: dict
+    flood: FloodReport | None = None
 
 
 @dataclass
@@ -113,6 +141,7 @@ class Sample:
     ms: float
     ok: bool
     refused: bool = False
+    phase: str = "calm"  # calm | flood: the window the request started in
 
 
 @dataclass
@@ -120,9 +149,13 @@ class Tally:
     samples: list[Sample] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     window_start: float | None = None  # perf_counter when the load window opened
+    phase: str = "calm"
+    flood_answers: dict[str, int] = field(default_factory=dict)
+    first_lock: int | None = None
 
-    def add(self, kind: str, ms: float, ok: bool, refused: bool = False, message: str | None = None) -> None:
-        self.samples.append(Sample(kind, ms, ok, refused))
+    def add(self, kind: str, ms: float, ok: bool, refused: bool = False, message: str | None = None,
+            phase: str | None = None) -> None:
+        self.samples.append(Sample(kind, ms, ok, refused, phase or self.phase))
         if not ok:
             at = "sign-in" if self.window_start is None else f"{time.perf_counter() - self.window_start:.1f} s"
             self.errors.append(f"[{at}, {ms:.0f} ms] {message or kind}")
@@ -226,18 +259,18 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 
 # ---------------------------------------------------------------- the simulated patients
-async def sign_in(client: httpx.AsyncClient, username: str, tally: Tally) -> str | None:
+async def sign_in(client: httpx.AsyncClient, username: str, tally: Tally, kind: str = "sign_in") -> str | None:
     t0 = time.perf_counter()
     try:
         r = await client.post("/api/v1/session", json={"username": username, "password": PASSWORD})
     except (httpx.HTTPError, ValueError) as err:
-        tally.add("sign_in", (time.perf_counter() - t0) * 1e3, False, message=f"sign_in {username}: "
+        tally.add(kind, (time.perf_counter() - t0) * 1e3, False, message=f"{kind} {username}: "
                   f"{type(err).__name__}: {err}")
         return None
     ms = (time.perf_counter() - t0) * 1e3
     token = r.json().get("csrf_token") if r.status_code == 200 and r.headers.get("content-type", "").startswith(
         "application/json") else None
-    tally.add("sign_in", ms, token is not None, message=f"sign_in {username}: HTTP {r.status_code} {r.text[:200]}")
+    tally.add(kind, ms, token is not None, message=f"{kind} {username}: HTTP {r.status_code} {r.text[:200]}")
     return token
 
 
@@ -289,7 +322,7 @@ async def patient(base: str, username: str, pid: int, deadline_at: asyncio.Event
                 if abs(pos + direction) > BAND_STEPS or rng.random() < 0.3:
                     direction = -direction  # a patient goes up and down around a comfortable level
                 step = direction
-            t0 = time.perf_counter()
+            phase, t0 = tally.phase, time.perf_counter()
             try:
                 if kind == "page":
                     r = await client.get("/patient")
@@ -304,24 +337,82 @@ async def patient(base: str, username: str, pid: int, deadline_at: asyncio.Event
             except (httpx.HTTPError, ValueError) as err:  # timeouts, connection errors, a body that is not JSON
                 ms = (time.perf_counter() - t0) * 1e3
                 ok, refused, message = False, False, f"{kind}: {type(err).__name__}: {err!r}"
-            tally.add(kind, ms, ok, refused, message)
+            tally.add(kind, ms, ok, refused, message, phase)
             if ok and step and not refused:
                 pos += step
             await asyncio.sleep(rng.uniform(*think_s))
 
 
+async def flood(base: str, username: str, rate: float, stop: asyncio.Event, tally: Tally) -> None:
+    """``rate`` wrong-password sign-ins per second for ``username`` until ``stop``, each from an address of
+    its own (``X-Forwarded-For``), sent on schedule whether or not the earlier ones have been answered."""
+    async def attempt(client: httpx.AsyncClient, i: int) -> None:
+        address = f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
+        try:
+            r = await client.post("/api/v1/session", json={"username": username, "password": f"wrong-guess-{i}"},
+                                  headers={"X-Forwarded-For": address})
+            answer = str(r.status_code)
+        except httpx.HTTPError as err:
+            answer = type(err).__name__
+        tally.flood_answers[answer] = tally.flood_answers.get(answer, 0) + 1
+        if answer == "429" and (tally.first_lock is None or i < tally.first_lock):
+            tally.first_lock = i
+        if answer not in ("401", "429"):
+            tally.errors.append(f"login flood attempt {i}: {answer}")
+
+    limits = httpx.Limits(max_connections=max(8, int(rate)), max_keepalive_connections=max(8, int(rate)))
+    async with httpx.AsyncClient(base_url=base, timeout=REQUEST_TIMEOUT_S, limits=limits) as client:
+        pending, t0, i = [], time.perf_counter(), 0
+        while not stop.is_set():
+            i += 1
+            pending.append(asyncio.create_task(attempt(client, i)))
+            await asyncio.sleep(max(0.0, t0 + i / rate - time.perf_counter()))
+        await asyncio.gather(*pending)
+
+
+async def sign_ins_during_flood(base: str, accounts: list[tuple[str, int]], flooded: str,
+                                tally: Tally) -> bool:
+    """Each simulated patient signs in again (new clients) while the flood goes on; then the flooded account
+    with its right password. True when that one was refused with 429 (locked)."""
+    for username, _ in accounts:
+        async with httpx.AsyncClient(base_url=base, timeout=REQUEST_TIMEOUT_S) as client:
+            await sign_in(client, username, tally, kind="other_sign_in")
+    async with httpx.AsyncClient(base_url=base, timeout=REQUEST_TIMEOUT_S) as client:
+        r = await client.post("/api/v1/session", json={"username": flooded, "password": PASSWORD})
+    return r.status_code == 429
+
+
+async def window(progress: Progress, label: str, seconds: float, tally: Tally, tasks: list) -> float:
+    """Let the simulated patients run for ``seconds`` (a progress bar); the seconds it took."""
+    bar = progress.add_task(label, total=seconds, info="")
+    t0 = time.perf_counter()
+    while (now := time.perf_counter() - t0) < seconds and not all(t.done() for t in tasks):
+        done = [s for s in tally.samples if s.kind in LOAD_KINDS and s.phase == tally.phase]
+        progress.update(bar, completed=now, info=f"{len(done)} requests, {len(done) / max(now, 1e-9):.1f} req/s, "
+                                                 f"{len(tally.errors)} errors")
+        await asyncio.sleep(min(0.5, max(seconds - now, 0.0)))
+    progress.update(bar, completed=seconds)
+    return time.perf_counter() - t0
+
+
 async def drive(base: str, accounts: list[tuple[str, int]], seconds: float, think_s: tuple[float, float],
-                seed_: int, console: Console) -> tuple[Tally, float]:
+                seed_: int, console: Console, flood_rate: float = 0.0,
+                flooded: str | None = None) -> tuple[Tally, float, float, bool]:
+    """The simulated patients for ``seconds``, then (``flood_rate`` > 0) for ``seconds`` more with the login
+    flood on ``flooded``. Returns the tally, the calm and flood windows' lengths and whether the flooded
+    account's right password was refused."""
     tally = Tally()
     start_at, deadline_at = asyncio.Event(), asyncio.Event()
     signed_in: list[str] = []
     rng = random.Random(seed_)
-    # a bound on each user's requests besides the deadline: the window at the shortest think time, doubled
-    max_requests = int(2 * seconds / max(think_s[0], 0.05)) + 10
+    # a bound on each user's requests besides the deadline: the window(s) at the shortest think time, doubled
+    windows = 2 if flood_rate > 0 else 1
+    max_requests = int(2 * windows * seconds / max(think_s[0], 0.05)) + 10
     stagger = 0.25  # Argon2 sign-ins (~0.2 s of CPU each), one every 250 ms
     tasks = [asyncio.create_task(patient(base, u, pid, deadline_at, start_at, signed_in, tally,
                                          random.Random(rng.getrandbits(64)), think_s, max_requests, i * stagger))
              for i, (u, pid) in enumerate(accounts)]
+    flood_s, locked = 0.0, False
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                   TimeRemainingColumn(), console=console, transient=False) as progress:
         bar = progress.add_task("sign-in", total=len(accounts), info="")
@@ -329,21 +420,21 @@ async def drive(base: str, accounts: list[tuple[str, int]], seconds: float, thin
             progress.update(bar, completed=len(signed_in), info=f"{len(signed_in)}/{len(accounts)} users")
             await asyncio.sleep(0.1)
         progress.update(bar, completed=len(accounts), info=f"{len(signed_in)}/{len(accounts)} users")
-        load = progress.add_task("load", total=seconds, info="")
-        t0 = tally.window_start = time.perf_counter()
+        tally.window_start = time.perf_counter()
         start_at.set()
-        while (now := time.perf_counter() - t0) < seconds and not all(t.done() for t in tasks):
-            done = [s for s in tally.samples if s.kind != "sign_in"]
-            progress.update(load, completed=now, info=f"{len(done)} requests, {len(done) / max(now, 1e-9):.1f} req/s, "
-                                                      f"{len(tally.errors)} errors")
-            await asyncio.sleep(min(0.5, max(seconds - now, 0.0)))
+        calm_s = await window(progress, "load", seconds, tally, tasks)
+        if flood_rate > 0:
+            tally.phase, stop = "flood", asyncio.Event()
+            flooding = asyncio.create_task(flood(base, flooded, flood_rate, stop, tally))
+            flood_s = await window(progress, f"load + {flood_rate:g} wrong sign-ins/s", seconds, tally, tasks)
+            deadline_at.set()
+            await asyncio.gather(*tasks)
+            locked = await sign_ins_during_flood(base, accounts, flooded, tally)
+            stop.set()
+            await flooding
         deadline_at.set()
         await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - t0
-        done = [s for s in tally.samples if s.kind != "sign_in"]
-        progress.update(load, completed=seconds, info=f"{len(done)} requests, {len(done) / elapsed:.1f} req/s, "
-                                                      f"{len(tally.errors)} errors")
-    return tally, elapsed
+    return tally, calm_s, flood_s, locked
 
 
 def stats(samples: list[Sample]) -> KindStats:
@@ -359,11 +450,14 @@ def stats(samples: list[Sample]) -> KindStats:
 
 
 def run_load(users: int = 20, seconds: float = 60.0, database_url: str | None = None,
-             think_s: tuple[float, float] = (0.2, 0.6), seed: int = 0, console: Console | None = None) -> LoadReport:
-    """Serve the clinic on loopback and run ``users`` simulated patients for ``seconds``; the figures."""
-    if users < 1 or seconds <= 0 or not 0 <= think_s[0] <= think_s[1]:
-        raise ValueError(f"users={users}, seconds={seconds}, think_s={think_s}: need users >= 1, seconds > 0, "
-                         f"0 <= think min <= think max")
+             think_s: tuple[float, float] = (0.2, 0.6), seed: int = 0, console: Console | None = None,
+             login_flood: float = 0.0) -> LoadReport:
+    """Serve the clinic on loopback and run ``users`` simulated patients for ``seconds`` (then ``seconds``
+    more beside ``login_flood`` wrong sign-ins per second, when > 0); the figures."""
+    if users < 1 or seconds <= 0 or not 0 <= think_s[0] <= think_s[1] or not 0 <= login_flood <= MAX_FLOOD_RATE:
+        raise ValueError(f"users={users}, seconds={seconds}, think_s={think_s}, login_flood={login_flood}: need "
+                         f"users >= 1, seconds > 0, 0 <= think min <= think max, 0 <= login flood <= "
+                         f"{MAX_FLOOD_RATE:g} per second")
     console = console or Console(stderr=True)
     with tempfile.TemporaryDirectory(prefix="drgsim-load-") as tmp:
         tmp_path = Path(tmp)
@@ -375,13 +469,15 @@ def run_load(users: int = 20, seconds: float = 60.0, database_url: str | None = 
         console.print(f"seeded in {setup_s:.1f} s; starting the server on {HOST}")
         proc, base = start_server(url, tmp_path / "data", tmp_path / "server.log")
         try:
-            tally, elapsed = asyncio.run(drive(base, accounts, seconds, think_s, seed, console))
+            tally, elapsed, flood_s, locked = asyncio.run(drive(base, accounts, seconds, think_s, seed, console,
+                                                                login_flood, f"loadclin{tag}"))
         finally:
             stop_server(proc)
         server_log = (tmp_path / "server.log").read_text(errors="replace").strip()
-    load = [s for s in tally.samples if s.kind in LOAD_KINDS]
+    load = [s for s in tally.samples if s.kind in LOAD_KINDS and s.phase == "calm"]
     overall = stats(load)
     per_kind = {k: stats([s for s in load if s.kind == k]) for k in LOAD_KINDS}
+    flood_report = flood_figures(tally, login_flood, f"loadclin{tag}", locked, users) if login_flood else None
     sign_ins = stats([s for s in tally.samples if s.kind == "sign_in"])
     errors = len(tally.errors)
     messages = tally.errors[:MAX_ERROR_MESSAGES]
@@ -391,13 +487,34 @@ def run_load(users: int = 20, seconds: float = 60.0, database_url: str | None = 
         users=users, seconds=seconds, elapsed_s=round(elapsed, 2), requests=overall.count, errors=errors,
         error_messages=messages, refusals=overall.refusals, throughput_rps=round(overall.count / elapsed, 2),
         overall=overall, per_kind=per_kind, sign_in=sign_ins, database=kind,
-        passed=errors == 0 and overall.count > 0 and overall.p95_ms < TARGET_P95_MS, setup_s=round(setup_s, 2),
-        config={"users": users, "seconds": seconds, "think_s": list(think_s), "seed": seed, "mix": MIX,
+        passed=errors == 0 and overall.count > 0 and overall.p95_ms < TARGET_P95_MS and flood_passed(flood_report),
+        setup_s=round(setup_s, 2), flood=flood_report,
+        config={"users": users, "seconds": seconds, "login_flood_per_s": login_flood, "think_s": list(think_s),
+                "seed": seed, "mix": MIX,
                 "amplitude_band_steps": BAND_STEPS, "request_timeout_s": REQUEST_TIMEOUT_S,
                 "database_url": url.split("@")[-1] if database_url else "sqlite (temporary file)",
                 "server": "uvicorn, 1 process, h11, asyncio" + ("" if _has("uvloop") else " (no uvloop)"),
                 "client": f"httpx {httpx.__version__} AsyncClient, one keep-alive connection per user",
                 "python": platform.python_version(), "cpus": os.cpu_count(), "host": HOST})
+
+
+def flood_figures(tally: Tally, rate: float, account: str, locked: bool, users: int) -> FloodReport:
+    """The flood window's figures from the tally."""
+    load = [s for s in tally.samples if s.kind in LOAD_KINDS and s.phase == "flood"]
+    others = [s for s in tally.samples if s.kind == "other_sign_in"]
+    return FloodReport(rate_per_s=rate, account=account, attempts=sum(tally.flood_answers.values()),
+                       answers=dict(sorted(tally.flood_answers.items())), attempts_to_lock=tally.first_lock,
+                       right_password_refused=locked, others_signed_in=sum(s.ok for s in others), others_tried=users,
+                       other_sign_in=stats(others), overall=stats(load),
+                       per_kind={k: stats([s for s in load if s.kind == k]) for k in LOAD_KINDS})
+
+
+def flood_passed(flood: FloodReport | None) -> bool:
+    """No flood, or: the controller's p95 within the target, the account locked, every other sign-in served."""
+    if flood is None:
+        return True
+    return (flood.overall.count > 0 and flood.overall.p95_ms < TARGET_P95_MS and flood.attempts_to_lock is not None
+            and flood.right_password_refused and flood.others_signed_in == flood.others_tried)
 
 
 def _has(module: str) -> bool:
@@ -426,10 +543,25 @@ def print_report(report: LoadReport, console: Console) -> None:
                   f"{report.errors} errors; {report.refusals} device refusals; set-up {report.setup_s:.1f} s")
     for m in report.error_messages:
         console.print(f"  error: {m}", markup=False, highlight=False)
+    if report.flood:
+        print_flood(report, console)
     p95 = report.overall.p95_ms
     verdict = ("[green]PASS[/green]" if report.passed else "[red]FAIL[/red]")
     console.print(f"target (the issue): p95 < {report.target_p95_ms:g} ms and 0 errors -> p95 "
                   f"{'-' if p95 is None else f'{p95:.1f}'} ms, {report.errors} errors: {verdict}")
+
+
+def print_flood(report: LoadReport, console: Console) -> None:
+    f = report.flood
+    p95 = lambda s: "-" if s.p95_ms is None else f"{s.p95_ms:.1f} ms"  # noqa: E731
+    console.print(f"phone controller p95: {p95(report.overall)} without the flood, {p95(f.overall)} with "
+                  f"{f.rate_per_s:g} wrong sign-ins/s ({f.overall.count} requests)")
+    answers = ", ".join(f"{n} x {code}" for code, n in f.answers.items())
+    first = f.attempts_to_lock if f.attempts_to_lock is not None else "- (never)"
+    right = "refused (429)" if f.right_password_refused else "NOT refused"
+    console.print(f"login flood on {f.account!r}: {f.attempts} attempts ({answers}); first refused (429) at "
+                  f"attempt {first}; right password during the flood: {right}; other users signed in during the "
+                  f"flood: {f.others_signed_in}/{f.others_tried}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -441,12 +573,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--think-min", type=float, default=0.2, help="shortest think time between taps, s")
     ap.add_argument("--think-max", type=float, default=0.6, help="longest think time between taps, s")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--login-flood", type=float, default=0.0, metavar="N",
+                    help="then a second window with N wrong-password sign-ins per second for the clinician's "
+                         "account from other clients (default 0: no flood)")
     ap.add_argument("--json", type=Path, default=None, help="write the report as JSON to this file")
     args = ap.parse_args(argv)
     err = Console(stderr=True)
     try:
         report = run_load(args.users, args.seconds, args.database_url, (args.think_min, args.think_max), args.seed,
-                          console=err)
+                          console=err, login_flood=args.login_flood)
     except ValueError as e:
         err.print(f"[red]error:[/red] {e}")
         return 2

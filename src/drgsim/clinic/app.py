@@ -62,8 +62,8 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
     app.state.secure_cookies = secure_cookies
     app.state.predictor = predictor
     app.state.comparisons = Comparisons(quality)
-    app.state.throttle = SignInThrottle()  # failed sign-ins and lockouts, in the database (every worker's)
-    app.state.login_tokens = OneTimeTokens()  # the login form's single-use CSRF tokens, in the database
+    app.state.throttle = SignInThrottle(app.state.sessions)  # failed sign-ins and lockouts, in the database
+    app.state.login_tokens = OneTimeTokens(app.state.sessions)  # the login form's single-use CSRF tokens, also there
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.add_middleware(SecurityHeaders)  # no-store, CSP with frame-ancestors 'none', nosniff
     _add_error_handlers(app)

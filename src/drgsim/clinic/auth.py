@@ -12,14 +12,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import os
 import secrets
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from drgsim.clinic.models import LoginFormToken, SignInFailure, SignInLockout, User, WebSession
 
@@ -56,11 +58,17 @@ def hash_password(password: str, username: str | None = None) -> str:
 
 
 
+# Argon2 checks running at once: each takes all cores for a moment (4 lanes, 64 MiB), so a burst of sign-ins
+# queues here instead of starving the clinic's other requests of CPU [project choice: one per 4 cores]
+_CHECKS = threading.BoundedSemaphore(max(1, (os.cpu_count() or 1) // 4))
+
+
 def check_password(db: Session, username: str, password: str) -> User | None:
     """The active user with these credentials, else None (same work either way: no user enumeration by timing)."""
     user = db.scalar(select(User).where(User.username == username, User.active.is_(True)))
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        with _CHECKS:
+            _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return None
     return user
@@ -122,13 +130,18 @@ class SignInThrottle:
     """Failed sign-ins per username and per client address: after ``max_failures`` for a username (or
     ``max_address_failures`` from one address) within ``window_s``, every attempt for it answers 429 for
     ``lockout_s``, even with the right password (OWASP Authentication Cheat Sheet: account lockout).
-    A refused attempt costs no Argon2 work, so a flood cannot slow the clinic. The failures and lockouts
-    are rows of the database (``sign_in_failures``, ``sign_in_lockouts``), written in the caller's
-    transaction, so every server worker counts the same failures; ``clock`` is Unix seconds (all workers
-    share it)."""
 
-    def __init__(self, max_failures: int = 5, max_address_failures: int = 20, window_s: float = 900,
-                 lockout_s: float = 900, clock=time.time):
+    The failures and lockouts are rows of the database (``sign_in_failures``, ``sign_in_lockouts``), each
+    written in a short transaction of its own (``sessions``), so every server worker sees them at once.
+    An attempt is counted as a failure *before* its password is checked (``start``) and uncounted when the
+    password was right (``succeeded``): attempts running side by side see each other, so a flood gets about
+    the limit's Argon2 checks before the lockout (exactly on SQLite, whose writes are serialized; PostgreSQL's
+    concurrent transactions may let a few more through) and cannot slow the clinic. ``clock``: Unix seconds (all
+    workers share it)."""
+
+    def __init__(self, sessions: sessionmaker[Session], max_failures: int = 5, max_address_failures: int = 20,
+                 window_s: float = 900, lockout_s: float = 900, clock=time.time):
+        self.sessions = sessions
         self.limits = {"user": max_failures, "addr": max_address_failures}
         self.window_s, self.lockout_s, self.clock = window_s, lockout_s, clock
 
@@ -136,34 +149,51 @@ class SignInThrottle:
     def _keys(username: str, address: str) -> list[str]:
         return [f"user:{username.strip().lower()[:64]}", f"addr:{address[:74]}"]
 
-    def retry_after(self, db: Session, username: str, address: str) -> int:
-        """Seconds until ``username`` from ``address`` may try again; 0: now."""
-        now = self.clock()
-        until = db.scalar(select(func.max(SignInLockout.until_s)).where(
-            SignInLockout.key.in_(self._keys(username, address)), SignInLockout.until_s > now))
-        return math.ceil(until - now) if until is not None else 0
+    def _over(self, db: Session, key: str, more_than: int) -> bool:
+        count = db.scalar(select(func.count()).select_from(SignInFailure).where(SignInFailure.key == key))
+        return count > more_than
 
-    def failed(self, db: Session, username: str, address: str) -> bool:
-        """Count a failure; True when it starts a lockout. Failures and lockouts past their time are
-        deleted here, so the tables stay bounded under a flood."""
-        now, locked = self.clock(), False
-        db.execute(delete(SignInFailure).where(SignInFailure.at_s <= now - self.window_s))
-        db.execute(delete(SignInLockout).where(SignInLockout.until_s <= now))
-        for key in self._keys(username, address):
-            db.add(SignInFailure(key=key, at_s=now))
+    def start(self, username: str, address: str) -> tuple[int, list[int]]:
+        """Before the password check: (seconds to wait, []) when refused, else (0, the ids of this attempt's
+        failure rows). Refused: during a lockout, or while as many attempts as the limit are counted already
+        (failed or still being checked: wait a second for their outcome). Failures and lockouts past their
+        time are deleted here, so the tables stay bounded under a flood."""
+        now, keys = self.clock(), self._keys(username, address)
+        with self.sessions.begin() as db:  # the deletes come first: the lockout is read inside the write
+            db.execute(delete(SignInFailure).where(SignInFailure.at_s <= now - self.window_s))
+            db.execute(delete(SignInLockout).where(SignInLockout.until_s <= now))
+            until = db.scalar(select(func.max(SignInLockout.until_s)).where(SignInLockout.key.in_(keys)))
+            if until is not None:
+                return math.ceil(until - now), []
+            rows = [SignInFailure(key=key, at_s=now) for key in keys]
+            db.add_all(rows)
             db.flush()
-            count = db.scalar(select(func.count()).select_from(SignInFailure).where(SignInFailure.key == key))
-            if count >= self.limits[key.split(":")[0]]:
-                db.add(SignInLockout(key=key, until_s=now + self.lockout_s))
-                db.execute(delete(SignInFailure).where(SignInFailure.key == key))
-                locked = True
+            if any(self._over(db, key, self.limits[key.split(":")[0]]) for key in keys):
+                for row in rows:
+                    db.delete(row)
+                return 1, []
+            return 0, [row.id for row in rows]
+
+    def failed(self, username: str, address: str) -> bool:
+        """The attempt's password was wrong (its failures stay counted); True when it starts a lockout."""
+        now, locked = self.clock(), False
+        with self.sessions.begin() as db:
+            for key in self._keys(username, address):
+                if self._over(db, key, self.limits[key.split(":")[0]] - 1):
+                    db.add(SignInLockout(key=key, until_s=now + self.lockout_s))
+                    db.execute(delete(SignInFailure).where(SignInFailure.key == key))
+                    locked = True
         return locked
 
-    def succeeded(self, db: Session, username: str) -> None:
-        db.execute(delete(SignInFailure).where(SignInFailure.key == self._keys(username, "")[0]))
+    def succeeded(self, username: str, attempt: list[int]) -> None:
+        """The password was right: the attempt is not a failure, and the username's failures are forgotten."""
+        with self.sessions.begin() as db:
+            db.execute(delete(SignInFailure).where(SignInFailure.id.in_(attempt)
+                                                   | (SignInFailure.key == self._keys(username, "")[0])))
 
     def unlock(self, db: Session, username: str) -> None:
-        """Forget the username's failures and lift its lockout (a clinician has reset its password)."""
+        """Forget the username's failures and lift its lockout, in the caller's transaction (a clinician's
+        password reset: both land or neither)."""
         key = self._keys(username, "")[0]
         db.execute(delete(SignInFailure).where(SignInFailure.key == key))
         db.execute(delete(SignInLockout).where(SignInLockout.key == key))
@@ -171,23 +201,27 @@ class SignInThrottle:
 
 class OneTimeTokens:
     """The login form's CSRF tokens: each taken at most once (a replayed form is refused), for ``ttl_s``.
-    Rows of ``login_form_tokens`` (their SHA-256), so a form served by one server worker may be posted to
-    another; at most ``capacity`` are kept (the oldest go first), so a flood of login pages stays bounded."""
+    Rows of ``login_form_tokens`` (their SHA-256), each written in a short transaction of its own
+    (``sessions``, as ``SignInThrottle``), so a form served by one server worker may be posted to another; at
+    most ``capacity`` are kept (the oldest go first), so a flood of login pages stays bounded."""
 
-    def __init__(self, ttl_s: float = 3600, clock=time.time, capacity: int = 50_000):
-        self.ttl_s, self.clock, self.capacity = ttl_s, clock, capacity
+    def __init__(self, sessions: sessionmaker[Session], ttl_s: float = 3600, clock=time.time,
+                 capacity: int = 50_000):
+        self.sessions, self.ttl_s, self.clock, self.capacity = sessions, ttl_s, clock, capacity
 
-    def issue(self, db: Session) -> str:
+    def issue(self) -> str:
         token = secrets.token_urlsafe(24)
-        row = LoginFormToken(token_sha256=_digest(token), expires_s=self.clock() + self.ttl_s)
-        db.add(row)
-        db.flush()
-        db.execute(delete(LoginFormToken).where((LoginFormToken.id <= row.id - self.capacity)
-                                                | (LoginFormToken.expires_s <= self.clock())))
+        with self.sessions.begin() as db:
+            row = LoginFormToken(token_sha256=_digest(token), expires_s=self.clock() + self.ttl_s)
+            db.add(row)
+            db.flush()
+            db.execute(delete(LoginFormToken).where((LoginFormToken.id <= row.id - self.capacity)
+                                                    | (LoginFormToken.expires_s <= self.clock())))
         return token
 
-    def take(self, db: Session, token: str | None) -> bool:
+    def take(self, token: str | None) -> bool:
         """True once for a token issued and not expired (one DELETE: two workers cannot both take it)."""
-        taken = db.execute(delete(LoginFormToken).where(LoginFormToken.token_sha256 == _digest(token or ""),
-                                                        LoginFormToken.expires_s > self.clock()))
+        with self.sessions.begin() as db:
+            taken = db.execute(delete(LoginFormToken).where(LoginFormToken.token_sha256 == _digest(token or ""),
+                                                            LoginFormToken.expires_s > self.clock()))
         return taken.rowcount == 1

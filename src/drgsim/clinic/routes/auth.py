@@ -55,15 +55,15 @@ def sign_in(request: Request, db: Session, username: str, password: str) -> User
     """The user with these credentials, under the throttle (Refused otherwise)."""
     throttle: auth.SignInThrottle = request.app.state.throttle
     address = _address(request)
-    wait = throttle.retry_after(db, username, address)
+    wait, attempt = throttle.start(username, address)
     if wait:
         log.warning("sign-in throttled: %r from %s for %d s", username[:64], address, wait)
         raise Refused(429, f"too many failed sign-ins; try again in {wait} s", {"Retry-After": str(wait)})
     user = auth.check_password(db, username, password)
     if user is None:
-        _audit_failure(db, username, address, throttle.failed(db, username, address))
+        _audit_failure(db, username, address, throttle.failed(username, address))
         raise Refused(401, "unknown username or wrong password")
-    throttle.succeeded(db, username)
+    throttle.succeeded(username, attempt)
     return user
 
 
@@ -125,9 +125,9 @@ def api_password(request: Request, body: PasswordChangeIn, c: Ctx = Depends(sign
     return {"changed": True, "sessions_ended": ended}
 
 
-def _login_form(request: Request, db: Session, http_status: int = 200, error: str | None = None) -> HTMLResponse:
+def _login_form(request: Request, http_status: int = 200, error: str | None = None) -> HTMLResponse:
     """The login page with a fresh single-use token (in the form and the cookie); the password is never shown."""
-    token = request.app.state.login_tokens.issue(db)
+    token = request.app.state.login_tokens.issue()
     resp = render(request, None, "login.html", http_status, login_csrf=token, error=error)
     resp.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
                     secure=request.app.state.secure_cookies)
@@ -135,20 +135,20 @@ def _login_form(request: Request, db: Session, http_status: int = 200, error: st
 
 
 @pages.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, db: Session = Depends(get_db)):
-    return _login_form(request, db)
+def login_page(request: Request):
+    return _login_form(request)
 
 
 @pages.post("/login", response_class=HTMLResponse)
 def login_submit(request: Request, db: Session = Depends(get_db), form: dict = Depends(form_data)):
     cookie, supplied = request.cookies.get(LOGIN_CSRF_COOKIE), str(form.get("csrf_token", ""))
     tokens = request.app.state.login_tokens
-    if not cookie or not secrets.compare_digest(cookie, supplied) or not tokens.take(db, supplied):
-        return _login_form(request, db, 403, "the form expired; reload")
+    if not cookie or not secrets.compare_digest(cookie, supplied) or not tokens.take(supplied):
+        return _login_form(request, 403, "the form expired; reload")
     try:
         user = sign_in(request, db, str(form.get("username", ""))[:200], str(form.get("password", ""))[:200])
     except Refused as r:
-        resp = _login_form(request, db, r.status, str(r))
+        resp = _login_form(request, r.status, str(r))
         resp.headers.update(r.headers)
         return resp
     token, _ = auth.open_session(db, user)
