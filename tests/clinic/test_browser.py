@@ -214,3 +214,117 @@ def test_pathway_in_browser(server, browser):
     clin.goto(f"{base}/clinician")
     assert "trial succeeded" in clin.inner_text("#patients")
     shot(clin, "09-clinician-list")
+
+
+# ------------------------------------------------------------ the pathway on a phone and a tablet
+VIEWPORTS = {"phone": {"width": 390, "height": 844}, "tablet": {"width": 820, "height": 1180}}
+
+
+class Walk:
+    """One device's walk: a screenshot per step (under pytest's tmp_path, and DRGSIM_SCREENSHOTS when set),
+    and the check that the page fits the screen: no sideways scroll, the step's controls visible inside it."""
+
+    def __init__(self, device: str, tmp_path: Path):
+        self.device, self.step = device, 0
+        extra = os.environ.get("DRGSIM_SCREENSHOTS")
+        self.folders = [tmp_path / "screens" / device] + ([Path(extra) / device] if extra else [])
+        for folder in self.folders:
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def check(self, page, name: str, *controls: str) -> None:
+        self.step += 1
+        for folder in self.folders:
+            page.screenshot(path=str(folder / f"{self.step:02d}-{name}.png"), full_page=True)
+        scroll_px, inner_px = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        width_px = VIEWPORTS[self.device]["width"]  # a phone zooms out to wider content: innerWidth grows then
+        assert scroll_px <= inner_px == width_px, \
+            f"{self.device} {name}: the page scrolls sideways ({scroll_px} px wide, {inner_px} px shown of {width_px})"
+        for selector in controls:
+            control = page.locator(selector).first
+            control.scroll_into_view_if_needed()
+            assert control.is_visible(), f"{self.device} {name}: {selector} is not visible"
+            box = control.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width_px + 0.5, \
+                f"{self.device} {name}: {selector} sticks out of the screen ({box})"
+
+
+@pytest.mark.parametrize("device", list(VIEWPORTS))
+def test_pathway_fits_a_phone_and_a_tablet(server, browser, tmp_path, device):
+    """The whole pathway at the device's viewport, clinician and patient alike (predictions are not asked
+    for: the programming page's prediction requests are answered 503 by the browser here)."""
+    base, walk, today = server, Walk(device, tmp_path), service.today()
+    start = today - timedelta(days=7)
+    context = browser.new_context(viewport=VIEWPORTS[device], is_mobile=device == "phone", has_touch=True)
+    context.route("**/prediction", lambda route: route.fulfill(status=503, body="not in this test"))
+    clin = context.new_page()
+    sign_in(clin, base, *CLINICIAN)
+    walk.check(clin, "patient-list", "#new-patient button", "#new-patient input[name=username]")
+    pid = create_patient(clin, base, "Ann Example", "ann")
+    walk.check(clin, "patient-page", "#nrs-brush", "#screening-section button")
+    for region, nrs in (("left_sole", "8"), ("left_heel", "7")):
+        clin.select_option("#nrs-brush", nrs)
+        with clin.expect_response(lambda r: "/painmap/region" in r.url):
+            clin.click(f"#region-{region}")
+    clin.wait_for_selector("#pain-table >> text=left_heel")
+    walk.check(clin, "pain-map", "#region-left_sole", "#pain-table")
+    for box in ("neuropathic", "failed_injections", "failed_therapy", "psych_screened"):
+        clin.check(f"#screening-section input[name={box}]")
+    for name, value in (("pain_duration_months", "18"), ("failed_drug_classes", "3"), ("bdi_ii", "12")):
+        clin.fill(f"#screening-section input[name={name}]", value)
+    clin.locator("#screening-section button").click()
+    clin.wait_for_selector("#eligible")
+    walk.check(clin, "screening", "#eligible", "#plan-form button")
+    for box in clin.locator("#plan-form input[type=checkbox]").all():
+        box.set_checked(box.get_attribute("name") in ("L5:left", "S1:left"))
+    clin.locator("#plan-form button").click()
+    clin.wait_for_selector("#plan")
+    walk.check(clin, "plan", "#plan", "#trial-form button", "#trial-form input[name=start_date]")
+    clin.fill("#trial-form input[name=start_date]", start.isoformat())
+    clin.fill("#trial-form input[name=baseline_nrs]", "8")
+    clin.locator("#trial-form button").click()
+    clin.wait_for_selector("#diary")
+    walk.check(clin, "trial", "#diary", "#decision-form button")
+    pat = browser.new_context(viewport=VIEWPORTS[device], is_mobile=device == "phone", has_touch=True).new_page()
+    sign_in(pat, base, "ann", "patient-pass-1")
+    for i, nrs in enumerate([3, 3, 2, 3, 2]):
+        pat.fill("#diary-form input[name=day]", (start + timedelta(days=i)).isoformat())
+        pat.fill("#diary-form input[name=nrs]", str(nrs))
+        pat.fill("#diary-form input[name=activity_minutes]", "30")
+        swapped(pat, "#diary-section", lambda: pat.locator("#diary-form button").click())
+        pat.wait_for_selector(f"#diary-saved:has-text('NRS {nrs}')")
+    walk.check(pat, "patient-diary", "#diary-form button", "#diary-form input[name=nrs]", "#toggle")
+    clin.reload()
+    clin.locator("#decision-form button").click()
+    clin.wait_for_selector("#decision")
+    walk.check(clin, "decision", "#decision", "#implant-form button")
+    clin.locator("#implant-form button").click()
+    clin.wait_for_selector("#replacement")
+    walk.check(clin, "implant", "#battery", "#programming-link", "#replacement-form button")
+    clin.click("#programming-link")
+    clin.locator("#new-program button").click()
+    clin.wait_for_selector("#lead-1")
+    for contact, value in (("c2", "+"), ("c3", "-")):
+        clin.select_option(f"#lead-1 select[name={contact}]", value)
+    for field, value in (("pulse_width_us", "300"), ("frequency_hz", "20"), ("max_amplitude_ma", "0.6"),
+                         ("min_amplitude_ma", "0.3"), ("amplitude_ma", "0.5")):
+        clin.fill(f"#lead-1 input[name={field}]", value)
+    clin.check("#lead-1 input[name=enabled]")
+    swapped(clin, "#programming-panel", lambda: clin.click("#apply-1"))
+    assert "refused" not in clin.inner_text("#device-result")
+    swapped(clin, "#programming-panel", lambda: clin.click("#activate"))
+    walk.check(clin, "programming", "#stop-stimulation", "#apply-1", "#lead-1 input[name=amplitude_ma]",
+               "#activate")
+    pat.goto(f"{base}/patient")
+    swapped(pat, "#controller", lambda: pat.click("#amp-up"))
+    assert pat.inner_text("#amp-1") == "0.525"
+    walk.check(pat, "controller", "#amp-up", "#amp-down", "#toggle")
+    clin.goto(f"{base}/clinician/patients/{pid}")
+    form = clin.locator("#followups-section form")
+    form.locator("input[name=nrs]").fill("2")
+    form.locator("input[name=odi_pct]").fill("20")
+    form.locator("input[name=eq_vas]").fill("75")
+    form.locator("button").click()
+    clin.wait_for_selector("#followups-section td >> text=75")
+    walk.check(clin, "follow-up", "#followups-section button", "#followups-section input[name=notes]")
+    shots = sorted(p.name for p in walk.folders[0].iterdir())
+    assert len(shots) == walk.step == 12 and shots[0] == "01-patient-list.png", shots
