@@ -228,3 +228,29 @@ class AuditEntry(Base):
     patient_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     allowed: Mapped[bool] = mapped_column(Boolean)
     detail: Mapped[dict[str, Any]] = mapped_column()
+
+
+class RemoteSession(Base):
+    """A remote programming session (NeuroSphere Virtual Clinic, Abbott 2021): offered by the clinician, joined
+    from the patient's phone, kept alive by the phone's heartbeats. ``saved`` holds the device settings the IPG
+    goes back to when the session ends or its link drops. Kept in the database so every worker sees one state;
+    ``open_patient_id`` is the patient's id while the session is open (NULL once ended): one open session each."""
+
+    __tablename__ = "remote_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    open_patient_id: Mapped[int | None] = mapped_column(Integer, nullable=True, unique=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"))
+    clinician_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(8))  # offered | joined | ended
+    timeout_s: Mapped[float] = mapped_column(Float)  # no heartbeat for this long: the link is lost
+    saved: Mapped[dict[str, Any]] = mapped_column()  # programs, active_program, therapy_on
+    saved_at: Mapped[datetime]
+    started_at: Mapped[datetime]
+    joined_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_heartbeat_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    end_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    version: Mapped[int] = mapped_column(Integer)  # optimistic lock: a heartbeat and a drop cannot both land
+    clinician: Mapped[User] = relationship()
+    __mapper_args__ = {"version_id_col": version}

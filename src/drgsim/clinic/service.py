@@ -35,6 +35,7 @@ from drgsim.clinic.models import (
     PainMapRecord,
     Patient,
     PlanRecord,
+    RemoteSession,
     Screening,
     Trial,
     TrialDecision,
@@ -58,7 +59,14 @@ from drgsim.clinic.schemas import (
 )
 from drgsim.devices.events import Actor, Event
 from drgsim.devices.hardware import get_ipg_model
-from drgsim.devices.ipg import ActionResult, ImplantedLead, ImplantedPulseGenerator, Neurostimulator, TrialStimulator
+from drgsim.devices.ipg import (
+    SYSTEM,
+    ActionResult,
+    ImplantedLead,
+    ImplantedPulseGenerator,
+    Neurostimulator,
+    TrialStimulator,
+)
 from drgsim.devices.program import contacts_label
 
 RELIEF_RULE_PCT = 50.0  # trial success: >= 50 % relief (TRIAL-STIM, Eldabe et al. 2020)
@@ -333,6 +341,10 @@ def _device_action(db: Session, user: User, patient_id: int, action: str, *, cli
     """Load the patient's stimulator, let ``act`` drive it, store it with its events and the projected
     replacement date, and audit the outcome: the one path of every device change from the web."""
     p, row = device_of(db, user, patient_id, action, clinician_only=clinician_only)
+    blocked = _remote_block(db, user, p)
+    if blocked:
+        audit(db, user, action, p.id, device=row.serial, accepted=False, reason=blocked, **detail)
+        return DeviceOutcome(False, blocked, [], load_device(row))
     dev = load_device(row)
     out = _outcome(act(dev, _actor(user)))
     store_device(db, row, dev)
@@ -677,3 +689,150 @@ def audit_entries(db: Session, user: User, limit: int = 100, patient_id: int | N
     where = (AuditEntry.patient_id.in_(mine)) | (AuditEntry.user_id == user.id) if patient_id is None else \
         (AuditEntry.patient_id == patient_id) & AuditEntry.patient_id.in_(mine)
     return list(db.scalars(select(AuditEntry).where(where).order_by(AuditEntry.id.desc()).limit(limit)))
+
+
+# ---------------------------------------------------------------- remote programming
+REMOTE_TIMEOUT_ENV = "DRGSIM_REMOTE_TIMEOUT_S"
+REMOTE_TIMEOUT_S = 15.0  # default: a phone polling every 3 s misses 4 heartbeats before the link counts as lost
+REMOTE_TIMEOUT_RANGE_S = (2.0, 600.0)  # [project choice]
+
+
+def now() -> datetime:
+    """The clinic's clock of remote-session heartbeats (UTC), one function so tests can set it."""
+    return utcnow()
+
+
+def remote_timeout_s(raw: str | None) -> float:
+    """The heartbeat timeout of remote sessions from its setting (``DRGSIM_REMOTE_TIMEOUT_S``; None: the default)."""
+    if raw is None:
+        return REMOTE_TIMEOUT_S
+    lo, hi = REMOTE_TIMEOUT_RANGE_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not lo <= value <= hi:
+        raise ValueError(f"{REMOTE_TIMEOUT_ENV}={raw}; allowed: {lo:g}-{hi:g} seconds")
+    return value
+
+
+def as_utc(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)  # SQLite gives the stored UTC time back naive
+
+
+def _saved(dev: Neurostimulator) -> dict[str, Any]:
+    """The settings a remote session returns to: the programs, the selected one, therapy on or off."""
+    snap = dev.snapshot()
+    return {k: snap[k] for k in ("programs", "active_program", "therapy_on")}
+
+
+def last_remote(db: Session, patient_id: int) -> RemoteSession | None:
+    return latest(db, RemoteSession, patient_id)
+
+
+def _end_remote(db: Session, user: User | None, rs: RemoteSession, reason: str) -> None:
+    """End ``rs``; after a joined session the device reverts to the saved settings (a system event with the
+    reason). An offer never joined changed nothing remotely: nothing to revert."""
+    if rs.status == "joined":
+        row = db.get(Device, rs.device_id)
+        dev = load_device(row)
+        dev.revert_programs(SYSTEM, rs.saved, reason)
+        store_device(db, row, dev)
+        _project_battery(db, db.get(Patient, rs.patient_id), row, dev)
+    rs.status, rs.open_patient_id, rs.ended_at, rs.end_reason = "ended", None, now(), reason
+    audit(db, user, "remote.end", rs.patient_id, session=rs.id, reason=reason)
+    db.flush()
+
+
+def settle_remote(db: Session, patient_id: int) -> RemoteSession | None:
+    """The patient's latest remote session after checking its link: a joined session without a heartbeat for
+    its timeout ends here and the device reverts. Every request touching the session or the device calls it
+    (the clinician's status poll and the phone's heartbeats every few seconds), so no worker keeps a timer."""
+    rs = last_remote(db, patient_id)
+    if rs is not None and rs.status == "joined":
+        silent_s = (now() - as_utc(rs.last_heartbeat_at)).total_seconds()
+        if silent_s > rs.timeout_s:
+            _end_remote(db, None, rs, f"link lost: no heartbeat from the phone for {silent_s:.0f} s "
+                                      f"(timeout {rs.timeout_s:g} s); reverted to the settings saved at "
+                                      f"{as_utc(rs.saved_at).strftime('%H:%M:%S')} UTC")
+    return rs
+
+
+def _remote_block(db: Session, user: User, p: Patient) -> str | None:
+    """Why a clinician's change cannot go to the device now: a remote session is offered but not joined, or its
+    link was found lost by this very request (the change is not applied; the device reverted)."""
+    before = last_remote(db, p.id)
+    was_joined = before is not None and before.status == "joined"
+    rs = settle_remote(db, p.id)
+    if rs is None or user.role != "clinician":
+        return None
+    if rs.status == "offered":
+        return "the remote session is offered but the patient has not joined it yet: no link to the stimulator"
+    if rs.status == "ended" and was_joined:
+        return f"the remote session ended ({rs.end_reason}); this change was not applied"
+    return None
+
+
+def start_remote(db: Session, user: User, patient_id: int, timeout_s: float) -> RemoteSession:
+    """Offer the patient a remote programming session (the phone shows a join button)."""
+    p, row = device_of(db, user, patient_id, "remote.start", clinician_only=True)
+    rs = settle_remote(db, p.id)
+    if rs is not None and rs.status != "ended":
+        raise Conflict(f"patient {p.id} already has a remote session ({rs.status}); end it first")
+    t = now()
+    rs = RemoteSession(patient_id=p.id, open_patient_id=p.id, device_id=row.id, clinician_id=user.id,
+                       status="offered", timeout_s=timeout_s, saved=_saved(load_device(row)), saved_at=t, started_at=t)
+    db.add(rs)
+    db.flush()
+    audit(db, user, "remote.start", p.id, session=rs.id, device=row.serial, timeout_s=timeout_s)
+    return rs
+
+
+def join_remote(db: Session, user: User) -> RemoteSession:
+    """The patient joins the offered session from the phone: the device's settings now are the saved ones."""
+    p = own_patient(db, user)
+    rs = settle_remote(db, p.id)
+    if rs is None or rs.status != "offered":
+        raise Conflict("no remote session is offered to join" if rs is None or rs.status == "ended"
+                       else "the remote session is already joined")
+    row = db.get(Device, rs.device_id)
+    t = now()
+    rs.status, rs.joined_at, rs.last_heartbeat_at = "joined", t, t
+    rs.saved, rs.saved_at = _saved(load_device(row)), t
+    audit(db, user, "remote.join", p.id, session=rs.id)
+    db.flush()
+    return rs
+
+
+def heartbeat_remote(db: Session, user: User) -> RemoteSession | None:
+    """The phone is still connected (its poll every few seconds); the session as it is after the check."""
+    p = own_patient(db, user)
+    rs = settle_remote(db, p.id)
+    if rs is not None and rs.status == "joined":
+        rs.last_heartbeat_at = now()
+        db.flush()
+    return rs
+
+
+def save_remote(db: Session, user: User, patient_id: int) -> RemoteSession:
+    """The clinician keeps the settings on the device now: the link dropping later reverts to these."""
+    p = patient_for(db, user, patient_id, "remote.save", clinician_only=True)
+    rs = settle_remote(db, p.id)
+    if rs is None or rs.status != "joined":
+        raise Conflict(f"no joined remote session to save (the session is {rs.status if rs else 'not started'})")
+    row = db.get(Device, rs.device_id)
+    rs.saved, rs.saved_at = _saved(load_device(row)), now()
+    audit(db, user, "remote.save", p.id, session=rs.id, saved=rs.saved)
+    db.flush()
+    return rs
+
+
+def end_remote(db: Session, user: User, patient_id: int | None = None) -> RemoteSession:
+    """Either side ends the session (the patient: ``patient_id`` None, their own); unsaved changes revert."""
+    p = own_patient(db, user) if user.role == "patient" else patient_for(db, user, patient_id, "remote.end",
+                                                                         clinician_only=True)
+    rs = settle_remote(db, p.id)
+    if rs is None or rs.status == "ended":
+        raise Conflict("no remote session is open")
+    _end_remote(db, user, rs, f"ended by the {user.role}")
+    return rs

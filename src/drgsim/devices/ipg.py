@@ -560,6 +560,18 @@ class Neurostimulator:
         return self._act(actor, "set_cycling", {"program": program, "cycle_on_s": cycle_on_s,
                                                 "cycle_off_s": cycle_off_s}, mutate, CLINICIAN_ROLES)
 
+    def revert_programs(self, actor: Actor, saved: dict[str, Any], reason: str) -> ActionResult:
+        """Go back to ``saved`` settings (programs, the selected program, therapy on or off; a ``snapshot``'s keys),
+        as the IPG does when a remote programming session ends or loses its link before the changes were saved
+        (NeuroSphere Virtual Clinic, Abbott 2021). Impedance records and the battery stay; the system only."""
+        def mutate(s):
+            s.programs = {name: Program.model_validate(prog) for name, prog in saved["programs"].items()}
+            s.active_program = saved["active_program"]
+            s.therapy_on = bool(saved["therapy_on"]) and not s.mri_mode and not s.battery.depleted
+            return [reason]
+        return self._act(actor, "revert_programs", {"reason": reason, "programs": sorted(saved["programs"])}, mutate,
+                         ())
+
     # ------------------------------------------------------------------ patient (and clinician) actions
     def therapy_on(self, actor: Actor) -> ActionResult:
         def mutate(s):
