@@ -53,6 +53,19 @@ class PatientIn(BaseModel):
         return strong_password(v, info.data.get("username"))
 
 
+STAGES = ("evaluation", "trial", "trial_failed", "implanted")
+
+
+class PatientSearchIn(BaseModel):
+    """The clinician's list filter: words each found in the name, id, diagnosis or stage; an exact stage and
+    diagnosis (empty: any)."""
+
+    model_config = _IN
+    q: str = Field("", max_length=100)
+    stage: Literal[STAGES] | None = None
+    diagnosis: Diagnosis | None = None
+
+
 class PasswordChangeIn(BaseModel):
     """A signed-in user's new password; the current one proves it is them (a stolen session is not enough)."""
 

@@ -23,7 +23,7 @@ from drgsim.anatomy.painmap import PainMap, pain_map
 from drgsim.anatomy.planning import plan_targets
 from drgsim.clinic.auth import hash_password
 from drgsim.clinic.catalog import IPG_LEAD, IPG_MODEL, TRIAL_LEAD, TRIAL_MODEL
-from drgsim.clinic.guards import json_safe
+from drgsim.clinic.guards import MAX_ID, json_safe
 from drgsim.clinic.models import (
     AdverseEvent,
     AuditEntry,
@@ -50,6 +50,7 @@ from drgsim.clinic.schemas import (
     ImplantIn,
     LeadIn,
     PatientIn,
+    PatientSearchIn,
     PlanIn,
     ReplacementIn,
     ScreeningIn,
@@ -198,9 +199,26 @@ def create_patient(db: Session, user: User, data: PatientIn) -> Patient:
     return p
 
 
-def list_patients(db: Session, user: User) -> list[Patient]:
+def list_patients(db: Session, user: User, query: PatientSearchIn | None = None) -> list[Patient]:
+    """The clinician's patients; with ``query``, those where every word is in the name, the id (``12`` or
+    ``#12``), the diagnosis (code or label) or the stage, at the stage and diagnosis asked for."""
     require_clinician(user, "patient.list")
-    return list(db.scalars(select(Patient).where(Patient.clinician_id == user.id).order_by(Patient.id)))
+    stmt = select(Patient).where(Patient.clinician_id == user.id)
+    query = query or PatientSearchIn()
+    if query.stage:
+        stmt = stmt.where(Patient.stage == query.stage)
+    if query.diagnosis:
+        stmt = stmt.where(Patient.diagnosis == query.diagnosis.value)
+    for word in query.q.lower().split():
+        like = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        labelled = [code for code, label in DIAGNOSIS_LABELS.items() if word in label.lower()]
+        match = (func.lower(Patient.name).like(like, escape="\\") | Patient.diagnosis.like(like, escape="\\")
+                 | Patient.diagnosis.in_(labelled) | Patient.stage.like(like, escape="\\"))
+        number = word.removeprefix("#")
+        if number.isascii() and number.isdigit() and int(number) <= MAX_ID:
+            match |= Patient.id == int(number)
+        stmt = stmt.where(match)
+    return list(db.scalars(stmt.order_by(Patient.id)))
 
 
 # ---------------------------------------------------------------- evaluation
@@ -510,6 +528,15 @@ def relief(trial: Trial) -> Relief:
     mean = sum(d.nrs for d in trial.diary) / days
     pct = 100.0 * (trial.baseline_nrs - mean) / trial.baseline_nrs if trial.baseline_nrs > 0 else 0.0
     return Relief(trial.baseline_nrs, mean, pct, days, pct >= RELIEF_RULE_PCT - 1e-9, days >= MIN_DIARY_DAYS)
+
+
+def nrs_history(db: Session, patient_id: int) -> dict[str, list[tuple[date, int]]]:
+    """The patient's NRS over time: every trial's diary days and the follow-up visits, by date."""
+    diary = db.execute(select(DiaryEntry.day, DiaryEntry.nrs).join(Trial).where(Trial.patient_id == patient_id)
+                       .order_by(DiaryEntry.day)).all()
+    visits = db.execute(select(FollowUp.visit_date, FollowUp.nrs).where(FollowUp.patient_id == patient_id)
+                        .order_by(FollowUp.visit_date, FollowUp.id)).all()
+    return {"trial": [tuple(r) for r in diary], "follow-up": [tuple(r) for r in visits]}
 
 
 def decide(db: Session, user: User, patient_id: int, data: DecisionIn) -> TrialDecision:
