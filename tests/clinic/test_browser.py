@@ -214,3 +214,69 @@ def test_pathway_in_browser(server, browser):
     clin.goto(f"{base}/clinician")
     assert "trial succeeded" in clin.inner_text("#patients")
     shot(clin, "09-clinician-list")
+
+
+@pytest.fixture
+def short_link(monkeypatch):
+    """Remote sessions lose their link after 6 s without a heartbeat (the shortest the setting allows)."""
+    monkeypatch.setenv(service.REMOTE_TIMEOUT_ENV, "6")
+
+
+def test_remote_session_joined_on_a_phone(short_link, server, browser):
+    """The clinician offers a remote session, the patient joins on a phone, the phone's heartbeats keep the link
+    while the clinician's change reaches the device; the phone going away drops the link and the device reverts."""
+    base = server
+    clin = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    sign_in(clin, base, *CLINICIAN)
+    pid = create_patient(clin, base, "Ann Example", "ann")
+    token = clin.eval_on_selector("body", "b => JSON.parse(b.getAttribute('hx-headers'))['X-CSRF-Token']")
+    api = f"{base}/api/v1/patients/{pid}"
+
+    def send(method: str, path: str, body: dict) -> dict:
+        r = clin.request.fetch(f"{api}{path}", method=method, data=body, headers={"X-CSRF-Token": token})
+        assert r.ok, r.text()
+        return r.json()
+
+    send("PUT", "/painmap", {"nrs": {"left_sole": 8}})
+    send("POST", "/screening", {"diagnosis": "crps_i", "neuropathic": True, "pain_duration_months": 18,
+                                "failed_drug_classes": 3, "failed_injections": True, "failed_therapy": True,
+                                "psych_screened": True, "bdi_ii": 14})
+    send("POST", "/plan", {"targets": [{"level": "S1", "side": "left"}]})
+    send("POST", "/trial", {"start_date": service.today().isoformat(), "baseline_nrs": 8})
+    send("POST", "/programs", {"name": "P1"})
+    lead = {"contacts": "0+-0", "amplitude_ma": 0.5, "pulse_width_us": 300, "frequency_hz": 20, "enabled": True,
+            "min_amplitude_ma": 0.3, "max_amplitude_ma": 0.6}
+    send("PUT", "/programs/P1/leads/1", lead)
+    send("POST", "/therapy", {"on": True, "program": "P1"})
+
+    def amplitude() -> float:
+        return clin.request.get(f"{api}/device").json()["programs"]["P1"]["leads"]["1"]["amplitude_ma"]
+
+    phone_context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    phone = phone_context.new_page()
+    sign_in(phone, base, "ann", "patient-pass-1")
+    assert phone.locator("#remote-join").count() == 0
+    clin.goto(f"{base}/clinician/patients/{pid}")
+    clin.click("#remote-link")
+    clin.click("#remote-start")
+    clin.wait_for_selector("#remote-status[data-status=offered]")
+    phone.wait_for_selector("#remote-join", timeout=15_000)  # the phone's poll finds the offer
+    shot(phone, "10-phone-remote-offer")
+    phone.tap("#remote-join")
+    phone.wait_for_selector("#remote-state[data-status=joined]")
+    clin.wait_for_selector("#remote-status[data-status=joined]", timeout=10_000)
+    send("PUT", "/programs/P1/leads/1", {**lead, "amplitude_ma": 0.55})  # goes to the device over the link
+    assert amplitude() == 0.55
+    phone.wait_for_timeout(7_000)  # longer than the timeout: only the phone's heartbeats keep the link
+    clin.wait_for_selector("#remote-status[data-status=joined]")
+    ago = float(clin.inner_text("#remote-heartbeat").split("last heartbeat ")[1].split(" s ago")[0])
+    assert ago <= 2 * service.REMOTE_HEARTBEAT_S + 1
+    shot(phone, "11-phone-remote-joined")
+    shot(clin, "12-clinician-remote-joined")
+    phone_context.close()  # the phone goes away: no more heartbeats
+    clin.wait_for_selector("#remote-ended", timeout=20_000)
+    assert "link lost" in clin.inner_text("#remote-ended")
+    assert amplitude() == 0.5  # back to the settings saved when the patient joined
+    events = clin.request.get(f"{api}/device/events").json()
+    assert events[0]["action"] == "revert_programs" and events[0]["actor"]["role"] == "system"
+    shot(clin, "13-clinician-remote-link-lost")

@@ -720,8 +720,9 @@ def audit_entries(db: Session, user: User, limit: int = 100, patient_id: int | N
 
 # ---------------------------------------------------------------- remote programming
 REMOTE_TIMEOUT_ENV = "DRGSIM_REMOTE_TIMEOUT_S"
-REMOTE_TIMEOUT_S = 15.0  # default: a phone polling every 3 s misses 4 heartbeats before the link counts as lost
-REMOTE_TIMEOUT_RANGE_S = (2.0, 600.0)  # [project choice]
+REMOTE_HEARTBEAT_S = 3  # the phone's heartbeat period
+REMOTE_TIMEOUT_S = 15.0  # default: the phone misses 4 heartbeats before the link counts as lost [project choice]
+REMOTE_TIMEOUT_RANGE_S = (2.0 * REMOTE_HEARTBEAT_S, 600.0)  # at least two heartbeat periods [project choice]
 
 
 def now() -> datetime:

@@ -13,7 +13,6 @@ from drgsim.clinic import service as svc
 from drgsim.clinic.deps import CommitFirst, Ctx, ctx, render, see
 
 router = APIRouter(include_in_schema=False, route_class=CommitFirst)
-HEARTBEAT_S = 3  # the phone's heartbeat period; the timeout must allow a few to be missed
 OFFER_POLL_S = 5  # how often the phone looks for an offered session
 
 
@@ -22,7 +21,7 @@ def clinician_context(c: Ctx, pid: int, error: str | None = None) -> dict:
     p = svc.patient_for(c.db, c.user, pid, "remote.read", clinician_only=True)
     rs = svc.settle_remote(c.db, p.id)
     beat = rs.last_heartbeat_at if rs else None
-    return {"p": p, "rs": rs, "error": error, "poll_s": HEARTBEAT_S,
+    return {"p": p, "rs": rs, "error": error, "poll_s": svc.REMOTE_HEARTBEAT_S,
             "heartbeat_ago_s": None if beat is None else (svc.now() - svc.as_utc(beat)).total_seconds()}
 
 
@@ -73,8 +72,8 @@ def remote_end(request: Request, pid: int, c: Ctx = Depends(ctx)):
 def patient_panel(request: Request, c: Ctx, rs=None, error: str | None = None, http_status: int = 200):
     p = svc.own_patient(c.db, c.user)
     rs = rs or svc.settle_remote(c.db, p.id)
-    return render(request, c, "_remote_patient.html", http_status, rs=rs, error=error, heartbeat_s=HEARTBEAT_S,
-                  poll_s=OFFER_POLL_S)
+    return render(request, c, "_remote_patient.html", http_status, rs=rs, error=error,
+                  heartbeat_s=svc.REMOTE_HEARTBEAT_S, poll_s=OFFER_POLL_S)
 
 
 @router.get("/patient/remote", response_class=HTMLResponse)
