@@ -106,6 +106,21 @@ def test_saved_settings_survive_the_end_of_a_remote_session(app, monkeypatch):
         assert {"remote.start", "remote.join", "remote.save", "remote.end"} <= set(audit)
 
 
+def test_two_workers_starting_a_session_at_once_open_one(app, monkeypatch):
+    """The database keeps one open session per patient: a start that passed its check while another worker's
+    start landed is refused (409 on the panel), not a second session and not a 500."""
+    with TestClient(app) as c:
+        clinician_pages(c)
+        pid = new_patient(c)
+        to_trial(c, pid)
+        assert c.post(f"/clinician/patients/{pid}/remote", headers=HX).status_code == 200
+        monkeypatch.setattr(service, "settle_remote", lambda db, patient_id: None)  # the check saw no session
+        r = c.post(f"/clinician/patients/{pid}/remote", headers=HX)
+        assert r.status_code == 409 and "already has a remote session open" in r.text
+        monkeypatch.undo()
+        assert 'data-status="offered"' in c.get(f"/clinician/patients/{pid}/remote/status").text
+
+
 def test_remote_sessions_refuse_other_clinicians_and_a_bad_timeout_setting(app, migrated, new_client, monkeypatch):
     from tests.clinic.test_pages import page_login
 

@@ -15,7 +15,7 @@ from drgsim.devices import (
     TrialStimulator,
 )
 from drgsim.devices.events import Actor
-from drgsim.devices.ipg import DeviceState
+from drgsim.devices.ipg import SYSTEM, DeviceState
 
 from .conftest import BIPOLE, drg_ipg, program_all_leads
 
@@ -344,3 +344,25 @@ def test_import_programs_arrive_disabled_and_need_a_measurement():
     new.enable_lead(clin, "P1", 1).raise_if_rejected()
     assert new.program("P1") == old.program("P1")
     assert "already has programs" in new.import_programs(clin, old.state.programs).reason
+
+
+def test_revert_programs_goes_back_to_saved_settings_for_the_system_only(programmed):
+    """A remote session's end: the saved programs, selection and therapy state come back in one system event;
+    impedances stay; no clinician or patient can trigger it; a saved state the rules refuse is not applied."""
+    dev, cp, pc = programmed
+    snap = dev.snapshot()
+    saved = {k: snap[k] for k in ("programs", "active_program", "therapy_on")}
+    pc.amplitude_up().raise_if_rejected()
+    cp.create_program("B").raise_if_rejected()
+    pc.therapy_off().raise_if_rejected()
+    for actor in (Actor(role="clinician", name="dr-a"), Actor(role="patient", name="pt-1")):
+        r = dev.revert_programs(actor, saved, "link lost")
+        assert not r.accepted and "cannot do it" in r.reason
+    r = dev.revert_programs(SYSTEM, saved, "link lost")
+    assert r.accepted and r.warnings == ["link lost"] and r.event.params == {"reason": "link lost", "programs": ["A"]}
+    assert dev.snapshot()["programs"] == saved["programs"] and dev.state.therapy_on and dev.state.impedances
+    pc.mri_mode(True).raise_if_rejected()  # the saved 'therapy on' cannot come back in MRI mode
+    assert dev.revert_programs(SYSTEM, saved, "ended").accepted and not dev.state.therapy_on
+    broken = {**saved, "active_program": "gone"}
+    r = dev.revert_programs(SYSTEM, broken, "ended")
+    assert not r.accepted and "'gone' does not exist" in r.reason and dev.state.active_program == "A"

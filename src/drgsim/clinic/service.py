@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from drgsim.anatomy.candidate import assess_candidate
@@ -811,7 +812,10 @@ def start_remote(db: Session, user: User, patient_id: int, timeout_s: float) -> 
     rs = RemoteSession(patient_id=p.id, open_patient_id=p.id, device_id=row.id, clinician_id=user.id,
                        status="offered", timeout_s=timeout_s, saved=_saved(load_device(row)), saved_at=t, started_at=t)
     db.add(rs)
-    db.flush()
+    try:
+        db.flush()
+    except IntegrityError:  # another worker opened one at the same moment (one open session per patient)
+        raise Conflict(f"patient {patient_id} already has a remote session open; end it first") from None
     audit(db, user, "remote.start", p.id, session=rs.id, device=row.serial, timeout_s=timeout_s)
     return rs
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm.exc import StaleDataError
 
 from drgsim.clinic import service as svc
 from drgsim.clinic.deps import CommitFirst, Ctx, ctx, render, see
@@ -25,9 +26,20 @@ def clinician_context(c: Ctx, pid: int, error: str | None = None) -> dict:
             "heartbeat_ago_s": None if beat is None else (svc.now() - svc.as_utc(beat)).total_seconds()}
 
 
+def settled(c: Ctx, read):
+    """``read()``, again after a rollback when another worker changed the session at the same moment (its
+    link check or a heartbeat): the answer shows the session as that worker left it."""
+    try:
+        return read()
+    except StaleDataError:
+        c.db.rollback()
+        return read()
+
+
 def clinician_panel(request: Request, c: Ctx, pid: int, error: str | None = None,
                     http_status: int = 200) -> HTMLResponse:
-    return render(request, c, "_remote_clinician.html", http_status, **clinician_context(c, pid, error))
+    return render(request, c, "_remote_clinician.html", http_status,
+                  **settled(c, lambda: clinician_context(c, pid, error)))
 
 
 @router.get("/clinician/patients/{pid}/remote", response_class=HTMLResponse)
@@ -44,9 +56,11 @@ def clinician_step(request: Request, c: Ctx, pid: int, act) -> Response:
     """Start, save or end: the panel again (HTMX), or the page (a plain form post); a refused step says why."""
     try:
         act()
-    except svc.Conflict as err:
+        c.db.commit()  # the step is kept whatever the panel's own link check meets
+    except (svc.Conflict, StaleDataError) as err:
         c.db.rollback()
-        return clinician_panel(request, c, pid, str(err), 409)
+        why = str(err) if isinstance(err, svc.Conflict) else "the session changed at the same moment; try again"
+        return clinician_panel(request, c, pid, why, 409)
     if not request.headers.get("hx-request"):
         return see(f"/clinician/patients/{pid}/remote")
     return clinician_panel(request, c, pid)
@@ -70,8 +84,7 @@ def remote_end(request: Request, pid: int, c: Ctx = Depends(ctx)):
 
 # ------------------------------------------------------------ patient's phone
 def patient_panel(request: Request, c: Ctx, rs=None, error: str | None = None, http_status: int = 200):
-    p = svc.own_patient(c.db, c.user)
-    rs = rs or svc.settle_remote(c.db, p.id)
+    rs = rs or settled(c, lambda: svc.settle_remote(c.db, svc.own_patient(c.db, c.user).id))
     return render(request, c, "_remote_patient.html", http_status, rs=rs, error=error,
                   heartbeat_s=svc.REMOTE_HEARTBEAT_S, poll_s=OFFER_POLL_S)
 
@@ -84,9 +97,13 @@ def phone_remote(request: Request, c: Ctx = Depends(ctx)):
 def phone_step(request: Request, c: Ctx, act) -> HTMLResponse:
     try:
         rs = act()
+        c.db.commit()
     except svc.Conflict as err:
         c.db.rollback()
         return patient_panel(request, c, error=str(err), http_status=409)
+    except StaleDataError:  # the clinician's link check or end landed first: show the session as it is now
+        c.db.rollback()
+        return patient_panel(request, c)
     return patient_panel(request, c, rs)
 
 
