@@ -267,6 +267,7 @@ def test_remote_session_joined_on_a_phone(short_link, server, browser):
     clin.wait_for_selector("#remote-status[data-status=joined]", timeout=10_000)
     send("PUT", "/programs/P1/leads/1", {**lead, "amplitude_ma": 0.55})  # goes to the device over the link
     assert amplitude() == 0.55
+    phone.wait_for_selector("#amp-1:has-text('0.55')", timeout=10_000)  # the next heartbeat redraws the phone
     phone.wait_for_timeout(7_000)  # longer than the timeout: only the phone's heartbeats keep the link
     clin.wait_for_selector("#remote-status[data-status=joined]")
     ago = float(clin.inner_text("#remote-heartbeat").split("last heartbeat ")[1].split(" s ago")[0])

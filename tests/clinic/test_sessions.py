@@ -59,8 +59,14 @@ def test_remote_session_join_heartbeat_and_a_lost_link_reverts(app, migrated, mo
         r = phone.post("/patient/remote/join", headers=beat)
         assert r.status_code == 200 and 'data-status="joined"' in r.text
         assert 'hx-post="/patient/remote/heartbeat" hx-trigger="every 3s"' in r.text
+        shown = re.search(r'name="device_version" value="(\d+)"', phone.get("/patient").text)[1]
         r = set_amplitude(c, pid, 1.075)  # joined: the clinician's change goes to the device
         assert r.status_code == 200 and r.json()["accepted"] and amplitude(c, pid) == 1.075
+        r = phone.post("/patient/remote/heartbeat", data={"device_version": shown}, headers=beat)
+        assert 'id="controller" hx-swap-oob="true"' in r.text and 'id="amp-1">1.075</span>' in r.text  # redrawn
+        shown = re.search(r'name="device_version" value="(\d+)"', r.text)[1]
+        r = phone.post("/patient/remote/heartbeat", data={"device_version": shown}, headers=beat)
+        assert 'data-status="joined"' in r.text and "hx-swap-oob" not in r.text  # unchanged: not redrawn
         for _ in range(3):  # heartbeats keep the link across more than the timeout
             clock.wait(10)
             assert 'data-status="joined"' in phone.post("/patient/remote/heartbeat", headers=beat).text
@@ -72,8 +78,9 @@ def test_remote_session_join_heartbeat_and_a_lost_link_reverts(app, migrated, mo
         last = c.get(f"/api/v1/patients/{pid}/device/events").json()[0]
         assert (last["action"], last["actor"]["role"], last["accepted"]) == ("revert_programs", "system", True)
         assert "link lost" in last["params"]["reason"] and last["before"] == {"programs.P1.leads.1.amplitude_ma": 1.075}
-        r = phone.post("/patient/remote/heartbeat", headers=beat)
+        r = phone.post("/patient/remote/heartbeat", data={"device_version": shown}, headers=beat)
         assert 'data-status="ended"' in r.text and "link lost" in r.text and "remote-join" not in r.text
+        assert 'id="amp-1">1.025</span>' in r.text  # the phone redraws the reverted stimulator
         assert 'hx-get="/patient/remote"' in r.text  # the phone goes back to looking for an offer
 
 

@@ -11,7 +11,8 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm.exc import StaleDataError
 
 from drgsim.clinic import service as svc
-from drgsim.clinic.deps import CommitFirst, Ctx, ctx, render, see
+from drgsim.clinic.deps import CommitFirst, Ctx, ctx, form_data, render, see
+from drgsim.clinic.routes.programming import controller_context
 
 router = APIRouter(include_in_schema=False, route_class=CommitFirst)
 OFFER_POLL_S = 5  # how often the phone looks for an offered session
@@ -83,40 +84,49 @@ def remote_end(request: Request, pid: int, c: Ctx = Depends(ctx)):
 
 
 # ------------------------------------------------------------ patient's phone
-def patient_panel(request: Request, c: Ctx, rs=None, error: str | None = None, http_status: int = 200):
+def patient_panel(request: Request, c: Ctx, seen: str | None, rs=None, error: str | None = None,
+                  http_status: int = 200):
+    """The phone's session panel. ``seen``: the stimulator's version the phone's controller shows (its hidden
+    ``device_version``, sent with the session's requests; None for the offer poll, which never redraws, so a
+    tap's answer on the controller stays); when the stimulator changed since (the clinician's remote change,
+    a revert), the controller comes along as an out-of-band swap, so the phone shows the device as it is."""
     rs = rs or settled(c, lambda: svc.settle_remote(c.db, svc.own_patient(c.db, c.user).id))
+    p = svc.own_patient(c.db, c.user)
+    row = svc.active_device(c.db, p)
+    controller = controller_context(c, p) if row is not None and seen not in (None, str(row.version)) else {}
     return render(request, c, "_remote_patient.html", http_status, rs=rs, error=error,
-                  heartbeat_s=svc.REMOTE_HEARTBEAT_S, poll_s=OFFER_POLL_S)
+                  heartbeat_s=svc.REMOTE_HEARTBEAT_S, poll_s=OFFER_POLL_S, oob=bool(controller), **controller)
 
 
 @router.get("/patient/remote", response_class=HTMLResponse)
 def phone_remote(request: Request, c: Ctx = Depends(ctx)):
-    return patient_panel(request, c)
+    return patient_panel(request, c, None)
 
 
-def phone_step(request: Request, c: Ctx, act) -> HTMLResponse:
+def phone_step(request: Request, c: Ctx, form: dict, act) -> HTMLResponse:
+    seen = form.get("device_version")
     try:
         rs = act()
         c.db.commit()
     except svc.Conflict as err:
         c.db.rollback()
-        return patient_panel(request, c, error=str(err), http_status=409)
+        return patient_panel(request, c, seen, error=str(err), http_status=409)
     except StaleDataError:  # the clinician's link check or end landed first: show the session as it is now
         c.db.rollback()
-        return patient_panel(request, c)
-    return patient_panel(request, c, rs)
+        return patient_panel(request, c, seen)
+    return patient_panel(request, c, seen, rs)
 
 
 @router.post("/patient/remote/join", response_class=HTMLResponse)
-def phone_join(request: Request, c: Ctx = Depends(ctx)):
-    return phone_step(request, c, lambda: svc.join_remote(c.db, c.user))
+def phone_join(request: Request, c: Ctx = Depends(ctx), form: dict = Depends(form_data)):
+    return phone_step(request, c, form, lambda: svc.join_remote(c.db, c.user))
 
 
 @router.post("/patient/remote/heartbeat", response_class=HTMLResponse)
-def phone_heartbeat(request: Request, c: Ctx = Depends(ctx)):
-    return phone_step(request, c, lambda: svc.heartbeat_remote(c.db, c.user))
+def phone_heartbeat(request: Request, c: Ctx = Depends(ctx), form: dict = Depends(form_data)):
+    return phone_step(request, c, form, lambda: svc.heartbeat_remote(c.db, c.user))
 
 
 @router.post("/patient/remote/end", response_class=HTMLResponse)
-def phone_end(request: Request, c: Ctx = Depends(ctx)):
-    return phone_step(request, c, lambda: svc.end_remote(c.db, c.user))
+def phone_end(request: Request, c: Ctx = Depends(ctx), form: dict = Depends(form_data)):
+    return phone_step(request, c, form, lambda: svc.end_remote(c.db, c.user))
