@@ -51,12 +51,12 @@ def patient_rows(c: Ctx, query: dict[str, Any]) -> tuple[list, dict[str, str]]:
     return [(p, svc.trial_status(c.db, p.id)) for p in svc.list_patients(c.db, c.user, body)], {}
 
 
-def patient_list(request: Request, c: Ctx, name: str, **context) -> HTMLResponse:
+def patient_list(request: Request, c: Ctx, name: str, http_status: int = 200, **context) -> HTMLResponse:
     """The list (``clinician.html``) or only its table (``_patients.html``, the live filter's answer)."""
     search = dict(request.query_params)
     rows, search_errors = patient_rows(c, search)
-    return render(request, c, name, 422 if search_errors else context.pop("http_status", 200), rows=rows,
-                  search=search, search_errors=search_errors, stages=STAGES, **context)
+    return render(request, c, name, 422 if search_errors else http_status, rows=rows, search=search,
+                  search_errors=search_errors, stages=STAGES, **context)
 
 
 @router.get("/clinician", response_class=HTMLResponse)
