@@ -29,9 +29,9 @@ def test_add_clinician_and_migrate(tmp_path, monkeypatch):
     r = run("clinic", "add-clinician", "--username", "drjones", "--password", "short", "--json")
     assert r.exit_code == 2 and "at least 10" in json.loads(r.stdout)["error"]
     r = run("clinic", "migrate", "--revision", "base", "--json")
-    assert r.exit_code == 0 and json.loads(r.stdout) == {"before": "0002", "after": None}
+    assert r.exit_code == 0 and json.loads(r.stdout) == {"before": "0003", "after": None}
     r = run("clinic", "migrate", "--json")
-    assert r.exit_code == 0 and json.loads(r.stdout)["after"] == "0002"
+    assert r.exit_code == 0 and json.loads(r.stdout)["after"] == "0003"
     r = run("clinic", "migrate", "--revision", "nonsense", "--json")
     assert r.exit_code == 2 and "--revision='nonsense'" in json.loads(r.stdout)["error"]
 

@@ -21,7 +21,7 @@ def tables(url: str) -> set[str]:
 def test_upgrade_matches_models_and_downgrade_empties(db_url):
     assert current_revision(db_url) is None
     upgrade(db_url)
-    assert current_revision(db_url) == "0002"
+    assert current_revision(db_url) == "0003"
     assert tables(db_url) == set(Base.metadata.tables) | {"alembic_version"}
     engine = make_engine(db_url, pooled=False)
     with engine.connect() as conn:  # the migration creates exactly what the models declare
@@ -32,4 +32,4 @@ def test_upgrade_matches_models_and_downgrade_empties(db_url):
     assert current_revision(db_url) is None
     assert tables(db_url) <= {"alembic_version"}
     upgrade(db_url)  # and up again
-    assert current_revision(db_url) == "0002"
+    assert current_revision(db_url) == "0003"
