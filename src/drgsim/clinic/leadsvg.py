@@ -42,6 +42,8 @@ def lead_svg(lead: int, settings: LeadSettings, model: LeadModel,
                  "style": "cursor:pointer", **(contact_attrs(i) if contact_attrs else {})}
         out.append(f"<g{''.join(f' {k}={quoteattr(str(v))}' for k, v in attrs.items())}>"
                    f"<title>contact {i}: {name}</title>"
+                   f'<rect class="hit" x="0" y="{y:.1f}" width="160" height="{length:.1f}" fill="#ffffff" '
+                   f'fill-opacity="0"/>'  # the whole row, label included, takes the click
                    f'<rect x="{x - 3}" y="{y:.1f}" width="{BODY_WIDTH_PX + 6}" height="{length:.1f}" rx="3" '
                    f'fill="{fill}" stroke="#444444"/>'
                    f'<text x="{x + BODY_WIDTH_PX / 2}" y="{y + length / 2 + 5:.1f}" text-anchor="middle" '
