@@ -503,11 +503,11 @@ def toggle_mapping_region(db: Session, user: User, patient_id: int, program: str
                           region: str) -> ParesthesiaMapRecord:
     """A click on the mapping body map: ``region`` added to (or removed from) where the patient feels the program's
     present configuration today; a new entry for a new day or configuration, the old regions audited."""
+    p, row = device_of(db, user, patient_id, "mapping.save", clinician_only=True)
     try:
         pain_map({region: 1})
     except ValueError as err:
         raise InvalidInput("region", repr(region), str(err)) from None
-    p, row = device_of(db, user, patient_id, "mapping.save", clinician_only=True)
     config = configuration(load_device(row), program)
     rec = mapping_of(db, p.id, row.id, program, config)
     if rec is None or rec.day != today():
