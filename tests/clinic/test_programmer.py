@@ -214,7 +214,9 @@ def test_the_mapping_log_keeps_where_the_patient_feels_each_configuration(app, m
         configure(c, token, url)
         page = c.get(f"{url}?program=P1").text
         assert 'id="mapping"' in page and "nothing mapped yet" in page
-        assert f'hx-post="{url}/P1/mapping/region"' in page
+        assert f'hx-post="{url}/P1/mapping/region"' in page and 'id="mapping-region-left_sole"' in page
+        ids = re.findall(r' id="([^"]+)"', page)
+        assert len(ids) == len(set(ids))  # two body maps on one page, no id twice
         for region in ("left_sole", "left_heel", "left_sole", "left_calf"):
             r = post(c, f"{url}/P1/mapping/region", token, region=region)
             assert r.status_code == 200 and r.text.startswith('<section id="mapping">')
@@ -250,6 +252,7 @@ def test_a_refused_apply_keeps_what_was_typed(app):
         assert re.search(r'<option value="\+" selected>', form) and 'name="enabled" checked' in form
         errors = field_errors(form)
         assert "amplitude_ma=7.3 mA is outside the allowed range" in errors["amplitude_ma"]
+        assert "pulse_width_us" not in errors and "frequency_hz" not in errors  # only the fields the device named
         other = re.search(r'<form[^>]*id="lead-2".*?</form>', r.text, re.S)[0]
         assert 'value="7.3"' not in other  # only the form that was sent
         r = post(c, f"{url}/P1/leads/1", token, **lead_fields(token, amplitude_ma="0.55", frequency_hz="fast"))
@@ -257,5 +260,9 @@ def test_a_refused_apply_keeps_what_was_typed(app):
         form = re.search(r'<form[^>]*id="lead-1".*?</form>', r.text, re.S)[0]
         assert 'value="0.55"' in form and 'value="fast"' in form
         assert lead1(c, pid)["amplitude_ma"] == 0  # nothing applied
+        high = {"pulse_width_us": "720", "amplitude_ma": "4", "max_amplitude_ma": "4", "min_amplitude_ma": "0"}
+        r = post(c, f"{url}/P1/leads/1", token, **lead_fields(token, **high))
+        errors = field_errors(r.text)
+        assert "needs an explicit clinician override" in errors["override"] and 'value="720"' in r.text
         undo = c.get(f"{url}/P1/panel").text  # undo: the device's values again
         assert 'value="7.3"' not in undo and "data-field" not in undo

@@ -54,14 +54,15 @@ def body_map_svg(pain: Mapping[str, int] | None = None,
                  paresthesia: Mapping[str, float] | None = None,
                  *, reported: Iterable[str] | None = None,
                  region_attrs: Callable[[str], Mapping[str, str]] | None = None,
-                 title: str | None = None, width_px: int = 520) -> str:
+                 title: str | None = None, width_px: int = 520, id_prefix: str = "region-") -> str:
     """The body map as one ``<svg>`` string.
 
     ``pain``: NRS 0-10 per region id (absent: 0). ``paresthesia``: share 0-1 of each region covered by
     predicted paresthesia, drawn as a blue overlay that lets clicks through. ``reported``: region ids where the
     patient feels stimulation, filled and dash-outlined in green (a layer of its own, legend entry included).
     ``region_attrs(id)``: extra
-    attributes for a region's element (e.g. ``hx-post``); a region with any is drawn clickable.
+    attributes for a region's element (e.g. ``hx-post``); a region with any is drawn clickable. ``id_prefix``:
+    the start of each region element's id, so two maps on one page keep their ids unique.
     Invalid input raises ``ValueError`` naming the field, region, value and allowed range.
     """
     pain = _checked_pain(pain or {})
@@ -71,6 +72,9 @@ def body_map_svg(pain: Mapping[str, int] | None = None,
         _known("reported", rid)
     if title is not None and _NOT_XML.search(title):
         raise ValueError(f"title = {title!r}: has a control character XML cannot hold")
+    if not _ATTR_NAME.match(id_prefix):
+        raise ValueError(f"id_prefix = {id_prefix!r}: must start an XML name (a letter or _, then letters, digits, "
+                         f"-, _, ., :)")
     if isinstance(width_px, bool) or not isinstance(width_px, int) or width_px <= 0:
         raise ValueError(f"width_px = {width_px!r}: must be a positive integer (pixels)")
 
@@ -102,7 +106,7 @@ def body_map_svg(pain: Mapping[str, int] | None = None,
     out.append('<g class="regions" stroke-linejoin="round">')
     for r in atlas.regions:
         nrs = pain.get(r.id, 0)
-        attrs = {"id": f"region-{r.id}", "class": "region pain" if nrs else "region", "data-region": r.id,
+        attrs = {"id": f"{id_prefix}{r.id}", "class": "region pain" if nrs else "region", "data-region": r.id,
                  "data-nrs": str(nrs), "d": _path(_placed(r.polygon, shift[r.view])), "fill": pain_fill(nrs),
                  "stroke": "#2b1a12" if nrs else "#9a9a9a", "stroke-width": "0.7" if nrs else "0.3"}
         extra = _checked_attrs(r.id, region_attrs(r.id)) if region_attrs else {}

@@ -3,6 +3,7 @@ and the patient's controller and diary. Every change goes through the device, wh
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -62,7 +63,7 @@ def mapping_context(c: Ctx, pid: int, row, dev, program: str) -> dict[str, Any]:
     svg = body_map_svg(pain.nrs if pain else None, reported=now.regions if now else [],
                        region_attrs=lambda r: {"hx-post": url, "hx-vals": f'{{"region": "{r}"}}',
                                                "hx-target": "#mapping", "hx-swap": "outerHTML"},
-                       title="where the patient feels this configuration", width_px=420)
+                       title="where the patient feels this configuration", width_px=420, id_prefix="mapping-region-")
     return {"mapping_now": now, "mapping_svg": svg, "mappings": svc.mappings(c.db, pid, row.id)}
 
 
@@ -93,6 +94,15 @@ def lead_form(form: dict[str, Any]) -> dict[str, Any]:
 LEAD_FIELDS = ("amplitude_ma", "pulse_width_us", "frequency_hz", "min_amplitude_ma", "max_amplitude_ma", "contacts")
 
 
+def reason_by_field(reason: str) -> dict[str, str]:
+    """A device refusal split into its problems (each starts ``program '...' lead n:``), each problem beside the
+    lead-form field it names (``override`` for a charge the clinician has to accept)."""
+    problems = re.split(r"; (?=program ')", reason)
+    named = {k: "; ".join(x for x in problems if f"{k}=" in x) for k in LEAD_FIELDS}
+    named["override"] = "; ".join(x for x in problems if "clinician override" in x)
+    return {k: v for k, v in named.items() if v}
+
+
 @router.post("/clinician/patients/{pid}/programming/{program}/leads/{lead}", response_class=HTMLResponse)
 def programming_lead(request: Request, pid: int, program: str, lead: int, c: Ctx = Depends(ctx),
                      form: dict = Depends(form_data)):
@@ -108,9 +118,9 @@ def programming_lead(request: Request, pid: int, program: str, lead: int, c: Ctx
     if out.accepted:
         return render(request, c, "_programming_panel.html", result=out,
                       **programming_context(c, pid, program, out.device))
-    named = {k: out.reason for k in LEAD_FIELDS if f"{k}=" in (out.reason or "")}
     return render(request, c, "_programming_panel.html", result=out,
-                  **programming_context(c, pid, program, out.device, typed_lead=lead, typed=data, errors=named))
+                  **programming_context(c, pid, program, out.device, typed_lead=lead, typed=data,
+                                        errors=reason_by_field(out.reason or "")))
 
 
 @router.post("/clinician/patients/{pid}/programming/{program}/leads/{lead}/contacts/{contact}",
