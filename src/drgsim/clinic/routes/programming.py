@@ -115,12 +115,9 @@ def programming_lead(request: Request, pid: int, program: str, lead: int, c: Ctx
         return render(request, c, "_programming_panel.html", 422, result=out,
                       **programming_context(c, pid, program, typed_lead=lead, typed=data, errors=errors))
     out = svc.program_lead(c.db, c.user, pid, program, lead, body)
-    if out.accepted:
-        return render(request, c, "_programming_panel.html", result=out,
-                      **programming_context(c, pid, program, out.device))
+    kept = {} if out.accepted else {"typed_lead": lead, "typed": data, "errors": reason_by_field(out.reason or "")}
     return render(request, c, "_programming_panel.html", result=out,
-                  **programming_context(c, pid, program, out.device, typed_lead=lead, typed=data,
-                                        errors=reason_by_field(out.reason or "")))
+                  **programming_context(c, pid, program, out.device, **kept))
 
 
 @router.post("/clinician/patients/{pid}/programming/{program}/leads/{lead}/contacts/{contact}",
