@@ -4,6 +4,7 @@ Screenshots of every page go to ``test-artifacts/clinic/`` (or ``DRGSIM_TEST_ART
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -281,3 +282,53 @@ def test_remote_session_joined_on_a_phone(short_link, server, browser):
     events = clin.request.get(f"{api}/device/events").json()
     assert events[0]["action"] == "revert_programs" and events[0]["actor"]["role"] == "system"
     shot(clin, "13-clinician-remote-link-lost")
+
+
+def test_programmer_in_browser(server, browser, monkeypatch):
+    """Issue 17's clinician programmer: click contacts on the lead drawing, run the impedance check, ramp the
+    amplitude and capture the perception threshold at the amplitude reached."""
+    from types import SimpleNamespace
+
+    from drgsim.clinic.routes import programming
+    from tests.clinic.test_api import FOOT
+
+    # the panel asks for the prediction on every swap; this test is about the programmer, not the model
+    monkeypatch.setattr(programming, "prediction", lambda *a, **k: SimpleNamespace(status="computing", quality="quick",
+                                                                                 detail="not computed in this test"))
+    base = server
+    clin = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    sign_in(clin, base, *CLINICIAN)
+    api = clin.request
+    token = json.loads(clin.get_attribute("body", "hx-headers"))  # the CSRF header the page's HTMX sends
+    r = api.post(f"{base}/api/v1/patients", headers=token, data={
+        "name": "Cy Map", "birth_year": 1970, "sex": "male", "diagnosis": "crps_i", "username": "cymap",
+        "password": "patient-pass-1"})
+    assert r.status == 201, r.text()
+    pid = r.json()["id"]
+    for path, body in (("painmap", {"nrs": FOOT}), ("plan", {"targets": [{"level": "L5", "side": "left"}]}),
+                       ("screening", {"diagnosis": "crps_i", "neuropathic": True, "pain_duration_months": 18,
+                                      "failed_drug_classes": 3, "failed_injections": True, "failed_therapy": True,
+                                      "psych_screened": True, "bdi_ii": 14}),
+                       ("trial", {"start_date": service.today().isoformat(), "baseline_nrs": 8}),
+                       ("programs", {"name": "P1"})):
+        r = (api.put if path == "painmap" else api.post)(f"{base}/api/v1/patients/{pid}/{path}", headers=token,
+                                                          data=body)
+        assert r.ok, (path, r.text())
+    clin.goto(f"{base}/clinician/patients/{pid}/programming?program=P1")
+    panel = "#programming-panel"
+    for contact, state in ((2, "-"), (3, "-"), (3, "+")):
+        swapped(clin, panel, lambda: clin.click(f"#lead-1-contact-{contact}"))
+        assert clin.get_attribute(f"#lead-1-contact-{contact}", "data-state") == state
+    assert clin.input_value("#lead-1 select[name=c2]") == "-" and clin.input_value("#lead-1 select[name=c3]") == "+"
+    swapped(clin, panel, lambda: clin.click("#impedance-1"))
+    flags = clin.locator("#impedance-table-1 tr[data-contact]")
+    assert flags.count() == 4 and all(f == "ok" for f in (x.get_attribute("data-flag") for x in flags.all()))
+    for _ in range(4):
+        swapped(clin, panel, lambda: clin.click("#ramp-up-1"))
+    assert clin.inner_text("#ramp-amp-1") == "0.1"
+    swapped(clin, panel, lambda: clin.click("#capture-perception-1"))
+    row = clin.locator("#thresholds-table-1 tr").nth(1).locator("td").all_inner_texts()
+    assert row[1:] == ["P1", "0-+0", "40", "60", "0.1", "-", "-"], row
+    shot(clin, "07-programmer")
+    actions = [e["action"] for e in api.get(f"{base}/api/v1/patients/{pid}/device/events").json()]
+    assert {"set_contacts", "check_contacts", "measure_impedance", "ramp_amplitude"} <= set(actions)

@@ -215,6 +215,42 @@ class AdverseEvent(Base):
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
 
 
+class ThresholdRecord(Base):
+    """Thresholds the patient reported while the clinician ramped one lead's amplitude, for one configuration
+    (contacts, pulse width, frequency); each capture is a new row holding the configuration's values so far."""
+
+    __tablename__ = "stimulation_thresholds"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"))
+    program: Mapped[str] = mapped_column(String(20))
+    lead: Mapped[int] = mapped_column(Integer)
+    contacts: Mapped[str] = mapped_column(String(32))  # compact, contact 1 first: '0+-0'
+    pulse_width_us: Mapped[float] = mapped_column(Float)
+    frequency_hz: Mapped[float] = mapped_column(Float)
+    perception_ma: Mapped[float | None] = mapped_column(Float, nullable=True)
+    comfort_ma: Mapped[float | None] = mapped_column(Float, nullable=True)
+    discomfort_ma: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ParesthesiaMapRecord(Base):
+    """Where the patient feels stimulation (atlas regions) with a program's configuration, on one day; a click
+    on the map changes that day's entry (the old regions stay in the audit trail)."""
+
+    __tablename__ = "paresthesia_maps"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"))
+    program: Mapped[str] = mapped_column(String(20))
+    configuration: Mapped[dict[str, Any]] = mapped_column()  # lead -> contacts, amplitude, pulse width, ...
+    regions: Mapped[list[Any]] = mapped_column()  # atlas region ids
+    day: Mapped[date] = mapped_column(Date)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class AuditEntry(Base):
     """Who did or tried what, to which patient's record; refused access is recorded too."""
 

@@ -183,6 +183,21 @@ class LeadIn(BaseModel):
         return self
 
 
+class ThresholdIn(BaseModel):
+    """Thresholds the patient reports on an amplitude ramp (mA; blank: not captured now), checked on the device."""
+
+    model_config = _IN
+    perception_ma: float | None = Field(None, ge=0, description="the patient first feels stimulation")
+    comfort_ma: float | None = Field(None, ge=0, description="the strongest comfortable stimulation")
+    discomfort_ma: float | None = Field(None, ge=0, description="stimulation becomes uncomfortable")
+
+    @model_validator(mode="after")
+    def _one_given(self):
+        if self.perception_ma is None and self.comfort_ma is None and self.discomfort_ma is None:
+            raise ValueError("give at least one of perception_ma, comfort_ma, discomfort_ma (mA)")
+        return self
+
+
 class StepIn(BaseModel):
     model_config = _IN
     steps: int = Field(ge=-10, le=10)

@@ -34,10 +34,12 @@ from drgsim.clinic.models import (
     FollowUp,
     ImplantRecord,
     PainMapRecord,
+    ParesthesiaMapRecord,
     Patient,
     PlanRecord,
     RemoteSession,
     Screening,
+    ThresholdRecord,
     Trial,
     TrialDecision,
     User,
@@ -57,6 +59,7 @@ from drgsim.clinic.schemas import (
     ScreeningIn,
     StepIn,
     TherapyIn,
+    ThresholdIn,
     TrialIn,
 )
 from drgsim.devices.events import Actor, Event
@@ -69,7 +72,8 @@ from drgsim.devices.ipg import (
     Neurostimulator,
     TrialStimulator,
 )
-from drgsim.devices.program import contacts_label
+from drgsim.devices.program import LeadSettings, contacts_label
+from drgsim.devices.ranges import ParameterError
 
 RELIEF_RULE_PCT = 50.0  # trial success: >= 50 % relief (TRIAL-STIM, Eldabe et al. 2020)
 MIN_DIARY_DAYS = 5  # days of diary the decision needs [project choice: most of the one-week trial]
@@ -379,12 +383,7 @@ def create_program(db: Session, user: User, patient_id: int, name: str) -> Devic
 
 
 def _program_lead(dev: Neurostimulator, a: Actor, program: str, lead: int, data: LeadIn) -> list[ActionResult]:
-    try:
-        cur = dev.program(program).leads.get(lead)
-    except KeyError:
-        raise NotFound(f"program {program!r} does not exist") from None
-    if cur is None:
-        raise NotFound(f"lead {lead} is not implanted")
+    cur = _lead_settings(dev, program, lead)
     results = []
     if contacts_label(cur.contacts) != data.contacts:
         results.append(dev.set_contacts(a, program, lead, data.contacts))
@@ -416,6 +415,149 @@ def program_lead(db: Session, user: User, patient_id: int, program: str, lead: i
     return _device_action(db, user, patient_id, "program.edit", clinician_only=True, program=program, lead=lead,
                           settings=data.model_dump(mode="json"),
                           act=lambda dev, a: _program_lead(dev, a, program, lead, data))
+
+
+CONTACT_CYCLE = {"0": "-", "-": "+", "+": "0"}  # a click on a contact of the lead drawing: off -> - -> + -> off
+
+
+def cycle_contact(db: Session, user: User, patient_id: int, program: str, lead: int, contact: int) -> DeviceOutcome:
+    """A click on contact ``contact`` of the lead drawing: the next state of that contact, applied through the
+    lead-edit path (``program_lead``); the new configuration starts disabled at 0 mA, as the device rule says."""
+    _, row = device_of(db, user, patient_id, "program.edit", clinician_only=True)
+    ls = _lead_settings(load_device(row), program, lead)
+    label = contacts_label(ls.contacts)
+    if not 1 <= contact <= len(label):
+        raise InvalidInput("contact", contact, f"1-{len(label)} (the contacts of lead {lead})")
+    label = label[:contact - 1] + CONTACT_CYCLE[label[contact - 1]] + label[contact:]
+    limits = ls.patient_limits
+    data = LeadIn(contacts=label, amplitude_ma=0.0, pulse_width_us=ls.pulse_width_us, frequency_hz=ls.frequency_hz,
+                  enabled=False, min_amplitude_ma=limits.min_amplitude_ma if limits else 0.0,
+                  max_amplitude_ma=limits.max_amplitude_ma if limits else 0.0)
+    return program_lead(db, user, patient_id, program, lead, data)
+
+
+def _lead_settings(dev: Neurostimulator, program: str, lead: int) -> LeadSettings:
+    """The lead's settings in ``program`` (NotFound naming the program or the lead)."""
+    try:
+        ls = dev.program(program).leads.get(lead)
+    except KeyError:
+        raise NotFound(f"program {program!r} does not exist") from None
+    if ls is None:
+        raise NotFound(f"lead {lead} is not implanted")
+    return ls
+
+
+def check_impedance(db: Session, user: User, patient_id: int, program: str, lead: int) -> DeviceOutcome:
+    """The impedance check of a lead: each contact (ohms, open/short flags) and, when the program's configuration
+    has a + and a -, that configuration too; both are device events."""
+    def act(dev: Neurostimulator, a: Actor) -> list[ActionResult]:
+        valid = _lead_settings(dev, program, lead).config_valid
+        return [dev.check_contacts(a, lead)] + ([dev.measure_impedance(a, program, lead)] if valid else [])
+    return _device_action(db, user, patient_id, "impedance.check", clinician_only=True, program=program, lead=lead,
+                          act=act)
+
+
+def ramp_amplitude(db: Session, user: User, patient_id: int, program: str, lead: int, steps: int) -> DeviceOutcome:
+    """One step of a threshold ramp: the lead's amplitude moved by device steps (refused at the device limits)."""
+    def act(dev: Neurostimulator, a: Actor) -> list[ActionResult]:
+        _lead_settings(dev, program, lead)
+        return [dev.ramp_amplitude(a, program, lead, steps)]
+    return _device_action(db, user, patient_id, "amplitude.ramp", clinician_only=True, program=program, lead=lead,
+                          steps=steps, act=act)
+
+
+THRESHOLDS = ("perception_ma", "comfort_ma", "discomfort_ma")  # in the order the patient reaches them
+
+
+def capture_thresholds(db: Session, user: User, patient_id: int, program: str, lead: int,
+                       data: ThresholdIn) -> ThresholdRecord:
+    """Thresholds of the lead's present configuration: the given ones added to those captured before for it (a
+    new row), each on the device's amplitude grid and perception <= comfort <= discomfort."""
+    p, row = device_of(db, user, patient_id, "thresholds.capture", clinician_only=True)
+    dev = load_device(row)
+    ls = _lead_settings(dev, program, lead)
+    given = {k: v for k, v in data.model_dump().items() if v is not None}
+    for name, value in given.items():
+        try:
+            dev.model.check_parameter("amplitude_ma", value, name)
+        except ParameterError as err:
+            raise InvalidInput(name, f"{value} mA", f"{err.allowed} ({err.why})") from None
+    config = dict(device_id=row.id, program=program, lead=lead, contacts=contacts_label(ls.contacts),
+                  pulse_width_us=ls.pulse_width_us, frequency_hz=ls.frequency_hz)
+    before = db.scalar(select(ThresholdRecord).filter_by(patient_id=p.id, **config)
+                       .order_by(ThresholdRecord.id.desc()).limit(1))
+    values = {k: getattr(before, k) if before else None for k in THRESHOLDS} | given
+    _check_order(values, given)
+    rec = ThresholdRecord(patient_id=p.id, created_by=user.id, **config, **values)
+    db.add(rec)
+    audit(db, user, "thresholds.capture", p.id, device=row.serial, **config, **values)
+    db.flush()
+    return rec
+
+
+def _check_order(values: dict[str, float | None], given: dict[str, float]) -> None:
+    """perception <= comfort <= discomfort among the known values; the error names a field just given."""
+    known = [(k, values[k]) for k in THRESHOLDS if values[k] is not None]
+    for (lo_name, lo), (hi_name, hi) in zip(known, known[1:]):
+        if lo > hi + 1e-9:
+            name, value = (hi_name, hi) if hi_name in given else (lo_name, lo)
+            raise InvalidInput(name, f"{value} mA", f"perception_ma <= comfort_ma <= discomfort_ma for this "
+                                                    f"configuration ({lo_name} is {lo} mA, {hi_name} {hi} mA)")
+
+
+def thresholds(db: Session, patient_id: int, device_id: int) -> list[ThresholdRecord]:
+    """The captured thresholds of the patient's device, newest first."""
+    return list(db.scalars(select(ThresholdRecord).where(ThresholdRecord.patient_id == patient_id,
+                                                         ThresholdRecord.device_id == device_id)
+                           .order_by(ThresholdRecord.id.desc())))
+
+
+def configuration(dev: Neurostimulator, program: str) -> dict[str, Any]:
+    """A program's stimulation as a mapping entry records it: per lead, contacts and the pulse."""
+    if program not in dev.state.programs:
+        raise NotFound(f"program {program!r} does not exist")
+    return {str(n): {"contacts": contacts_label(ls.contacts), "amplitude_ma": ls.amplitude_ma,
+                     "pulse_width_us": ls.pulse_width_us, "frequency_hz": ls.frequency_hz, "enabled": ls.enabled}
+            for n, ls in sorted(dev.program(program).leads.items())}
+
+
+def mapping_of(db: Session, patient_id: int, device_id: int, program: str,
+               config: dict[str, Any]) -> ParesthesiaMapRecord | None:
+    """The latest mapping entry of exactly this configuration of ``program``."""
+    rows = db.scalars(select(ParesthesiaMapRecord).where(
+        ParesthesiaMapRecord.patient_id == patient_id, ParesthesiaMapRecord.device_id == device_id,
+        ParesthesiaMapRecord.program == program).order_by(ParesthesiaMapRecord.id.desc()))
+    return next((r for r in rows if r.configuration == config), None)
+
+
+def toggle_mapping_region(db: Session, user: User, patient_id: int, program: str,
+                          region: str) -> ParesthesiaMapRecord:
+    """A click on the mapping body map: ``region`` added to (or removed from) where the patient feels the program's
+    present configuration today; a new entry for a new day or configuration, the old regions audited."""
+    p, row = device_of(db, user, patient_id, "mapping.save", clinician_only=True)
+    try:
+        pain_map({region: 1})
+    except ValueError as err:
+        raise InvalidInput("region", repr(region), str(err)) from None
+    config = configuration(load_device(row), program)
+    rec = mapping_of(db, p.id, row.id, program, config)
+    if rec is None or rec.day != today():
+        rec = ParesthesiaMapRecord(patient_id=p.id, device_id=row.id, program=program, configuration=config,
+                                   regions=[], day=today(), created_by=user.id)
+        db.add(rec)
+    old = list(rec.regions)
+    rec.regions = sorted(set(old) ^ {region})
+    audit(db, user, "mapping.save", p.id, device=row.serial, program=program, day=today().isoformat(),
+          configuration=config, old=old, regions=rec.regions)
+    db.flush()
+    return rec
+
+
+def mappings(db: Session, patient_id: int, device_id: int) -> list[ParesthesiaMapRecord]:
+    """The mapping log of the patient's device, newest first."""
+    return list(db.scalars(select(ParesthesiaMapRecord).where(ParesthesiaMapRecord.patient_id == patient_id,
+                                                              ParesthesiaMapRecord.device_id == device_id)
+                           .order_by(ParesthesiaMapRecord.id.desc())))
 
 
 def _therapy(dev: Neurostimulator, a: Actor, data: TherapyIn) -> list[ActionResult]:
