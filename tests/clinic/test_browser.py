@@ -4,6 +4,7 @@ Screenshots of every page go to ``test-artifacts/clinic/`` (or ``DRGSIM_TEST_ART
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -249,14 +250,18 @@ class Walk:
 
 
 @pytest.mark.parametrize("device", list(VIEWPORTS))
-def test_pathway_fits_a_phone_and_a_tablet(server, browser, tmp_path, device):
-    """The whole pathway at the device's viewport, clinician and patient alike (predictions are not asked
-    for: the programming page's prediction requests are answered 503 by the browser here)."""
+def test_pathway_fits_a_phone_and_a_tablet(server, browser, tmp_path, device, monkeypatch):
+    """The whole pathway at the device's viewport, clinician and patient alike (no prediction is computed:
+    this test is about the layout, as ``test_programmer_in_browser``)."""
+    from types import SimpleNamespace
+
+    from drgsim.clinic.routes import programming
+
+    monkeypatch.setattr(programming, "prediction", lambda *a, **k: SimpleNamespace(
+        status="computing", quality="quick", detail="not computed in this test"))
     base, walk, today = server, Walk(device, tmp_path), service.today()
     start = today - timedelta(days=7)
-    context = browser.new_context(viewport=VIEWPORTS[device], is_mobile=device == "phone", has_touch=True)
-    context.route("**/prediction", lambda route: route.fulfill(status=503, body="not in this test"))
-    clin = context.new_page()
+    clin = browser.new_context(viewport=VIEWPORTS[device], is_mobile=device == "phone", has_touch=True).new_page()
     sign_in(clin, base, *CLINICIAN)
     walk.check(clin, "patient-list", "#new-patient button", "#new-patient input[name=username]")
     pid = create_patient(clin, base, "Ann Example", "ann")
@@ -328,3 +333,120 @@ def test_pathway_fits_a_phone_and_a_tablet(server, browser, tmp_path, device):
     walk.check(clin, "follow-up", "#followups-section button", "#followups-section input[name=notes]")
     shots = sorted(p.name for p in walk.folders[0].iterdir())
     assert len(shots) == walk.step == 12 and shots[0] == "01-patient-list.png", shots
+
+
+@pytest.fixture
+def short_link(monkeypatch):
+    """Remote sessions lose their link after 6 s without a heartbeat (the shortest the setting allows)."""
+    monkeypatch.setenv(service.REMOTE_TIMEOUT_ENV, "6")
+
+
+def test_remote_session_joined_on_a_phone(short_link, server, browser):
+    """The clinician offers a remote session, the patient joins on a phone, the phone's heartbeats keep the link
+    while the clinician's change reaches the device; the phone going away drops the link and the device reverts."""
+    base = server
+    clin = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    sign_in(clin, base, *CLINICIAN)
+    pid = create_patient(clin, base, "Ann Example", "ann")
+    token = clin.eval_on_selector("body", "b => JSON.parse(b.getAttribute('hx-headers'))['X-CSRF-Token']")
+    api = f"{base}/api/v1/patients/{pid}"
+
+    def send(method: str, path: str, body: dict) -> dict:
+        r = clin.request.fetch(f"{api}{path}", method=method, data=body, headers={"X-CSRF-Token": token})
+        assert r.ok, r.text()
+        return r.json()
+
+    send("PUT", "/painmap", {"nrs": {"left_sole": 8}})
+    send("POST", "/screening", {"diagnosis": "crps_i", "neuropathic": True, "pain_duration_months": 18,
+                                "failed_drug_classes": 3, "failed_injections": True, "failed_therapy": True,
+                                "psych_screened": True, "bdi_ii": 14})
+    send("POST", "/plan", {"targets": [{"level": "S1", "side": "left"}]})
+    send("POST", "/trial", {"start_date": service.today().isoformat(), "baseline_nrs": 8})
+    send("POST", "/programs", {"name": "P1"})
+    lead = {"contacts": "0+-0", "amplitude_ma": 0.5, "pulse_width_us": 300, "frequency_hz": 20, "enabled": True,
+            "min_amplitude_ma": 0.3, "max_amplitude_ma": 0.6}
+    send("PUT", "/programs/P1/leads/1", lead)
+    send("POST", "/therapy", {"on": True, "program": "P1"})
+
+    def amplitude() -> float:
+        return clin.request.get(f"{api}/device").json()["programs"]["P1"]["leads"]["1"]["amplitude_ma"]
+
+    phone_context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    phone = phone_context.new_page()
+    sign_in(phone, base, "ann", "patient-pass-1")
+    assert phone.locator("#remote-join").count() == 0
+    clin.goto(f"{base}/clinician/patients/{pid}")
+    clin.click("#remote-link")
+    clin.click("#remote-start")
+    clin.wait_for_selector("#remote-status[data-status=offered]")
+    phone.wait_for_selector("#remote-join", timeout=15_000)  # the phone's poll finds the offer
+    shot(phone, "10-phone-remote-offer")
+    phone.tap("#remote-join")
+    phone.wait_for_selector("#remote-state[data-status=joined]")
+    clin.wait_for_selector("#remote-status[data-status=joined]", timeout=10_000)
+    send("PUT", "/programs/P1/leads/1", {**lead, "amplitude_ma": 0.55})  # goes to the device over the link
+    assert amplitude() == 0.55
+    phone.wait_for_selector("#amp-1:has-text('0.55')", timeout=10_000)  # the next heartbeat redraws the phone
+    phone.wait_for_timeout(7_000)  # longer than the timeout: only the phone's heartbeats keep the link
+    clin.wait_for_selector("#remote-status[data-status=joined]")
+    ago = float(clin.inner_text("#remote-heartbeat").split("last heartbeat ")[1].split(" s ago")[0])
+    assert ago <= 2 * service.REMOTE_HEARTBEAT_S + 1
+    shot(phone, "11-phone-remote-joined")
+    shot(clin, "12-clinician-remote-joined")
+    phone_context.close()  # the phone goes away: no more heartbeats
+    clin.wait_for_selector("#remote-ended", timeout=20_000)
+    assert "link lost" in clin.inner_text("#remote-ended")
+    assert amplitude() == 0.5  # back to the settings saved when the patient joined
+    events = clin.request.get(f"{api}/device/events").json()
+    assert events[0]["action"] == "revert_programs" and events[0]["actor"]["role"] == "system"
+    shot(clin, "13-clinician-remote-link-lost")
+
+
+def test_programmer_in_browser(server, browser, monkeypatch):
+    """Issue 17's clinician programmer: click contacts on the lead drawing, run the impedance check, ramp the
+    amplitude and capture the perception threshold at the amplitude reached."""
+    from types import SimpleNamespace
+
+    from drgsim.clinic.routes import programming
+    from tests.clinic.test_api import FOOT
+
+    # the panel asks for the prediction on every swap; this test is about the programmer, not the model
+    monkeypatch.setattr(programming, "prediction", lambda *a, **k: SimpleNamespace(status="computing", quality="quick",
+                                                                                 detail="not computed in this test"))
+    base = server
+    clin = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    sign_in(clin, base, *CLINICIAN)
+    api = clin.request
+    token = json.loads(clin.get_attribute("body", "hx-headers"))  # the CSRF header the page's HTMX sends
+    r = api.post(f"{base}/api/v1/patients", headers=token, data={
+        "name": "Cy Map", "birth_year": 1970, "sex": "male", "diagnosis": "crps_i", "username": "cymap",
+        "password": "patient-pass-1"})
+    assert r.status == 201, r.text()
+    pid = r.json()["id"]
+    for path, body in (("painmap", {"nrs": FOOT}), ("plan", {"targets": [{"level": "L5", "side": "left"}]}),
+                       ("screening", {"diagnosis": "crps_i", "neuropathic": True, "pain_duration_months": 18,
+                                      "failed_drug_classes": 3, "failed_injections": True, "failed_therapy": True,
+                                      "psych_screened": True, "bdi_ii": 14}),
+                       ("trial", {"start_date": service.today().isoformat(), "baseline_nrs": 8}),
+                       ("programs", {"name": "P1"})):
+        r = (api.put if path == "painmap" else api.post)(f"{base}/api/v1/patients/{pid}/{path}", headers=token,
+                                                          data=body)
+        assert r.ok, (path, r.text())
+    clin.goto(f"{base}/clinician/patients/{pid}/programming?program=P1")
+    panel = "#programming-panel"
+    for contact, state in ((2, "-"), (3, "-"), (3, "+")):
+        swapped(clin, panel, lambda: clin.click(f"#lead-1-contact-{contact}"))
+        assert clin.get_attribute(f"#lead-1-contact-{contact}", "data-state") == state
+    assert clin.input_value("#lead-1 select[name=c2]") == "-" and clin.input_value("#lead-1 select[name=c3]") == "+"
+    swapped(clin, panel, lambda: clin.click("#impedance-1"))
+    flags = clin.locator("#impedance-table-1 tr[data-contact]")
+    assert flags.count() == 4 and all(f == "ok" for f in (x.get_attribute("data-flag") for x in flags.all()))
+    for _ in range(4):
+        swapped(clin, panel, lambda: clin.click("#ramp-up-1"))
+    assert clin.inner_text("#ramp-amp-1") == "0.1"
+    swapped(clin, panel, lambda: clin.click("#capture-perception-1"))
+    row = clin.locator("#thresholds-table-1 tr").nth(1).locator("td").all_inner_texts()
+    assert row[1:] == ["P1", "0-+0", "40", "60", "0.1", "-", "-"], row
+    shot(clin, "07-programmer")
+    actions = [e["action"] for e in api.get(f"{base}/api/v1/patients/{pid}/device/events").json()]
+    assert {"set_contacts", "check_contacts", "measure_impedance", "ramp_amplitude"} <= set(actions)

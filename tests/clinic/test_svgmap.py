@@ -216,3 +216,19 @@ def test_output_is_deterministic(pain, shares):
     first = body_map_svg(pain, shares, title="t")
     assert body_map_svg(dict(reversed(list(pain.items()))), dict(shares), title="t") == first
     parse(first)
+
+
+def test_reported_regions_are_a_green_layer_with_a_legend_and_prefixed_ids():
+    root = parse(body_map_svg({"left_sole": 6}, {"left_sole": 0.5}, reported=["left_heel", "left_heel", "left_calf"],
+                              id_prefix="m-"))
+    layer = root.find(".//svg:g[@class='reported-layer']", NS)
+    assert sorted(p.get("data-region") for p in layer) == ["left_calf", "left_heel"]
+    assert layer.get("pointer-events") == "none" and layer.get("fill") != root.find(
+        ".//svg:g[@class='paresthesia-layer']", NS).get("fill")
+    assert root.find(".//svg:rect[@class='legend-reported']", NS) is not None
+    assert root.find(".//svg:path[@id='m-left_sole']", NS) is not None
+    assert parse(body_map_svg()).find(".//svg:rect[@class='legend-reported']", NS) is None
+    with pytest.raises(ValueError, match="reported: unknown body region 'left_foot'"):
+        body_map_svg(reported=["left_foot"])
+    with pytest.raises(ValueError, match="id_prefix = '1x'"):
+        body_map_svg(id_prefix="1x")

@@ -15,7 +15,7 @@ from drgsim.devices import (
     TrialStimulator,
 )
 from drgsim.devices.events import Actor
-from drgsim.devices.ipg import DeviceState
+from drgsim.devices.ipg import SYSTEM, DeviceState
 
 from .conftest import BIPOLE, drg_ipg, program_all_leads
 
@@ -344,3 +344,55 @@ def test_import_programs_arrive_disabled_and_need_a_measurement():
     new.enable_lead(clin, "P1", 1).raise_if_rejected()
     assert new.program("P1") == old.program("P1")
     assert "already has programs" in new.import_programs(clin, old.state.programs).reason
+
+
+def test_revert_programs_goes_back_to_saved_settings_for_the_system_only(programmed):
+    """A remote session's end: the saved programs, selection and therapy state come back in one system event;
+    impedances stay; no clinician or patient can trigger it; a saved state the rules refuse is not applied."""
+    dev, cp, pc = programmed
+    snap = dev.snapshot()
+    saved = {k: snap[k] for k in ("programs", "active_program", "therapy_on")}
+    pc.amplitude_up().raise_if_rejected()
+    cp.create_program("B").raise_if_rejected()
+    pc.therapy_off().raise_if_rejected()
+    for actor in (Actor(role="clinician", name="dr-a"), Actor(role="patient", name="pt-1")):
+        r = dev.revert_programs(actor, saved, "link lost")
+        assert not r.accepted and "cannot do it" in r.reason
+    r = dev.revert_programs(SYSTEM, saved, "link lost")
+    assert r.accepted and r.warnings == ["link lost"] and r.event.params == {"reason": "link lost", "programs": ["A"]}
+    assert dev.snapshot()["programs"] == saved["programs"] and dev.state.therapy_on and dev.state.impedances
+    pc.mri_mode(True).raise_if_rejected()  # the saved 'therapy on' cannot come back in MRI mode
+    assert dev.revert_programs(SYSTEM, saved, "ended").accepted and not dev.state.therapy_on
+    broken = {**saved, "active_program": "gone"}
+    r = dev.revert_programs(SYSTEM, broken, "ended")
+    assert not r.accepted and "'gone' does not exist" in r.reason and dev.state.active_program == "A"
+
+
+def test_contact_check_measures_each_contact_and_flags_open_and_short():
+    """Each contact as cathode against the others as anode; outside 200-4000 ohm it is flagged, never refused."""
+    dev = ImplantedPulseGenerator("drg_ipg", [ImplantedLead(lead=1, lead_model="drg",
+                                                            contact_impedance_ohm=[60, 80, 900, 9000])])
+    res = dev.check_contacts(Actor(role="clinician", name="dr-a"), 1)
+    check = dev.state.contact_checks[1]
+    par = lambda *rs: 1 / sum(1 / r for r in rs)  # noqa: E731
+    assert check.impedance_ohm == pytest.approx([60 + par(80, 900, 9000), 80 + par(60, 900, 9000),
+                                                 900 + par(60, 80, 9000), 9000 + par(60, 80, 900)])
+    assert check.flags == ["short", "short", None, "open"] and res.accepted  # contacts 1 and 2 touch
+    assert any("contact 2" in w and "short (allowed 200-4000 ohm)" in w for w in res.warnings)
+    assert res.event.after["contact_checks.1.flags.3"] == "open"
+    assert not dev.check_contacts(Actor(role="patient", name="p"), 1).accepted  # a clinician's check
+    assert "lead=3 is not implanted" in dev.check_contacts(Actor(role="clinician", name="dr-a"), 3).reason
+
+
+def test_clinician_ramp_steps_on_the_grid_and_refuses_past_the_compliance_ceiling():
+    dev, cp = fresh(impedance_ohm=3000.0)  # 10 V / 3000 ohm: ceiling 3.3 mA
+    a = Actor(role="clinician", name="dr-a")
+    dev.set_contacts(a, "P", 1, BIPOLE).raise_if_rejected()
+    dev.measure_impedance(a, "P", 1).raise_if_rejected()
+    dev.set_amplitude(a, "P", 1, 1.975).raise_if_rejected()
+    assert [dev.ramp_amplitude(a, "P", 1, 1).accepted for _ in range(2)] == [True, True]
+    assert lead(dev).amplitude_ma == 2.05  # 0.025 mA steps below 2 mA, 0.05 mA above
+    dev.set_amplitude(a, "P", 1, 3.3).raise_if_rejected()
+    res = dev.ramp_amplitude(a, "P", 1, 1)
+    assert not res.accepted and "compliance voltage" in res.reason and lead(dev).amplitude_ma == 3.3
+    assert "steps=0" in dev.ramp_amplitude(a, "P", 1, 0).reason

@@ -10,6 +10,7 @@ The routes are in ``drgsim.clinic.routes``; what they share in ``drgsim.clinic.d
 from __future__ import annotations
 
 import logging
+import os
 import re
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
@@ -35,7 +36,7 @@ from drgsim.clinic.deps import MustChangePassword, NeedLogin, templates
 from drgsim.clinic.guards import SecurityHeaders, checked_input, validation_error
 from drgsim.clinic.models import AuditEntry, Patient
 from drgsim.clinic.reports import Comparisons
-from drgsim.clinic.routes import api, auth, pages, programming
+from drgsim.clinic.routes import api, auth, pages, programming, remote
 
 log = logging.getLogger("drgsim.clinic")
 
@@ -64,10 +65,11 @@ def create_app(database_url: str | None = None, *, quality: str = "standard", se
     app.state.comparisons = Comparisons(quality)
     app.state.throttle = SignInThrottle(app.state.sessions)  # failed sign-ins and lockouts, in the database
     app.state.login_tokens = OneTimeTokens(app.state.sessions)  # the login form's single-use CSRF tokens, also there
+    app.state.remote_timeout_s = svc.remote_timeout_s(os.environ.get(svc.REMOTE_TIMEOUT_ENV))  # bad: fails here
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.add_middleware(SecurityHeaders)  # no-store, CSP with frame-ancestors 'none', nosniff
     _add_error_handlers(app)
-    for router in (auth.api, api.router, auth.pages, pages.router, programming.router):
+    for router in (auth.api, api.router, auth.pages, pages.router, programming.router, remote.router):
         app.include_router(router, dependencies=[Depends(checked_input)])  # ids in range, finite JSON: else 422
     app.add_api_route("/health", health, include_in_schema=False)
     return app

@@ -245,6 +245,42 @@ class AdverseEvent(Base):
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
 
 
+class ThresholdRecord(Base):
+    """Thresholds the patient reported while the clinician ramped one lead's amplitude, for one configuration
+    (contacts, pulse width, frequency); each capture is a new row holding the configuration's values so far."""
+
+    __tablename__ = "stimulation_thresholds"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"))
+    program: Mapped[str] = mapped_column(String(20))
+    lead: Mapped[int] = mapped_column(Integer)
+    contacts: Mapped[str] = mapped_column(String(32))  # compact, contact 1 first: '0+-0'
+    pulse_width_us: Mapped[float] = mapped_column(Float)
+    frequency_hz: Mapped[float] = mapped_column(Float)
+    perception_ma: Mapped[float | None] = mapped_column(Float, nullable=True)
+    comfort_ma: Mapped[float | None] = mapped_column(Float, nullable=True)
+    discomfort_ma: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ParesthesiaMapRecord(Base):
+    """Where the patient feels stimulation (atlas regions) with a program's configuration, on one day; a click
+    on the map changes that day's entry (the old regions stay in the audit trail)."""
+
+    __tablename__ = "paresthesia_maps"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"))
+    program: Mapped[str] = mapped_column(String(20))
+    configuration: Mapped[dict[str, Any]] = mapped_column()  # lead -> contacts, amplitude, pulse width, ...
+    regions: Mapped[list[Any]] = mapped_column()  # atlas region ids
+    day: Mapped[date] = mapped_column(Date)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class AuditEntry(Base):
     """Who did or tried what, to which patient's record; refused access is recorded too."""
 
@@ -258,3 +294,29 @@ class AuditEntry(Base):
     patient_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     allowed: Mapped[bool] = mapped_column(Boolean)
     detail: Mapped[dict[str, Any]] = mapped_column()
+
+
+class RemoteSession(Base):
+    """A remote programming session (NeuroSphere Virtual Clinic, Abbott 2021): offered by the clinician, joined
+    from the patient's phone, kept alive by the phone's heartbeats. ``saved`` holds the device settings the IPG
+    goes back to when the session ends or its link drops. Kept in the database so every worker sees one state;
+    ``open_patient_id`` is the patient's id while the session is open (NULL once ended): one open session each."""
+
+    __tablename__ = "remote_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    open_patient_id: Mapped[int | None] = mapped_column(Integer, nullable=True, unique=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"))
+    clinician_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(8))  # offered | joined | ended
+    timeout_s: Mapped[float] = mapped_column(Float)  # no heartbeat for this long: the link is lost
+    saved: Mapped[dict[str, Any]] = mapped_column()  # programs, active_program, therapy_on
+    saved_at: Mapped[datetime]
+    started_at: Mapped[datetime]
+    joined_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_heartbeat_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    end_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    version: Mapped[int] = mapped_column(Integer)  # optimistic lock: a heartbeat and a drop cannot both land
+    clinician: Mapped[User] = relationship()
+    __mapper_args__ = {"version_id_col": version}

@@ -53,6 +53,19 @@ class PatientIn(BaseModel):
         return strong_password(v, info.data.get("username"))
 
 
+STAGES = ("evaluation", "trial", "trial_failed", "implanted")
+
+
+class PatientSearchIn(BaseModel):
+    """The clinician's list filter: words each found in the name, id, diagnosis or stage; an exact stage and
+    diagnosis (empty: any)."""
+
+    model_config = _IN
+    q: str = Field("", max_length=100)
+    stage: Literal[STAGES] | None = None
+    diagnosis: Diagnosis | None = None
+
+
 class PasswordChangeIn(BaseModel):
     """A signed-in user's new password; the current one proves it is them (a stolen session is not enough)."""
 
@@ -167,6 +180,21 @@ class LeadIn(BaseModel):
     @model_validator(mode="after")
     def _range(self):
         PatientLimits(min_amplitude_ma=self.min_amplitude_ma, max_amplitude_ma=self.max_amplitude_ma)
+        return self
+
+
+class ThresholdIn(BaseModel):
+    """Thresholds the patient reports on an amplitude ramp (mA; blank: not captured now), checked on the device."""
+
+    model_config = _IN
+    perception_ma: float | None = Field(None, ge=0, description="the patient first feels stimulation")
+    comfort_ma: float | None = Field(None, ge=0, description="the strongest comfortable stimulation")
+    discomfort_ma: float | None = Field(None, ge=0, description="stimulation becomes uncomfortable")
+
+    @model_validator(mode="after")
+    def _one_given(self):
+        if self.perception_ma is None and self.comfort_ma is None and self.discomfort_ma is None:
+            raise ValueError("give at least one of perception_ma, comfort_ma, discomfort_ma (mA)")
         return self
 
 

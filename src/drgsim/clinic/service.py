@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from drgsim.anatomy.candidate import assess_candidate
@@ -23,7 +24,7 @@ from drgsim.anatomy.painmap import PainMap, pain_map
 from drgsim.anatomy.planning import plan_targets
 from drgsim.clinic.auth import close_other_sessions, hash_password, temporary_password
 from drgsim.clinic.catalog import IPG_LEAD, IPG_MODEL, TRIAL_LEAD, TRIAL_MODEL
-from drgsim.clinic.guards import json_safe
+from drgsim.clinic.guards import MAX_ID, json_safe
 from drgsim.clinic.models import (
     AdverseEvent,
     AuditEntry,
@@ -33,9 +34,12 @@ from drgsim.clinic.models import (
     FollowUp,
     ImplantRecord,
     PainMapRecord,
+    ParesthesiaMapRecord,
     Patient,
     PlanRecord,
+    RemoteSession,
     Screening,
+    ThresholdRecord,
     Trial,
     TrialDecision,
     User,
@@ -49,17 +53,27 @@ from drgsim.clinic.schemas import (
     ImplantIn,
     LeadIn,
     PatientIn,
+    PatientSearchIn,
     PlanIn,
     ReplacementIn,
     ScreeningIn,
     StepIn,
     TherapyIn,
+    ThresholdIn,
     TrialIn,
 )
 from drgsim.devices.events import Actor, Event
 from drgsim.devices.hardware import get_ipg_model
-from drgsim.devices.ipg import ActionResult, ImplantedLead, ImplantedPulseGenerator, Neurostimulator, TrialStimulator
-from drgsim.devices.program import contacts_label
+from drgsim.devices.ipg import (
+    SYSTEM,
+    ActionResult,
+    ImplantedLead,
+    ImplantedPulseGenerator,
+    Neurostimulator,
+    TrialStimulator,
+)
+from drgsim.devices.program import LeadSettings, contacts_label
+from drgsim.devices.ranges import ParameterError
 
 RELIEF_RULE_PCT = 50.0  # trial success: >= 50 % relief (TRIAL-STIM, Eldabe et al. 2020)
 MIN_DIARY_DAYS = 5  # days of diary the decision needs [project choice: most of the one-week trial]
@@ -203,9 +217,26 @@ def reset_password(db: Session, user: User, patient_id: int) -> str:
     return temporary
 
 
-def list_patients(db: Session, user: User) -> list[Patient]:
+def list_patients(db: Session, user: User, query: PatientSearchIn | None = None) -> list[Patient]:
+    """The clinician's patients; with ``query``, those where every word is in the name, the id (``12`` or
+    ``#12``), the diagnosis (code or label) or the stage, at the stage and diagnosis asked for."""
     require_clinician(user, "patient.list")
-    return list(db.scalars(select(Patient).where(Patient.clinician_id == user.id).order_by(Patient.id)))
+    stmt = select(Patient).where(Patient.clinician_id == user.id)
+    query = query or PatientSearchIn()
+    if query.stage:
+        stmt = stmt.where(Patient.stage == query.stage)
+    if query.diagnosis:
+        stmt = stmt.where(Patient.diagnosis == query.diagnosis.value)
+    for word in query.q.lower().split():
+        like = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        labelled = [code for code, label in DIAGNOSIS_LABELS.items() if word in label.lower()]
+        match = (func.lower(Patient.name).like(like, escape="\\") | Patient.diagnosis.like(like, escape="\\")
+                 | Patient.diagnosis.in_(labelled) | Patient.stage.like(like, escape="\\"))
+        number = word.removeprefix("#")
+        if number.isascii() and number.isdigit() and int(number) <= MAX_ID:
+            match |= Patient.id == int(number)
+        stmt = stmt.where(match)
+    return list(db.scalars(stmt.order_by(Patient.id)))
 
 
 # ---------------------------------------------------------------- evaluation
@@ -346,6 +377,10 @@ def _device_action(db: Session, user: User, patient_id: int, action: str, *, cli
     """Load the patient's stimulator, let ``act`` drive it, store it with its events and the projected
     replacement date, and audit the outcome: the one path of every device change from the web."""
     p, row = device_of(db, user, patient_id, action, clinician_only=clinician_only)
+    blocked = _remote_block(db, user, p)
+    if blocked:
+        audit(db, user, action, p.id, device=row.serial, accepted=False, reason=blocked, **detail)
+        return DeviceOutcome(False, blocked, [], load_device(row))
     dev = load_device(row)
     out = _outcome(act(dev, _actor(user)))
     store_device(db, row, dev)
@@ -361,12 +396,7 @@ def create_program(db: Session, user: User, patient_id: int, name: str) -> Devic
 
 
 def _program_lead(dev: Neurostimulator, a: Actor, program: str, lead: int, data: LeadIn) -> list[ActionResult]:
-    try:
-        cur = dev.program(program).leads.get(lead)
-    except KeyError:
-        raise NotFound(f"program {program!r} does not exist") from None
-    if cur is None:
-        raise NotFound(f"lead {lead} is not implanted")
+    cur = _lead_settings(dev, program, lead)
     results = []
     if contacts_label(cur.contacts) != data.contacts:
         results.append(dev.set_contacts(a, program, lead, data.contacts))
@@ -398,6 +428,149 @@ def program_lead(db: Session, user: User, patient_id: int, program: str, lead: i
     return _device_action(db, user, patient_id, "program.edit", clinician_only=True, program=program, lead=lead,
                           settings=data.model_dump(mode="json"),
                           act=lambda dev, a: _program_lead(dev, a, program, lead, data))
+
+
+CONTACT_CYCLE = {"0": "-", "-": "+", "+": "0"}  # a click on a contact of the lead drawing: off -> - -> + -> off
+
+
+def cycle_contact(db: Session, user: User, patient_id: int, program: str, lead: int, contact: int) -> DeviceOutcome:
+    """A click on contact ``contact`` of the lead drawing: the next state of that contact, applied through the
+    lead-edit path (``program_lead``); the new configuration starts disabled at 0 mA, as the device rule says."""
+    _, row = device_of(db, user, patient_id, "program.edit", clinician_only=True)
+    ls = _lead_settings(load_device(row), program, lead)
+    label = contacts_label(ls.contacts)
+    if not 1 <= contact <= len(label):
+        raise InvalidInput("contact", contact, f"1-{len(label)} (the contacts of lead {lead})")
+    label = label[:contact - 1] + CONTACT_CYCLE[label[contact - 1]] + label[contact:]
+    limits = ls.patient_limits
+    data = LeadIn(contacts=label, amplitude_ma=0.0, pulse_width_us=ls.pulse_width_us, frequency_hz=ls.frequency_hz,
+                  enabled=False, min_amplitude_ma=limits.min_amplitude_ma if limits else 0.0,
+                  max_amplitude_ma=limits.max_amplitude_ma if limits else 0.0)
+    return program_lead(db, user, patient_id, program, lead, data)
+
+
+def _lead_settings(dev: Neurostimulator, program: str, lead: int) -> LeadSettings:
+    """The lead's settings in ``program`` (NotFound naming the program or the lead)."""
+    try:
+        ls = dev.program(program).leads.get(lead)
+    except KeyError:
+        raise NotFound(f"program {program!r} does not exist") from None
+    if ls is None:
+        raise NotFound(f"lead {lead} is not implanted")
+    return ls
+
+
+def check_impedance(db: Session, user: User, patient_id: int, program: str, lead: int) -> DeviceOutcome:
+    """The impedance check of a lead: each contact (ohms, open/short flags) and, when the program's configuration
+    has a + and a -, that configuration too; both are device events."""
+    def act(dev: Neurostimulator, a: Actor) -> list[ActionResult]:
+        valid = _lead_settings(dev, program, lead).config_valid
+        return [dev.check_contacts(a, lead)] + ([dev.measure_impedance(a, program, lead)] if valid else [])
+    return _device_action(db, user, patient_id, "impedance.check", clinician_only=True, program=program, lead=lead,
+                          act=act)
+
+
+def ramp_amplitude(db: Session, user: User, patient_id: int, program: str, lead: int, steps: int) -> DeviceOutcome:
+    """One step of a threshold ramp: the lead's amplitude moved by device steps (refused at the device limits)."""
+    def act(dev: Neurostimulator, a: Actor) -> list[ActionResult]:
+        _lead_settings(dev, program, lead)
+        return [dev.ramp_amplitude(a, program, lead, steps)]
+    return _device_action(db, user, patient_id, "amplitude.ramp", clinician_only=True, program=program, lead=lead,
+                          steps=steps, act=act)
+
+
+THRESHOLDS = ("perception_ma", "comfort_ma", "discomfort_ma")  # in the order the patient reaches them
+
+
+def capture_thresholds(db: Session, user: User, patient_id: int, program: str, lead: int,
+                       data: ThresholdIn) -> ThresholdRecord:
+    """Thresholds of the lead's present configuration: the given ones added to those captured before for it (a
+    new row), each on the device's amplitude grid and perception <= comfort <= discomfort."""
+    p, row = device_of(db, user, patient_id, "thresholds.capture", clinician_only=True)
+    dev = load_device(row)
+    ls = _lead_settings(dev, program, lead)
+    given = {k: v for k, v in data.model_dump().items() if v is not None}
+    for name, value in given.items():
+        try:
+            dev.model.check_parameter("amplitude_ma", value, name)
+        except ParameterError as err:
+            raise InvalidInput(name, f"{value} mA", f"{err.allowed} ({err.why})") from None
+    config = dict(device_id=row.id, program=program, lead=lead, contacts=contacts_label(ls.contacts),
+                  pulse_width_us=ls.pulse_width_us, frequency_hz=ls.frequency_hz)
+    before = db.scalar(select(ThresholdRecord).filter_by(patient_id=p.id, **config)
+                       .order_by(ThresholdRecord.id.desc()).limit(1))
+    values = {k: getattr(before, k) if before else None for k in THRESHOLDS} | given
+    _check_order(values, given)
+    rec = ThresholdRecord(patient_id=p.id, created_by=user.id, **config, **values)
+    db.add(rec)
+    audit(db, user, "thresholds.capture", p.id, device=row.serial, **config, **values)
+    db.flush()
+    return rec
+
+
+def _check_order(values: dict[str, float | None], given: dict[str, float]) -> None:
+    """perception <= comfort <= discomfort among the known values; the error names a field just given."""
+    known = [(k, values[k]) for k in THRESHOLDS if values[k] is not None]
+    for (lo_name, lo), (hi_name, hi) in zip(known, known[1:]):
+        if lo > hi + 1e-9:
+            name, value = (hi_name, hi) if hi_name in given else (lo_name, lo)
+            raise InvalidInput(name, f"{value} mA", f"perception_ma <= comfort_ma <= discomfort_ma for this "
+                                                    f"configuration ({lo_name} is {lo} mA, {hi_name} {hi} mA)")
+
+
+def thresholds(db: Session, patient_id: int, device_id: int) -> list[ThresholdRecord]:
+    """The captured thresholds of the patient's device, newest first."""
+    return list(db.scalars(select(ThresholdRecord).where(ThresholdRecord.patient_id == patient_id,
+                                                         ThresholdRecord.device_id == device_id)
+                           .order_by(ThresholdRecord.id.desc())))
+
+
+def configuration(dev: Neurostimulator, program: str) -> dict[str, Any]:
+    """A program's stimulation as a mapping entry records it: per lead, contacts and the pulse."""
+    if program not in dev.state.programs:
+        raise NotFound(f"program {program!r} does not exist")
+    return {str(n): {"contacts": contacts_label(ls.contacts), "amplitude_ma": ls.amplitude_ma,
+                     "pulse_width_us": ls.pulse_width_us, "frequency_hz": ls.frequency_hz, "enabled": ls.enabled}
+            for n, ls in sorted(dev.program(program).leads.items())}
+
+
+def mapping_of(db: Session, patient_id: int, device_id: int, program: str,
+               config: dict[str, Any]) -> ParesthesiaMapRecord | None:
+    """The latest mapping entry of exactly this configuration of ``program``."""
+    rows = db.scalars(select(ParesthesiaMapRecord).where(
+        ParesthesiaMapRecord.patient_id == patient_id, ParesthesiaMapRecord.device_id == device_id,
+        ParesthesiaMapRecord.program == program).order_by(ParesthesiaMapRecord.id.desc()))
+    return next((r for r in rows if r.configuration == config), None)
+
+
+def toggle_mapping_region(db: Session, user: User, patient_id: int, program: str,
+                          region: str) -> ParesthesiaMapRecord:
+    """A click on the mapping body map: ``region`` added to (or removed from) where the patient feels the program's
+    present configuration today; a new entry for a new day or configuration, the old regions audited."""
+    p, row = device_of(db, user, patient_id, "mapping.save", clinician_only=True)
+    try:
+        pain_map({region: 1})
+    except ValueError as err:
+        raise InvalidInput("region", repr(region), str(err)) from None
+    config = configuration(load_device(row), program)
+    rec = mapping_of(db, p.id, row.id, program, config)
+    if rec is None or rec.day != today():
+        rec = ParesthesiaMapRecord(patient_id=p.id, device_id=row.id, program=program, configuration=config,
+                                   regions=[], day=today(), created_by=user.id)
+        db.add(rec)
+    old = list(rec.regions)
+    rec.regions = sorted(set(old) ^ {region})
+    audit(db, user, "mapping.save", p.id, device=row.serial, program=program, day=today().isoformat(),
+          configuration=config, old=old, regions=rec.regions)
+    db.flush()
+    return rec
+
+
+def mappings(db: Session, patient_id: int, device_id: int) -> list[ParesthesiaMapRecord]:
+    """The mapping log of the patient's device, newest first."""
+    return list(db.scalars(select(ParesthesiaMapRecord).where(ParesthesiaMapRecord.patient_id == patient_id,
+                                                              ParesthesiaMapRecord.device_id == device_id)
+                           .order_by(ParesthesiaMapRecord.id.desc())))
 
 
 def _therapy(dev: Neurostimulator, a: Actor, data: TherapyIn) -> list[ActionResult]:
@@ -511,6 +684,15 @@ def relief(trial: Trial) -> Relief:
     mean = sum(d.nrs for d in trial.diary) / days
     pct = 100.0 * (trial.baseline_nrs - mean) / trial.baseline_nrs if trial.baseline_nrs > 0 else 0.0
     return Relief(trial.baseline_nrs, mean, pct, days, pct >= RELIEF_RULE_PCT - 1e-9, days >= MIN_DIARY_DAYS)
+
+
+def nrs_history(db: Session, patient_id: int) -> dict[str, list[tuple[date, int]]]:
+    """The patient's NRS over time: every trial's diary days and the follow-up visits, by date."""
+    diary = db.execute(select(DiaryEntry.day, DiaryEntry.nrs).join(Trial).where(Trial.patient_id == patient_id)
+                       .order_by(DiaryEntry.day)).all()
+    visits = db.execute(select(FollowUp.visit_date, FollowUp.nrs).where(FollowUp.patient_id == patient_id)
+                        .order_by(FollowUp.visit_date, FollowUp.id)).all()
+    return {"trial": [tuple(r) for r in diary], "follow-up": [tuple(r) for r in visits]}
 
 
 def decide(db: Session, user: User, patient_id: int, data: DecisionIn) -> TrialDecision:
@@ -690,3 +872,154 @@ def audit_entries(db: Session, user: User, limit: int = 100, patient_id: int | N
     where = (AuditEntry.patient_id.in_(mine)) | (AuditEntry.user_id == user.id) if patient_id is None else \
         (AuditEntry.patient_id == patient_id) & AuditEntry.patient_id.in_(mine)
     return list(db.scalars(select(AuditEntry).where(where).order_by(AuditEntry.id.desc()).limit(limit)))
+
+
+# ---------------------------------------------------------------- remote programming
+REMOTE_TIMEOUT_ENV = "DRGSIM_REMOTE_TIMEOUT_S"
+REMOTE_HEARTBEAT_S = 3  # the phone's heartbeat period
+REMOTE_TIMEOUT_S = 15.0  # default: the phone misses 4 heartbeats before the link counts as lost [project choice]
+REMOTE_TIMEOUT_RANGE_S = (2.0 * REMOTE_HEARTBEAT_S, 600.0)  # at least two heartbeat periods [project choice]
+
+
+def now() -> datetime:
+    """The clinic's clock of remote-session heartbeats (UTC), one function so tests can set it."""
+    return utcnow()
+
+
+def remote_timeout_s(raw: str | None) -> float:
+    """The heartbeat timeout of remote sessions from its setting (``DRGSIM_REMOTE_TIMEOUT_S``; None: the default)."""
+    if raw is None:
+        return REMOTE_TIMEOUT_S
+    lo, hi = REMOTE_TIMEOUT_RANGE_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not lo <= value <= hi:
+        raise ValueError(f"{REMOTE_TIMEOUT_ENV}={raw}; allowed: {lo:g}-{hi:g} seconds")
+    return value
+
+
+def as_utc(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)  # SQLite gives the stored UTC time back naive
+
+
+def _saved(dev: Neurostimulator) -> dict[str, Any]:
+    """The settings a remote session returns to: the programs, the selected one, therapy on or off."""
+    snap = dev.snapshot()
+    return {k: snap[k] for k in ("programs", "active_program", "therapy_on")}
+
+
+def last_remote(db: Session, patient_id: int) -> RemoteSession | None:
+    return latest(db, RemoteSession, patient_id)
+
+
+def _end_remote(db: Session, user: User | None, rs: RemoteSession, reason: str) -> None:
+    """End ``rs``; after a joined session the device reverts to the saved settings (a system event with the
+    reason). An offer never joined changed nothing remotely: nothing to revert."""
+    if rs.status == "joined":
+        row = db.get(Device, rs.device_id)
+        dev = load_device(row)
+        dev.revert_programs(SYSTEM, rs.saved, reason)
+        store_device(db, row, dev)
+        _project_battery(db, db.get(Patient, rs.patient_id), row, dev)
+    rs.status, rs.open_patient_id, rs.ended_at, rs.end_reason = "ended", None, now(), reason
+    audit(db, user, "remote.end", rs.patient_id, session=rs.id, reason=reason)
+    db.flush()
+
+
+def settle_remote(db: Session, patient_id: int) -> RemoteSession | None:
+    """The patient's latest remote session after checking its link: a joined session without a heartbeat for
+    its timeout ends here and the device reverts. Every request touching the session or the device calls it
+    (the clinician's status poll and the phone's heartbeats every few seconds), so no worker keeps a timer."""
+    rs = last_remote(db, patient_id)
+    if rs is not None and rs.status == "joined":
+        silent_s = (now() - as_utc(rs.last_heartbeat_at)).total_seconds()
+        if silent_s > rs.timeout_s:
+            _end_remote(db, None, rs, f"link lost: no heartbeat from the phone for {silent_s:.0f} s "
+                                      f"(timeout {rs.timeout_s:g} s); reverted to the settings saved at "
+                                      f"{as_utc(rs.saved_at).strftime('%H:%M:%S')} UTC")
+    return rs
+
+
+def _remote_block(db: Session, user: User, p: Patient) -> str | None:
+    """Why a clinician's change cannot go to the device now: a remote session is offered but not joined, or its
+    link was found lost by this very request (the change is not applied; the device reverted)."""
+    before = last_remote(db, p.id)
+    was_joined = before is not None and before.status == "joined"
+    rs = settle_remote(db, p.id)
+    if rs is None or user.role != "clinician":
+        return None
+    if rs.status == "offered":
+        return "the remote session is offered but the patient has not joined it yet: no link to the stimulator"
+    if rs.status == "ended" and was_joined:
+        return f"the remote session ended ({rs.end_reason}); this change was not applied"
+    return None
+
+
+def start_remote(db: Session, user: User, patient_id: int, timeout_s: float) -> RemoteSession:
+    """Offer the patient a remote programming session (the phone shows a join button)."""
+    p, row = device_of(db, user, patient_id, "remote.start", clinician_only=True)
+    rs = settle_remote(db, p.id)
+    if rs is not None and rs.status != "ended":
+        raise Conflict(f"patient {p.id} already has a remote session ({rs.status}); end it first")
+    t = now()
+    rs = RemoteSession(patient_id=p.id, open_patient_id=p.id, device_id=row.id, clinician_id=user.id,
+                       status="offered", timeout_s=timeout_s, saved=_saved(load_device(row)), saved_at=t, started_at=t)
+    db.add(rs)
+    try:
+        db.flush()
+    except IntegrityError:  # another worker opened one at the same moment (one open session per patient)
+        raise Conflict(f"patient {patient_id} already has a remote session open; end it first") from None
+    audit(db, user, "remote.start", p.id, session=rs.id, device=row.serial, timeout_s=timeout_s)
+    return rs
+
+
+def join_remote(db: Session, user: User) -> RemoteSession:
+    """The patient joins the offered session from the phone: the device's settings now are the saved ones."""
+    p = own_patient(db, user)
+    rs = settle_remote(db, p.id)
+    if rs is None or rs.status != "offered":
+        raise Conflict("no remote session is offered to join" if rs is None or rs.status == "ended"
+                       else "the remote session is already joined")
+    row = db.get(Device, rs.device_id)
+    t = now()
+    rs.status, rs.joined_at, rs.last_heartbeat_at = "joined", t, t
+    rs.saved, rs.saved_at = _saved(load_device(row)), t
+    audit(db, user, "remote.join", p.id, session=rs.id)
+    db.flush()
+    return rs
+
+
+def heartbeat_remote(db: Session, user: User) -> RemoteSession | None:
+    """The phone is still connected (its poll every few seconds); the session as it is after the check."""
+    p = own_patient(db, user)
+    rs = settle_remote(db, p.id)
+    if rs is not None and rs.status == "joined":
+        rs.last_heartbeat_at = now()
+        db.flush()
+    return rs
+
+
+def save_remote(db: Session, user: User, patient_id: int) -> RemoteSession:
+    """The clinician keeps the settings on the device now: the link dropping later reverts to these."""
+    p = patient_for(db, user, patient_id, "remote.save", clinician_only=True)
+    rs = settle_remote(db, p.id)
+    if rs is None or rs.status != "joined":
+        raise Conflict(f"no joined remote session to save (the session is {rs.status if rs else 'not started'})")
+    row = db.get(Device, rs.device_id)
+    rs.saved, rs.saved_at = _saved(load_device(row)), now()
+    audit(db, user, "remote.save", p.id, session=rs.id, saved=rs.saved)
+    db.flush()
+    return rs
+
+
+def end_remote(db: Session, user: User, patient_id: int | None = None) -> RemoteSession:
+    """Either side ends the session (the patient: ``patient_id`` None, their own); unsaved changes revert."""
+    p = own_patient(db, user) if user.role == "patient" else patient_for(db, user, patient_id, "remote.end",
+                                                                         clinician_only=True)
+    rs = settle_remote(db, p.id)
+    if rs is None or rs.status == "ended":
+        raise Conflict("no remote session is open")
+    _end_remote(db, user, rs, f"ended by the {user.role}")
+    return rs

@@ -25,6 +25,7 @@ from drgsim.anatomy.painmap import NRS_MAX
 MARGIN = 4.0  # atlas units around the drawing
 NO_PAIN_FILL = "#f4f4f4"
 PARESTHESIA_FILL = "#1f5fd0"
+REPORTED_FILL = "#1a9850"  # where the patient reports feeling stimulation (the mapping log), beside the prediction
 # NRS 1..10 run along these stops (ColorBrewer YlOrRd without its palest stop, so NRS 1 is darker than NRS 0).
 _PAIN_STOPS = ["#ffeda0", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#bd0026", "#800026"]
 _ATTR_NAME = re.compile(r"^[A-Za-z_][-A-Za-z0-9_.:]*$")
@@ -51,19 +52,29 @@ def paresthesia_opacity(share: float) -> float:
 
 def body_map_svg(pain: Mapping[str, int] | None = None,
                  paresthesia: Mapping[str, float] | None = None,
-                 *, region_attrs: Callable[[str], Mapping[str, str]] | None = None,
-                 title: str | None = None, width_px: int = 520) -> str:
+                 *, reported: Iterable[str] | None = None,
+                 region_attrs: Callable[[str], Mapping[str, str]] | None = None,
+                 title: str | None = None, width_px: int = 520, id_prefix: str = "region-") -> str:
     """The body map as one ``<svg>`` string.
 
     ``pain``: NRS 0-10 per region id (absent: 0). ``paresthesia``: share 0-1 of each region covered by
-    predicted paresthesia, drawn as a blue overlay that lets clicks through. ``region_attrs(id)``: extra
-    attributes for a region's element (e.g. ``hx-post``); a region with any is drawn clickable.
+    predicted paresthesia, drawn as a blue overlay that lets clicks through. ``reported``: region ids where the
+    patient feels stimulation, filled and dash-outlined in green (a layer of its own, legend entry included).
+    ``region_attrs(id)``: extra
+    attributes for a region's element (e.g. ``hx-post``); a region with any is drawn clickable. ``id_prefix``:
+    the start of each region element's id, so two maps on one page keep their ids unique.
     Invalid input raises ``ValueError`` naming the field, region, value and allowed range.
     """
     pain = _checked_pain(pain or {})
     shares = _checked_paresthesia(paresthesia) if paresthesia is not None else None
+    felt = sorted(set(reported)) if reported is not None else None
+    for rid in felt or []:
+        _known("reported", rid)
     if title is not None and _NOT_XML.search(title):
         raise ValueError(f"title = {title!r}: has a control character XML cannot hold")
+    if not _ATTR_NAME.match(id_prefix):
+        raise ValueError(f"id_prefix = {id_prefix!r}: must start an XML name (a letter or _, then letters, digits, "
+                         f"-, _, ., :)")
     if isinstance(width_px, bool) or not isinstance(width_px, int) or width_px <= 0:
         raise ValueError(f"width_px = {width_px!r}: must be a positive integer (pixels)")
 
@@ -95,7 +106,7 @@ def body_map_svg(pain: Mapping[str, int] | None = None,
     out.append('<g class="regions" stroke-linejoin="round">')
     for r in atlas.regions:
         nrs = pain.get(r.id, 0)
-        attrs = {"id": f"region-{r.id}", "class": "region pain" if nrs else "region", "data-region": r.id,
+        attrs = {"id": f"{id_prefix}{r.id}", "class": "region pain" if nrs else "region", "data-region": r.id,
                  "data-nrs": str(nrs), "d": _path(_placed(r.polygon, shift[r.view])), "fill": pain_fill(nrs),
                  "stroke": "#2b1a12" if nrs else "#9a9a9a", "stroke-width": "0.7" if nrs else "0.3"}
         extra = _checked_attrs(r.id, region_attrs(r.id)) if region_attrs else {}
@@ -118,6 +129,13 @@ def body_map_svg(pain: Mapping[str, int] | None = None,
                            f'd="{_path(_placed(r.polygon, shift[r.view]))}"/>')
         out.append("</g>")
 
+    if felt:
+        out.append(f'<g class="reported-layer" fill="{REPORTED_FILL}" fill-opacity="0.35" stroke="{REPORTED_FILL}" '
+                   f'stroke-width="0.9" stroke-dasharray="1.2 0.8" pointer-events="none">')
+        out += [f'<path class="reported" data-region="{r.id}" d="{_path(_placed(r.polygon, shift[r.view]))}"/>'
+                for r in atlas.regions if r.id in felt]
+        out.append("</g>")
+
     out.append('<g class="labels" text-anchor="middle" fill="#222222">')
     for view, dx in shift.items():
         side = 14.0 if view == "front" else -14.0  # the patient's left: viewer's right in front, left in back
@@ -125,13 +143,13 @@ def body_map_svg(pain: Mapping[str, int] | None = None,
         out.append(f'<text x="{_n(dx + side)}" y="{_n(label_y)}" font-size="3" fill="#666666">L</text>')
         out.append(f'<text x="{_n(dx - side)}" y="{_n(label_y)}" font-size="3" fill="#666666">R</text>')
     out.append("</g>")
-    out += _legend(x0 + MARGIN, legend_y, with_paresthesia=shares is not None)
+    out += _legend(x0 + MARGIN, legend_y, with_paresthesia=shares is not None, with_reported=felt is not None)
     out.append("</svg>")
     return "\n".join(out)
 
 
-def _legend(x: float, y: float, *, with_paresthesia: bool) -> list[str]:
-    """NRS colour bar 0-10 and, when asked, the paresthesia swatch; top-left corner at (x, y)."""
+def _legend(x: float, y: float, *, with_paresthesia: bool, with_reported: bool = False) -> list[str]:
+    """NRS colour bar 0-10 and, when asked, the paresthesia and reported swatches; top-left corner at (x, y)."""
     cell = 2.8
     out = ['<g class="legend" font-size="2.2" fill="#222222">',
            f'<text x="{_n(x)}" y="{_n(y + 2.4)}">pain (NRS)</text>']
@@ -142,12 +160,17 @@ def _legend(x: float, y: float, *, with_paresthesia: bool) -> list[str]:
                    f'height="3" fill="{pain_fill(nrs)}" stroke="#9a9a9a" stroke-width="0.15"/>')
         if nrs in (0, 5, 10):
             out.append(f'<text x="{_n(cx + cell / 2)}" y="{_n(y + 6)}" text-anchor="middle">{nrs}</text>')
+    px = bar_x + (NRS_MAX + 1) * cell + 4.0
     if with_paresthesia:
-        px = bar_x + (NRS_MAX + 1) * cell + 4.0
         out.append(f'<rect class="legend-paresthesia" x="{_n(px)}" y="{_n(y)}" width="{_n(cell)}" height="3" '
                    f'fill="{PARESTHESIA_FILL}" fill-opacity="{paresthesia_opacity(0.5):g}" stroke="#9a9a9a" '
                    f'stroke-width="0.15"/>')
         out.append(f'<text x="{_n(px + cell + 1.2)}" y="{_n(y + 2.4)}">predicted paresthesia</text>')
+        px += 28.0
+    if with_reported:
+        out.append(f'<rect class="legend-reported" x="{_n(px)}" y="{_n(y)}" width="{_n(cell)}" height="3" '
+                   f'fill="{REPORTED_FILL}" fill-opacity="0.35" stroke="{REPORTED_FILL}" stroke-width="0.3"/>')
+        out.append(f'<text x="{_n(px + cell + 1.2)}" y="{_n(y + 2.4)}">reported by the patient</text>')
     out.append("</g>")
     return out
 

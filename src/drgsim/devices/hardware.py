@@ -60,6 +60,7 @@ class IPGModel(BaseModel):
     coupling_capacitance_uf: float = Field(gt=0)
     compliance_v: float = Field(gt=0)
     open_circuit_ohm: float = Field(gt=0)
+    short_circuit_ohm: float = Field(gt=0)
     patient_max_amplitude_ma: float = Field(gt=0)
     max_programs: int = Field(ge=1)
     trial_days: float | None = Field(None, gt=0)
@@ -82,6 +83,18 @@ class IPGModel(BaseModel):
         """Largest amplitude on the grid with I * Z <= compliance voltage (and <= the device maximum)."""
         raw = 1e3 * self.compliance_v / impedance_ohm
         return self.amplitude_ma.floor(min(raw, self.amplitude_ma.maximum) * (1 + 1e-12)) or 0.0
+
+    def impedance_range(self) -> str:
+        """The impedances a contact check reads as in range, as the flags name them."""
+        return f"{fmt(self.short_circuit_ohm)}-{fmt(self.open_circuit_ohm)} ohm"
+
+    def impedance_flag(self, impedance_ohm: float) -> str | None:
+        """'open' above the open-circuit limit, 'short' below the short-circuit limit, None in range."""
+        if impedance_ohm > self.open_circuit_ohm:
+            return "open"
+        if impedance_ohm < self.short_circuit_ohm:
+            return "short"
+        return None
 
     def check_parameter(self, name: str, value: float, label: str | None = None) -> float:
         """Raise ParameterError (naming ``label`` or ``name``) unless ``value`` is on the device grid."""

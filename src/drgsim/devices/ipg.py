@@ -16,6 +16,12 @@ Device rules (Axium Clinical Programmer manual MN20700-03 unless noted):
   override;
 - entering MRI mode stops stimulation; therapy cannot be started in MRI mode (Proclaim IPG clinician manual).
 
+Clinician programmer checks (Abbott clinician programmer app, Boston Scientific Bionic Navigator: a per-contact
+impedance check, amplitude stepped on the device grid while the patient reports thresholds) [drgsim's model]:
+a contact check measures each contact as the cathode against the lead's other contacts together as the anode
+and flags it open or short outside ``IPGModel.impedance_range``; a clinician ramp moves one lead's amplitude by
+device steps and is refused, never clamped, at the end of the device range or the compliance ceiling.
+
 drgsim's own rules [unverified device behaviour]: a new impedance measurement that puts a lead
 above its compliance ceiling or open-circuit limit disables that lead and zeroes its amplitude,
 and the event says so; a depleted battery stops therapy (system event).
@@ -26,7 +32,7 @@ The ``time`` of events is simulated: the device has its own clock, moved only by
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -92,6 +98,23 @@ class ImplantedLead(BaseModel):
         return (par([z[i] for i, c in enumerate(contacts) if c == ContactState.CATHODE])
                 + par([z[i] for i, c in enumerate(contacts) if c == ContactState.ANODE]))
 
+    def contact_impedances(self) -> list[float]:
+        """What a contact check measures: each contact as the cathode against the other contacts as the anode."""
+        n = get_lead(self.lead_model).n_contacts
+        return [self.impedance_of([ContactState.CATHODE if j == i else ContactState.ANODE for j in range(n)])
+                for i in range(n)]
+
+
+class ContactCheck(BaseModel):
+    """The last contact check of a lead: ohms per contact (contact 1 first) and each one's flag."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lead: int
+    impedance_ohm: list[float]
+    flags: list[Literal["open", "short"] | None]
+    time: datetime
+
 
 class ImpedanceRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -121,6 +144,7 @@ class DeviceState(BaseModel):
     therapy_on: bool = False
     mri_mode: bool = False
     impedances: dict[str, ImpedanceRecord] = Field(default_factory=dict)  # key 'lead:config'
+    contact_checks: dict[int, ContactCheck] = Field(default_factory=dict)  # key: lead
     battery: BatteryState = Field(default_factory=BatteryState)
     trial_elapsed: bool = False
 
@@ -497,6 +521,34 @@ class Neurostimulator:
             return notes
         return self._act(actor, "measure_impedance", {"program": program, "lead": lead}, mutate, CLINICIAN_ROLES)
 
+    def check_contacts(self, actor: Actor, lead: int) -> ActionResult:
+        """Contact check of ``lead``: ohms per contact, flagged open or short outside the device's range; the last
+        check is kept on the device."""
+        def mutate(s):
+            if lead not in self.implant:
+                raise Rejected(f"lead={lead!r} is not implanted; leads: {sorted(self.implant)}")
+            ohms = self.implant[lead].contact_impedances()
+            flags = [self.model.impedance_flag(z) for z in ohms]
+            s.contact_checks[lead] = ContactCheck(lead=lead, impedance_ohm=ohms, flags=flags, time=self.now)
+            return [f"lead {lead} contact {i}: {fmt(z)} ohm {flag} (allowed {self.model.impedance_range()})"
+                    for i, (z, flag) in enumerate(zip(ohms, flags), start=1) if flag]
+        return self._act(actor, "check_contacts", {"lead": lead}, mutate, CLINICIAN_ROLES)
+
+    def ramp_amplitude(self, actor: Actor, program: str, lead: int, steps: int) -> ActionResult:
+        """Move one lead's amplitude by ``steps`` device steps (a threshold ramp); refused, not clamped, past
+        the end of the device range (the compliance ceiling and every other rule are checked as for any change)."""
+        def mutate(s):
+            if isinstance(steps, bool) or not isinstance(steps, int) or steps == 0:
+                raise Rejected(f"steps={steps!r}: a non-zero whole number of device steps")
+            ls = self._lead(s, program, lead)
+            new = self.model.amplitude_ma.step_from(ls.amplitude_ma, steps)
+            if new is None:
+                raise Rejected(f"amplitude_ma: {steps:+d} step(s) from {fmt(ls.amplitude_ma)} mA leaves the device "
+                               f"range {self.model.amplitude_ma.describe()}")
+            ls.amplitude_ma = new
+        return self._act(actor, "ramp_amplitude", {"program": program, "lead": lead, "steps": steps}, mutate,
+                         CLINICIAN_ROLES)
+
     def _set_field(self, actor, action, program, lead, field, value, override) -> ActionResult:
         def mutate(s):
             ls = self._lead(s, program, lead)
@@ -559,6 +611,18 @@ class Neurostimulator:
                                                           "cycle_off_s": cycle_off_s})
         return self._act(actor, "set_cycling", {"program": program, "cycle_on_s": cycle_on_s,
                                                 "cycle_off_s": cycle_off_s}, mutate, CLINICIAN_ROLES)
+
+    def revert_programs(self, actor: Actor, saved: dict[str, Any], reason: str) -> ActionResult:
+        """Go back to ``saved`` settings (programs, the selected program, therapy on or off; a ``snapshot``'s keys),
+        as the IPG does when a remote programming session ends or loses its link before the changes were saved
+        (NeuroSphere Virtual Clinic, Abbott 2021). Impedance records and the battery stay; the system only."""
+        def mutate(s):
+            s.programs = {name: Program.model_validate(prog) for name, prog in saved["programs"].items()}
+            s.active_program = saved["active_program"]
+            s.therapy_on = bool(saved["therapy_on"]) and not s.mri_mode and not s.battery.depleted
+            return [reason]
+        return self._act(actor, "revert_programs", {"reason": reason, "programs": sorted(saved["programs"])}, mutate,
+                         ())
 
     # ------------------------------------------------------------------ patient (and clinician) actions
     def therapy_on(self, actor: Actor) -> ActionResult:

@@ -3,7 +3,7 @@ A device refusal answers 409 with the device's reason; invalid bodies answer 422
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
@@ -22,6 +22,7 @@ from drgsim.clinic.schemas import (
     LeadIn,
     PainMapIn,
     PatientIn,
+    PatientSearchIn,
     PlanIn,
     ProgramIn,
     ReplacementIn,
@@ -92,8 +93,9 @@ def audit_json(a: AuditEntry) -> dict[str, Any]:
 
 # ------------------------------------------------------------ patients and evaluation
 @router.get("/patients")
-def api_patients(c: Ctx = Depends(ctx)):
-    return [patient_json(p) for p in svc.list_patients(c.db, c.user)]
+def api_patients(query: Annotated[PatientSearchIn, Query()], c: Ctx = Depends(ctx)):
+    """The clinician's patients, filtered as the list's search (``q``, ``stage``, ``diagnosis``)."""
+    return [patient_json(p) for p in svc.list_patients(c.db, c.user, query)]
 
 
 @router.post("/patients", status_code=201)

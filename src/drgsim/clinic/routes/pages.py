@@ -5,22 +5,25 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel
 
 from drgsim.anatomy.levels import Side
 from drgsim.anatomy.painmap import PainMap
 from drgsim.clinic import service as svc
+from drgsim.clinic.charts import nrs_chart_svg
 from drgsim.clinic.deps import CommitFirst, Ctx, ctx, fields, form_data, parse, render, see, templates
 from drgsim.clinic.models import AdverseEvent, FollowUp, ImplantRecord, Patient, PlanRecord, Screening
 from drgsim.clinic.reports import report_dir
 from drgsim.clinic.schemas import (
+    STAGES,
     AdverseEventIn,
     DecisionIn,
     FollowUpIn,
     ImplantIn,
     PatientIn,
+    PatientSearchIn,
     PlanIn,
     RegionIn,
     ReplacementIn,
@@ -28,6 +31,7 @@ from drgsim.clinic.schemas import (
     TrialIn,
 )
 from drgsim.clinic.svgmap import body_map_svg
+from drgsim.clinic.visit import visit_report
 
 router = APIRouter(include_in_schema=False, route_class=CommitFirst)
 templates.env.filters["diagnosis"] = svc.diagnosis_label
@@ -39,10 +43,31 @@ def home(c: Ctx = Depends(ctx)):
 
 
 # ------------------------------------------------------------ patient list
+def patient_rows(c: Ctx, query: dict[str, Any]) -> tuple[list, dict[str, str]]:
+    """The list's rows (patient, trial status) for the search ``query`` (the form's fields), or its errors."""
+    body, errors = parse(PatientSearchIn, {k: v for k, v in query.items() if v != ""})
+    if errors:
+        return [], errors
+    return [(p, svc.trial_status(c.db, p.id)) for p in svc.list_patients(c.db, c.user, body)], {}
+
+
+def patient_list(request: Request, c: Ctx, name: str, http_status: int = 200, **context) -> HTMLResponse:
+    """The list (``clinician.html``) or only its table (``_patients.html``, the live filter's answer)."""
+    search = dict(request.query_params)
+    rows, search_errors = patient_rows(c, search)
+    return render(request, c, name, 422 if search_errors else http_status, rows=rows, search=search,
+                  search_errors=search_errors, stages=STAGES, **context)
+
+
 @router.get("/clinician", response_class=HTMLResponse)
 def clinician_home(request: Request, c: Ctx = Depends(ctx)):
-    rows = [(p, svc.trial_status(c.db, p.id)) for p in svc.list_patients(c.db, c.user)]
-    return render(request, c, "clinician.html", rows=rows, errors={}, values={})
+    return patient_list(request, c, "clinician.html", errors={}, values={})
+
+
+@router.get("/clinician/search", response_class=HTMLResponse)
+def clinician_search(request: Request, c: Ctx = Depends(ctx)):
+    """The live filter of the list: the table for the words typed and the stage and diagnosis chosen."""
+    return patient_list(request, c, "_patients.html")
 
 
 @router.post("/clinician/patients", response_class=HTMLResponse)
@@ -50,8 +75,7 @@ def clinician_new_patient(request: Request, c: Ctx = Depends(ctx), form: dict = 
     data = fields(form)
     body, errors = parse(PatientIn, data)
     if errors:
-        rows = [(p, svc.trial_status(c.db, p.id)) for p in svc.list_patients(c.db, c.user)]
-        return render(request, c, "clinician.html", 422, rows=rows, errors=errors, values=data)
+        return patient_list(request, c, "clinician.html", http_status=422, errors=errors, values=data)
     p = svc.create_patient(c.db, c.user, body)
     return see(f"/clinician/patients/{p.id}")
 
@@ -69,7 +93,9 @@ def patient_context(c: Ctx, p: Patient) -> dict[str, Any]:
                    "replacement": imp.projected_replacement_date}
     pain = svc.current_pain(db, p.id)
     recommended = svc.recommend(pain)
-    return {"p": p, "pain": pain, "screening": svc.latest(db, Screening, p.id),
+    history = svc.nrs_history(db, p.id)
+    return {"nrs_history": history, "nrs_chart": nrs_chart_svg(history),
+            "p": p, "pain": pain, "screening": svc.latest(db, Screening, p.id),
             "plan": svc.latest(db, PlanRecord, p.id), "recommended": recommended,
             "recommended_keys": {f"{t['level']}:{t['side']}" for t in recommended}, "sides": [s.value for s in Side],
             "trial": t, "relief": svc.relief(t) if t else None, "decision": svc.decision_of(db, t),
@@ -78,6 +104,12 @@ def patient_context(c: Ctx, p: Patient) -> dict[str, Any]:
             "follow_ups": svc.records(db, FollowUp, p.id), "adverse": svc.records(db, AdverseEvent, p.id),
             "events": svc.device_events(db, c.user, p.id, limit=15),
             "audit": svc.audit_entries(db, c.user, limit=15, patient_id=p.id)}
+
+
+@router.get("/clinician/patients/{pid}/report", response_class=HTMLResponse)
+def session_report(request: Request, pid: int, day: str | None = Query(None, alias="date"), c: Ctx = Depends(ctx)):
+    """The printable session report of the visit on ``date`` (YYYY-MM-DD; default today)."""
+    return render(request, c, "report.html", **visit_report(c.db, c.user, pid, day))
 
 
 def painmap_svg(pid: int, pain: PainMap | None) -> str:

@@ -3,6 +3,7 @@ and the patient's controller and diary. Every change goes through the device, wh
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -14,9 +15,11 @@ from sqlalchemy.orm.exc import StaleDataError
 from drgsim.clinic import service as svc
 from drgsim.clinic.catalog import clinic_ipg
 from drgsim.clinic.deps import CommitFirst, Ctx, ctx, fields, form_data, parse, prediction, render, see, templates
+from drgsim.clinic.leadsvg import lead_svg
 from drgsim.clinic.models import Patient
-from drgsim.clinic.schemas import DiaryIn, LeadIn, ProgramIn, StepIn, TherapyIn
+from drgsim.clinic.schemas import DiaryIn, LeadIn, ProgramIn, StepIn, TherapyIn, ThresholdIn
 from drgsim.clinic.svgmap import body_map_svg
+from drgsim.devices.leads import get_lead
 from drgsim.devices.ranges import fmt
 
 router = APIRouter(include_in_schema=False, route_class=CommitFirst)
@@ -24,17 +27,44 @@ templates.env.filters["fmt"] = fmt  # a device value as the device states it: 1.
 
 
 # ------------------------------------------------------------ programming
-def programming_context(c: Ctx, pid: int, program: str | None, dev=None) -> dict[str, Any]:
-    """The programming page of ``program``; ``dev``: the device an action has just left (not loaded again)."""
+def programming_context(c: Ctx, pid: int, program: str | None, dev=None, *, typed_lead: int | None = None,
+                        typed: dict[str, Any] | None = None, errors: dict[str, str] | None = None) -> dict[str, Any]:
+    """The programming page of ``program``; ``dev``: the device an action has just left (not loaded again);
+    ``typed``: what the clinician typed in lead ``typed_lead``'s form, shown again (with ``errors`` by field)
+    when the form or the device refused it."""
     p, row = svc.device_of(c.db, c.user, pid, "program.read", clinician_only=True)
     dev = dev or svc.load_device(row)
     names = sorted(dev.state.programs)
     program = program if program in names else (dev.state.active_program or (names[0] if names else None))
     safety = dev.safety_report(program) if program else []
     leads = dev.program(program).leads if program else {}
+    drawings = {n: lead_svg(n, ls, get_lead(dev.implant[n].lead_model), contact_attrs(pid, program, n))
+                for n, ls in leads.items()}
     return {"p": p, "row": row, "dev": dev, "model": dev.model, "program": program, "programs": names,
             "leads": leads, "lead_info": {x["lead"]: x for x in row.leads}, "safety": {s.lead: s for s in safety},
-            "status": dev.status(), "pain": svc.current_pain(c.db, pid)}
+            "status": dev.status(), "pain": svc.current_pain(c.db, pid), "drawings": drawings,
+            "checks": dev.state.contact_checks, "thresholds": svc.thresholds(c.db, p.id, row.id),
+            "typed_lead": typed_lead, "typed": typed or {}, "errors": errors or {},
+            **(mapping_context(c, p.id, row, dev, program) if program else {})}
+
+
+def contact_attrs(pid: int, program: str, lead: int):
+    """The HTMX attributes of contact n in the lead drawing: a click posts it and swaps the panel."""
+    url = f"/clinician/patients/{pid}/programming/{quote(program)}/leads/{lead}/contacts"
+    return lambda n: {"hx-post": f"{url}/{n}", "hx-target": "#programming-panel", "hx-swap": "outerHTML"}
+
+
+def mapping_context(c: Ctx, pid: int, row, dev, program: str) -> dict[str, Any]:
+    """The mapping log, and the body map to click where the patient feels the program's present configuration."""
+    config = svc.configuration(dev, program)
+    now = svc.mapping_of(c.db, pid, row.id, program, config)
+    url = f"/clinician/patients/{pid}/programming/{quote(program)}/mapping/region"
+    pain = svc.current_pain(c.db, pid)
+    svg = body_map_svg(pain.nrs if pain else None, reported=now.regions if now else [],
+                       region_attrs=lambda r: {"hx-post": url, "hx-vals": f'{{"region": "{r}"}}',
+                                               "hx-target": "#mapping", "hx-swap": "outerHTML"},
+                       title="where the patient feels this configuration", width_px=420, id_prefix="mapping-region-")
+    return {"mapping_now": now, "mapping_svg": svg, "mappings": svc.mappings(c.db, pid, row.id)}
 
 
 @router.get("/clinician/patients/{pid}/programming", response_class=HTMLResponse)
@@ -61,16 +91,91 @@ def lead_form(form: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+LEAD_FIELDS = ("amplitude_ma", "pulse_width_us", "frequency_hz", "min_amplitude_ma", "max_amplitude_ma", "contacts")
+
+
+def reason_by_field(reason: str) -> dict[str, str]:
+    """A device refusal split into its problems (each starts ``program '...' lead n:``), each problem beside the
+    lead-form field it names (``override`` for a charge the clinician has to accept)."""
+    problems = re.split(r"; (?=program ')", reason)
+    named = {k: "; ".join(x for x in problems if f"{k}=" in x) for k in LEAD_FIELDS}
+    named["override"] = "; ".join(x for x in problems if "clinician override" in x)
+    return {k: v for k, v in named.items() if v}
+
+
 @router.post("/clinician/patients/{pid}/programming/{program}/leads/{lead}", response_class=HTMLResponse)
 def programming_lead(request: Request, pid: int, program: str, lead: int, c: Ctx = Depends(ctx),
                      form: dict = Depends(form_data)):
-    body, errors = parse(LeadIn, lead_form(form))
+    """Apply the lead form; refused (by the form's checks or the device), the form keeps what was typed and
+    each field the reason names is marked."""
+    data = lead_form(form)
+    body, errors = parse(LeadIn, data)
+    if errors:
+        out = svc.DeviceOutcome(False, "; ".join(f"{k}: {v}" for k, v in errors.items()), [])
+        return render(request, c, "_programming_panel.html", 422, result=out,
+                      **programming_context(c, pid, program, typed_lead=lead, typed=data, errors=errors))
+    out = svc.program_lead(c.db, c.user, pid, program, lead, body)
+    kept = {} if out.accepted else {"typed_lead": lead, "typed": data, "errors": reason_by_field(out.reason or "")}
+    return render(request, c, "_programming_panel.html", result=out,
+                  **programming_context(c, pid, program, out.device, **kept))
+
+
+@router.post("/clinician/patients/{pid}/programming/{program}/leads/{lead}/contacts/{contact}",
+             response_class=HTMLResponse)
+def programming_contact(request: Request, pid: int, program: str, lead: int, contact: int, c: Ctx = Depends(ctx)):
+    """A click on a contact of the lead drawing: its next state (- + off), applied as the lead form applies."""
+    out = svc.cycle_contact(c.db, c.user, pid, program, lead, contact)
+    return render(request, c, "_programming_panel.html", result=out,
+                  **programming_context(c, pid, program, out.device))
+
+
+@router.post("/clinician/patients/{pid}/programming/{program}/leads/{lead}/impedance", response_class=HTMLResponse)
+def programming_impedance(request: Request, pid: int, program: str, lead: int, c: Ctx = Depends(ctx)):
+    out = svc.check_impedance(c.db, c.user, pid, program, lead)
+    return render(request, c, "_programming_panel.html", result=out,
+                  **programming_context(c, pid, program, out.device))
+
+
+@router.post("/clinician/patients/{pid}/programming/{program}/leads/{lead}/ramp", response_class=HTMLResponse)
+def programming_ramp(request: Request, pid: int, program: str, lead: int, c: Ctx = Depends(ctx),
+                     form: dict = Depends(form_data)):
+    body, errors = parse(StepIn, fields(form))
     if errors:
         out = svc.DeviceOutcome(False, "; ".join(f"{k}: {v}" for k, v in errors.items()), [])
         return render(request, c, "_programming_panel.html", 422, result=out, **programming_context(c, pid, program))
-    out = svc.program_lead(c.db, c.user, pid, program, lead, body)
+    out = svc.ramp_amplitude(c.db, c.user, pid, program, lead, body.steps)
     return render(request, c, "_programming_panel.html", result=out,
                   **programming_context(c, pid, program, out.device))
+
+
+@router.post("/clinician/patients/{pid}/programming/{program}/leads/{lead}/thresholds",
+             response_class=HTMLResponse)
+def programming_thresholds(request: Request, pid: int, program: str, lead: int, c: Ctx = Depends(ctx),
+                           form: dict = Depends(form_data)):
+    """Capture thresholds of the lead's present configuration (blank fields: not captured now)."""
+    data = {k: v for k, v in fields(form).items() if str(v).strip() != ""}
+    body, errors = parse(ThresholdIn, data)
+    if not errors:
+        try:
+            svc.capture_thresholds(c.db, c.user, pid, program, lead, body)
+        except svc.InvalidInput as err:
+            errors = {err.field: str(err)}
+    out = svc.DeviceOutcome(not errors, "; ".join(f"{k}: {v}" for k, v in errors.items()) or None, [])
+    return render(request, c, "_programming_panel.html", 422 if errors else 200, result=out, thr_lead=lead,
+                  thr_typed=data if errors else {}, thr_errors=errors, **programming_context(c, pid, program))
+
+
+@router.post("/clinician/patients/{pid}/programming/{program}/mapping/region", response_class=HTMLResponse)
+def programming_mapping(request: Request, pid: int, program: str, c: Ctx = Depends(ctx),
+                        form: dict = Depends(form_data)):
+    """A click on the mapping body map: the region added to or removed from where the patient feels it."""
+    errors = {}
+    try:
+        svc.toggle_mapping_region(c.db, c.user, pid, program, str(fields(form).get("region", "")))
+    except svc.InvalidInput as err:
+        errors = {err.field: str(err)}
+    context = programming_context(c, pid, program)
+    return render(request, c, "_mapping.html", 422 if errors else 200, mapping_errors=errors, **context)
 
 
 @router.post("/clinician/patients/{pid}/programming/{program}/activate", response_class=HTMLResponse)
@@ -100,8 +205,13 @@ def programming_stop(request: Request, pid: int, c: Ctx = Depends(ctx), form: di
 @router.get("/clinician/patients/{pid}/programming/{program}/prediction", response_class=HTMLResponse)
 def programming_prediction(request: Request, pid: int, program: str, c: Ctx = Depends(ctx)):
     pred = prediction(request, c, pid, program)
-    pain = svc.current_pain(c.db, pid)
-    svg = body_map_svg(pain.nrs if pain else None, pred.paresthesia or None) if pred.status == "ready" else None
+    svg = None
+    if pred.status == "ready":
+        _, row = svc.device_of(c.db, c.user, pid, "program.read", clinician_only=True)
+        now = svc.mapping_of(c.db, pid, row.id, program, svc.configuration(svc.load_device(row), program))
+        pain = svc.current_pain(c.db, pid)
+        svg = body_map_svg(pain.nrs if pain else None, pred.paresthesia or None,
+                           reported=now.regions if now else None)
     return render(request, c, "_prediction.html", pred=pred, svg=svg, pid=pid, program=program)
 
 

@@ -2,7 +2,7 @@
 (shared by every server worker), and the must-change flag a clinician's password reset sets
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004
 Create Date: 2026-12-07
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0005'
-down_revision = '0002'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
