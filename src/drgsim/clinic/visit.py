@@ -93,7 +93,7 @@ def _contact_checks(db: Session, device_ids: list[int], start: datetime, end: da
         lead = e.event.get("params", {}).get("lead")
         held = state.setdefault(e.device_id, {})
         held.update(e.event.get("after", {}))
-        if e.time < start:
+        if svc.as_utc(e.time) < start:
             continue
         contacts, key = [], f"contact_checks.{lead}"
         while f"{key}.impedance_ohm.{len(contacts)}" in held:
