@@ -40,6 +40,7 @@ def test_the_contact_check_reads_each_contact_as_the_page_does(app):
         assert c.post(f"{API}/{pid}/device/leads/7/contact-check").status_code == 404
         assert c.post(f"{API}/{pid}/device/leads/1/contact-check", params={"program": "P9"}).status_code == 404
         assert c.post(f"{API}/{pid}/device/leads/x/contact-check").status_code == 422
+        assert c.post(f"{API}/{pid}/device/leads/{10**20}/contact-check").status_code == 404
         assert len(events(c, pid, "check_contacts")) == 2  # nothing logged for an unknown lead or program
         report = c.get(f"/clinician/patients/{pid}/report", params={"date": service.today().isoformat()}).text
         assert report.count('data-flag="open"') == 8  # both checks on the session report

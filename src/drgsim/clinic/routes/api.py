@@ -62,7 +62,7 @@ def device_json(row) -> dict[str, Any]:
 
 def contact_check_json(out: svc.DeviceOutcome, lead: int) -> list[dict[str, Any]]:
     """The lead's last contact check on the device: ohms and open/short flag per contact, contact 1 first."""
-    chk = out.device.state.contact_checks.get(lead) if out.device else None
+    chk = out.device.state.contact_checks.get(lead)
     return [] if chk is None else [{"contact": i, "impedance_ohm": z, "flag": f}
                                    for i, (z, f) in enumerate(zip(chk.impedance_ohm, chk.flags), start=1)]
 
@@ -242,7 +242,7 @@ def api_contact_check(pid: int, lead: int, c: Ctx = Depends(ctx), program: str |
 def api_ramp(pid: int, name: str, lead: int, body: RampIn, c: Ctx = Depends(ctx)):
     """One step of a threshold ramp; the lead's amplitude after it (refused past the device range: 409)."""
     out = svc.ramp_amplitude(c.db, c.user, pid, name, lead, body.steps)
-    return device_body(out, amplitude_ma=out.device.program(name).leads[lead].amplitude_ma if out.device else None)
+    return device_body(out, amplitude_ma=out.device.program(name).leads[lead].amplitude_ma)
 
 
 @router.post("/patients/{pid}/programs/{name}/leads/{lead}/thresholds", status_code=201)
