@@ -267,3 +267,47 @@ def test_the_patient_page_charts_nrs_over_the_trial_and_the_follow_ups(app, new_
         found = re.findall(r'data-date="([^"]+)" data-nrs="[^"]+" cx="[^"]+" cy="([^"]+)"', chart)
         cy = {d: float(y) for d, y in found}
         assert cy[(START + timedelta(days=5)).isoformat()] > cy[START.isoformat()]  # NRS 2 drawn below NRS 4
+
+
+def report_rows(html: str, table_id: str, row_class: str) -> list[list[str]]:
+    """The cells of the report table's rows (tags inside a cell dropped)."""
+    table = re.search(rf'<table id="{table_id}">.*?</table>', html, re.S)[0]
+    rows = re.findall(rf'<tr class="{row_class}"[^>]*>(.*?)</tr>', table, re.S)
+    return [[re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td>(.*?)</td>", row, re.S)]
+            for row in rows]
+
+
+def test_the_session_report_lists_the_days_contact_checks_thresholds_and_mapping(app):
+    """Issue 17 integration: what the programmer captured on the page that day is on the printed report."""
+    from tests.clinic.test_pages import programming_patient
+    from tests.clinic.test_programmer import configure, post
+
+    with TestClient(app) as c:
+        pid, token, url = programming_patient(c)  # leads of 1000 ohm tissue load
+        for _ in range(2):  # the second check reads the same ohms: its event holds only what changed
+            assert post(c, f"{url}/P1/leads/1/impedance", token).status_code == 200
+        configure(c, token, url)  # 0-+0
+        for _ in range(4):
+            assert 'class="accepted"' in post(c, f"{url}/P1/leads/1/ramp", token, steps="1").text
+        assert post(c, f"{url}/P1/leads/1/thresholds", token, perception_ma="0.1").status_code == 200
+        assert post(c, f"{url}/P1/leads/1/thresholds", token, comfort_ma="0.5", discomfort_ma="0.9").status_code == 200
+        for region in ("left_sole", "left_heel"):
+            assert post(c, f"{url}/P1/mapping/region", token, region=region).status_code == 200
+        today = service.today().isoformat()
+        html = c.get(f"/clinician/patients/{pid}/report", params={"date": today}).text
+        serial = c.get(f"/api/v1/patients/{pid}/device").json()["serial"]
+        checks = report_rows(html, "report-contact-checks", "contact-check")
+        lead1 = [serial, "1", "; ".join(f"{i}: 1000 ohm" for i in range(1, 5))]
+        assert [row[1:] for row in checks] == [lead1, lead1]
+        assert html.count('data-flag="ok"') == 8
+        thresholds = report_rows(html, "report-thresholds", "threshold")
+        assert [row[1:] for row in thresholds] == [[serial, "1", "P1", "0-+0", "40", "60", "0.1", "-", "-"],
+                                                   [serial, "1", "P1", "0-+0", "40", "60", "0.1", "0.5", "0.9"]]
+        (mapping,) = report_rows(html, "report-mappings", "mapping")
+        assert mapping == [serial, "P1", "lead 1 0-+0 0.1 mA 40 us 60 Hz (off); lead 2 0000 0 mA 40 us 60 Hz (off)",
+                           "left_heel, left_sole"]
+        assert 'id="no-measurements"' not in html and 'id="no-mappings"' not in html
+        assert "ramp amplitude" not in html.split('id="report-events"')[0]  # no event is taken for a threshold
+        earlier = c.get(f"/clinician/patients/{pid}/report",
+                        params={"date": (service.today() - timedelta(days=1)).isoformat()}).text
+        assert 'id="no-measurements"' in earlier and 'id="no-mappings"' in earlier

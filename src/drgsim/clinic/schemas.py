@@ -198,9 +198,21 @@ class ThresholdIn(BaseModel):
         return self
 
 
-class StepIn(BaseModel):
+class RampIn(BaseModel):
+    """A move of an amplitude by device steps (a threshold ramp of one lead, or the patient's controller)."""
+
     model_config = _IN
     steps: int = Field(ge=-10, le=10)
+
+    @field_validator("steps")
+    @classmethod
+    def _nonzero(cls, v: int) -> int:
+        if v == 0:
+            raise ValueError("steps=0: a non-zero number of device steps, -10 to 10")
+        return v
+
+
+class StepIn(RampIn):
     lead: int | None = Field(None, description="IPG lead number; none: every enabled lead")
 
     @field_validator("lead")
@@ -210,12 +222,12 @@ class StepIn(BaseModel):
             raise ValueError(f"lead={v}; allowed: 1-{clinic_ipg().max_leads} ({IPG_MODEL} lead numbers)")
         return v
 
-    @field_validator("steps")
-    @classmethod
-    def _nonzero(cls, v: int) -> int:
-        if v == 0:
-            raise ValueError("steps=0: a non-zero number of device steps, -10 to 10")
-        return v
+
+class MappingIn(BaseModel):
+    """Where the patient feels a program's present configuration: atlas region ids (empty: felt nowhere)."""
+
+    model_config = _IN
+    regions: list[str] = Field(max_length=200, description="atlas region ids, e.g. left_sole")
 
 
 class TherapyIn(BaseModel):

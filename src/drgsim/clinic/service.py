@@ -460,11 +460,14 @@ def _lead_settings(dev: Neurostimulator, program: str, lead: int) -> LeadSetting
     return ls
 
 
-def check_impedance(db: Session, user: User, patient_id: int, program: str, lead: int) -> DeviceOutcome:
-    """The impedance check of a lead: each contact (ohms, open/short flags) and, when the program's configuration
-    has a + and a -, that configuration too; both are device events."""
+def check_contacts(db: Session, user: User, patient_id: int, lead: int, program: str | None = None) -> DeviceOutcome:
+    """The impedance check of a lead: each contact (ohms, open/short flags) and, when ``program`` is given and its
+    configuration of the lead has a + and a -, that configuration too; both are device events (NotFound naming
+    a lead that is not implanted or a program that does not exist)."""
     def act(dev: Neurostimulator, a: Actor) -> list[ActionResult]:
-        valid = _lead_settings(dev, program, lead).config_valid
+        if lead not in dev.implant:
+            raise NotFound(f"lead {lead} is not implanted; leads: {sorted(dev.implant)}")
+        valid = program is not None and _lead_settings(dev, program, lead).config_valid
         return [dev.check_contacts(a, lead)] + ([dev.measure_impedance(a, program, lead)] if valid else [])
     return _device_action(db, user, patient_id, "impedance.check", clinician_only=True, program=program, lead=lead,
                           act=act)
@@ -543,15 +546,20 @@ def mapping_of(db: Session, patient_id: int, device_id: int, program: str,
     return next((r for r in rows if r.configuration == config), None)
 
 
-def toggle_mapping_region(db: Session, user: User, patient_id: int, program: str,
-                          region: str) -> ParesthesiaMapRecord:
-    """A click on the mapping body map: ``region`` added to (or removed from) where the patient feels the program's
-    present configuration today; a new entry for a new day or configuration, the old regions audited."""
-    p, row = device_of(db, user, patient_id, "mapping.save", clinician_only=True)
+def _atlas_region(field: str, region: str) -> str:
+    """``region`` if it is an atlas region, else InvalidInput naming ``field`` and the close matches."""
     try:
         pain_map({region: 1})
     except ValueError as err:
-        raise InvalidInput("region", repr(region), str(err)) from None
+        raise InvalidInput(field, repr(region), str(err)) from None
+    return region
+
+
+def record_mapping(db: Session, user: User, patient_id: int, program: str, regions: list[str]) -> ParesthesiaMapRecord:
+    """Where the patient feels the program's present configuration today: today's entry of that configuration
+    set to ``regions`` (a new entry for a new day or configuration; the old regions audited)."""
+    p, row = device_of(db, user, patient_id, "mapping.save", clinician_only=True)
+    new = sorted({_atlas_region("regions", r) for r in regions})
     config = configuration(load_device(row), program)
     rec = mapping_of(db, p.id, row.id, program, config)
     if rec is None or rec.day != today():
@@ -559,11 +567,22 @@ def toggle_mapping_region(db: Session, user: User, patient_id: int, program: str
                                    regions=[], day=today(), created_by=user.id)
         db.add(rec)
     old = list(rec.regions)
-    rec.regions = sorted(set(old) ^ {region})
+    rec.regions = new
     audit(db, user, "mapping.save", p.id, device=row.serial, program=program, day=today().isoformat(),
           configuration=config, old=old, regions=rec.regions)
     db.flush()
     return rec
+
+
+def toggle_mapping_region(db: Session, user: User, patient_id: int, program: str,
+                          region: str) -> ParesthesiaMapRecord:
+    """A click on the mapping body map: ``region`` added to (or removed from) today's regions of the program's
+    present configuration, recorded as ``record_mapping`` records any mapping."""
+    _, row = device_of(db, user, patient_id, "mapping.save", clinician_only=True)
+    _atlas_region("region", region)
+    now = mapping_of(db, patient_id, row.id, program, configuration(load_device(row), program))
+    regions = set(now.regions) if now is not None and now.day == today() else set()
+    return record_mapping(db, user, patient_id, program, sorted(regions ^ {region}))
 
 
 def mappings(db: Session, patient_id: int, device_id: int) -> list[ParesthesiaMapRecord]:

@@ -12,7 +12,17 @@ from sqlalchemy.orm import Session
 from drgsim.clinic import service as svc
 from drgsim.clinic.deps import CommitFirst, Ctx, ctx, iso, prediction
 from drgsim.clinic.guards import json_safe
-from drgsim.clinic.models import AdverseEvent, AuditEntry, FollowUp, ImplantRecord, Patient, PlanRecord, Screening
+from drgsim.clinic.models import (
+    AdverseEvent,
+    AuditEntry,
+    FollowUp,
+    ImplantRecord,
+    ParesthesiaMapRecord,
+    Patient,
+    PlanRecord,
+    Screening,
+    ThresholdRecord,
+)
 from drgsim.clinic.schemas import (
     AdverseEventIn,
     DecisionIn,
@@ -20,15 +30,18 @@ from drgsim.clinic.schemas import (
     FollowUpIn,
     ImplantIn,
     LeadIn,
+    MappingIn,
     PainMapIn,
     PatientIn,
     PatientSearchIn,
     PlanIn,
     ProgramIn,
+    RampIn,
     ReplacementIn,
     ScreeningIn,
     StepIn,
     TherapyIn,
+    ThresholdIn,
     TrialIn,
 )
 
@@ -36,8 +49,8 @@ router = APIRouter(prefix="/api/v1", tags=["api"], route_class=CommitFirst)
 
 
 # ------------------------------------------------------------ JSON views
-def device_body(out: svc.DeviceOutcome) -> JSONResponse:
-    body = {"accepted": out.accepted, "reason": out.reason, "warnings": out.warnings}
+def device_body(out: svc.DeviceOutcome, **extra: Any) -> JSONResponse:
+    body = {"accepted": out.accepted, "reason": out.reason, "warnings": out.warnings, **extra}
     return JSONResponse(body, status_code=200 if out.accepted else 409)
 
 
@@ -45,6 +58,24 @@ def device_json(row) -> dict[str, Any]:
     dev = svc.load_device(row)
     return {"serial": row.serial, "kind": row.kind, "model": row.model_id, "leads": row.leads,
             "status": dev.status().model_dump(mode="json"), "programs": dev.snapshot()["programs"]}
+
+
+def contact_check_json(out: svc.DeviceOutcome, lead: int) -> list[dict[str, Any]]:
+    """The lead's last contact check on the device: ohms and open/short flag per contact, contact 1 first."""
+    chk = out.device.state.contact_checks.get(lead)
+    return [] if chk is None else [{"contact": i, "impedance_ohm": z, "flag": f}
+                                   for i, (z, f) in enumerate(zip(chk.impedance_ohm, chk.flags), start=1)]
+
+
+def threshold_json(t: ThresholdRecord) -> dict[str, Any]:
+    return {"id": t.id, "program": t.program, "lead": t.lead, "contacts": t.contacts,
+            "pulse_width_us": t.pulse_width_us, "frequency_hz": t.frequency_hz, "perception_ma": t.perception_ma,
+            "comfort_ma": t.comfort_ma, "discomfort_ma": t.discomfort_ma, "captured_at": iso(t.created_at)}
+
+
+def mapping_json(m: ParesthesiaMapRecord) -> dict[str, Any]:
+    return {"id": m.id, "day": iso(m.day), "program": m.program, "configuration": m.configuration,
+            "regions": m.regions}
 
 
 def implant_json(rec: ImplantRecord) -> dict[str, Any]:
@@ -198,6 +229,46 @@ def api_therapy(pid: int, body: TherapyIn, c: Ctx = Depends(ctx)):
 @router.post("/patients/{pid}/amplitude")
 def api_step(pid: int, body: StepIn, c: Ctx = Depends(ctx)):
     return device_body(svc.step_amplitude(c.db, c.user, pid, body))
+
+
+@router.post("/patients/{pid}/device/leads/{lead}/contact-check")
+def api_contact_check(pid: int, lead: int, c: Ctx = Depends(ctx), program: str | None = Query(None, max_length=20)):
+    """The lead's contact check (and, with ``program``, its configuration's impedance), as the page's button."""
+    out = svc.check_contacts(c.db, c.user, pid, lead, program)
+    return device_body(out, contacts=contact_check_json(out, lead))
+
+
+@router.post("/patients/{pid}/programs/{name}/leads/{lead}/ramp")
+def api_ramp(pid: int, name: str, lead: int, body: RampIn, c: Ctx = Depends(ctx)):
+    """One step of a threshold ramp; the lead's amplitude after it (refused past the device range: 409)."""
+    out = svc.ramp_amplitude(c.db, c.user, pid, name, lead, body.steps)
+    return device_body(out, amplitude_ma=out.device.program(name).leads[lead].amplitude_ma)
+
+
+@router.post("/patients/{pid}/programs/{name}/leads/{lead}/thresholds", status_code=201)
+def api_capture_thresholds(pid: int, name: str, lead: int, body: ThresholdIn, c: Ctx = Depends(ctx)):
+    """Thresholds of the lead's present configuration, merged with those captured before for it."""
+    return threshold_json(svc.capture_thresholds(c.db, c.user, pid, name, lead, body))
+
+
+@router.get("/patients/{pid}/thresholds")
+def api_thresholds(pid: int, c: Ctx = Depends(ctx)):
+    """The captured thresholds of the patient's stimulator, newest first."""
+    p, row = svc.device_of(c.db, c.user, pid, "thresholds.read", clinician_only=True)
+    return [threshold_json(t) for t in svc.thresholds(c.db, p.id, row.id)]
+
+
+@router.post("/patients/{pid}/programs/{name}/mappings")
+def api_record_mapping(pid: int, name: str, body: MappingIn, c: Ctx = Depends(ctx)):
+    """Where the patient feels the program's present configuration today (replaces today's regions of it)."""
+    return mapping_json(svc.record_mapping(c.db, c.user, pid, name, body.regions))
+
+
+@router.get("/patients/{pid}/mappings")
+def api_mappings(pid: int, c: Ctx = Depends(ctx)):
+    """The mapping log of the patient's stimulator, newest first."""
+    p, row = svc.device_of(c.db, c.user, pid, "mapping.read", clinician_only=True)
+    return [mapping_json(m) for m in svc.mappings(c.db, p.id, row.id)]
 
 
 @router.get("/patients/{pid}/device")

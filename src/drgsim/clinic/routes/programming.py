@@ -17,7 +17,7 @@ from drgsim.clinic.catalog import clinic_ipg
 from drgsim.clinic.deps import CommitFirst, Ctx, ctx, fields, form_data, parse, prediction, render, see, templates
 from drgsim.clinic.leadsvg import lead_svg
 from drgsim.clinic.models import Patient
-from drgsim.clinic.schemas import DiaryIn, LeadIn, ProgramIn, StepIn, TherapyIn, ThresholdIn
+from drgsim.clinic.schemas import DiaryIn, LeadIn, ProgramIn, RampIn, StepIn, TherapyIn, ThresholdIn
 from drgsim.clinic.svgmap import body_map_svg
 from drgsim.devices.leads import get_lead
 from drgsim.devices.ranges import fmt
@@ -131,7 +131,7 @@ def programming_contact(request: Request, pid: int, program: str, lead: int, con
 
 @router.post("/clinician/patients/{pid}/programming/{program}/leads/{lead}/impedance", response_class=HTMLResponse)
 def programming_impedance(request: Request, pid: int, program: str, lead: int, c: Ctx = Depends(ctx)):
-    out = svc.check_impedance(c.db, c.user, pid, program, lead)
+    out = svc.check_contacts(c.db, c.user, pid, lead, program)
     return render(request, c, "_programming_panel.html", result=out,
                   **programming_context(c, pid, program, out.device))
 
@@ -139,7 +139,7 @@ def programming_impedance(request: Request, pid: int, program: str, lead: int, c
 @router.post("/clinician/patients/{pid}/programming/{program}/leads/{lead}/ramp", response_class=HTMLResponse)
 def programming_ramp(request: Request, pid: int, program: str, lead: int, c: Ctx = Depends(ctx),
                      form: dict = Depends(form_data)):
-    body, errors = parse(StepIn, fields(form))
+    body, errors = parse(RampIn, fields(form))
     if errors:
         out = svc.DeviceOutcome(False, "; ".join(f"{k}: {v}" for k, v in errors.items()), [])
         return render(request, c, "_programming_panel.html", 422, result=out, **programming_context(c, pid, program))
