@@ -196,6 +196,7 @@ def test_thresholds_are_captured_per_configuration_validated_and_listed(app):
             errors = field_errors(r.text)
             assert list(errors) == [name] and f"{name}={value} mA" in errors[name] and why in errors[name], errors
             assert f'name="{name}" type="number" step="0.025" min="0" value="{value}"' in r.text  # kept in the form
+            assert f"{name}: {name}=" not in r.text  # the field is named once, in the result line too
         r = post(c, f"{url}/P1/leads/1/thresholds", token, perception_ma="abc")
         assert r.status_code == 422 and "perception_ma" in field_errors(r.text)
         r = post(c, f"{url}/P1/leads/1/thresholds", token)

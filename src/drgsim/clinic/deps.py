@@ -24,9 +24,18 @@ from drgsim.devices.program import Program, contacts_label
 from drgsim.errors import field_problems
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def field_message(name: str, text: str) -> str:
+    """A form error naming its field once: a message that starts with it ("implant_date=9999-12-31; allowed:
+    ...") as it is, any other with the field in front."""
+    return text if text.startswith(f"{name}=") else f"{name}: {text}"
+
+
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.globals.update(today=lambda: svc.today(),  # looked up at each call: tests may set the clinic's date
-                             contacts_label=contacts_label, levels=[lv.value for lv in Level])
+                             contacts_label=contacts_label, levels=[lv.value for lv in Level],
+                             field_message=field_message)
 
 
 class NeedLogin(Exception):

@@ -14,7 +14,19 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from drgsim.clinic import service as svc
 from drgsim.clinic.catalog import clinic_ipg
-from drgsim.clinic.deps import CommitFirst, Ctx, ctx, fields, form_data, parse, prediction, render, see, templates
+from drgsim.clinic.deps import (
+    CommitFirst,
+    Ctx,
+    ctx,
+    field_message,
+    fields,
+    form_data,
+    parse,
+    prediction,
+    render,
+    see,
+    templates,
+)
 from drgsim.clinic.leadsvg import lead_svg
 from drgsim.clinic.models import Patient
 from drgsim.clinic.schemas import DiaryIn, LeadIn, ProgramIn, RampIn, StepIn, TherapyIn, ThresholdIn
@@ -111,7 +123,7 @@ def programming_lead(request: Request, pid: int, program: str, lead: int, c: Ctx
     data = lead_form(form)
     body, errors = parse(LeadIn, data)
     if errors:
-        out = svc.DeviceOutcome(False, "; ".join(f"{k}: {v}" for k, v in errors.items()), [])
+        out = svc.DeviceOutcome(False, "; ".join(field_message(k, v) for k, v in errors.items()), [])
         return render(request, c, "_programming_panel.html", 422, result=out,
                       **programming_context(c, pid, program, typed_lead=lead, typed=data, errors=errors))
     out = svc.program_lead(c.db, c.user, pid, program, lead, body)
@@ -141,7 +153,7 @@ def programming_ramp(request: Request, pid: int, program: str, lead: int, c: Ctx
                      form: dict = Depends(form_data)):
     body, errors = parse(RampIn, fields(form))
     if errors:
-        out = svc.DeviceOutcome(False, "; ".join(f"{k}: {v}" for k, v in errors.items()), [])
+        out = svc.DeviceOutcome(False, "; ".join(field_message(k, v) for k, v in errors.items()), [])
         return render(request, c, "_programming_panel.html", 422, result=out, **programming_context(c, pid, program))
     out = svc.ramp_amplitude(c.db, c.user, pid, program, lead, body.steps)
     return render(request, c, "_programming_panel.html", result=out,
@@ -160,7 +172,7 @@ def programming_thresholds(request: Request, pid: int, program: str, lead: int, 
             svc.capture_thresholds(c.db, c.user, pid, program, lead, body)
         except svc.InvalidInput as err:
             errors = {err.field: str(err)}
-    out = svc.DeviceOutcome(not errors, "; ".join(f"{k}: {v}" for k, v in errors.items()) or None, [])
+    out = svc.DeviceOutcome(not errors, "; ".join(field_message(k, v) for k, v in errors.items()) or None, [])
     return render(request, c, "_programming_panel.html", 422 if errors else 200, result=out, thr_lead=lead,
                   thr_typed=data if errors else {}, thr_errors=errors, **programming_context(c, pid, program))
 
