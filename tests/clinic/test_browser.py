@@ -172,8 +172,8 @@ def test_pathway_in_browser(server, browser):
     # the changes stay in the form until "apply" (issue 17 defect 6); then one POST sends them all
     for contact, value in (("c2", "+"), ("c3", "-")):
         clin.select_option(f"{lead} select[name={contact}]", value)
-    for field, value in (("pulse_width_us", "300"), ("frequency_hz", "20"), ("max_amplitude_ma", "0.6"),
-                         ("min_amplitude_ma", "0.3"), ("amplitude_ma", "0.5")):
+    for field, value in (("pulse_width_us", "300"), ("frequency_hz", "20"), ("max_amplitude_ma", "0.8"),
+                         ("min_amplitude_ma", "0.4"), ("amplitude_ma", "0.7")):
         clin.fill(f"{lead} input[name={field}]", value)
         clin.press(f"{lead} input[name={field}]", "Tab")
     clin.check(f"{lead} input[name=enabled]")
@@ -181,14 +181,15 @@ def test_pathway_in_browser(server, browser):
     assert not staged["enabled"] and staged["pulse_width_us"] != 300  # nothing sent yet
     swapped(clin, panel, lambda: clin.click("#apply-1"))
     assert "refused" not in clin.inner_text("#device-result")
-    clin.fill(f"{lead} input[name=amplitude_ma]", "0.55")  # staged, then undone: the device's value again
+    clin.fill(f"{lead} input[name=amplitude_ma]", "0.75")  # staged, then undone: the device's value again
     swapped(clin, panel, lambda: clin.click("#undo-1"))
-    assert clin.input_value(f"{lead} input[name=amplitude_ma]") == "0.5"
+    assert clin.input_value(f"{lead} input[name=amplitude_ma]") == "0.7"
     assert clin.locator("#stop-stimulation").is_visible()
     lead1 = clin.request.get(f"{base}/api/v1/patients/{pid}/device").json()["programs"]["P1"]["leads"]["1"]
     assert (lead1["contacts"], lead1["amplitude_ma"], lead1["pulse_width_us"], lead1["frequency_hz"],
-            lead1["enabled"]) == (["off", "+", "-", "off"], 0.5, 300, 20, True), lead1
-    assert lead1["patient_limits"] == {"min_amplitude_ma": 0.3, "max_amplitude_ma": 0.6}
+            lead1["enabled"]) == (["off", "+", "-", "off"], 0.7, 300, 20, True), lead1
+    assert lead1["patient_limits"] == {"min_amplitude_ma": 0.4, "max_amplitude_ma": 0.8}
+    # 0.7 mA lies well above the two lowest A-beta thresholds under lead 1 (0.48-0.51 mA at quick quality)
     swapped(clin, panel, lambda: clin.click("#activate"))
     clin.wait_for_selector("#prediction[data-status=ready]", timeout=240_000)
     assert float(clin.inner_text("#coverage").rstrip("%")) > 0
@@ -203,8 +204,8 @@ def test_pathway_in_browser(server, browser):
         shown.append(pat.inner_text("#amp-1"))
         if "limits" in pat.inner_text("#controller-result"):
             break
-    assert shown[-1] == "0.6" and "would leave the clinician limits 0.3-0.6 mA" in pat.inner_text("#controller-result")
-    assert shown[:4] == ["0.525", "0.55", "0.575", "0.6"]
+    assert shown[-1] == "0.8" and "would leave the clinician limits 0.4-0.8 mA" in pat.inner_text("#controller-result")
+    assert shown[:4] == ["0.725", "0.75", "0.775", "0.8"]
     shot(pat, "07-controller-at-limit")
     # another patient's URL is refused
     resp = pat.goto(f"{base}/clinician/patients/{other}")

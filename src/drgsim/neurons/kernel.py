@@ -29,7 +29,7 @@ import numpy as np
 
 from drgsim.neurons.mechanisms import N_PARAMS, Mechanism, gate_rates, membrane_current
 
-_jit = nb.njit(cache=True, nogil=True, fastmath=True)
+_jit = nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")  # no zero-division checks
 
 REST_CHECK_EVERY = 8  # steps between at-rest checks (a decision, never a threshold, depends on it)
 
@@ -211,7 +211,7 @@ def _work(n_lanes_total):
             np.empty((2, n_lanes_total)), np.empty(n_lanes_total), np.empty(n_lanes_total))
 
 
-@nb.njit(cache=True, parallel=True, nogil=True, fastmath=True)
+@nb.njit(cache=True, parallel=True, nogil=True, fastmath=True, error_model="numpy")
 def relax(offsets, struct, coef, vm, vp, gates, dt, n_steps):
     """Resting state of every cell (flat layout): gates at steady state at ``vm``, then ``n_steps``
     unstimulated steps of dt (long: the rate functions, not a table)."""
@@ -323,7 +323,7 @@ class Outputs(NamedTuple):
     spike_counts: np.ndarray
 
 
-@nb.njit(cache=True, parallel=True, nogil=True, fastmath=True)
+@nb.njit(cache=True, parallel=True, nogil=True, fastmath=True, error_model="numpy")
 def run_cells(run, search, cells, grid, workers, commit, out):
     """Run every cell (``Run``, ``Search``, ``Cells``, ``TimeGrid``, ``Workers``, ``solver.CommitPaths``,
     ``Outputs``). Worker ``w`` (one per thread) takes the cells ``w_cells[w_off[w]:w_off[w + 1]]`` (largest
