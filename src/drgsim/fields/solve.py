@@ -73,8 +73,8 @@ class MeshSettings(BaseModel):
                                 "roots, cord; the lead's surroundings), so potentials resolve internodes")
     grading: float = Field(0.3, gt=0, le=1)
     order: int = Field(2, ge=1, le=3)
-    optimize_steps: int = Field(1, ge=0, le=10, description="Netgen's volume-mesh optimisation passes "
-                                "(optsteps3d; Netgen's default 3): each improves element shapes and costs about a "
+    optimize_steps: int = Field(3, ge=0, le=10, description="Netgen's volume-mesh optimisation passes "
+                                "(optsteps3d, Netgen's default 3): each improves element shapes and costs about a "
                                 "sixth of the mesh time; past the first the potentials move less than re-meshing does")
 
 
