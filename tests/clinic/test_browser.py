@@ -451,3 +451,145 @@ def test_programmer_in_browser(server, browser, monkeypatch):
     shot(clin, "07-programmer")
     actions = [e["action"] for e in api.get(f"{base}/api/v1/patients/{pid}/device/events").json()]
     assert {"set_contacts", "check_contacts", "measure_impedance", "ramp_amplitude"} <= set(actions)
+
+
+def test_mapping_report_search_chart_and_password_reset_in_browser(server, browser, monkeypatch):
+    """Issue 17's other clinician features, clicked and typed: the paresthesia mapping log on the programming
+    page, the printable session report, the live patient search, the NRS chart of diary and follow-ups, and a
+    patient's password reset (the temporary password shown once; the patient's next sign-in changes it first)."""
+    from types import SimpleNamespace
+
+    from playwright.sync_api import expect
+
+    from drgsim.clinic.routes import programming
+    from tests.clinic.test_api import FOOT
+
+    # the panel asks for the prediction on every swap; this test is about the pages, not the model
+    monkeypatch.setattr(programming, "prediction", lambda *a, **k: SimpleNamespace(status="computing", quality="quick",
+                                                                                 detail="not computed in this test"))
+    base, today = server, service.today()
+    start = today - timedelta(days=3)
+    clin = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    sign_in(clin, base, *CLINICIAN)
+    token = json.loads(clin.get_attribute("body", "hx-headers"))  # the CSRF header the page's HTMX sends
+
+    def send(method: str, path: str, body: dict) -> dict:
+        r = clin.request.fetch(f"{base}/api/v1/{path}", method=method, headers=token, data=body)
+        assert r.ok, (path, r.text())
+        return r.json()
+
+    pids = {username: send("POST", "patients", {"name": name, "birth_year": 1970, "sex": "female",
+                                                "diagnosis": diagnosis, "username": username,
+                                                "password": "patient-pass-1"})["id"]
+            for name, username, diagnosis in (("Cy Map", "cymap", "crps_i"), ("Dora Lane", "dora", "phantom_limb"),
+                                              ("Cyril Stone", "cyril", "radiculopathy"))}
+    pid = pids["cymap"]
+    api = f"patients/{pid}"
+    send("PUT", f"{api}/painmap", {"nrs": FOOT})
+    send("POST", f"{api}/screening", {"diagnosis": "crps_i", "neuropathic": True, "pain_duration_months": 18,
+                                      "failed_drug_classes": 3, "failed_injections": True, "failed_therapy": True,
+                                      "psych_screened": True, "bdi_ii": 14})
+    send("POST", f"{api}/plan", {"targets": [{"level": "L5", "side": "left"}]})
+    send("POST", f"{api}/trial", {"start_date": start.isoformat(), "baseline_nrs": 8})
+    for i, nrs in enumerate([5, 3, 4]):
+        send("POST", f"{api}/diary", {"day": (start + timedelta(days=i)).isoformat(), "nrs": nrs,
+                                      "activity_minutes": 30})
+    send("POST", f"{api}/followups", {"visit_date": today.isoformat(), "nrs": 2, "odi_pct": 20, "mobility": 1,
+                                      "self_care": 1, "usual_activities": 2, "pain_discomfort": 2,
+                                      "anxiety_depression": 1, "eq_vas": 75})
+    send("POST", f"{api}/programs", {"name": "P1"})
+    send("PUT", f"{api}/programs/P1/leads/1", {"contacts": "0+-0", "amplitude_ma": 0.5, "pulse_width_us": 300,
+                                               "frequency_hz": 20, "enabled": True})
+    send("POST", f"{api}/programs/P1/leads/1/thresholds", {"perception_ma": 0.4, "comfort_ma": 0.6})
+
+    # (3) the live search: typing filters the list without a page load, as do the selects
+    clin.goto(f"{base}/clinician")
+    rows = clin.locator("#patients tr.patient-row")
+    expect(rows).to_have_count(3)
+    clin.locator("#search-q").press_sequentially("cy")
+    expect(rows).to_have_count(2)
+    assert sorted(clin.locator("#patients tr.patient-row td a").all_inner_texts()) == ["Cy Map", "Cyril Stone"]
+    clin.locator("#search-q").press_sequentially(" map")
+    expect(rows).to_have_count(1)
+    assert rows.get_attribute("data-id") == str(pid)
+    clin.fill("#search-q", "")
+    clin.select_option("#patient-search select[name=diagnosis]", "phantom_limb")
+    expect(rows).to_have_count(1)
+    assert rows.get_attribute("data-id") == str(pids["dora"])
+    clin.locator("#search-q").press_sequentially("cy")
+    expect(clin.locator("#no-patients")).to_have_text("no patient matches the search")
+    assert clin.url == f"{base}/clinician"  # filtered in place
+    shot(clin, "20-patient-search")
+
+    # (4) the NRS chart: one point per diary day and follow-up visit, at the NRS entered
+    clin.goto(f"{base}/clinician/patients/{pid}")
+    chart = clin.locator("#nrs-chart svg")
+    expect(chart).to_be_visible()
+    trial_points = chart.locator("circle.point[data-series=trial]")
+    assert [(c.get_attribute("data-date"), c.get_attribute("data-nrs")) for c in trial_points.all()] == \
+        [((start + timedelta(days=i)).isoformat(), str(nrs)) for i, nrs in enumerate([5, 3, 4])]
+    visits = chart.locator("circle.point[data-series=follow-up]")
+    assert visits.count() == 1 and visits.get_attribute("data-nrs") == "2"
+    assert chart.locator("g.legend").all_text_contents() == ["trial diary", "follow-up visits"]
+    shot(clin, "21-nrs-chart")
+
+    # (1) the mapping log: clicks on the body map record where the present configuration is felt
+    clin.goto(f"{base}/clinician/patients/{pid}/programming?program=P1")
+    log = clin.locator("#mapping-log tr")
+    assert "nothing mapped yet" in clin.inner_text("#mapping-log")
+    for region in ("left_sole", "left_heel", "left_calf", "left_calf"):  # the calf twice: clicked off again
+        swapped(clin, "#mapping", lambda: clin.click(f"#mapping-region-{region}"))
+    assert log.count() == 2
+    assert log.nth(1).locator("td").all_inner_texts() == [
+        today.isoformat(), "P1", "lead 1 0+-0 0.5 mA 300 us 20 Hz", "left_heel, left_sole"]
+    drawn = clin.locator("#mapping .reported")
+    assert sorted(d.get_attribute("data-region") for d in drawn.all()) == ["left_heel", "left_sole"]
+    swapped(clin, "#programming-panel", lambda: clin.click("#impedance-1"))  # a contact check for the report
+    shot(clin, "22-mapping-log")
+
+    # (2) the session report of today's visit, from the patient page
+    clin.goto(f"{base}/clinician/patients/{pid}")
+    clin.click("#report-link")
+    clin.wait_for_selector("#report")
+    program = clin.locator("#report-programs tr.program-lead[data-program=P1][data-lead='1'] td").all_inner_texts()
+    assert program[3:9] == ["0+-0", "0.5", "300", "20", "-", "yes"], program
+    threshold = clin.locator("#report-thresholds tr.threshold td").all_inner_texts()
+    assert threshold[2:] == ["1", "P1", "0+-0", "300", "20", "0.4", "0.6", "-"], threshold
+    contacts = clin.locator("#report-contact-checks tr.contact-check[data-lead='1'] .contact")
+    assert contacts.count() == 4 and {c.get_attribute("data-flag") for c in contacts.all()} == {"ok"}
+    mapping = clin.locator("#report-mappings tr.mapping td").all_inner_texts()
+    assert mapping[1:] == ["P1", "lead 1 0+-0 0.5 mA 300 us 20 Hz", "left_heel, left_sole"], mapping
+    assert "check_contacts" in clin.inner_text("#report-events")
+    assert clin.locator("#report-followups tr.this-visit").count() == 1
+    assert (clin.inner_text("#report-diary-days"), clin.inner_text("#report-mean-nrs")) == ("3 diary days", "4.0")
+    shot(clin, "23-session-report")
+    clin.emulate_media(media="print")  # printed: the report alone, without the menu and the visit-date form
+    assert not clin.locator("header").is_visible() and not clin.locator("#report .no-print").is_visible()
+    assert clin.locator("#report-mappings").is_visible()
+
+    # (5) the password reset: the temporary password once; the patient must change it before anything else
+    clin.goto(f"{base}/clinician/patients/{pid}")
+    clin.check("#password-reset-form input[name=confirm]")
+    clin.click("#password-reset-form button")
+    clin.wait_for_selector("#temporary-password")
+    temporary = clin.inner_text("#temporary-password code")
+    assert len(temporary) >= 10
+    shot(clin, "24-temporary-password")
+    clin.goto(f"{base}/clinician/patients/{pid}")
+    assert clin.locator("#temporary-password").count() == 0 and temporary not in clin.content()
+    assert clin.locator("#password-reset-pending").is_visible()
+    pat = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
+    sign_in(pat, base, "cymap", "patient-pass-1")  # the old password no longer works
+    assert pat.url.endswith("/login")
+    sign_in(pat, base, "cymap", temporary)
+    assert pat.url.endswith("/password") and pat.locator("#password-must-change").is_visible()
+    pat.goto(f"{base}/patient")  # nothing else opens before the change
+    assert pat.url.endswith("/password")
+    pat.fill("#password input[name=current_password]", temporary)
+    pat.fill("#password input[name=new_password]", "river-lantern-93")
+    pat.click("#password button")
+    pat.wait_for_selector("#password-changed")
+    shot(pat, "25-password-changed")
+    pat.click("#password-continue")
+    pat.wait_for_url("**/patient")
+    assert pat.locator("#diary-form").is_visible()
