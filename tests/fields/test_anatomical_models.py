@@ -11,7 +11,7 @@ from drgsim.fields.solve import FieldSpec, MeshSettings, solve
 from drgsim.neurons.models import mrg
 from drgsim.neurons.solver import CellBatch, SimulationSettings, find_thresholds
 
-MESH = MeshSettings(maxh_mm=12.0, contact_maxh_mm=0.6, grading=0.4)  # shared with tests/populations
+MESH = MeshSettings(maxh_mm=12.0, contact_maxh_mm=0.6, grading=0.4, optimize_steps=1)  # as tests/populations
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from drgsim.fields.solve import FieldSpec, MeshSettings, solve
 from drgsim.populations.drg import DRGPopulationConfig, drg_population
 from drgsim.populations.scs import SEGMENTS_MEDIAL_TO_LATERAL, SCSPopulationConfig, scs_population
 
-MESH = MeshSettings(maxh_mm=12.0, contact_maxh_mm=0.6, grading=0.4)
+MESH = MeshSettings(maxh_mm=12.0, contact_maxh_mm=0.6, grading=0.4, optimize_steps=1)  # as tests/fields
 ALLOWED = {"abeta": {"ganglion", "root", "nerve"}, "adelta": {"ganglion", "root", "nerve"},
            "c": {"ganglion", "root", "nerve"}, "motor": {"root", "nerve"}, "dorsal_column": {"white_matter"},
            "dorsal_root": {"white_matter", "rootlet0", "rootlet1", "csf"}}
