@@ -23,7 +23,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from drgsim.clinic.models import LoginFormToken, SignInFailure, SignInLockout, User, WebSession
+from drgsim.clinic.models import LoginFormToken, SignInFailure, SignInLockout, User, WebSession, as_utc
 
 SESSION_COOKIE = "drgsim_session"
 SESSION_HOURS = 12
@@ -94,8 +94,7 @@ def find_session(db: Session, token: str | None) -> WebSession | None:
     row = db.get(WebSession, _digest(token))
     if row is None:
         return None
-    expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=timezone.utc)
-    if expires <= datetime.now(timezone.utc) or not row.user.active:
+    if as_utc(row.expires_at) <= datetime.now(timezone.utc) or not row.user.active:
         return None
     return row
 

@@ -43,6 +43,7 @@ from drgsim.clinic.models import (
     Trial,
     TrialDecision,
     User,
+    as_utc,
     utcnow,
 )
 from drgsim.clinic.schemas import (
@@ -311,7 +312,7 @@ def load_device(row: Device, now: datetime | None = None) -> Neurostimulator:
     """The stored stimulator, its clock moved on to ``now`` (battery drain, trial end are logged)."""
     cls = DEVICE_CLASSES[row.kind]
     last = Event.model_validate(row.last_event) if row.last_event else None
-    started, clock = (t if t.tzinfo else t.replace(tzinfo=timezone.utc) for t in (row.started_at, row.clock_at))
+    started, clock = as_utc(row.started_at), as_utc(row.clock_at)
     dev = cls.restore(row.model_id, _implanted(row.leads), serial=row.serial, started=started, now=clock,
                       state=row.state, last_event=last)
     hours = ((now or datetime.now(timezone.utc)) - clock).total_seconds() / 3600.0
@@ -917,10 +918,6 @@ def remote_timeout_s(raw: str | None) -> float:
     if not lo <= value <= hi:
         raise ValueError(f"{REMOTE_TIMEOUT_ENV}={raw}; allowed: {lo:g}-{hi:g} seconds")
     return value
-
-
-def as_utc(t: datetime) -> datetime:
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)  # SQLite gives the stored UTC time back naive
 
 
 def _saved(dev: Neurostimulator) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from drgsim.clinic import service as svc
-from drgsim.clinic.models import Device, DeviceEvent, FollowUp, ParesthesiaMapRecord, ThresholdRecord, User
+from drgsim.clinic.models import Device, DeviceEvent, FollowUp, ParesthesiaMapRecord, ThresholdRecord, User, as_utc
 from drgsim.devices.program import Program
 
 IMPEDANCE_NOTE = re.compile(r"^lead (\d+) configuration (\S+): ([0-9.]+) ohm$")  # measure_impedance's own note
@@ -93,7 +93,7 @@ def _contact_checks(db: Session, device_ids: list[int], start: datetime, end: da
         lead = e.event.get("params", {}).get("lead")
         held = state.setdefault(e.device_id, {})
         held.update(e.event.get("after", {}))
-        if svc.as_utc(e.time) < start:
+        if as_utc(e.time) < start:
             continue
         contacts, key = [], f"contact_checks.{lead}"
         while f"{key}.impedance_ohm.{len(contacts)}" in held:

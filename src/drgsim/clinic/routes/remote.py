@@ -12,6 +12,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from drgsim.clinic import service as svc
 from drgsim.clinic.deps import CommitFirst, Ctx, ctx, form_data, render, see
+from drgsim.clinic.models import as_utc
 from drgsim.clinic.routes.programming import controller_context
 
 router = APIRouter(include_in_schema=False, route_class=CommitFirst)
@@ -24,7 +25,7 @@ def clinician_context(c: Ctx, pid: int, error: str | None = None) -> dict:
     rs = svc.settle_remote(c.db, p.id)
     beat = rs.last_heartbeat_at if rs else None
     return {"p": p, "rs": rs, "error": error, "poll_s": svc.REMOTE_HEARTBEAT_S,
-            "heartbeat_ago_s": None if beat is None else (svc.now() - svc.as_utc(beat)).total_seconds()}
+            "heartbeat_ago_s": None if beat is None else (svc.now() - as_utc(beat)).total_seconds()}
 
 
 def settled(c: Ctx, read):
