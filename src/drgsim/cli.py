@@ -123,6 +123,56 @@ def threshold(
     emit(result, as_json, table)
 
 
+@app.command("filter")
+def filter_cmd(
+    cell: Annotated[str, typer.Option(help="DRG neuron: drg_c, drg_adelta or drg_abeta.")] = "drg_c",
+    frequency_hz: Annotated[float, typer.Option(help="Stimulation frequency (1-1000).")] = 20.0,
+    duration_s: Annotated[float, typer.Option(help="Simulated time (at most 600 s).")] = 30.0,
+    amplitude_ratio: Annotated[float, typer.Option(help="Amplitude / the cell's single-pulse threshold.")] = 1.2,
+    source: Annotated[str, typer.Option(help="Stimulating source: point.")] = "point",
+    distance_mm: Annotated[float, typer.Option(help="Point source to the T-junction.")] = 1.0,
+    pulse_width_us: Annotated[float, typer.Option(help="Width of the leading phase.")] = 200.0,
+    waveform: Annotated[Shape, typer.Option(help="Pulse shape (asymmetric: the device's passive recharge).")]
+    = Shape.ASYMMETRIC,
+    ongoing_hz: Annotated[float, typer.Option(help="Spikes arriving from the periphery per second.")] = 5.0,
+    pattern: Annotated[str, typer.Option(help="Ongoing activity: regular or poisson.")] = "regular",
+    seed: Annotated[int, typer.Option(help="Seed of the Poisson arrivals.")] = 0,
+    dt_us: Annotated[float, typer.Option(help="Time step.")] = 25.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Transmission of peripheral spikes through a DRG neuron's T-junction over time, with and without a
+    stimulation train, and the neuron's following frequency."""
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from drgsim.neurons.transmission import FilterConfig, run
+
+    if source != "point":
+        fail(f"--source={source!r}: allowed values are 'point'", as_json)
+    try:
+        cfg = FilterConfig(cell=cell, frequency_hz=frequency_hz, duration_s=duration_s,
+                           amplitude_ratio=amplitude_ratio, distance_mm=distance_mm, pulse_width_us=pulse_width_us,
+                           shape=waveform, ongoing_hz=ongoing_hz, pattern=pattern, seed=seed, dt_us=dt_us)
+    except ValidationError as err:
+        fail(validation_message(err, flag), as_json)
+    try:
+        with Progress(transient=True, disable=as_json) as progress:
+            progress.add_task(f"{cell}: {duration_s:g} s of ongoing activity and stimulation", total=None)
+            result = run(cfg)
+    except ValueError as err:
+        fail(str(err), as_json)
+    table = Table(title=f"{cell}: transmission to the cord, {frequency_hz:g} Hz at {amplitude_ratio:g} x threshold")
+    table.add_column("t (s)")
+    table.add_column("with stimulation")
+    table.add_column("without")
+    fmt = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731
+    for a, b in zip(result.transmission, result.transmission_without_stimulation):
+        table.add_row(f"{a.t_s:g}", fmt(a.fraction), fmt(b.fraction))
+    table.caption = (f"following {result.following_hz:g} Hz; threshold {result.threshold_ma:.4g} mA; "
+                     f"{result.seconds_per_simulated_s_per_cell:.2f} s per simulated s per cell")
+    emit(result, as_json, table)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app(prog_name="drgsim")
 
