@@ -27,8 +27,16 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
-from drgsim.neurons.mechanisms import (N_GATES, N_PARAMS, N_STATES, Mechanism, advance_slow, gate_rates,
-                                       membrane_current, rest_slow)
+from drgsim.neurons.mechanisms import (
+    N_GATES,
+    N_PARAMS,
+    N_STATES,
+    Mechanism,
+    advance_slow,
+    gate_rates,
+    membrane_current,
+    rest_slow,
+)
 
 _jit = nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")  # no zero-division checks
 
@@ -734,8 +742,8 @@ def trace_cell(cells, grid, c, amplitude, record, out_vm):
     for s in range(n_steps):
         for i in range(n):
             ve_new[i] = waveform[s] * amplitude * ve_unit[lo + i]
-        step_group(n, 1, dt, order2, True, True, st, cf, gate_table, vm, vp, gates, ve_new, ve_old, no_injection, d, rhs,
-                   xm, ym, dvm, dvp)
+        step_group(n, 1, dt, order2, True, True, st, cf, gate_table, vm, vp, gates, ve_new, ve_old, no_injection, d,
+                   rhs, xm, ym, dvm, dvp)
         for i in range(n):
             ve_old[i] = ve_new[i]
         for r in range(len(record)):

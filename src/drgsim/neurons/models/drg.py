@@ -15,8 +15,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from drgsim.neurons.mechanisms import (Mechanism, SundtParam, mrg_node_params, resting_leak_reversal, sundt_params,
-                                       sundt_slow_params)
+from drgsim.neurons.mechanisms import (
+    Mechanism,
+    SundtParam,
+    mrg_node_params,
+    resting_leak_reversal,
+    sundt_params,
+    sundt_slow_params,
+)
 from drgsim.neurons.models import mrg, sundt
 from drgsim.neurons.morphology import Compartment, Morphology, MorphologyBuilder
 
