@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -138,6 +139,9 @@ def filter_cmd(
     pattern: Annotated[str, typer.Option(help="Ongoing activity: regular or poisson.")] = "regular",
     seed: Annotated[int, typer.Option(help="Seed of the Poisson arrivals.")] = 0,
     dt_us: Annotated[float, typer.Option(help="Time step.")] = 25.0,
+    sweep_hz: Annotated[Optional[str], typer.Option(help="Also sweep these stimulation frequencies, e.g. "
+                                                    "'4,10,20,40,60,100' (JSON key 'sweep').")] = None,
+    figure: Annotated[Optional[Path], typer.Option(help="With --sweep-hz: the sweep's figure (PNG or SVG).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Transmission of peripheral spikes through a DRG neuron's T-junction over time, with and without a
@@ -145,10 +149,13 @@ def filter_cmd(
     from rich.progress import Progress
     from rich.table import Table
 
-    from drgsim.neurons.transmission import FilterConfig, run
+    from drgsim.neurons.transmission import FilterConfig, frequency_sweep, run, sweep_figure
 
     if source != "point":
         fail(f"--source={source!r}: allowed values are 'point'", as_json)
+    sweep = _frequencies(sweep_hz, as_json) if sweep_hz is not None else None
+    if figure is not None and (sweep is None or figure.suffix.lower() not in (".png", ".svg")):
+        fail(f"--figure={figure}: needs --sweep-hz and a .png or .svg name", as_json)
     try:
         cfg = FilterConfig(cell=cell, frequency_hz=frequency_hz, duration_s=duration_s,
                            amplitude_ratio=amplitude_ratio, distance_mm=distance_mm, pulse_width_us=pulse_width_us,
@@ -159,8 +166,11 @@ def filter_cmd(
         with Progress(transient=True, disable=as_json) as progress:
             progress.add_task(f"{cell}: {duration_s:g} s of ongoing activity and stimulation", total=None)
             result = run(cfg)
+            points = frequency_sweep(cfg, sweep) if sweep else None
     except ValueError as err:
         fail(str(err), as_json)
+    if points and figure is not None:
+        sweep_figure(points, cfg, figure)
     table = Table(title=f"{cell}: transmission to the cord, {frequency_hz:g} Hz at {amplitude_ratio:g} x threshold")
     table.add_column("t (s)")
     table.add_column("with stimulation")
@@ -170,7 +180,27 @@ def filter_cmd(
         table.add_row(f"{a.t_s:g}", fmt(a.fraction), fmt(b.fraction))
     table.caption = (f"following {result.following_hz:g} Hz; threshold {result.threshold_ma:.4g} mA; "
                      f"{result.seconds_per_simulated_s_per_cell:.2f} s per simulated s per cell")
-    emit(result, as_json, table)
+    if as_json:
+        out = result.model_dump(mode="json")
+        if points:
+            out["sweep"] = [p.model_dump() for p in points]
+        print(json.dumps(out, indent=2))
+        return
+    Console().print(table)
+    for p in points or []:
+        Console().print(f"{p.frequency_hz:g} Hz: {p.fraction_with:.2f} with stimulation, {p.fraction_without:.2f} "
+                        f"without")
+
+
+def _frequencies(text: str, as_json: bool) -> list[float]:
+    """'4,10,20' -> [4.0, 10.0, 20.0]; an error naming the flag and the value otherwise."""
+    try:
+        out = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        fail(f"--sweep-hz={text!r}: give frequencies in Hz separated by commas, e.g. 4,20,60", as_json)
+    if not out or any(not 1.0 <= f <= 1000.0 for f in out):
+        fail(f"--sweep-hz={text!r}: each frequency must lie in 1-1000 Hz", as_json)
+    return out
 
 
 def main() -> None:  # pragma: no cover - console entry point

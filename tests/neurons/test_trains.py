@@ -3,7 +3,9 @@ T-junction as NEURON says they do, on Sundt et al. 2015's model (ModelDB 187473)
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from importlib import resources
 
 import numpy as np
 import pytest
@@ -13,12 +15,11 @@ from drgsim.neurons.models.drg_c import CELL
 from drgsim.neurons.solver import CellBatch, Injection, SimulationSettings, simulate_train
 from drgsim.neurons.transmission import FilterConfig, conducted
 
-# NEURON 8 running ModelDB 187473's own mechanisms at 35 C (its Figure 5d cell: Na + Kdr, e_pas set so that every
-# section rests at -60 mV; 1 ms pulses of 0.2 nA at peri(0.2); spikes counted at central(0.8)): spikes of a
-# 21-pulse peripheral train that reach the central axon. With the M current of Figure 5d (0.0004 S/cm2, -5 mV in
-# the T pieces, stem and soma) NEURON conducts all 21 at 40 Hz and 16 at 50 Hz.
-NEURON_NA_KDR = {100.0: 21, 110.0: 14, 120.0: 14, 140.0: 11}
-NEURON_KCNQ = {40.0: 21, 50.0: 16}
+# Sundt et al.'s own model (ModelDB 187473) run in NEURON: central spike times per configuration and frequency
+# (tests/reference/generate_sundt_following.py wrote them).
+REFERENCE = json.loads(resources.files("drgsim.data").joinpath("reference/sundt2015_following_neuron.json").read_text())
+CHANNELS = {"na_kdr": dict(km_gbar=0.0, soma_cal_gbar=0.0, soma_sk_gbar=0.0),
+            "kcnq": dict(soma_cal_gbar=0.0, soma_sk_gbar=0.0), "slow_kca": dict(km_gbar=0.0)}
 
 
 def _run(cell_template, freqs):
@@ -33,22 +34,19 @@ def _run(cell_template, freqs):
     return onsets, r
 
 
-def test_na_kdr_neuron_conducts_peripheral_trains_as_neuron_does():
-    """Na + Kdr only: every spike at 100 Hz, then the counts NEURON gives as the T-junction starts to fail."""
-    freqs = list(NEURON_NA_KDR)
-    onsets, r = _run(replace(CELL, km_gbar=0.0, soma_cal_gbar=0.0, soma_sk_gbar=0.0), freqs)
-    got = {f: len(st["central"]) for f, st in zip(freqs, r.spike_times_ms)}
-    assert got == NEURON_NA_KDR
-    assert [conducted(o, st["central"]) for o, st in zip(onsets, r.spike_times_ms)] == list(NEURON_NA_KDR.values())
-
-
-def test_m_current_lowers_the_following_frequency():
-    """With the M current near the T the cell follows 40 Hz but fails at 50 Hz, within a spike of NEURON."""
-    freqs = list(NEURON_KCNQ)
-    onsets, r = _run(replace(CELL, soma_cal_gbar=0.0, soma_sk_gbar=0.0), freqs)
-    got = [conducted(o, st["central"]) for o, st in zip(onsets, r.spike_times_ms)]
-    assert got[0] == NEURON_KCNQ[40.0]
-    assert abs(got[1] - NEURON_KCNQ[50.0]) <= 1
+@pytest.mark.parametrize(("config", "freqs"), [("na_kdr", (100.0, 110.0, 140.0)), ("kcnq", (40.0, 50.0)),
+                                               ("slow_kca", (8.0, 10.0))])
+def test_peripheral_trains_cross_the_t_junction_as_in_neuron(config, freqs):
+    """Spikes of 21-pulse trains reaching the cord, within one of NEURON's, where the T-junction starts to fail;
+    with Na + Kdr the raw counts are NEURON's exactly."""
+    onsets, r = _run(replace(CELL, **CHANNELS[config]), list(freqs))
+    ref = REFERENCE["configs"][config]["central_spikes_ms"]
+    for f, o, st in zip(freqs, onsets, r.spike_times_ms):
+        want = conducted(o, np.array(ref[str(f)]))
+        assert abs(conducted(o, st["central"]) - want) <= 1, (config, f)
+        if config == "na_kdr":
+            assert len(st["central"]) == len(ref[str(f)])
+    assert min(conducted(o, np.array(ref[str(f)])) for f, o in zip(freqs, onsets)) < 21  # the trains do fail
 
 
 def test_conduction_latency_matches_the_velocity_by_hand():

@@ -33,7 +33,7 @@ from drgsim.neurons.solver import CellBatch, Injection, SimulationSettings, find
 from drgsim.neurons.stimulus import point_source_potentials
 
 FOLLOWING_PULSES = 21  # Sundt et al. 2015's train (ModelDB 187473: NPULSES = 21)
-FOLLOWING_GRID_HZ = tuple(float(f) for f in np.round(np.geomspace(1.0, 400.0, 28), 1))
+FOLLOWING_GRID_HZ = tuple(float(f) for f in np.round(np.geomspace(1.0, 400.0, 55), 1))  # steps of 12%
 DRG_NEURONS = ("drg_c", "drg_adelta", "drg_abeta")
 
 
@@ -100,11 +100,16 @@ def _cell(cfg: FilterConfig) -> tuple[Morphology, int, np.ndarray]:
     """The neuron, its compartment where peripheral spikes start, and its 1 mA point-source potentials."""
     spec = models.get(cfg.cell)
     cell = spec.build(temperature_c=cfg.temperature_c)
-    t = cell.position_mm[cell.detectors["t_junction"]]
-    per = [i for i, r in enumerate(cell.region) if r.startswith("peripheral") and not r.endswith("end")]
-    inject = per[int(np.argmin([abs(np.linalg.norm(cell.position_mm[i] - t) - cfg.inject_mm) for i in per]))]
+    inject = peripheral_compartment(cell, cfg.inject_mm)
     source = cell.position_mm[spec.centre(cell)] + cfg.distance_mm * np.asarray(spec.source_direction)
     return cell, inject, point_source_potentials(cell.position_mm, source, cfg.resistivity_ohm_cm)
+
+
+def peripheral_compartment(cell: Morphology, distance_mm: float) -> int:
+    """The active compartment of the peripheral axon nearest ``distance_mm`` (straight line) from the T-junction."""
+    t = cell.position_mm[cell.detectors["t_junction"]]
+    per = [i for i, r in enumerate(cell.region) if r.startswith("peripheral") and not r.endswith("end")]
+    return per[int(np.argmin([abs(np.linalg.norm(cell.position_mm[i] - t) - distance_mm) for i in per]))]
 
 
 def peripheral_onsets_ms(cfg: FilterConfig, duration_ms: float) -> np.ndarray:
@@ -157,47 +162,117 @@ def following_hz(cell: Morphology, inject: int, settings: SimulationSettings,
                            Injection(np.array([inject]), [onsets]), settings)
         return conducted(onsets, r.spike_times_ms[0]["central"]) == FOLLOWING_PULSES
 
-    lo, hi = 0, len(grid_hz) - 1
-    if not follows(grid_hz[lo]):
-        return 0.0
-    if follows(grid_hz[hi]):
-        return grid_hz[hi]
+    # Bracket from the middle of the grid (trains at low frequencies are long: test them only when needed), then
+    # bisect.
+    lo, hi = None, None
+    k = len(grid_hz) * 3 // 5
+    while lo is None or hi is None:
+        if follows(grid_hz[k]):
+            lo = k
+            if k == len(grid_hz) - 1:
+                return grid_hz[k]
+            k = min(k + 4, len(grid_hz) - 1) if hi is None else k
+        else:
+            hi = k
+            if k == 0:
+                return 0.0
+            k = max(k - 4, 0) if lo is None else k
     while hi - lo > 1:
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if follows(grid_hz[mid]) else (lo, mid)
     return grid_hz[lo]
 
 
-def run(cfg: FilterConfig) -> TransmissionReport:
-    """Ongoing activity alone, stimulation alone and both, for ``cfg.duration_s``; then the following frequency."""
-    t0 = time.perf_counter()
-    cell, inject, v = _cell(cfg)
-    settings = SimulationSettings(dt_us=cfg.dt_us)
-    one = CellBatch.pack([cell])
+class SweepPoint(BaseModel):
+    """Transmission over a whole run at one stimulation frequency."""
+
+    frequency_hz: float
+    fraction_with: float
+    fraction_without: float
+    stimulation_spikes_at_cord: int
+
+
+class _Run(BaseModel):
+    added: list[float]
+    without: list[float]
+    onsets_ms: list[float]
+    stimulation_spikes: int
+    kernel_seconds: float
+
+
+def _threshold_ma(cfg: FilterConfig, cell: Morphology, v: np.ndarray) -> float:
     single = Waveform(shape=cfg.shape, pulse_width_us=cfg.pulse_width_us)
-    thr = float(find_thresholds(one, v, single, SimulationSettings(), max_ma=1e3).threshold_ma[0])
+    thr = float(find_thresholds(CellBatch.pack([cell]), v, single, SimulationSettings(), max_ma=1e3).threshold_ma[0])
     if not np.isfinite(thr):
         raise ValueError(f"{cfg.cell} does not fire at {cfg.distance_mm} mm up to 1000 mA: no threshold to scale "
                          f"amplitude_ratio by; move the source closer")
-    amp = cfg.amplitude_ratio * thr
+    return thr
+
+
+def _three_runs(cfg: FilterConfig, cell: Morphology, inject: int, v: np.ndarray, amp: float) -> _Run:
+    """Ongoing activity alone, stimulation alone and both, in one kernel call; spikes at the cord per 1 s bin."""
     duration_ms = cfg.duration_s * 1e3
     onsets = peripheral_onsets_ms(cfg, duration_ms)
     batch = CellBatch.pack([cell] * 3)
     wf = cfg.waveform(int(np.floor(duration_ms * cfg.frequency_hz / 1e3)))
-    none = np.zeros(0)
     res = simulate_train(batch, np.tile(v, 3), np.array([0.0, amp, amp]), wf, duration_ms,
-                         Injection(np.full(3, inject), [onsets, none, onsets]), settings)
+                         Injection(np.full(3, inject), [onsets, np.zeros(0), onsets]), SimulationSettings(
+                             dt_us=cfg.dt_us))
     alone, stim, both = (r["central"] for r in res.spike_times_ms)
     n_bins = int(np.ceil(cfg.duration_s))
-    latency = float(np.median(alone[:1] - onsets[:1])) if len(alone) and len(onsets) else 0.0
-    without = _per_bin(alone, latency, n_bins)
+    latency = float(alone[0] - onsets[0]) if len(alone) and len(onsets) else 0.0
     added = _per_bin(both, latency, n_bins) - _per_bin(stim, latency, n_bins)
-    f_follow = following_hz(cell, inject, settings)
-    n_p = max(len(onsets), 1)
+    return _Run(added=list(added), without=list(_per_bin(alone, latency, n_bins)), onsets_ms=list(onsets),
+                stimulation_spikes=len(stim), kernel_seconds=res.seconds)
+
+
+def run(cfg: FilterConfig) -> TransmissionReport:
+    """Ongoing activity alone, stimulation alone and both, for ``cfg.duration_s``; then the following frequency."""
+    t0 = time.perf_counter()
+    cell, inject, v = _cell(cfg)
+    thr = _threshold_ma(cfg, cell, v)
+    r = _three_runs(cfg, cell, inject, v, cfg.amplitude_ratio * thr)
+    onsets, n_bins, n_p = np.array(r.onsets_ms), len(r.added), max(len(r.onsets_ms), 1)
     return TransmissionReport(
-        transmission=_bins(added, onsets, n_bins),
-        transmission_without_stimulation=_bins(without, onsets, n_bins),
-        fraction_with=float(added.sum() / n_p), fraction_without=float(without.sum() / n_p),
-        following_hz=f_follow, threshold_ma=thr, amplitude_ma=amp, peripheral_spikes=len(onsets),
-        stimulation_spikes_at_cord=len(stim), seconds=time.perf_counter() - t0,
-        seconds_per_simulated_s_per_cell=res.seconds / (3 * cfg.duration_s), config=cfg)
+        transmission=_bins(np.array(r.added), onsets, n_bins),
+        transmission_without_stimulation=_bins(np.array(r.without), onsets, n_bins),
+        fraction_with=float(sum(r.added) / n_p), fraction_without=float(sum(r.without) / n_p),
+        following_hz=following_hz(cell, inject, SimulationSettings(dt_us=cfg.dt_us)), threshold_ma=thr,
+        amplitude_ma=cfg.amplitude_ratio * thr, peripheral_spikes=len(onsets),
+        stimulation_spikes_at_cord=r.stimulation_spikes, seconds=time.perf_counter() - t0,
+        seconds_per_simulated_s_per_cell=r.kernel_seconds / (3 * cfg.duration_s), config=cfg)
+
+
+def frequency_sweep(cfg: FilterConfig, frequencies_hz) -> list[SweepPoint]:
+    """Transmission over ``cfg.duration_s`` at each stimulation frequency (the rest of ``cfg`` kept)."""
+    cell, inject, v = _cell(cfg)
+    amp = cfg.amplitude_ratio * _threshold_ma(cfg, cell, v)
+    out = []
+    for f in frequencies_hz:
+        c = FilterConfig.model_validate({**cfg.model_dump(), "frequency_hz": float(f)})
+        r = _three_runs(c, cell, inject, v, amp)
+        n_p = max(len(r.onsets_ms), 1)
+        out.append(SweepPoint(frequency_hz=float(f), fraction_with=sum(r.added) / n_p,
+                              fraction_without=sum(r.without) / n_p, stimulation_spikes_at_cord=r.stimulation_spikes))
+    return out
+
+
+def sweep_figure(points: list[SweepPoint], cfg: FilterConfig, path) -> None:
+    """Transmitted fraction against stimulation frequency, with and without stimulation (PNG or SVG)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.0, 3.6))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    f = [p.frequency_hz for p in points]
+    ax.plot(f, [p.fraction_without for p in points], "o--", color="0.5", label="without stimulation")
+    ax.plot(f, [p.fraction_with for p in points], "o-", color="C3", label=f"{cfg.amplitude_ratio:g} x threshold")
+    ax.set_xscale("log")
+    ax.set_xlabel("stimulation frequency (Hz)")
+    ax.set_ylabel("peripheral spikes reaching the cord")
+    ax.set_ylim(-0.05, 1.1)
+    ax.set_title(f"{cfg.cell}: {cfg.ongoing_hz:g} Hz ongoing, {cfg.duration_s:g} s, {cfg.distance_mm:g} mm", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
