@@ -765,50 +765,84 @@ class Train(NamedTuple):
 
 
 @nb.njit(cache=True, parallel=True, nogil=True, fastmath=True, error_model="numpy")
-def run_trains(cells, grid, train, v_thresh, spike_times, spike_counts):
-    """Run every cell from rest over the whole grid (no early exit: ongoing activity never settles), one cell per
-    thread; record the upward crossings of ``v_thresh`` at every detector (``spike_times`` per detector, the
-    first ``max`` of them; ``spike_counts`` counts them all)."""
+def run_trains(cells, grid, workers, train, v_thresh, spike_times, spike_counts):
+    """Run every cell from rest over the whole grid (no early exit: ongoing activity never settles); record the
+    upward crossings of ``v_thresh`` at every detector (``spike_times`` per detector, the first ``max`` of them;
+    ``spike_counts`` counts them all). Worker ``w`` (one per thread) runs its queue (``Workers``) ``lanes`` cells at
+    a time, laid out as ``run_cells`` lays them (compartment-major, lane-minor)."""
     offsets, struct, coef, gate_table, ve_unit, det_local, det_off, _ = cells
     dt, n_steps, _, order2, waveform = grid
+    L, w_cells, w_off, w_n = workers
     amplitude, inject_at, onsets, onset_off, pulse_steps, pulse_na = train
     max_spikes = spike_times.shape[1]
-    for c in nb.prange(len(offsets) - 1):
-        lo = offsets[c]
-        n = offsets[c + 1] - lo
-        st, cf = struct[:, lo:lo + n], coef[:, lo:lo + n]
-        vm = cf[VM0].copy()
-        vp = cf[VP0].copy()
-        gates = cf[GATES0:GATES0 + N_STATES].copy()
-        d, rhs, xm, ym, dvm, dvp = _work(n)
-        ve_old = np.zeros(n)
-        ve_new = np.zeros(n)
-        i_inj = np.zeros(n)
-        amp = amplitude[c]
-        k = onset_off[c]
-        on_until = -1
-        vprev = np.empty(det_off[c + 1] - det_off[c])
-        for q in range(det_off[c], det_off[c + 1]):
-            spike_counts[q] = 0
-        for s in range(n_steps):
-            for q in range(det_off[c], det_off[c + 1]):
-                vprev[q - det_off[c]] = vm[det_local[q]]
-            if amp != 0.0:
-                w = waveform[s] * amp
-                for i in range(n):
-                    ve_new[i] = w * ve_unit[lo + i]
-            if inject_at[c] >= 0:
-                while k < onset_off[c + 1] and onsets[k] <= s:
-                    on_until = onsets[k] + pulse_steps
-                    k += 1
-                i_inj[inject_at[c]] = pulse_na if s < on_until else 0.0
-            step_group(n, 1, dt, order2, True, True, st, cf, gate_table, vm, vp, gates, ve_new, ve_old, i_inj, d, rhs,
-                       xm, ym, dvm, dvp)
-            for i in range(n):
-                ve_old[i] = ve_new[i]
-            for q in range(det_off[c], det_off[c + 1]):
-                v0, v1 = vprev[q - det_off[c]], vm[det_local[q]]
-                if v0 < v_thresh <= v1:
-                    if spike_counts[q] < max_spikes:
-                        spike_times[q, spike_counts[q]] = (s + 1) * dt - dt * (v1 - v_thresh) / (v1 - v0)
-                    spike_counts[q] += 1
+    for w in nb.prange(len(w_n)):
+        ns = w_n[w] * L
+        s_struct = np.empty((N_STRUCT, ns), dtype=np.int64)
+        s_coef = np.empty((N_COEF, ns))
+        s_ve = np.empty(ns)
+        ext = np.zeros((5, ns))
+        vm = np.zeros(ns)
+        vp = np.zeros(ns)
+        gates = np.zeros((N_STATES, ns))
+        d, rhs, xm, ym, dvm, dvp = _work(ns)
+        ve_old = np.zeros(ns)
+        ve_new = np.zeros(ns)
+        i_inj = np.zeros(ns)
+        vprev = np.zeros(ns)
+        cell_of = np.full(L, -1, dtype=np.int64)
+        k = np.zeros(L, dtype=np.int64)
+        on_until = np.zeros(L, dtype=np.int64)
+        for g0 in range(w_off[w], w_off[w + 1], L):
+            nn = 0
+            for l in range(L):
+                if g0 + l < w_off[w + 1]:
+                    c = w_cells[g0 + l]
+                    cell_of[l] = c
+                    nn = max(nn, _load_lane(l, L, w_n[w], c, offsets, struct, coef, ve_unit, s_struct, s_coef, s_ve,
+                                            ext))
+                    k[l] = onset_off[c]
+                    on_until[l] = -1
+                    for q in range(det_off[c], det_off[c + 1]):
+                        spike_counts[q] = 0
+                else:
+                    cell_of[l] = -1
+                    _pad_lane(l, L, 0, w_n[w], s_struct, s_coef, s_ve)
+            for j in range(ns):
+                vm[j] = s_coef[VM0, j]
+                vp[j] = s_coef[VP0, j]
+                for q in range(N_STATES):
+                    gates[q, j] = s_coef[GATES0 + q, j]
+                ve_old[j] = 0.0
+                ve_new[j] = 0.0
+                i_inj[j] = 0.0
+            for s in range(n_steps):
+                for l in range(L):
+                    c = cell_of[l]
+                    if c < 0:
+                        continue
+                    if amplitude[c] != 0.0:
+                        wv = waveform[s] * amplitude[c]
+                        for i in range(nn):
+                            ve_new[i * L + l] = wv * s_ve[i * L + l]
+                    if inject_at[c] >= 0:
+                        while k[l] < onset_off[c + 1] and onsets[k[l]] <= s:
+                            on_until[l] = onsets[k[l]] + pulse_steps
+                            k[l] += 1
+                        i_inj[inject_at[c] * L + l] = pulse_na if s < on_until[l] else 0.0
+                    for q in range(det_off[c], det_off[c + 1]):
+                        vprev[det_local[q] * L + l] = vm[det_local[q] * L + l]
+                step_group(nn, L, dt, order2, True, True, s_struct, s_coef, gate_table, vm, vp, gates, ve_new, ve_old,
+                           i_inj, d, rhs, xm, ym, dvm, dvp)
+                for j in range(nn * L):
+                    ve_old[j] = ve_new[j]
+                for l in range(L):
+                    c = cell_of[l]
+                    if c < 0:
+                        continue
+                    for q in range(det_off[c], det_off[c + 1]):
+                        j = det_local[q] * L + l
+                        v0, v1 = vprev[j], vm[j]
+                        if v0 < v_thresh <= v1:
+                            if spike_counts[q] < max_spikes:
+                                spike_times[q, spike_counts[q]] = (s + 1) * dt - dt * (v1 - v_thresh) / (v1 - v0)
+                            spike_counts[q] += 1

@@ -597,7 +597,8 @@ def simulate_train(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, amplitudes_ma
     times = np.zeros((len(batch.detectors), max_spikes))
     counts = np.zeros(len(batch.detectors), dtype=np.int64)
     t0 = time.perf_counter()
-    kernel.run_trains(batch.kernel_cells(dt_ms, v_unit), grid, train, float(settings.ap_threshold_mv), times, counts)
+    kernel.run_trains(batch.kernel_cells(dt_ms, v_unit), grid, batch.workers(), train, float(settings.ap_threshold_mv),
+                      times, counts)
     seconds = time.perf_counter() - t0
     if np.any(counts > max_spikes):
         raise ValueError(f"max_spikes={max_spikes}: a detector counted {int(counts.max())} spikes; raise it")

@@ -133,21 +133,33 @@ def _bins(central: np.ndarray, onsets_ms: np.ndarray, n_bins: int) -> list[Bin]:
 
 
 def _per_bin(times_ms: np.ndarray, latency_ms: float, n_bins: int) -> np.ndarray:
-    """Spikes at the cord per 1 s bin of their peripheral arrival (arrival = cord time - latency)."""
-    idx = np.floor((np.asarray(times_ms) - latency_ms) / 1e3).astype(int)
+    """Distinct spikes at the cord (``REFLECTION_MS``) per 1 s bin of their peripheral arrival (arrival = cord
+    time - latency)."""
+    idx = np.floor((distinct_spikes(times_ms, REFLECTION_MS) - latency_ms) / 1e3).astype(int)
     return np.bincount(np.clip(idx, 0, n_bins - 1), minlength=n_bins).astype(float)
 
 
-def conducted(onsets_ms: np.ndarray, central_ms: np.ndarray) -> int:
-    """Spikes of a peripheral train that reached the cord: the central spikes, where one closer than half the
-    train's shortest interval to the previous one counts for nothing (a reflection at the T-junction, not a
-    conducted spike), at most one per peripheral spike."""
-    t = np.asarray(central_ms, dtype=float)
+REFLECTION_MS = 10.0  # a spike at the cord this soon after the previous one is a reflection at the T
+
+
+def distinct_spikes(times_ms: np.ndarray, gap_ms: float) -> np.ndarray:
+    """The spikes at least ``gap_ms`` after the previous one kept: a spike closer than that is a reflection at the
+    T-junction (Sundt et al. 2015, Figure 5d), not a second spike from the periphery."""
+    t = np.asarray(times_ms, dtype=float)
     if len(t) == 0:
-        return 0
+        return t
+    keep = [0]
+    for i in range(1, len(t)):
+        if t[i] - t[keep[-1]] >= gap_ms:
+            keep.append(i)
+    return t[keep]
+
+
+def conducted(onsets_ms: np.ndarray, central_ms: np.ndarray) -> int:
+    """Spikes of a peripheral train that reached the cord: the distinct central spikes (closer than half the
+    train's shortest interval counts as a reflection), at most one per peripheral spike."""
     gap = 0.5 * float(np.min(np.diff(onsets_ms))) if len(onsets_ms) > 1 else 0.0
-    kept = 1 + int(np.sum(np.diff(t) >= gap))
-    return min(kept, len(onsets_ms))
+    return min(len(distinct_spikes(central_ms, gap)), len(onsets_ms))
 
 
 def following_hz(cell: Morphology, inject: int, settings: SimulationSettings,
@@ -213,17 +225,51 @@ def _three_runs(cfg: FilterConfig, cell: Morphology, inject: int, v: np.ndarray,
     """Ongoing activity alone, stimulation alone and both, in one kernel call; spikes at the cord per 1 s bin."""
     duration_ms = cfg.duration_s * 1e3
     onsets = peripheral_onsets_ms(cfg, duration_ms)
-    batch = CellBatch.pack([cell] * 3)
     wf = cfg.waveform(int(np.floor(duration_ms * cfg.frequency_hz / 1e3)))
-    res = simulate_train(batch, np.tile(v, 3), np.array([0.0, amp, amp]), wf, duration_ms,
-                         Injection(np.full(3, inject), [onsets, np.zeros(0), onsets]), SimulationSettings(
-                             dt_us=cfg.dt_us))
-    alone, stim, both = (r["central"] for r in res.spike_times_ms)
-    n_bins = int(np.ceil(cfg.duration_s))
-    latency = float(alone[0] - onsets[0]) if len(alone) and len(onsets) else 0.0
-    added = _per_bin(both, latency, n_bins) - _per_bin(stim, latency, n_bins)
-    return _Run(added=list(added), without=list(_per_bin(alone, latency, n_bins)), onsets_ms=list(onsets),
-                stimulation_spikes=len(stim), kernel_seconds=res.seconds)
+    res = cells_transmission([cell], [v], np.array([amp]), wf, duration_ms, onsets, np.array([inject]),
+                             SimulationSettings(dt_us=cfg.dt_us))[0]
+    return _Run(added=list(res.added), without=list(res.without), onsets_ms=list(onsets),
+                stimulation_spikes=res.stimulation_spikes, kernel_seconds=res.kernel_seconds)
+
+
+class CellTransmission(BaseModel):
+    """One cell's spikes at the cord per 1 s bin of peripheral arrival: added by the periphery under stimulation,
+    and without stimulation; the stimulation's own spikes at the cord; the kernel's seconds for the batch."""
+
+    added: list[float]
+    without: list[float]
+    stimulation_spikes: int
+    kernel_seconds: float
+
+    def fractions(self, n_peripheral: int) -> tuple[float, float]:
+        """(with, without) stimulation over the whole run."""
+        n = max(n_peripheral, 1)
+        return sum(self.added) / n, sum(self.without) / n
+
+
+def cells_transmission(cells: list[Morphology], potentials: list[np.ndarray], amplitudes_ma: np.ndarray,
+                       waveform: Waveform, duration_ms: float, onsets_ms: np.ndarray, inject: np.ndarray,
+                       settings: SimulationSettings) -> list[CellTransmission]:
+    """Each cell (its unit potentials, amplitude and injection compartment) in three runs of one kernel call:
+    the same peripheral spikes alone, the stimulation alone and both."""
+    n = len(cells)
+    batch = CellBatch.pack([c for c in cells for _ in range(3)])
+    v = np.concatenate([p for p in potentials for _ in range(3)])
+    amps = np.repeat(np.asarray(amplitudes_ma, dtype=float), 3) * np.tile([0.0, 1.0, 1.0], n)
+    none = np.zeros(0)
+    res = simulate_train(batch, v, amps, waveform, duration_ms,
+                         Injection(np.repeat(np.asarray(inject), 3), [x for _ in range(n) for x in (onsets_ms, none,
+                                                                                                   onsets_ms)]),
+                         settings)
+    n_bins = int(np.ceil(duration_ms / 1e3))
+    out = []
+    for c in range(n):
+        alone, stim, both = (res.spike_times_ms[3 * c + k]["central"] for k in range(3))
+        latency = float(alone[0] - onsets_ms[0]) if len(alone) and len(onsets_ms) else 0.0
+        added = _per_bin(both, latency, n_bins) - _per_bin(stim, latency, n_bins)
+        out.append(CellTransmission(added=list(added), without=list(_per_bin(alone, latency, n_bins)),
+                                    stimulation_spikes=len(stim), kernel_seconds=res.seconds))
+    return out
 
 
 def run(cfg: FilterConfig) -> TransmissionReport:

@@ -41,6 +41,7 @@ from drgsim.therapy.outcomes import (
     sampling_intervals,
 )
 from drgsim.therapy.systems import system_spec
+from drgsim.therapy.transmission import NociceptiveTransmission, nociceptive_transmission
 
 
 class RecruitmentCurve(BaseModel):
@@ -68,6 +69,7 @@ class SystemResult(BaseModel):
     cut_end_initiations: int  # decisive spikes next to a truncated axon end (active cells, limiting motor cell)
     intervals: SamplingIntervals  # population sampling uncertainty of the headline numbers (programming posture)
     amplitude_needed: list[AmplitudeNeeded] = Field(default_factory=list)  # per posture, for the optimizer's target
+    nociceptive_transmission: NociceptiveTransmission | None = None  # None for SCS: it does not act on the ganglion
 
     def summary(self) -> dict:
         """The numbers of the CLI contract (programming posture for the single-posture ones)."""
@@ -87,7 +89,9 @@ class SystemResult(BaseModel):
                 "pain_coverage_pct_by_posture": {p.posture.value: p.pain_coverage_pct for p in self.outcome.postures},
                 "therapeutic_window": {p.posture.value: p.therapeutic_window for p in self.outcome.postures},
                 "amplitude_needed": {a.posture.value: a.model_dump(mode="json", exclude={"posture"})
-                                     for a in self.amplitude_needed}}
+                                     for a in self.amplitude_needed},
+                "nociceptive_transmission_pct": self.nociceptive_transmission.transmitted_pct
+                if self.nociceptive_transmission else None}
 
 
 class Claim(BaseModel):
@@ -160,7 +164,8 @@ def run_system(patient: Patient, system: System, q: Quality, cfg: OptimizerConfi
                           cut_end_initiations=cut_end_initiations(model, opt.program),
                           intervals=sampling_intervals(model, opt.program, cfg.posture),
                           amplitude_needed=[amplitude_needed(model, opt.program, p, cfg.target_coverage_pct)
-                                            for p in Posture])
+                                            for p in Posture],
+                          nociceptive_transmission=nociceptive_transmission(model, opt.program, cfg.posture))
     return result, {f"{system.value}_fields": round(t_fields - t0, 2),
                     f"{system.value}_optimize": round(t1 - t_fields, 2),
                     f"{system.value}_evaluate": round(t2 - t1, 2)}

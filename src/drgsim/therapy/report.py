@@ -35,6 +35,10 @@ GLOSSARY = {
     "covered share of region": "The share of a body region's area that feels paresthesia: a region is fully "
                                "covered once half of the A-beta afferents of its dermatomes fire.",
     "C fibres activated": "C-type DRG neurons fired directly by the pulse (count).",
+    "nociceptive transmission": "The share of ongoing peripheral spikes (5 Hz) that C-type DRG neurons carry through "
+                                "the T-junction to the cord under the program's pulse train, over every C neuron of "
+                                "the populations (%; 100: unchanged). SCS does not act on the ganglion: the twin "
+                                "predicts no change for it (shown as -).",
     "A-delta activated": "A-delta DRG neurons fired directly by the pulse (count).",
     "motor activation": "Whether a motor axon (DRG: the ventral root) or, for SCS, a dorsal-root fibre (which evokes "
                         "segmental motor responses) fires at the programmed amplitude.",
@@ -209,6 +213,7 @@ def _outcome_rows(cmp: Comparison) -> list[list]:
         ("pain coverage", " (%)", "pain_coverage_pct"), ("off-target share", " (%)", "off_target_pct"),
         ("paresthesia area / pain area", "", "paresthesia_area_ratio"),
         ("C fibres activated", "", "c_fibers_activated"), ("A-delta activated", "", "adelta_activated"),
+        ("nociceptive transmission", " (%)", "nociceptive_transmission_pct"),
         ("motor activation", "", "motor_activated"), ("average current", " (uA)", "average_current_ua"),
         ("battery years, own IPG", "", "battery_years"),
         ("years on the DRG IPG's primary cell", "", "primary_cell_years"),
