@@ -22,7 +22,7 @@ from drgsim.anatomy.patient import Patient, load_patient
 from drgsim.anatomy.posture import Posture
 from drgsim.clierrors import fail
 from drgsim.devices.program import Program
-from drgsim.errors import validation_message
+from drgsim.errors import flag, validation_message
 from drgsim.therapy.compare import Comparison, compare
 from drgsim.therapy.ecap import EcapGrowth, RecordingChain, growth_curves
 from drgsim.therapy.model import (
@@ -343,7 +343,7 @@ def ecap(
     try:
         chain = RecordingChain(recording_contact=recording_contact, reference_contact=reference_contact)
     except ValidationError as err:
-        fail(_errors(err), as_json)
+        fail(validation_message(err, flag), as_json)
     pat = _patient(patient, as_json)
     req = _request(program, as_json) if program is not None else None
     if req is not None and req.system != system:

@@ -29,6 +29,8 @@ to the cord (dCSF): thinner CSF, lower thresholds and steeper growth.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import signal
@@ -148,8 +150,10 @@ def recording_contacts(contacts: list[ContactState], chain: RecordingChain) -> t
     return rec, chain.reference_contact
 
 
-class _Sweep:
-    """One site's single-cell signals and what turns them into recordings (see the module's docstring)."""
+class Sweep:
+    """One lead's configuration in one posture: the single-cell signals of the cells that fire up to ``top_ma``
+    (each traced once, at its threshold), the artifact's transfer impedance (ohm) and the chain that turns them
+    into a recording at any amplitude (``record``)."""
 
     def __init__(self, model: TherapyModel, site: Site, table: ThresholdTable, contacts: list[ContactState],
                  chain: RecordingChain, top_ma: float):
@@ -173,21 +177,38 @@ class _Sweep:
             self.signals[row] = uv * CELLS_REPRESENTED[kinds[c]] / modelled[kinds[c]]
         self.dt_ms = settings.dt_us * 1e-3
         self.t_ms = (np.arange(self.signals.shape[1]) + 1) * self.dt_ms
-        self.start_ms = table.waveform.full_amplitude_end_ms() + chain.blank_ms
-        nyquist = 0.5 / (self.dt_ms * 1e-3)
-        self.filters = [signal.butter(1, chain.high_pass_hz / nyquist, "highpass"),
-                        signal.butter(1, min(chain.low_pass_hz / nyquist, 0.99), "lowpass")]
+
+    @property
+    def start_ms(self) -> float:
+        """Where N1 is looked for from: the end of the leading phase plus the blanking."""
+        return self.table.waveform.full_amplitude_end_ms() + self.chain.blank_ms
+
+    def with_chain(self, chain: RecordingChain) -> Sweep:
+        """The same signals through another chain's bandwidth, noise, artifact or measurement (its recording and
+        reference contacts must be this sweep's: the signals were weighted by their fields)."""
+        if (chain.recording_contact, chain.reference_contact) != (self.chain.recording_contact,
+                                                                  self.chain.reference_contact):
+            raise ValueError("recording_contact and reference_contact: the signals were recorded on "
+                             f"{self.chain.recording_contact} against {self.chain.reference_contact}; allowed: "
+                             "the same (sweep again for others)")
+        out = copy.copy(self)
+        out.chain = chain
+        return out
 
     def record(self, amplitude_ma: float) -> EcapRecording:
+        """The sweep at ``amplitude_ma``: the signals of the cells firing there, the artifact, the chain."""
         fired = self.table.fires(amplitude_ma)[self.cells]
         neural = self.signals[fired].sum(axis=0)
         stimulus = self.table.waveform.sample(self.dt_ms, len(self.t_ms))
         artifact = amplitude_ma * stimulus * self.transfer_ohm * 1e3  # mA x ohm = mV
-        x = neural + (artifact if self.chain.artifact else 0.0)
-        if self.chain.noise_uv_rms:
-            seed = [self.chain.seed, int(round(amplitude_ma * 1e6))]
-            x = x + np.random.default_rng(seed).normal(0.0, self.chain.noise_uv_rms, len(x))
-        for b, a in self.filters:
+        chain = self.chain
+        x = neural + (artifact if chain.artifact else 0.0)
+        if chain.noise_uv_rms:
+            seed = [chain.seed, int(round(amplitude_ma * 1e6))]
+            x = x + np.random.default_rng(seed).normal(0.0, chain.noise_uv_rms, len(x))
+        nyquist_hz = 0.5 / (self.dt_ms * 1e-3)
+        for b, a in (signal.butter(1, min(chain.high_pass_hz / nyquist_hz, 0.99), "highpass"),
+                     signal.butter(1, min(chain.low_pass_hz / nyquist_hz, 0.99), "lowpass")):
             x = signal.lfilter(b, a, x)
         n1, p2, latency = _measure(self.t_ms, x, self.start_ms) if fired.any() else (0.0, 0.0, None)
         r = lambda v: [round(float(u), 4) for u in v]  # noqa: E731
@@ -224,7 +245,7 @@ def _lead(program: Program, lead: int | None) -> int:
 
 
 def sweeps(model: TherapyModel, program: Program, postures=tuple(Posture), lead: int | None = None,
-           chain: RecordingChain = RecordingChain(), max_factor: float = 2.0) -> tuple[dict[Posture, _Sweep],
+           chain: RecordingChain = RecordingChain(), max_factor: float = 2.0) -> tuple[dict[Posture, Sweep],
                                                                                      dict[Posture, float | None],
                                                                                      float]:
     """Per posture the sweep of ``lead`` (default the program's first enabled one) and its perception threshold,
@@ -241,7 +262,7 @@ def sweeps(model: TherapyModel, program: Program, postures=tuple(Posture), lead:
     known = [v for v in perception.values() if v is not None]
     top = min(device_max, max_factor * max(known)) if known else device_max
     contacts = program.leads[lead].contacts
-    out = {p: _Sweep(model, model.site(lead, p), tables[p], contacts, chain, top) for p in postures}
+    out = {p: Sweep(model, model.site(lead, p), tables[p], contacts, chain, top) for p in postures}
     return out, perception, top
 
 
