@@ -9,7 +9,7 @@ import pytest
 from drgsim.devices.waveform import Waveform
 from drgsim.neurons import kernel
 from drgsim.neurons.models import mrg
-from drgsim.neurons.recording import membrane_currents_na, recorded_uv
+from drgsim.neurons.recording import evoked_uv, membrane_currents_na, recorded_uv
 from drgsim.neurons.solver import CellBatch, SimulationSettings, find_thresholds, simulate, trace
 from drgsim.neurons.stimulus import point_source_potentials
 
@@ -98,3 +98,18 @@ def test_lead_field_must_cover_the_cell(fibre):
     batch, v, amp, _ = fibre
     with pytest.raises(ValueError, match="lead_field_mv_per_ma must have one value per compartment"):
         recorded_uv(batch, v, amp, WAVEFORM, np.ones(3), SETTINGS)
+
+
+def test_evoked_signal_is_what_the_spike_adds(fibre):
+    """Below threshold the evoked signal (the recording less its part linear in the amplitude) is next to nothing,
+    a small part of the passive response it took out; above, the spike's. Electrode beside the stimulated node."""
+    batch, v, amp, nodes = fibre
+    lead_field = point_source_potentials(batch.positions_mm, batch.positions_mm[nodes[12]] + [0.0, 1.0, 0.0],
+                                         RHO_OHM_CM)
+    _, above = evoked_uv(batch, v, amp, WAVEFORM, lead_field, SETTINGS)
+    _, below = evoked_uv(batch, v, 0.4 * amp, WAVEFORM, lead_field, SETTINGS)
+    _, raw = recorded_uv(batch, v, 0.4 * amp, WAVEFORM, lead_field, SETTINGS)
+    assert np.abs(below).max() < 0.2 * np.ptp(raw)
+    assert np.abs(below).max() < 0.01 * np.ptp(above)
+    with pytest.raises(ValueError, match="linear_fraction=0.5; allowed"):
+        evoked_uv(batch, v, amp, WAVEFORM, lead_field, SETTINGS, linear_fraction=0.5)

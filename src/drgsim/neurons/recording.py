@@ -55,3 +55,18 @@ def recorded_uv(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, amplitude_ma: fl
                          f"got {lead_field.shape}")
     t, vm, vp = trace(batch, v_unit_mv_per_ma, amplitude_ma, waveform, settings, cell=cell, periaxonal=True)
     return t, 1e-3 * (membrane_currents_na(batch, cell, vm, vp) @ lead_field)
+
+
+def evoked_uv(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, amplitude_ma: float, waveform: Waveform,
+              lead_field_mv_per_ma: np.ndarray, settings: SimulationSettings = SimulationSettings(), cell: int = 0,
+              linear_fraction: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+    """``recorded_uv`` less its part linear in the amplitude: the membrane's passive response to the pulse, taken
+    from a run at ``linear_fraction`` x ``amplitude_ma`` (far below any spike) and scaled up. What remains is what
+    the cell's action potential adds; the linear part is stimulus-locked like the artifact and leaves the recording
+    with it (a scaled sub-threshold sweep subtracted removes everything linear in the amplitude)."""
+    if not 0 < linear_fraction <= 0.1:
+        raise ValueError(f"linear_fraction={linear_fraction}; allowed: > 0 and <= 0.1")
+    t, uv = recorded_uv(batch, v_unit_mv_per_ma, amplitude_ma, waveform, lead_field_mv_per_ma, settings, cell)
+    _, small = recorded_uv(batch, v_unit_mv_per_ma, linear_fraction * amplitude_ma, waveform, lead_field_mv_per_ma,
+                           settings, cell)
+    return t, uv - small / linear_fraction

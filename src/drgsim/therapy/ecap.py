@@ -5,11 +5,12 @@ the potential it records is the membrane current of every compartment of every a
 field, each cell with its own conduction delays (Anaya et al. 2020 computed SCS ECAPs the same way). The cells
 are independent, so the population's signal is the sum of single-cell signals: each cell's signal is computed
 ONCE per posture, from one traced run at its threshold (the lowest amplitude at which the threshold search saw it
-fire), and the ECAP at amplitude A sums the signals of the cells that fire at A (``ThresholdTable.fires``): an
-action potential is all-or-none; what moves with A above a cell's threshold (its initiation site, a few
-microseconds of latency) is left out [approximation; tests/therapy/test_ecap.py measures it against a run of
-every cell at one amplitude]. A modelled cell stands for ``CELLS_REPRESENTED[kind]`` / (modelled cells of its kind)
-real ones [unverified counts]: the outcomes need only shares, an ECAP needs how many fibres fire.
+fire), less the membrane's passive response (linear in the amplitude, removed with the artifact:
+``neurons.recording.evoked_uv``), and the ECAP at amplitude A sums the signals of the cells that fire at A
+(``ThresholdTable.fires``): an action potential is all-or-none; what moves with A above a cell's threshold (its
+initiation site, a few microseconds of latency) is left out [approximation; tests/therapy/test_ecap.py measures it
+against a run of every cell at one amplitude]. A modelled cell stands for ``CELLS_REPRESENTED[kind]`` / (modelled
+cells of its kind) real ones [unverified counts]: the outcomes need only shares, an ECAP needs how many fibres fire.
 
 Stimulation artifact [model]: the stimulus current itself, seen at the recording contact through the tissue's
 transfer impedance (the mutual impedances of the field solution), with the waveform the device delivers: the
@@ -38,7 +39,7 @@ from scipy import signal
 from drgsim.anatomy.posture import Posture
 from drgsim.devices.program import ContactState, Program, contacts_label
 from drgsim.devices.waveform import contact_weights
-from drgsim.neurons.recording import recorded_uv
+from drgsim.neurons.recording import evoked_uv
 from drgsim.therapy.model import Site, System, TherapyModel, ThresholdTable
 from drgsim.therapy.outcomes import evaluate_posture, lead_tables
 
@@ -173,7 +174,7 @@ class Sweep:
         self.signals = np.zeros((len(self.cells), int(round(chain.window_ms / (settings.dt_us * 1e-3)))))
         for row, c in enumerate(self.cells):
             lo, hi = batch.offsets[c], batch.offsets[c + 1]
-            t, uv = recorded_uv(batch, v, float(thr[c]), table.waveform, lead_field[lo:hi], settings, cell=int(c))
+            t, uv = evoked_uv(batch, v, float(thr[c]), table.waveform, lead_field[lo:hi], settings, cell=int(c))
             self.signals[row] = uv * CELLS_REPRESENTED[kinds[c]] / modelled[kinds[c]]
         self.dt_ms = settings.dt_us * 1e-3
         self.t_ms = (np.arange(self.signals.shape[1]) + 1) * self.dt_ms
