@@ -34,10 +34,12 @@ def scs_sweep(scs_model, scs_program):
     return by_posture["supine"], top
 
 
-def test_superposition_of_single_cell_signals_matches_a_run_of_every_cell(scs_model, scs_program, scs_sweep):
-    """The ECAP at one amplitude from the single-cell signals (each traced once at its own threshold) against every
-    recruited cell traced at that amplitude and their evoked signals added: the same waveform within a few percent
-    (what differs is the latency a spike gains above its threshold)."""
+def test_recruited_cells_signals_add_up_to_a_run_of_the_whole_population(scs_model, scs_program, scs_sweep):
+    """The ECAP at one amplitude, summed from the recruited cells' evoked signals, against every cell of the
+    population traced at that amplitude (the silent ones too: their local, sub-threshold responses are what the sum
+    leaves out), each less its part linear in the amplitude: the silent cells add a near-constant offset (their slow
+    sub-threshold relaxation, a few uV, which the amplifier's high-pass removes); beyond it the same waveform within
+    2% and the same P2 - N1 within 2%."""
     sweep, top = scs_sweep
     amp = 0.8 * top
     lead = min(scs_program.enabled_leads())
@@ -47,20 +49,22 @@ def test_superposition_of_single_cell_signals_matches_a_run_of_every_cell(scs_mo
     rec, _ = recording_contacts(contacts, sweep.chain)
     lead_field = site.contact_potentials()[:, rec - 1]
     settings = scs_model.quality.settings.model_copy(update={"tstop_ms": sweep.chain.window_ms})
-    fired = np.flatnonzero(sweep.table.fires(amp))
-    assert len(fired) >= 3
     kinds = site.kinds
     whole = 0.0
-    for c in fired:
+    for c in range(batch.n_cells):
         lo, hi = batch.offsets[c], batch.offsets[c + 1]
-        _, uv = evoked_uv(batch, v, amp, sweep.table.waveform, lead_field[lo:hi], settings, cell=int(c))
+        _, uv = evoked_uv(batch, v, amp, sweep.table.waveform, lead_field[lo:hi], settings, cell=c)
         whole = whole + uv * CELLS_REPRESENTED[kinds[c]] / (kinds == kinds[c]).sum()
-    summed = np.asarray(sweep.record(amp).neural_uv)
+    recording = sweep.record(amp)
+    assert 3 <= recording.cells_fired < batch.n_cells / 2
+    summed = np.asarray(recording.neural_uv)
     after = sweep.t_ms >= sweep.start_ms
     span = np.ptp(whole[after])
     assert span > 20  # tens of uV or more: a real ECAP
-    assert np.abs(summed[after] - whole[after]).max() < 0.1 * span
-    assert np.ptp(summed[after]) == pytest.approx(span, rel=0.05)
+    offset = np.median(whole[after] - summed[after])
+    assert abs(offset) < 0.3 * span
+    assert np.abs(summed[after] + offset - whole[after]).max() < 0.02 * span
+    assert np.ptp(summed[after]) == pytest.approx(span, rel=0.02)
 
 
 def test_artifact_is_the_stimulus_through_the_transfer_impedance(scs_sweep):

@@ -3,14 +3,15 @@
 Recording. A contact's unit-current field is its recording sensitivity (reciprocity; ``neurons.recording``), so
 the potential it records is the membrane current of every compartment of every active cell weighted by that
 field, each cell with its own conduction delays (Anaya et al. 2020 computed SCS ECAPs the same way). The cells
-are independent, so the population's signal is the sum of single-cell signals: each cell's signal is computed
-ONCE per posture, from one traced run at its threshold (the lowest amplitude at which the threshold search saw it
-fire), less the membrane's passive response (linear in the amplitude, removed with the artifact:
-``neurons.recording.evoked_uv``), and the ECAP at amplitude A sums the signals of the cells that fire at A
-(``ThresholdTable.fires``): an action potential is all-or-none; what moves with A above a cell's threshold (its
-initiation site, a few microseconds of latency) is left out [approximation; tests/therapy/test_ecap.py measures it
-against a run of every cell at one amplitude]. A modelled cell stands for ``CELLS_REPRESENTED[kind]`` / (modelled
-cells of its kind) real ones [unverified counts]: the outcomes need only shares, an ECAP needs how many fibres fire.
+are independent, so the population's signal is the sum of single-cell signals: the ECAP at amplitude A sums the
+evoked signals of the cells that fire at A (``ThresholdTable.fires``), each traced at A, less the membrane's
+passive response (linear in the amplitude, removed with the artifact: ``neurons.recording.evoked_uv``). A cell's
+signal is not traced once at its threshold and reused: near threshold a spike starts late (at the pulse's end or
+after it), so the N1 of a dorsal-column fibre comes 0.2-0.4 ms earlier at 1.6x its threshold than at threshold,
+and such reused signals summed missed a run of the population by more than the ECAP itself (measured on the
+default patient's SCS lead; tests/therapy/test_ecap.py checks the sum against a run of every cell). A modelled
+cell stands for ``CELLS_REPRESENTED[kind]`` / (modelled cells of its kind) real ones [unverified counts]: the
+outcomes need only shares, an ECAP needs how many fibres fire.
 
 Stimulation artifact [model]: the stimulus current itself, seen at the recording contact through the tissue's
 transfer impedance (the mutual impedances of the field solution), with the waveform the device delivers: the
@@ -31,7 +32,9 @@ to the cord (dCSF): thinner CSF, lower thresholds and steeper growth.
 from __future__ import annotations
 
 import copy
+from concurrent.futures import ThreadPoolExecutor
 
+import numba as nb
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import signal
@@ -152,32 +155,43 @@ def recording_contacts(contacts: list[ContactState], chain: RecordingChain) -> t
 
 
 class Sweep:
-    """One lead's configuration in one posture: the single-cell signals of the cells that fire up to ``top_ma``
-    (each traced once, at its threshold), the artifact's transfer impedance (ohm) and the chain that turns them
-    into a recording at any amplitude (``record``)."""
+    """One lead's configuration in one posture: the cells that fire up to ``top_ma``, what the recording contact
+    sees of each (its lead field), the artifact's transfer impedance (ohm) and the chain that turns them into a
+    recording at any amplitude (``record``). A cell's evoked signal at an amplitude is traced once and kept."""
 
     def __init__(self, model: TherapyModel, site: Site, table: ThresholdTable, contacts: list[ContactState],
                  chain: RecordingChain, top_ma: float):
         self.table, self.chain = table, chain
         rec, ref = recording_contacts(contacts, chain)
         phi = site.contact_potentials()
-        lead_field = phi[:, rec - 1] - (phi[:, ref - 1] if ref else 0.0)
+        self.lead_field = phi[:, rec - 1] - (phi[:, ref - 1] if ref else 0.0)
         z = site.impedance_matrix()
-        w = contact_weights(contacts)
-        self.transfer_ohm = float((z[rec - 1] - (z[ref - 1] if ref else 0.0)) @ w)
-        batch, v = site.configuration_potentials(contacts)
-        settings = model.quality.settings.model_copy(update={"tstop_ms": chain.window_ms})
+        self.transfer_ohm = float((z[rec - 1] - (z[ref - 1] if ref else 0.0)) @ contact_weights(contacts))
+        self.batch, self.v = site.configuration_potentials(contacts)
+        self.settings = model.quality.settings.model_copy(update={"tstop_ms": chain.window_ms})
         kinds = site.kinds
-        modelled = {k: int((kinds == k).sum()) for k in set(kinds)}
+        self.weight = np.array([CELLS_REPRESENTED[k] / (kinds == k).sum() for k in kinds])
         thr = table.threshold_ma
         self.cells = np.flatnonzero(np.isfinite(thr) & (thr <= top_ma * (1 + 1e-9)))
-        self.signals = np.zeros((len(self.cells), int(round(chain.window_ms / (settings.dt_us * 1e-3)))))
-        for row, c in enumerate(self.cells):
-            lo, hi = batch.offsets[c], batch.offsets[c + 1]
-            t, uv = evoked_uv(batch, v, float(thr[c]), table.waveform, lead_field[lo:hi], settings, cell=int(c))
-            self.signals[row] = uv * CELLS_REPRESENTED[kinds[c]] / modelled[kinds[c]]
-        self.dt_ms = settings.dt_us * 1e-3
-        self.t_ms = (np.arange(self.signals.shape[1]) + 1) * self.dt_ms
+        self.dt_ms = self.settings.dt_us * 1e-3
+        self.t_ms = (np.arange(int(round(chain.window_ms / self.dt_ms))) + 1) * self.dt_ms
+        self._signals: dict[tuple[int, float], np.ndarray] = {}
+
+    def neural_uv(self, amplitude_ma: float) -> tuple[np.ndarray, int]:
+        """The summed evoked signals (uV, each cell's weighted by the real cells it stands for) of the cells firing
+        at ``amplitude_ma``, and how many modelled cells fire. Traced in threads (the kernel releases the GIL)."""
+        fired = [int(c) for c in self.cells[self.table.fires(amplitude_ma)[self.cells]]]
+        todo = [c for c in fired if (c, amplitude_ma) not in self._signals]
+        with ThreadPoolExecutor(max_workers=max(1, nb.get_num_threads())) as pool:
+            for c, uv in zip(todo, pool.map(lambda c: self._evoked(c, amplitude_ma), todo)):
+                self._signals[(c, amplitude_ma)] = uv
+        return sum((self._signals[(c, amplitude_ma)] for c in fired), np.zeros(len(self.t_ms))), len(fired)
+
+    def _evoked(self, c: int, amplitude_ma: float) -> np.ndarray:
+        lo, hi = self.batch.offsets[c], self.batch.offsets[c + 1]
+        _, uv = evoked_uv(self.batch, self.v, amplitude_ma, self.table.waveform, self.lead_field[lo:hi], self.settings,
+                          cell=c)
+        return uv * self.weight[c]
 
     @property
     def start_ms(self) -> float:
@@ -198,8 +212,7 @@ class Sweep:
 
     def record(self, amplitude_ma: float) -> EcapRecording:
         """The sweep at ``amplitude_ma``: the signals of the cells firing there, the artifact, the chain."""
-        fired = self.table.fires(amplitude_ma)[self.cells]
-        neural = self.signals[fired].sum(axis=0)
+        neural, fired = self.neural_uv(amplitude_ma)
         stimulus = self.table.waveform.sample(self.dt_ms, len(self.t_ms))
         artifact = amplitude_ma * stimulus * self.transfer_ohm * 1e3  # mA x ohm = mV
         chain = self.chain
@@ -211,11 +224,11 @@ class Sweep:
         for b, a in (signal.butter(1, min(chain.high_pass_hz / nyquist_hz, 0.99), "highpass"),
                      signal.butter(1, min(chain.low_pass_hz / nyquist_hz, 0.99), "lowpass")):
             x = signal.lfilter(b, a, x)
-        n1, p2, latency = _measure(self.t_ms, x, self.start_ms) if fired.any() else (0.0, 0.0, None)
+        n1, p2, latency = _measure(self.t_ms, x, self.start_ms) if fired else (0.0, 0.0, None)
         r = lambda v: [round(float(u), 4) for u in v]  # noqa: E731
         return EcapRecording(amplitude_ma=amplitude_ma, t_ms=r(self.t_ms), neural_uv=r(neural), artifact_uv=r(artifact),
                              recorded_uv=r(x), n1_uv=n1, p2_uv=p2, ecap_uv=round(p2 - n1, 4), latency_ms=latency,
-                             cells_fired=int(fired.sum()))
+                             cells_fired=fired)
 
     def threshold_ma(self) -> float | None:
         """The lowest amplitude whose ECAP reaches the detection level: the ECAP changes only where a cell's
