@@ -71,6 +71,15 @@ def test_recruited_cells_signals_add_up_to_a_run_of_the_whole_population(scs_mod
     assert np.ptp(summed[after]) == pytest.approx(span, rel=0.02)
 
 
+def test_the_field_solution_is_reciprocal(scs_model):
+    """Reciprocity in the finite-element model the recording rests on: the potential at contact j per mA from
+    contact k equals that at k per mA from j (the mutual impedances are symmetric), in every posture solved."""
+    for p in POSTURES:
+        z = scs_model.site(1, p).impedance_matrix()
+        assert np.abs(z - z.T).max() < 1e-6 * np.abs(z).max()
+        assert np.all(z[~np.eye(len(z), dtype=bool)] > 0)  # mutual, through the tissue
+
+
 def test_artifact_is_the_stimulus_through_the_transfer_impedance(scs_sweep):
     """The artifact: amplitude x waveform x transfer impedance, linear in amplitude, and for passive recharge the
     coupling capacitor's exponential decay after the pulse; the recorded sweep carries it only when asked."""
