@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -122,6 +123,85 @@ def threshold(
               "tstop_ms", "seconds"):
         table.add_row(k, str(getattr(result, k)))
     emit(result, as_json, table)
+
+
+@app.command("filter")
+def filter_cmd(
+    cell: Annotated[str, typer.Option(help="DRG neuron: drg_c, drg_adelta or drg_abeta.")] = "drg_c",
+    frequency_hz: Annotated[float, typer.Option(help="Stimulation frequency (1-1000).")] = 20.0,
+    duration_s: Annotated[float, typer.Option(help="Simulated time (at most 600 s).")] = 30.0,
+    amplitude_ratio: Annotated[float, typer.Option(help="Amplitude / the cell's single-pulse threshold.")] = 1.2,
+    source: Annotated[str, typer.Option(help="Stimulating source: point.")] = "point",
+    distance_mm: Annotated[float, typer.Option(help="Point source to the T-junction.")] = 1.0,
+    pulse_width_us: Annotated[float, typer.Option(help="Width of the leading phase.")] = 200.0,
+    waveform: Annotated[Shape, typer.Option(help="Pulse shape (asymmetric: the device's passive recharge).")]
+    = Shape.ASYMMETRIC,
+    ongoing_hz: Annotated[float, typer.Option(help="Spikes arriving from the periphery per second.")] = 5.0,
+    pattern: Annotated[str, typer.Option(help="Ongoing activity: regular or poisson.")] = "regular",
+    seed: Annotated[int, typer.Option(help="Seed of the Poisson arrivals.")] = 0,
+    dt_us: Annotated[float, typer.Option(help="Time step.")] = 25.0,
+    sweep_hz: Annotated[Optional[str], typer.Option(help="Also sweep these stimulation frequencies, e.g. "
+                                                    "'4,10,20,40,60,100' (JSON key 'sweep').")] = None,
+    figure: Annotated[Optional[Path], typer.Option(help="With --sweep-hz: the sweep's figure (PNG or SVG).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Transmission of peripheral spikes through a DRG neuron's T-junction over time, with and without a
+    stimulation train, and the neuron's following frequency."""
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from drgsim.neurons.transmission import FilterConfig, frequency_sweep, run, sweep_figure
+
+    if source != "point":
+        fail(f"--source={source!r}: allowed values are 'point'", as_json)
+    sweep = _frequencies(sweep_hz, as_json) if sweep_hz is not None else None
+    if figure is not None and (sweep is None or figure.suffix.lower() not in (".png", ".svg")):
+        fail(f"--figure={figure}: needs --sweep-hz and a .png or .svg name", as_json)
+    try:
+        cfg = FilterConfig(cell=cell, frequency_hz=frequency_hz, duration_s=duration_s,
+                           amplitude_ratio=amplitude_ratio, distance_mm=distance_mm, pulse_width_us=pulse_width_us,
+                           shape=waveform, ongoing_hz=ongoing_hz, pattern=pattern, seed=seed, dt_us=dt_us)
+    except ValidationError as err:
+        fail(validation_message(err, flag), as_json)
+    try:
+        with Progress(transient=True, disable=as_json) as progress:
+            progress.add_task(f"{cell}: {duration_s:g} s of ongoing activity and stimulation", total=None)
+            result = run(cfg)
+            points = frequency_sweep(cfg, sweep) if sweep else None
+    except ValueError as err:
+        fail(str(err), as_json)
+    if points and figure is not None:
+        sweep_figure(points, cfg, figure)
+    table = Table(title=f"{cell}: transmission to the cord, {frequency_hz:g} Hz at {amplitude_ratio:g} x threshold")
+    table.add_column("t (s)")
+    table.add_column("with stimulation")
+    table.add_column("without")
+    fmt = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731
+    for a, b in zip(result.transmission, result.transmission_without_stimulation):
+        table.add_row(f"{a.t_s:g}", fmt(a.fraction), fmt(b.fraction))
+    table.caption = (f"following {result.following_hz:g} Hz; threshold {result.threshold_ma:.4g} mA; "
+                     f"{result.seconds_per_simulated_s_per_cell:.2f} s per simulated s per cell")
+    if as_json:
+        out = result.model_dump(mode="json")
+        if points:
+            out["sweep"] = [p.model_dump() for p in points]
+        print(json.dumps(out, indent=2))
+        return
+    Console().print(table)
+    for p in points or []:
+        Console().print(f"{p.frequency_hz:g} Hz: {p.fraction_with:.2f} with stimulation, {p.fraction_without:.2f} "
+                        f"without")
+
+
+def _frequencies(text: str, as_json: bool) -> list[float]:
+    """'4,10,20' -> [4.0, 10.0, 20.0]; an error naming the flag and the value otherwise."""
+    try:
+        out = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        fail(f"--sweep-hz={text!r}: give frequencies in Hz separated by commas, e.g. 4,20,60", as_json)
+    if not out or any(not 1.0 <= f <= 1000.0 for f in out):
+        fail(f"--sweep-hz={text!r}: each frequency must lie in 1-1000 Hz", as_json)
+    return out
 
 
 def main() -> None:  # pragma: no cover - console entry point

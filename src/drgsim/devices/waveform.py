@@ -108,11 +108,16 @@ class Waveform(BaseModel):
 
     def sample(self, dt_ms: float, n_steps: int) -> np.ndarray:
         """The waveform at the middle of each of ``n_steps`` steps of ``dt_ms``."""
-        t_us = (np.arange(n_steps) + 0.5) * dt_ms * 1e3
+        dt_us = dt_ms * 1e3
         w = np.zeros(n_steps)
         period_us = 1e6 / self.frequency_hz if self.frequency_hz else 0.0
-        for k in range(self.n_pulses):
-            w += self._pulse(t_us - k * period_us)
+        for k in range(self.n_pulses):  # each pulse only over the steps it spans (long trains stay cheap)
+            start = k * period_us
+            lo = max(0, int(np.floor(start / dt_us - 0.5)))
+            hi = min(n_steps, int(np.ceil((start + self.pulse_duration_us()) / dt_us + 0.5)))
+            if lo >= n_steps:
+                break
+            w[lo:hi] += self._pulse((np.arange(lo, hi) + 0.5) * dt_us - start)
         return w if self.polarity == Polarity.CATHODIC else -w
 
 

@@ -27,7 +27,16 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
-from drgsim.neurons.mechanisms import N_PARAMS, Mechanism, gate_rates, membrane_current
+from drgsim.neurons.mechanisms import (
+    N_GATES,
+    N_PARAMS,
+    N_STATES,
+    Mechanism,
+    advance_slow,
+    gate_rates,
+    membrane_current,
+    rest_slow,
+)
 
 _jit = nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")  # no zero-division checks
 
@@ -58,7 +67,7 @@ def gate_tables(kinds, params, dt):
     for t in range(len(kinds)):
         for i in range(TABLE_N):
             r = gate_rates(kinds[t], TABLE_V_MIN + i * TABLE_DV, params, t)
-            for q in range(4):
+            for q in range(N_GATES):
                 out[t, i, 2 * q] = r[2 * q]
                 out[t, i, 2 * q + 1] = 1.0 - _relax(dt, r[2 * q + 1])
     return out
@@ -67,7 +76,7 @@ def gate_tables(kinds, params, dt):
 # Rows of the per-compartment arrays: ``coef`` (float) and ``struct`` (int; ``parent`` and ``ghost`` are
 # local compartment indices of the compartment's own cell, -1 for none).
 C_M, C_MY, G_MY, GA, GP, SUM_GA, SUM_GP, AREA, G_GHOST, VM0, VP0, GATES0 = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
-PARAMS = GATES0 + 4
+PARAMS = GATES0 + N_STATES
 N_COEF = PARAMS + N_PARAMS
 PARENT, KIND, SHORTED, GHOST, TABLE = 0, 1, 2, 3, 4
 N_STRUCT = 5
@@ -75,7 +84,7 @@ N_STRUCT = 5
 
 @_jit
 def step_group(n, L, dt, order2, update_gates, use_tables, struct, coef, gate_table, vm, vp, gates, ve_new, ve_old,
-               d, rhs, xm, ym, dvm, dvp):
+               i_inj, d, rhs, xm, ym, dvm, dvp):
     """Advance every lane of one group by dt: compartment i of lane l at index ``i * L + l`` of every array
     (the structure too, so the lanes may be different cells; a lane shorter than ``n`` is padded with
     uncoupled compartments). Indices are unsigned: numba then skips its negative-index checks.
@@ -85,7 +94,8 @@ def step_group(n, L, dt, order2, update_gates, use_tables, struct, coef, gate_ta
     eliminated into the parent (Hines); root to leaves, back-substitution, voltage and gate updates,
     and ``d``/``rhs`` are cleared for the next step. The off-diagonal block of an edge is
     -[[ga, ga], [ga, ga + gp]], its second row zeroed for shorted compartments. A compartment with a
-    ghost partner (``GHOST`` >= 0, a cut end continued) receives g_ghost * (Ve - Ve_partner) intracellularly.
+    ghost partner (``GHOST`` >= 0, a cut end continued) receives g_ghost * (Ve - Ve_partner) intracellularly;
+    ``i_inj`` (nA) is current injected into each compartment (an electrode inside the cell).
     Gates advance from ``gate_table`` (``gate_tables``) where ``use_tables``, the compartment has one
     (``TABLE`` >= 0) and its voltage lies on the table's grid, else from the rate functions.
     """
@@ -100,13 +110,13 @@ def step_group(n, L, dt, order2, update_gates, use_tables, struct, coef, gate_ta
             p = struct[PARENT, j]
             gp_i = struct[GHOST, j]
             row_i = 0.0 if sh else 1.0
-            cur, g = membrane_current(k, vm[j], gates[0, j], gates[1, j], gates[2, j], gates[3, j], params, j)
+            cur, g = membrane_current(k, vm[j], gates, params, j)
             sa = coef[SUM_GA, j]
             area = coef[AREA, j]
             dve = frac * (ve_new[j] - ve_old[j])
             d0 = d[0, j] + coef[C_M, j] * inv_h + g * area + sa
             d1 = d[1, j] + sa
-            r0 = rhs[0, j] - cur * area
+            r0 = rhs[0, j] - cur * area + i_inj[j]
             inject = 0.0
             if gp_i >= 0:
                 pl = nb.uint64(gp_i * L + l)
@@ -191,7 +201,7 @@ def step_group(n, L, dt, order2, update_gates, use_tables, struct, coef, gate_ta
                 if use_tables and tb >= 0 and x >= 0.0 and x < TABLE_N - 1:
                     i0 = int(x)
                     f = x - i0
-                    for m in range(4):
+                    for m in range(N_GATES):
                         s0, e0 = gate_table[tb, i0, 2 * m], gate_table[tb, i0, 2 * m + 1]
                         inf = s0 + f * (gate_table[tb, i0 + 1, 2 * m] - s0)
                         decay = e0 + f * (gate_table[tb, i0 + 1, 2 * m + 1] - e0)
@@ -202,6 +212,8 @@ def step_group(n, L, dt, order2, update_gates, use_tables, struct, coef, gate_ta
                     gates[1, j] += _relax(dt, r[3]) * (r[2] - gates[1, j])
                     gates[2, j] += _relax(dt, r[5]) * (r[4] - gates[2, j])
                     gates[3, j] += _relax(dt, r[7]) * (r[6] - gates[3, j])
+                if k == Mechanism.SUNDT_SLOW:
+                    advance_slow(k, vmid, dt, gates, params, j)
 
 
 @_jit
@@ -225,10 +237,12 @@ def relax(offsets, struct, coef, vm, vp, gates, dt, n_steps):
         for i in range(n):
             r = gate_rates(st[KIND, i], v[i], params, i)
             gt[0, i], gt[1, i], gt[2, i], gt[3, i] = r[0], r[2], r[4], r[6]
+            rest_slow(st[KIND, i], v[i], gt, params, i)
         zero = np.zeros(n)
         d, rhs, xm, ym, dvm, dvp = _work(n)
         for _ in range(n_steps):
-            step_group(n, 1, dt, False, True, False, st, cf, no_table, v, w, gt, zero, zero, d, rhs, xm, ym, dvm, dvp)
+            step_group(n, 1, dt, False, True, False, st, cf, no_table, v, w, gt, zero, zero, zero, d, rhs, xm, ym, dvm,
+                       dvp)
 
 
 # Run modes of ``run_cells``.
@@ -364,7 +378,8 @@ def run_cells(run, search, cells, grid, workers, commit, out):
         ext = np.zeros((5, ns))
         vm = np.zeros(ns)
         vp = np.zeros(ns)
-        gates = np.zeros((4, ns))
+        gates = np.zeros((N_STATES, ns))
+        no_injection = np.zeros(ns)
         d, rhs, xm, ym, dvm, dvp = _work(ns)
         fc = np.full(ns, -1.0)
         vprev = np.zeros(ns)
@@ -436,7 +451,7 @@ def run_cells(run, search, cells, grid, workers, commit, out):
                         j = i * L + l
                         vm[j] = s_coef[VM0, j]
                         vp[j] = s_coef[VP0, j]
-                        for q in range(4):
+                        for q in range(N_STATES):
                             gates[q, j] = s_coef[GATES0 + q, j]
                         fc[j] = -1.0
                         ve_old[j] = 0.0
@@ -455,7 +470,7 @@ def run_cells(run, search, cells, grid, workers, commit, out):
             for j in range(nn * L):
                 vprev[j] = vm[j]
             step_group(nn, L, dt, order2, mode != PROBE, True, s_struct, s_coef, gate_table, vm, vp, gates, ve_new,
-                       ve_old, d, rhs, xm, ym, dvm, dvp)
+                       ve_old, no_injection, d, rhs, xm, ym, dvm, dvp)
             for j in range(nn * L):
                 ve_old[j] = ve_new[j]
             for l in range(L):
@@ -720,15 +735,16 @@ def trace_cell(cells, grid, c, amplitude, record, out_vm, out_vp):
     st, cf = cells.struct[:, lo:lo + n], cells.coef[:, lo:lo + n]
     vm = cf[VM0].copy()
     vp = cf[VP0].copy()
-    gates = cf[GATES0:GATES0 + 4].copy()
+    gates = cf[GATES0:GATES0 + N_STATES].copy()
     d, rhs, xm, ym, dvm, dvp = _work(n)
     ve_old = np.zeros(n)
     ve_new = np.zeros(n)
+    no_injection = np.zeros(n)
     for s in range(n_steps):
         for i in range(n):
             ve_new[i] = waveform[s] * amplitude * ve_unit[lo + i]
-        step_group(n, 1, dt, order2, True, True, st, cf, gate_table, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm,
-                   dvp)
+        step_group(n, 1, dt, order2, True, True, st, cf, gate_table, vm, vp, gates, ve_new, ve_old, no_injection, d,
+                   rhs, xm, ym, dvm, dvp)
         for i in range(n):
             ve_old[i] = ve_new[i]
         for r in range(len(record)):
@@ -736,3 +752,67 @@ def trace_cell(cells, grid, c, amplitude, record, out_vm, out_vp):
         if len(out_vp):
             for r in range(len(record)):
                 out_vp[s, r] = vp[record[r]]
+
+
+class Train(NamedTuple):
+    """A long run of every cell (``run_trains``): the stimulus amplitude per cell (mA, scaling ``Cells.ve_unit``
+    x ``TimeGrid.waveform``), and current pulses injected into one compartment per cell (``inject_at``, local;
+    -1: none), starting at the steps ``onsets[onset_offsets[c]:onset_offsets[c + 1]]`` (ascending), each
+    ``pulse_steps`` long, of ``pulse_na`` nA: spikes arriving from the periphery."""
+
+    amplitude: np.ndarray
+    inject_at: np.ndarray
+    onsets: np.ndarray
+    onset_offsets: np.ndarray
+    pulse_steps: int
+    pulse_na: float
+
+
+@nb.njit(cache=True, parallel=True, nogil=True, fastmath=True, error_model="numpy")
+def run_trains(cells, grid, train, v_thresh, spike_times, spike_counts):
+    """Run every cell from rest over the whole grid (no early exit: ongoing activity never settles), one cell per
+    thread; record the upward crossings of ``v_thresh`` at every detector (``spike_times`` per detector, the
+    first ``max`` of them; ``spike_counts`` counts them all)."""
+    offsets, struct, coef, gate_table, ve_unit, det_local, det_off, _ = cells
+    dt, n_steps, _, order2, waveform = grid
+    amplitude, inject_at, onsets, onset_off, pulse_steps, pulse_na = train
+    max_spikes = spike_times.shape[1]
+    for c in nb.prange(len(offsets) - 1):
+        lo = offsets[c]
+        n = offsets[c + 1] - lo
+        st, cf = struct[:, lo:lo + n], coef[:, lo:lo + n]
+        vm = cf[VM0].copy()
+        vp = cf[VP0].copy()
+        gates = cf[GATES0:GATES0 + N_STATES].copy()
+        d, rhs, xm, ym, dvm, dvp = _work(n)
+        ve_old = np.zeros(n)
+        ve_new = np.zeros(n)
+        i_inj = np.zeros(n)
+        amp = amplitude[c]
+        k = onset_off[c]
+        on_until = -1
+        vprev = np.empty(det_off[c + 1] - det_off[c])
+        for q in range(det_off[c], det_off[c + 1]):
+            spike_counts[q] = 0
+        for s in range(n_steps):
+            for q in range(det_off[c], det_off[c + 1]):
+                vprev[q - det_off[c]] = vm[det_local[q]]
+            if amp != 0.0:
+                w = waveform[s] * amp
+                for i in range(n):
+                    ve_new[i] = w * ve_unit[lo + i]
+            if inject_at[c] >= 0:
+                while k < onset_off[c + 1] and onsets[k] <= s:
+                    on_until = onsets[k] + pulse_steps
+                    k += 1
+                i_inj[inject_at[c]] = pulse_na if s < on_until else 0.0
+            step_group(n, 1, dt, order2, True, True, st, cf, gate_table, vm, vp, gates, ve_new, ve_old, i_inj, d, rhs,
+                       xm, ym, dvm, dvp)
+            for i in range(n):
+                ve_old[i] = ve_new[i]
+            for q in range(det_off[c], det_off[c + 1]):
+                v0, v1 = vprev[q - det_off[c]], vm[det_local[q]]
+                if v0 < v_thresh <= v1:
+                    if spike_counts[q] < max_spikes:
+                        spike_times[q, spike_counts[q]] = (s + 1) * dt - dt * (v1 - v_thresh) / (v1 - v0)
+                    spike_counts[q] += 1

@@ -12,6 +12,16 @@ Mechanisms (all currents in mA/cm2, conductances in S/cm2, voltages in mV, time 
 * ``SUNDT``: unmyelinated C fibre of Sundt, Gamper & Jaffe 2015 (J Neurophysiol 114:3140;
   ModelDB 187473): Traub-Miles Na (m^3 h) with NaV1.7/1.8 voltage shifts, Borg-Graham delayed
   rectifier K (n^3 l) and leak; Q10 3 (ref. 30 C).
+* ``SUNDT_SLOW``: ``SUNDT`` with the slow outward conductances Sundt et al. 2015 place near the T-junction
+  (ModelDB 187473, Figures 5d and 8c): the M current (KCNQ; Yamada, Koch & Adams 1989, in Methods in Neuronal
+  Modeling, MIT Press), an L-type calcium current (Migliore et al. 1995, J Neurophysiol 73:1157) and a small
+  conductance Ca-activated K current (SK; Aradi & Holmes 1999, J Comput Neurosci 6:215) driven by a calcium
+  pool that the L current fills and that decays with its own time constant.
+
+Every compartment has ``N_STATES`` state slots: the first ``N_GATES`` are voltage gates (steady state and
+time constant from ``gate_rates``, tabulated by the kernel); the rest are slow states that
+``advance_slow`` integrates (gates of rarely placed channels and concentrations, which a voltage table
+cannot hold).
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ class Mechanism(IntEnum):
     PASSIVE = 0
     MRG_NODE = 1
     SUNDT = 2
+    SUNDT_SLOW = 3
 
 
 # Each mechanism's parameters by name: the rows of the kernel's parameter block (``p[MRGParam.GNABAR, j]``).
@@ -43,6 +54,21 @@ class MRGParam(IntEnum):
 
 class SundtParam(IntEnum):
     G_PAS, E_PAS, GNABAR, GKDRBAR, MSHIFT, HSHIFT, ENA, EK, Q10, CELSIUS = range(10)
+
+
+class SundtSlowParam(IntEnum):
+    """``SundtParam``'s rows, then the M current (S/cm2, its voltage shift mV, its temperature factor), the L-type
+    calcium current (S/cm2, its reversal mV), SK (S/cm2), the calcium pool's decay (ms), its gain (mM per
+    mA/cm2 per ms: B x cascale of ModelDB's SK.mod) and its resting concentration (mM)."""
+
+    (G_PAS, E_PAS, GNABAR, GKDRBAR, MSHIFT, HSHIFT, ENA, EK, Q10, CELSIUS, GKMBAR, KM_VSHIFT, KM_TADJ, GCALBAR, E_CA,
+     GSKBAR, CA_TAU, CA_GAIN, CA0) = range(19)
+
+
+N_GATES = 4  # voltage gates per compartment (tabulated)
+N_STATES = 8  # all state slots: the gates, then the slow states
+# Slow state slots of SUNDT_SLOW.
+KM_M, CAL_M, CA_I, SK_Q = 4, 5, 6, 7
 
 
 @dataclass(frozen=True)
@@ -64,7 +90,9 @@ class MechanismSpec:
 MECHANISMS = {Mechanism.PASSIVE: MechanismSpec(PassiveParam),
               Mechanism.MRG_NODE: MechanismSpec(MRGParam, (MRGParam.Q10_1, MRGParam.Q10_2, MRGParam.Q10_3)),
               Mechanism.SUNDT: MechanismSpec(SundtParam, (SundtParam.MSHIFT, SundtParam.HSHIFT, SundtParam.Q10,
-                                                          SundtParam.CELSIUS))}
+                                                          SundtParam.CELSIUS)),
+              Mechanism.SUNDT_SLOW: MechanismSpec(SundtSlowParam, (SundtSlowParam.MSHIFT, SundtSlowParam.HSHIFT,
+                                                                   SundtSlowParam.Q10, SundtSlowParam.CELSIUS))}
 N_PARAMS = max(len(m.params) for m in MECHANISMS.values())
 
 
@@ -88,6 +116,20 @@ def sundt_params(temperature_c: float, g_pas: float = 1e-4, e_pas: float = -60.0
     return MECHANISMS[Mechanism.SUNDT].values(
         g_pas=g_pas, e_pas=e_pas, gnabar=gnabar, gkdrbar=gkdrbar, mshift=mshift, hshift=hshift, ena=ena, ek=ek,
         q10=3.0 ** ((temperature_c - 30.0) / 10.0), celsius=temperature_c)
+
+
+def sundt_slow_params(temperature_c: float, gkmbar: float = 0.0, km_vshift: float = -5.0, gcalbar: float = 0.0,
+                      gskbar: float = 0.0, ca_tau_ms: float = 20.0, ek: float = -90.0, **sundt: float) -> np.ndarray:
+    """Sundt 2015 densities plus the slow conductances of ModelDB 187473: M current 0.0004 S/cm2 shifted -5 mV
+    in the T-junction, stem and soma (Figure 5d), CaL 0.00025 and SK 0.001 S/cm2 with a 500 ms pool in the
+    soma (Figure 8c); all default to 0 here, the cell models place them. The L current's reversal is the
+    Nernst potential of 2 mM outside over 70 nM inside at cal.mod's fixed 25 C (131.8 mV); the pool's gain
+    is SK.mod's B 0.26 x cascale 0.1 and its rest 70 nM. The M current's rates scale by 3^((T - 23.5)/10)."""
+    e_ca = 1e3 * 8.314462 * (25.0 + 273.15) / (2 * 96485.332) * math.log(2.0 / 7e-5)
+    slow = MECHANISMS[Mechanism.SUNDT_SLOW].values(
+        gkmbar=gkmbar, km_vshift=km_vshift, km_tadj=3.0 ** ((temperature_c - 23.5) / 10.0), gcalbar=gcalbar,
+        e_ca=e_ca, gskbar=gskbar, ca_tau=ca_tau_ms, ca_gain=0.26 * 0.1, ca0=7e-5)
+    return sundt_params(temperature_c, ek=ek, **sundt) + slow  # the Sundt rows are shared, the slow rows follow
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,16 +207,18 @@ def gate_rates(kind, v, p, j):
     the compartment's parameters (parameter-major, read in place)."""
     if kind == Mechanism.MRG_NODE:
         return mrg_rates(v, p[MRGParam.Q10_1, j], p[MRGParam.Q10_2, j], p[MRGParam.Q10_3, j])
-    if kind == Mechanism.SUNDT:
+    if kind == Mechanism.SUNDT or kind == Mechanism.SUNDT_SLOW:  # the same rows in both
         return sundt_rates(v, p[SundtParam.MSHIFT, j], p[SundtParam.HSHIFT, j], p[SundtParam.Q10, j],
                            p[SundtParam.CELSIUS, j])
     return 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0
 
 
 @_jit
-def membrane_current(kind, v, g0, g1, g2, g3, p, j):
-    """Ionic current density (mA/cm2) and its slope conductance at fixed gates (S/cm2)."""
+def membrane_current(kind, v, s, p, j):
+    """Ionic current density (mA/cm2) and its slope conductance at fixed states (S/cm2); ``s[:, j]`` holds the
+    compartment's states (``N_STATES`` slots)."""
     if kind == Mechanism.MRG_NODE:  # gates mp, m, h, s
+        g0, g1, g2, g3 = s[0, j], s[1, j], s[2, j], s[3, j]
         gnap = p[MRGParam.GNAPBAR, j] * g0 * g0 * g0
         gna = p[MRGParam.GNABAR, j] * g1 * g1 * g1 * g2
         gk = p[MRGParam.GKBAR, j] * g3
@@ -182,10 +226,93 @@ def membrane_current(kind, v, g0, g1, g2, g3, p, j):
         ena = p[MRGParam.ENA, j]
         i = gnap * (v - ena) + gna * (v - ena) + gk * (v - p[MRGParam.EK, j]) + gl * (v - p[MRGParam.EL, j])
         return i, gnap + gna + gk + gl
-    if kind == Mechanism.SUNDT:  # gates m, h, n, l
+    if kind == Mechanism.SUNDT or kind == Mechanism.SUNDT_SLOW:  # gates m, h, n, l
+        g0, g1, g2, g3 = s[0, j], s[1, j], s[2, j], s[3, j]
         gna = p[SundtParam.GNABAR, j] * g0 * g0 * g0 * g1
         gk = p[SundtParam.GKDRBAR, j] * g2 * g2 * g2 * g3
         gl = p[SundtParam.G_PAS, j]
-        i = gna * (v - p[SundtParam.ENA, j]) + gk * (v - p[SundtParam.EK, j]) + gl * (v - p[SundtParam.E_PAS, j])
-        return i, gna + gk + gl
+        ek = p[SundtParam.EK, j]
+        i = gna * (v - p[SundtParam.ENA, j]) + gk * (v - ek) + gl * (v - p[SundtParam.E_PAS, j])
+        g = gna + gk + gl
+        if kind == Mechanism.SUNDT_SLOW:
+            gkm = p[SundtSlowParam.GKMBAR, j] * s[KM_M, j]
+            q = s[SK_Q, j]
+            gsk = p[SundtSlowParam.GSKBAR, j] * q * q
+            gca = p[SundtSlowParam.GCALBAR, j] * s[CAL_M, j] * s[CAL_M, j]
+            i += (gkm + gsk) * (v - ek) + gca * (v - p[SundtSlowParam.E_CA, j])
+            g += gkm + gsk + gca
+        return i, g
     return p[PassiveParam.G, j] * (v - p[PassiveParam.E, j]), p[PassiveParam.G, j]
+
+
+@_jit
+def _km_rates(v, vshift, tadj):
+    """M current (Yamada, Koch & Adams 1989; ModelDB 187473 im.mod): (m_inf, tau_m ms)."""
+    x = v + vshift + 35.0
+    return 1.0 / (1.0 + _exp(-x / 10.0)), 1000.0 / (3.3 * (_exp(x / 20.0) + _exp(-x / 20.0))) / tadj
+
+
+@_jit
+def _cal_rates(v):
+    """L-type calcium activation (Migliore et al. 1995; ModelDB 187473 cal.mod): (m_inf, tau_m ms)."""
+    a = 15.69 * _expm1_ratio(81.5 - v, 10.0)
+    b = 0.29 * _exp(-v / 10.86)
+    return a / (a + b), 1.0 / (a + b)
+
+
+@_jit
+def _sk_rates(ca_mm):
+    """SK activation by calcium (Aradi & Holmes 1999; ModelDB 187473 SK.mod, calcium in uM cubed):
+    (q_inf, tau_q ms)."""
+    x = 12.0 * math.log10(max(ca_mm * 1e3, 1e-12) ** 3)
+    a = 0.00246 / _exp((x + 28.48) / -4.5)
+    b = 0.006 / _exp((x + 60.4) / 35.0)
+    return a / (a + b), 1.0 / (a + b)
+
+
+@_jit
+def rest_slow(kind, v, s, p, j):
+    """Set the slow states of compartment ``j`` to their steady state at ``v`` (calcium at its rest)."""
+    if kind == Mechanism.SUNDT_SLOW:
+        s[KM_M, j] = _km_rates(v, p[SundtSlowParam.KM_VSHIFT, j], p[SundtSlowParam.KM_TADJ, j])[0]
+        s[CAL_M, j] = _cal_rates(v)[0]
+        s[CA_I, j] = p[SundtSlowParam.CA0, j]
+        s[SK_Q, j] = _sk_rates(p[SundtSlowParam.CA0, j])[0]
+
+
+@_jit
+def advance_slow(kind, v, dt, s, p, j):
+    """Advance the slow states of compartment ``j`` over dt at ``v`` by exponential Euler, as NEURON's cnexp does:
+    the pool from the L current at the present gate (ModelDB's SK.mod: ca' = -gain ica - (ca - ca0)/tau),
+    then the gates."""
+    if kind != Mechanism.SUNDT_SLOW:
+        return
+    m = s[CAL_M, j]
+    ica = p[SundtSlowParam.GCALBAR, j] * m * m * (v - p[SundtSlowParam.E_CA, j])
+    tau = p[SundtSlowParam.CA_TAU, j]
+    ca_inf = p[SundtSlowParam.CA0, j] - p[SundtSlowParam.CA_GAIN, j] * ica * tau
+    s[CA_I, j] = ca_inf + (s[CA_I, j] - ca_inf) * math.exp(-dt / tau)
+    inf, tau = _km_rates(v, p[SundtSlowParam.KM_VSHIFT, j], p[SundtSlowParam.KM_TADJ, j])
+    s[KM_M, j] += (1.0 - math.exp(-dt / tau)) * (inf - s[KM_M, j])
+    inf, tau = _cal_rates(v)
+    s[CAL_M, j] += (1.0 - math.exp(-dt / tau)) * (inf - s[CAL_M, j])
+    inf, tau = _sk_rates(s[CA_I, j])
+    s[SK_Q, j] += (1.0 - math.exp(-dt / tau)) * (inf - s[SK_Q, j])
+
+
+def resting_leak_reversal(kind: int, params: np.ndarray, v_mv: float) -> float:
+    """The leak reversal (mV) at which a compartment of mechanism ``kind`` rests at ``v_mv`` with every state at
+    its steady state there: e_pas = v + (ionic currents other than the leak) / g_pas, as Sundt et al.'s ModelDB
+    187473 ``init()`` sets it (their C-fibre neuron rests at -60 mV in every section)."""
+    if kind not in (Mechanism.SUNDT, Mechanism.SUNDT_SLOW):
+        raise ValueError(f"resting_leak_reversal: mechanism {Mechanism(kind).name} has no Sundt leak")
+    p = params.reshape(-1, 1).astype(float).copy()
+    s = np.zeros((N_STATES, 1))
+    r = gate_rates(kind, v_mv, p, 0)
+    s[:N_GATES, 0] = r[0], r[2], r[4], r[6]
+    rest_slow(kind, v_mv, s, p, 0)
+    g_pas = p[SundtParam.G_PAS, 0]
+    p[SundtParam.G_PAS, 0] = 0.0
+    i_other, _ = membrane_current(kind, v_mv, s, p, 0)
+    return v_mv + i_other / g_pas
+

@@ -11,17 +11,25 @@
 - Sundt D, Gamper N, Jaffe DB. Spike propagation through the dorsal root ganglia in an unmyelinated
   sensory neuron: a modeling study. J Neurophysiol 2015;114(6):3140-3153. doi:10.1152/jn.00226.2015.
   With Na and Kdr only, 20-pulse trains are followed up to about 110 Hz (35 C): every pulse of a
-  100 Hz train is conducted, some of a 130 Hz train are not.
+  100 Hz train is conducted, some of a 130 Hz train are not. The C-type DRG neuron (``drg_c``) follows peripheral
+  trains to about 110 Hz with Na and Kdr, 30 Hz with KCNQ added and 6 Hz with a slow Ca-activated K current
+  (the paper's abstract; within 20%): checked in the full validation with Sundt's protocol (21 pulses of
+  0.2 nA for 1 ms injected 4.1 mm out on the peripheral axon, 35 C, dt 25 us).
 """
 
 from __future__ import annotations
+
+import json
+from dataclasses import replace
+from importlib import resources
 
 import numpy as np
 
 from drgsim.devices.waveform import Waveform
 from drgsim.neurons.models import drg_abeta, drg_c, mrg, sundt
-from drgsim.neurons.solver import CellBatch, SimulationSettings, find_thresholds, simulate
+from drgsim.neurons.solver import CellBatch, Injection, SimulationSettings, find_thresholds, simulate, simulate_train
 from drgsim.neurons.stimulus import point_source_potentials
+from drgsim.neurons.transmission import FOLLOWING_PULSES, conducted, following_hz, peripheral_compartment
 from drgsim.validation.cases import ValidationCase, case
 
 DEVICE_PULSE = Waveform(shape="asymmetric", pulse_width_us=300.0, recharge_tau_us=1000.0, recharge_window_us=4000.0)
@@ -59,6 +67,41 @@ def sundt2015() -> list[ValidationCase]:
     src = "Sundt et al. 2015, J Neurophysiol 114:3140 (Na + Kdr: trains followed up to ~110 Hz)"
     return [case("sundt2015_conducted_of_20_at_100hz", "validation", src, 20, conducted(100), "spikes", 0, "absolute"),
             case("sundt2015_conducted_of_20_at_130hz", "validation", src, 19, conducted(130), "spikes", 0, "at_most")]
+
+
+SUNDT_FOLLOWING = (("na_kdr", dict(km_gbar=0.0, soma_cal_gbar=0.0, soma_sk_gbar=0.0), 110.0),
+                   ("kcnq", dict(soma_cal_gbar=0.0, soma_sk_gbar=0.0), 30.0),
+                   ("slow_kca", dict(km_gbar=0.0), 6.0))
+
+
+def sundt2015_following() -> list[ValidationCase]:
+    """The C-type DRG neuron in Sundt's three configurations (ModelDB 187473's densities: M current 0.0004 S/cm2 of
+    Figure 5d; soma CaL 0.00025 and SK 0.001 S/cm2 with a 500 ms pool of Figure 8c): spikes of 21-pulse peripheral
+    trains reaching the cord against the authors' model run in NEURON (package data
+    ``reference/sundt2015_following_neuron.json``; within one spike), and the following frequency against the
+    paper's abstract (within 20%)."""
+    ref = json.loads(resources.files("drgsim.data").joinpath("reference/sundt2015_following_neuron.json").read_text())
+    abstract = "Sundt et al. 2015, J Neurophysiol 114:3140, abstract (following frequency 110 / 30 / 6 Hz)"
+    modeldb = f"{ref['source']}: spikes at the cord"
+    out = []
+    for name, channels, published in SUNDT_FOLLOWING:
+        cell = replace(drg_c.CELL, **channels).build(temperature_c=35.0)
+        inject = peripheral_compartment(cell, 4.1)
+        settings = SimulationSettings(dt_us=25.0)
+        spikes = ref["configs"][name]["central_spikes_ms"]
+        freqs = [float(f) for f in spikes]
+        onsets = [10.0 + 1e3 / f * np.arange(FOLLOWING_PULSES) for f in freqs]
+        batch = CellBatch.pack([cell] * len(freqs))
+        run = simulate_train(batch, np.zeros(batch.n_compartments), 0.0, Waveform(), max(o[-1] for o in onsets) + 60,
+                             Injection(np.full(len(freqs), inject), onsets), settings)
+        for f, o, got in zip(freqs, onsets, run.spike_times_ms):
+            out.append(case(f"sundt2015_{name}_{f:g}hz_conducted_of_21", "validation", modeldb,
+                            conducted(o, np.array(spikes[str(f)])), conducted(o, got["central"]), "spikes", 1,
+                            "absolute"))
+        f = following_hz(cell, inject, settings)
+        out.append(case(f"sundt2015_following_{name}_hz", "validation", abstract, published, f, "Hz", 0.2,
+                        note="highest frequency (grid steps of 12%) at which all 21 peripheral spikes reach the cord"))
+    return out
 
 
 def time_step() -> list[ValidationCase]:

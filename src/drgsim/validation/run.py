@@ -74,6 +74,8 @@ def validate(quick: bool = False, progress=None) -> ValidationReport:
     stages = [("NEURON comparisons", lambda: neuron.cases(quick)), ("analytic fields", fields.cases),
               ("time step", physiology.time_step), ("Graham 2019", physiology.graham2019),
               ("Sundt 2015", physiology.sundt2015)]
+    if not quick:  # trains of seconds: the full validation only
+        stages.append(("Sundt 2015 following", physiology.sundt2015_following))
     cases: list[ValidationCase] = []
     for i, (what, run) in enumerate(stages):
         if progress:

@@ -15,7 +15,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from drgsim.neurons.mechanisms import Mechanism, mrg_node_params
+from drgsim.neurons.mechanisms import (
+    Mechanism,
+    SundtParam,
+    mrg_node_params,
+    resting_leak_reversal,
+    sundt_params,
+    sundt_slow_params,
+)
 from drgsim.neurons.models import mrg, sundt
 from drgsim.neurons.morphology import Compartment, Morphology, MorphologyBuilder
 
@@ -197,9 +204,29 @@ class UnmyelinatedDRG:
     detect_um: float = 8000.0
     soma_gna: float = 0.02
     axon_gna: float = 0.04
+    km_gbar: float = 0.0004  # M current (S/cm2) in the soma, stem, T-junction and T pieces (ModelDB Figure 5d)
+    soma_cal_gbar: float = 0.00025  # L-type calcium in the soma (ModelDB Figure 8c)
+    soma_sk_gbar: float = 0.001  # SK in the soma (ModelDB Figure 8c)
+    sk_ca_tau_ms: float = 500.0  # the soma's calcium pool (ModelDB Figure 8c)
+    rest_mv: float = -60.0  # every compartment's leak balances its currents here (ModelDB init())
 
     def stem_length_mm(self) -> float:
         return (self.soma_diameter_um + self.stem_length_um + 1.0) * 1e-3
+
+    def _compartment(self, length_um: float, diam_um: float, temperature_c: float, region: str,
+                     gna: float) -> Compartment:
+        """A Sundt compartment; near the T-junction (soma, stem, T pieces) with the slow outward conductances."""
+        near_t = region in ("soma", "stem", "t_junction") or region.endswith("_t_piece")
+        soma = region == "soma"
+        slow = near_t and (self.km_gbar > 0 or soma and (self.soma_cal_gbar > 0 or self.soma_sk_gbar > 0))
+        if slow:
+            kind = Mechanism.SUNDT_SLOW
+            p = sundt_slow_params(temperature_c, gkmbar=self.km_gbar, gcalbar=self.soma_cal_gbar if soma else 0.0,
+                                  gskbar=self.soma_sk_gbar if soma else 0.0, ca_tau_ms=self.sk_ca_tau_ms, gnabar=gna)
+        else:
+            kind, p = Mechanism.SUNDT, sundt_params(temperature_c, gnabar=gna)
+        p[SundtParam.E_PAS] = resting_leak_reversal(kind, p, self.rest_mv)
+        return Compartment(length_um, diam_um, 100.0, 1.0, kind, p, self.rest_mv, region)
 
     def _axon_lengths(self) -> list[float]:
         near = min(self.axon_length_um, self.near_um)
@@ -211,14 +238,13 @@ class UnmyelinatedDRG:
     def build(self, paths: Paths | None = None, temperature_c: float = 37.0) -> Morphology:
         paths = paths or Paths.straight(axon_mm=self.t_piece_length_um * 1e-3 + self.axon_length_um * 1e-3 + 0.1)
         seg = self.segment_um
-        soma = sundt.compartment(self.soma_diameter_um, self.soma_diameter_um, temperature_c, "soma",
-                                 gna=self.soma_gna)
+        soma = self._compartment(self.soma_diameter_um, self.soma_diameter_um, temperature_c, "soma", self.soma_gna)
         n_stem = max(1, int(round(self.stem_length_um / seg)))
-        stem = [soma] + [sundt.compartment(self.stem_length_um / n_stem, self.stem_diameter_um, temperature_c, "stem",
-                                           gna=self.axon_gna) for _ in range(n_stem)]
+        stem = [soma] + [self._compartment(self.stem_length_um / n_stem, self.stem_diameter_um, temperature_c, "stem",
+                                           self.axon_gna) for _ in range(n_stem)]
         b = MorphologyBuilder(self.name)
         stem_idx = _place_stem(b, stem, paths)
-        t_comp = sundt.compartment(1.0, self.peripheral_diameter_um, temperature_c, "t_junction", gna=self.axon_gna)
+        t_comp = self._compartment(1.0, self.peripheral_diameter_um, temperature_c, "t_junction", self.axon_gna)
         t_idx = b.add_branch(stem_idx[-1], [t_comp], np.stack([paths.stem[0], paths.stem[0] + 1e-3 *
                                                                 (paths.central[1] - paths.central[0])]),
                              start_offset_um=-0.5)[0]
@@ -226,10 +252,9 @@ class UnmyelinatedDRG:
         n_piece = max(1, int(round(self.t_piece_length_um / seg)))
         lengths = self._axon_lengths()
         for label, diam in (("central", self.central_diameter_um), ("peripheral", self.peripheral_diameter_um)):
-            comps = [sundt.compartment(self.t_piece_length_um / n_piece, diam, temperature_c, f"{label}_t_piece",
-                                       gna=self.axon_gna) for _ in range(n_piece)]
-            comps += [sundt.compartment(x, diam, temperature_c, f"{label}_axon", gna=self.axon_gna)
-                      for x in lengths[:-1]]
+            comps = [self._compartment(self.t_piece_length_um / n_piece, diam, temperature_c, f"{label}_t_piece",
+                                       self.axon_gna) for _ in range(n_piece)]
+            comps += [self._compartment(x, diam, temperature_c, f"{label}_axon", self.axon_gna) for x in lengths[:-1]]
             comps.append(sundt.sealed_end(lengths[-1], diam, f"{label}_end"))
             idx = b.add_branch(t_idx, comps, paths.central if label == "central" else paths.peripheral,
                                start_offset_um=0.5)
