@@ -26,7 +26,7 @@ def scs_program(comparison):  # the optimized program: its tables are in the ses
 
 @pytest.fixture(scope="module")
 def scs_growth(scs_model, scs_program):
-    return growth_curves(scs_model, scs_program, postures=POSTURES, n_amplitudes=12)
+    return growth_curves(scs_model, scs_program, postures=POSTURES, n_amplitudes=8)
 
 
 @pytest.fixture(scope="module")

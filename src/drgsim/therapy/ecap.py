@@ -172,6 +172,7 @@ class Sweep:
         kinds = site.kinds
         self.weight = np.array([CELLS_REPRESENTED[k] / (kinds == k).sum() for k in kinds])
         thr = table.threshold_ma
+        self.top_ma = top_ma
         self.cells = np.flatnonzero(np.isfinite(thr) & (thr <= top_ma * (1 + 1e-9)))
         self.dt_ms = self.settings.dt_us * 1e-3
         self.t_ms = (np.arange(int(round(chain.window_ms / self.dt_ms))) + 1) * self.dt_ms
@@ -231,10 +232,10 @@ class Sweep:
                              cells_fired=fired)
 
     def threshold_ma(self) -> float | None:
-        """The lowest amplitude whose ECAP reaches the detection level: the ECAP changes only where a cell's
-        threshold (or block) is crossed, so those amplitudes are tried in order."""
+        """The lowest amplitude up to the sweep's top whose ECAP reaches the detection level: the cells that fire
+        change only where a cell's threshold (or block) is crossed, so those amplitudes are tried in order."""
         edges = np.concatenate([self.table.threshold_ma[self.cells], self.table.block_ma[self.cells]])
-        for a in np.unique(edges[np.isfinite(edges)]):
+        for a in np.unique(edges[edges <= self.top_ma * (1 + 1e-9)]):
             if self.record(float(a)).ecap_uv >= self.chain.detection_uv:
                 return float(a)
         return None
@@ -286,7 +287,8 @@ def growth_curves(model: TherapyModel, program: Program, postures=tuple(Posture)
     """ECAP growth curves of ``program``'s ``lead`` (default its first enabled lead; its contacts, pulse width
     and recharge, any amplitude) in each posture, recorded as ``chain`` says: ``n_amplitudes`` amplitudes evenly
     up to ``max_factor`` x the highest perception threshold over the postures (one grid for every posture, so
-    the curves compare), capped at the device's maximum."""
+    the curves compare), capped at the device's maximum. Every cell firing at an amplitude is traced there (see
+    the module's docstring): about a second per posture and amplitude at the quick quality."""
     if not 2 <= n_amplitudes <= 200:
         raise ValueError(f"n_amplitudes={n_amplitudes}; allowed: 2-200")
     if not 1.0 < max_factor <= 10.0:
