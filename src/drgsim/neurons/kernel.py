@@ -725,8 +725,9 @@ def _update(ph, fired, crossed, a, start, ceiling, f_up, f_fine, f_block, l, pha
 
 
 @_jit
-def trace_cell(cells, grid, c, amplitude, record, out_vm):
-    """Membrane potential at compartments ``record`` (local) of cell ``c`` after every step."""
+def trace_cell(cells, grid, c, amplitude, record, out_vm, out_vp):
+    """Membrane potential at compartments ``record`` (local) of cell ``c`` after every step, and the periaxonal
+    potential too where ``out_vp`` has rows (an empty array: not recorded)."""
     lo = cells.offsets[c]
     n = cells.offsets[c + 1] - lo
     dt, n_steps, _, order2, waveform = grid
@@ -748,6 +749,9 @@ def trace_cell(cells, grid, c, amplitude, record, out_vm):
             ve_old[i] = ve_new[i]
         for r in range(len(record)):
             out_vm[s, r] = vm[record[r]]
+        if len(out_vp):
+            for r in range(len(record)):
+                out_vp[s, r] = vp[record[r]]
 
 
 class Train(NamedTuple):

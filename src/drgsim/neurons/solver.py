@@ -543,17 +543,21 @@ def commit_paths(batch: CellBatch, response: LinearResponse, field_mv: float, no
 
 
 def trace(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, amplitude_ma: float, waveform: Waveform,
-          settings: SimulationSettings = SimulationSettings(), cell: int = 0,
-          compartments=None) -> tuple[np.ndarray, np.ndarray]:
-    """Times (ms, end of each step) and membrane potentials (mV) of one cell's compartments."""
+          settings: SimulationSettings = SimulationSettings(), cell: int = 0, compartments=None,
+          periaxonal: bool = False) -> tuple[np.ndarray, ...]:
+    """Times (ms, end of each step) and membrane potentials (mV) of one cell's compartments; with ``periaxonal``
+    also their periaxonal potentials Vp (mV; Ve where a compartment has no myelin layer), for the currents the
+    cell sends into the extracellular space (``neurons.recording``)."""
     v_unit = _unit_potentials(batch, v_unit_mv_per_ma)
     grid = _time_grid(batch, waveform, settings)
     n = batch.cells[cell].n
     record = np.arange(n) if compartments is None else np.asarray(compartments, dtype=np.int64)
     out = np.empty((grid.n_steps, len(record)))
+    out_vp = np.empty((grid.n_steps if periaxonal else 0, len(record)))
     kernel.trace_cell(batch.kernel_cells(grid.dt_ms, v_unit), grid, cell, float(amplitude_ma),
-                      record.astype(np.int64), out)
-    return (np.arange(grid.n_steps) + 1) * grid.dt_ms, out
+                      record.astype(np.int64), out, out_vp)
+    t = (np.arange(grid.n_steps) + 1) * grid.dt_ms
+    return (t, out, out_vp) if periaxonal else (t, out)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""CLI: ``drgsim demo``, ``drgsim compare`` and ``drgsim simulate`` (registered in ``drgsim.cli``)."""
+"""CLI: ``drgsim demo``, ``drgsim compare``, ``drgsim simulate`` and ``drgsim ecap`` (registered in ``drgsim.cli``)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ from drgsim.anatomy.patient import Patient, load_patient
 from drgsim.anatomy.posture import Posture
 from drgsim.clierrors import fail
 from drgsim.devices.program import Program
-from drgsim.errors import validation_message
+from drgsim.errors import flag, validation_message
 from drgsim.therapy.compare import Comparison, compare
+from drgsim.therapy.ecap import EcapGrowth, RecordingChain, growth_curves
 from drgsim.therapy.model import (
     POPULATION_SCALE_RANGE,
     QUALITY,
@@ -34,7 +35,7 @@ from drgsim.therapy.model import (
     plan_implant,
     quality,
 )
-from drgsim.therapy.optimize import OptimizerConfig
+from drgsim.therapy.optimize import OptimizerConfig, optimize
 from drgsim.therapy.outcomes import Outcome, evaluate
 from drgsim.therapy.report import display_value
 
@@ -313,4 +314,73 @@ def outcome_table(outcome: Outcome) -> Table:
                 "average_current_ua", "battery_years", "deliverable"):
         table.add_row(key, *[_r(v) if isinstance(v := getattr(p, key), float) or v is None else display_value(v)
                              for p in outcome.postures])
+    return table
+
+
+def ecap(
+    system: Annotated[System, typer.Option(help="drg or scs.")],
+    patient: PatientOption = "default",
+    program: Annotated[Optional[Path], typer.Option(help="JSON/YAML file as for simulate (its system must be "
+                                                         "--system); default: the optimized program.")] = None,
+    lead: Annotated[Optional[int], typer.Option(help="Stimulating lead (default: the program's first enabled "
+                                                     "lead).")] = None,
+    recording_contact: Annotated[Optional[int], typer.Option(help="Off contact of that lead to record on "
+                                                                  "(default: the farthest from the cathodes).")] = None,
+    reference_contact: Annotated[Optional[int], typer.Option(help="Off contact as reference (default: the IPG "
+                                                                  "case).")] = None,
+    n_amplitudes: Annotated[int, typer.Option(help="Amplitudes per growth curve (2-200).")] = 20,
+    posture: Annotated[Optional[list[Posture]], typer.Option(help="Posture (repeat for several; default: "
+                                                                  "all).")] = None,
+    quality_name: QualityName = "standard",
+    target_coverage_pct: TargetOption = 80.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object: {\"postures\": {name: "
+                                                         "[{\"amplitude_ma\", \"ecap_uv\"}...]}, ...}.")] = False,
+) -> None:
+    """ECAP growth curves per posture: what a lead's off contact records as the amplitude rises (therapy.ecap)."""
+    name, cfg = _checked(quality_name, target_coverage_pct, as_json)
+    if not 2 <= n_amplitudes <= 200:
+        fail(f"--n-amplitudes={n_amplitudes}: allowed: 2-200", as_json)
+    try:
+        chain = RecordingChain(recording_contact=recording_contact, reference_contact=reference_contact)
+    except ValidationError as err:
+        fail(validation_message(err, flag), as_json)
+    pat = _patient(patient, as_json)
+    req = _request(program, as_json) if program is not None else None
+    if req is not None and req.system != system:
+        fail(f"--program={str(program)!r}: system {req.system.value}; allowed: --system {system.value}", as_json)
+    planned = plan_implant(pat, system)
+    try:
+        implant = Implant(system=system, ipg_model=(req and req.ipg_model) or planned.ipg_model,
+                          leads=(req and req.leads) or planned.leads)
+    except ValidationError as err:
+        fail(f"--program={str(program)!r}: " + _errors(err), as_json)
+    model = TherapyModel(pat, implant, quality(name))
+    if req is not None and (problems := _device_check(model, req.program)):
+        fail(f"--program={str(program)!r}: " + "; ".join(problems), as_json)
+    with _bars(1) as bars:
+        try:
+            chosen = req.program if req is not None else optimize(model, cfg, bars).program
+            growth = growth_curves(model, chosen, postures=tuple(posture or Posture), lead=lead, chain=chain,
+                                   n_amplitudes=n_amplitudes)
+        except RuntimeError as err:
+            _failed(err, as_json)
+        except ValueError as err:
+            fail(str(err), as_json)
+    if as_json:
+        print(json.dumps(growth.contract(), indent=2))
+    else:
+        Console().print(ecap_table(growth))
+
+
+def ecap_table(growth: EcapGrowth) -> Table:
+    table = Table(title=f"{growth.system.value.upper()} ECAP, lead {growth.lead} {growth.contacts}, recorded on "
+                        f"contact {growth.recording_contact} against the {growth.reference}")
+    table.add_column("measure")
+    for p in growth.postures:
+        table.add_column(p, justify="right")
+    curves = list(growth.postures.values())
+    for key in ("perception_threshold_ma", "ecap_threshold_ma", "latency_ms", "growth_slope_uv_per_ma"):
+        table.add_row(key, *[_r(getattr(c, key)) for c in curves])
+    for i, a in enumerate(curves[0].amplitudes_ma):
+        table.add_row(f"ECAP at {a:.3g} mA (uV)", *[_r(c.ecap_uv[i]) for c in curves])
     return table

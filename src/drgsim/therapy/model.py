@@ -297,12 +297,17 @@ class Site:
         self._tables[key] = table
         return table
 
+    def contact_potentials(self) -> np.ndarray:
+        """The potential (mV) along every compartment per mA from each contact (columns, contact 1 first): by
+        reciprocity also each contact's recording sensitivity (``therapy.ecap``)."""
+        if self._phi is None:
+            self._phi = self.cells.potentials(self._solve())[:, list(self.columns)]
+        return self._phi
+
     def configuration_potentials(self, contacts: list[ContactState]) -> tuple[CellBatch, np.ndarray]:
         """Every cell packed, and the potential (mV) along every compartment per mA of a configuration
         (with a cathodic pulse the current leaves the cathodes)."""
-        if self._phi is None:
-            self._phi = self.cells.potentials(self._solve())[:, list(self.columns)]
-        return self.cells.batch, self._phi @ contact_weights(contacts)
+        return self.cells.batch, self.contact_potentials() @ contact_weights(contacts)
 
     def _compute(self, key, contacts, waveform, max_ma, kinds) -> ThresholdTable:
         full, v_all = self.configuration_potentials(contacts)
