@@ -42,9 +42,11 @@ from drgsim.devices.closedloop import CeilingControl, Controller, LoopTrace, PIC
 from drgsim.devices.controller import ClinicianProgrammer
 from drgsim.devices.hardware import get_ipg_model
 from drgsim.devices.ipg import ImplantedLead, Neurostimulator
-from drgsim.devices.program import PatientLimits, Program
+from drgsim.devices.program import ContactState, PatientLimits, Program, config_is_valid
 from drgsim.devices.programfile import LeadSpec, ProgramFile, ProgramSpec, build_device
 from drgsim.errors import validation_message
+from drgsim.therapy.model import TherapyModel
+from drgsim.therapy.outcomes import evaluate_posture
 
 TICK_S = 1.0  # the day's simulation step (s)
 LOOP_RATE_PER_S = 0.5  # share of the ECAP error the PI loop corrects per second [drgsim's setting]
@@ -95,20 +97,20 @@ class Day(BaseModel):
 
 
 def load_day(path: str | Path) -> Day:
-    """Read a day file; a ValueError names the file, the field, the value and what is allowed."""
+    """Read a day file; a ValueError names the field, the value and what is allowed."""
     try:
         data = yaml.safe_load(Path(path).read_text())
     except OSError as err:
-        raise ValueError(f"{path}: {err.strerror}") from None
+        raise ValueError(err.strerror) from None
     except yaml.YAMLError as err:
-        raise ValueError(f"{path}: not YAML ({str(err).splitlines()[0]})") from None
+        raise ValueError(f"not YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: a day file is a mapping with 'segments' (a list of posture, minutes, "
+        raise ValueError("a day file is a mapping with 'segments' (a list of posture, minutes, "
                          f"transition_s)")
     try:
         return Day.model_validate(data)
     except ValidationError as err:
-        raise ValueError(f"{path}: {validation_message(err)}") from None
+        raise ValueError(validation_message(err)) from None
 
 
 class PostureResponse(BaseModel):
@@ -355,3 +357,75 @@ def _loop_outcome(trace: LoopTrace, dev: Neurostimulator, program: Program, lead
         battery_mah_per_day=round(dev.state.battery.used_mah * 24.0 / hours, 4),
         mean_amplitude_ma=round(float(np.mean(trace.amplitude_ma)), 4),
         ecap_error_uv=round(float(np.mean(np.abs(trace.ecap_uv - target))), 3), adjustments=trace.events)
+
+
+def day_figure(run: DayRun, path: Path) -> Path:
+    """ECAP and delivered current against time, open and closed loop, over the posture thresholds; and the ECAP
+    growth curve of each posture with its perception and discomfort thresholds."""
+    from drgsim.therapy.report import _figure
+
+    o = run.outcome
+    hours = (np.arange(run.timeline.n) + 0.5) * run.timeline.tick_s / 3600.0
+    fig = _figure((11, 7.5))
+    ecap_ax, amp_ax, growth_ax = fig.subplots(3, 1, height_ratios=(1, 1, 1.2))
+    for trace, label, colour in ((run.open_loop, "open loop", "tab:grey"), (run.closed_loop, f"closed loop "
+                                 f"({o.mode})", "tab:blue")):
+        ecap_ax.plot(hours, trace.ecap_uv, color=colour, linewidth=0.9, label=label)
+        amp_ax.plot(hours, trace.amplitude_ma, color=colour, linewidth=0.9, label=label)
+    ecap_ax.axhline(o.target_uv, color="black", linestyle=":", linewidth=1, label=f"target {o.target_uv:.3g} uV")
+    ecap_ax.set_ylabel("ECAP (uV p-p)")
+    ecap_ax.set_title(f"{o.system.upper()} lead {o.lead} through '{o.day}': time in window "
+                      f"{o.open_loop.time_in_window_pct:.1f}% open loop, {o.closed_loop.time_in_window_pct:.1f}% "
+                      f"closed loop")
+    top = 1.25 * max(run.closed_loop.amplitude_ma.max(), run.open_loop.amplitude_ma.max(), run.perception_ma.max())
+    amp_ax.fill_between(hours, run.perception_ma, np.minimum(run.discomfort_ma, top), color="tab:green", alpha=0.15,
+                        label="therapeutic window (perception-discomfort)")
+    amp_ax.set_ylim(0, top)
+    amp_ax.set_ylabel("current (mA)")
+    amp_ax.set_xlabel("time of day (h)")
+    for ax in (ecap_ax, amp_ax):
+        ax.legend(fontsize=7, loc="upper right")
+    for posture, r in run.responses.items():
+        line, = growth_ax.plot(r.amplitudes_ma, r.ecap_uv, label=posture.value)
+        growth_ax.axvline(r.perception_threshold_ma, color=line.get_color(), linestyle=":", linewidth=1)
+        if r.discomfort_threshold_ma is not None:
+            growth_ax.axvline(r.discomfort_threshold_ma, color=line.get_color(), linestyle="--", linewidth=1)
+    growth_ax.set_xlim(0, max(o.bounds_ma[1], o.programmed_amplitude_ma) * 1.05)
+    growth_ax.set_xlabel("amplitude (mA); dotted: perception, dashed: discomfort")
+    growth_ax.set_ylabel("ECAP (uV p-p)")
+    growth_ax.set_title("ECAP growth curve per posture")
+    growth_ax.legend(fontsize=7)
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def implant_of(model: TherapyModel, program: Program, posture: Posture) -> list[ImplantedLead]:
+    """The implant as the device sees it: each lead with the impedance of its configuration in ``program`` in
+    ``posture`` (a lead without a + and a -: its contacts 1 and 2 as a bipole)."""
+    out = []
+    for k, plan in enumerate(model.implant.leads, start=1):
+        contacts = program.leads[k].contacts
+        if not config_is_valid(contacts):
+            contacts = [ContactState.CATHODE, ContactState.ANODE] + [ContactState.OFF] * (len(contacts) - 2)
+        out.append(ImplantedLead(lead=k, lead_model=plan.lead_model,
+                                 impedance_ohm=model.site(k, posture).impedance_ohm(contacts)))
+    return out
+
+
+def responses_for(model: TherapyModel, program: Program, postures: list[Posture], lead: int) -> dict[Posture, PostureResponse]:
+    """Each posture's response of ``lead``: its ECAP growth curve (``drgsim.therapy.ecap.growth_curves``, the ECAP
+    physics of issue 16 part 1) and its perception and discomfort thresholds (``evaluate_posture``)."""
+    from drgsim.therapy.ecap import growth_curves
+
+    growth = growth_curves(model, program, postures=postures)
+    out = {}
+    for p in postures:
+        la = next(x for x in evaluate_posture(model, program, p).leads if x.lead == lead)
+        if la.perception_threshold_ma is None:
+            raise ValueError(f"lead {lead} in {p.value}: no A-beta fibre fires within the device's range, so there "
+                             f"is no therapeutic window to stay in")
+        g = growth.postures[p.value]
+        out[p] = PostureResponse(amplitudes_ma=g.amplitudes_ma, ecap_uv=g.ecap_uv,
+                                 perception_threshold_ma=la.perception_threshold_ma,
+                                 discomfort_threshold_ma=la.discomfort_threshold_ma)
+    return out
