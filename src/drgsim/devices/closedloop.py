@@ -36,7 +36,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from drgsim.devices.ipg import Neurostimulator
-from drgsim.devices.ranges import fmt
+
 
 class ClosedLoopError(ValueError):
     """The device cannot run closed loop as asked; the message names the setting, its value and what is allowed."""
@@ -153,11 +153,3 @@ def run_loop(device: Neurostimulator, controller: Controller, program: str, lead
     device.advance((n_ticks * tick_s - clock_s) / 3600.0)
     return LoopTrace(tick_s=tick_s, amplitude_ma=amps, ecap_uv=ecaps, bounds_ma=(lo, hi), events=events)
 
-
-def describe(controller: Controller) -> str:
-    """One line for reports: the mode and its settings."""
-    if controller.mode == "pi":
-        return (f"PI (Evoke-like): target {fmt(controller.target_uv)} uV, ki {controller.ki_ma_per_uv_s:.3g} "
-                f"mA/(uV s), kp {controller.kp_ma_per_uv:.3g} mA/uV, deadband {controller.deadband_uv:.3g} uV")
-    return (f"ceiling (Inceptiv-like): ceiling {fmt(controller.ceiling_uv)} uV, down "
-            f"{controller.k_down_ma_per_uv_s:.3g} mA/(uV s), restore {controller.restore_ma_per_s:.3g} mA/s")

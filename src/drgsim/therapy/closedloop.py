@@ -106,7 +106,7 @@ def load_day(path: str | Path) -> Day:
         raise ValueError(f"not YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(data, dict):
         raise ValueError("a day file is a mapping with 'segments' (a list of posture, minutes, "
-                         f"transition_s)")
+                         "transition_s)")
     try:
         return Day.model_validate(data)
     except ValidationError as err:
@@ -329,8 +329,8 @@ def run_day(day: Day, responses: dict[Posture | str, PostureResponse], program: 
     closed = run_loop(dev, controller, program.name, lead, measure, tl.n, tick_s)
     open_dev = programmed_device(ipg_model, implant, program, lead, limits_ma)
     open_dev.advance(tl.n * tick_s / 3600.0)
-    opened = LoopTrace(tick_s=tick_s, amplitude_ma=np.full(tl.n, programmed), ecap_uv=tl.mix(table[:, where[programmed]]),
-                       bounds_ma=(programmed, programmed), events=0)
+    opened = LoopTrace(tick_s=tick_s, amplitude_ma=np.full(tl.n, programmed),
+                       ecap_uv=tl.mix(table[:, where[programmed]]), bounds_ma=(programmed, programmed), events=0)
     perception = tl.mix([r.perception_threshold_ma for r in resp[:-1]])
     discomfort = tl.mix([np.inf if r.discomfort_threshold_ma is None else r.discomfort_threshold_ma
                          for r in resp[:-1]])
@@ -412,7 +412,8 @@ def implant_of(model: TherapyModel, program: Program, posture: Posture) -> list[
     return out
 
 
-def responses_for(model: TherapyModel, program: Program, postures: list[Posture], lead: int) -> dict[Posture, PostureResponse]:
+def responses_for(model: TherapyModel, program: Program, postures: list[Posture],
+                  lead: int) -> dict[Posture, PostureResponse]:
     """Each posture's response of ``lead``: its ECAP growth curve (``drgsim.therapy.ecap.growth_curves``, the ECAP
     physics of issue 16 part 1) and its perception and discomfort thresholds (``evaluate_posture``)."""
     from drgsim.therapy.ecap import growth_curves
