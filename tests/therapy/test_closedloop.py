@@ -142,7 +142,8 @@ def test_run_day_refuses_missing_postures_short_curves_and_a_disabled_lead():
     short = {p: r.model_copy(update={"amplitudes_ma": r.amplitudes_ma[:100], "ecap_uv": r.ecap_uv[:100]})
              for p, r in SCS.items()}
     with pytest.raises(ValueError, match=r"amplitudes_ma spans 0-4.95 mA; allowed: covering the loop's range"):
-        run_day(day, short, scs_program(4.0), "scs_ipg", SCS_IMPLANT)
+        run_day(day, short, scs_program(4.0), "scs_ipg", SCS_IMPLANT, limits_ma=(0.0, 20.0))
+    assert run_day(day, short, scs_program(4.0), "scs_ipg", SCS_IMPLANT).outcome.bounds_ma == (0.0, 4.95)
     with pytest.raises(ValueError, match="lead=2: allowed: an enabled lead"):
         run_day(day, SCS, scs_program(4.0), "scs_ipg", SCS_IMPLANT, lead=2)
     with pytest.raises(ValueError, match="mode='pid': allowed: pi, ceiling"):

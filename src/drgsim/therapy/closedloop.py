@@ -293,7 +293,8 @@ def run_day(day: Day, responses: dict[Posture | str, PostureResponse], program: 
             programming_posture: Posture | str = Posture.SITTING, limits_ma: tuple[float, float] | None = None,
             tick_s: float = TICK_S) -> DayRun:
     """``program`` through ``day`` open loop and closed loop (``mode`` pi or ceiling) on ``lead`` (default: the
-    first enabled lead), whose clinician window is ``limits_ma`` (default: the device's amplitude range)."""
+    first enabled lead), whose clinician window is ``limits_ma`` (default: from the device's minimum to the highest
+    amplitude every growth curve reaches, on the device grid)."""
     responses = {Posture(p): PostureResponse.model_validate(r) for p, r in responses.items()}
     programming_posture = Posture(programming_posture)
     tl = timeline(day, tick_s)
@@ -305,7 +306,8 @@ def run_day(day: Day, responses: dict[Posture | str, PostureResponse], program: 
     if lead not in on:
         raise ValueError(f"lead={lead!r}: allowed: an enabled lead of program {program.name!r} ({on})")
     grid = get_ipg_model(ipg_model).amplitude_ma
-    limits_ma = limits_ma or (grid.minimum, grid.maximum)
+    top = min(responses[p].amplitudes_ma[-1] for p in {*tl.postures, programming_posture})
+    limits_ma = limits_ma or (grid.minimum, grid.floor(min(top, grid.maximum)))
     dev = programmed_device(ipg_model, implant, program, lead, limits_ma)
     lo, hi = loop_bounds(dev, program.name, lead)
     allowed = grid.grid[(grid.grid >= lo - 1e-9) & (grid.grid <= hi + 1e-9)]
@@ -415,10 +417,11 @@ def implant_of(model: TherapyModel, program: Program, posture: Posture) -> list[
 def responses_for(model: TherapyModel, program: Program, postures: list[Posture],
                   lead: int) -> dict[Posture, PostureResponse]:
     """Each posture's response of ``lead``: its ECAP growth curve (``drgsim.therapy.ecap.growth_curves``, the ECAP
-    physics of issue 16 part 1) and its perception and discomfort thresholds (``evaluate_posture``)."""
+    physics of issue 16 part 1; 0 uV at 0 mA added in front) and its perception and discomfort thresholds
+    (``evaluate_posture``)."""
     from drgsim.therapy.ecap import growth_curves
 
-    growth = growth_curves(model, program, postures=postures)
+    growth = growth_curves(model, program, postures=postures, lead=lead)
     out = {}
     for p in postures:
         la = next(x for x in evaluate_posture(model, program, p).leads if x.lead == lead)
@@ -426,7 +429,8 @@ def responses_for(model: TherapyModel, program: Program, postures: list[Posture]
             raise ValueError(f"lead {lead} in {p.value}: no A-beta fibre fires within the device's range, so there "
                              f"is no therapeutic window to stay in")
         g = growth.postures[p.value]
-        out[p] = PostureResponse(amplitudes_ma=g.amplitudes_ma, ecap_uv=g.ecap_uv,
+        start = [] if g.amplitudes_ma[0] == 0 else [0.0]  # no stimulus, no ECAP
+        out[p] = PostureResponse(amplitudes_ma=start + g.amplitudes_ma, ecap_uv=start + g.ecap_uv,
                                  perception_threshold_ma=la.perception_threshold_ma,
                                  discomfort_threshold_ma=la.discomfort_threshold_ma)
     return out
