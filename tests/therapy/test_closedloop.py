@@ -82,6 +82,15 @@ def test_transitions_interpolate_between_postures_at_the_middle_of_each_tick():
     assert tl.mix([1.0, 2.0])[28:36].tolist() == [1.0, 1.0, 1.125, 1.375, 1.625, 1.875, 2.0, 2.0]
 
 
+def test_a_posture_without_a_discomfort_threshold_is_never_overstimulated():
+    day = Day(segments=[{"posture": "supine", "minutes": 1}, {"posture": "prone", "minutes": 1, "transition_s": 10}])
+    tl = timeline(day)
+    assert np.isinf(tl.mix([2.0, np.inf])[60:]).all() and tl.mix([2.0, np.inf])[59] == 2.0
+    no_top = SCS["prone"].model_copy(update={"discomfort_threshold_ma": None})
+    run = run_day(day, {**SCS, "prone": no_top}, scs_program(6.5), "scs_ipg", SCS_IMPLANT)
+    assert run.outcome.open_loop.above_discomfort_pct == 50.0  # supine only (6.5 > 1.5 * 1.07 * 3 * 0.75 = 3.61)
+
+
 def test_time_in_window_overstimulation_and_energy_by_hand_on_a_tiny_day():
     """Open loop at 1.2 mA. supine window 1.0-2.0 mA; sitting 1.5-3.0 mA, entered over 20 s; prone 0.5-1.1 mA.
     Minute 1 (supine): 60 ticks inside. Minute 2: the perception threshold 1 + 0.5 w passes 1.2 mA at w = 0.4,

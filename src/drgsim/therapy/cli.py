@@ -329,12 +329,12 @@ def closedloop(
 ) -> None:
     """A day of postures open loop and closed loop: the optimized program (programmed sitting), time in the
     therapeutic window, overstimulation events, current and battery (``drgsim.therapy.closedloop``)."""
-    from drgsim.therapy.closedloop import day_figure, implant_of, load_day, responses_for, run_day
+    from drgsim.therapy.closedloop import MODES, day_figure, implant_of, load_day, responses_for, run_day
 
     if system not in [s.value for s in System]:
         fail(f"--system={system!r}: allowed: {', '.join(s.value for s in System)}", as_json)
-    if mode not in ("pi", "ceiling"):
-        fail(f"--mode={mode!r}: allowed: pi, ceiling", as_json)
+    if mode not in MODES:
+        fail(f"--mode={mode!r}: allowed: {', '.join(MODES)}", as_json)
     _check_quality(quality_name, as_json)
     pat = _patient(patient, as_json)
     try:

@@ -52,6 +52,7 @@ TICK_S = 1.0  # the day's simulation step (s)
 LOOP_RATE_PER_S = 0.5  # share of the ECAP error the PI loop corrects per second [drgsim's setting]
 RESTORE_STEPS_PER_S = 1  # ceiling mode: device steps per second back toward the programmed amplitude [drgsim]
 MAX_DAY_MIN = 1440.0
+MODES = ("pi", "ceiling")  # PIControl, CeilingControl
 _MODEL = ConfigDict(extra="forbid")
 
 
@@ -157,9 +158,10 @@ class Timeline:
         return len(self.w)
 
     def mix(self, per_posture: np.ndarray) -> np.ndarray:
-        """Values per posture (postures first) interpolated to every tick."""
+        """Values per posture (postures first) interpolated to every tick (inf, no threshold, stays inf)."""
         v = np.asarray(per_posture, dtype=float)
-        return (1 - self.w) * v[self.frm] + self.w * v[self.to]
+        with np.errstate(invalid="ignore"):  # 0 * inf in the branch np.where drops
+            return np.where(self.w >= 1, v[self.to], (1 - self.w) * v[self.frm] + self.w * v[self.to])
 
 
 def timeline(day: Day, tick_s: float = TICK_S) -> Timeline:
@@ -262,8 +264,8 @@ def programmed_device(ipg_model: str, implant: list[ImplantedLead], program: Pro
     return dev
 
 
-def _controller(mode: str, resp: list[PostureResponse], prog_idx: int, allowed: np.ndarray, programmed: float,
-                tick_s: float) -> tuple[Controller, float]:
+def _controller(mode: str, resp: list[PostureResponse], prog_idx: int, allowed: np.ndarray,
+                programmed: float) -> tuple[Controller, float]:
     """The controller a clinician would program (see the module docstring) and its target (uV)."""
     ref = resp[prog_idx]
     target = float(ref.ecap_at(programmed))
@@ -282,10 +284,8 @@ def _controller(mode: str, resp: list[PostureResponse], prog_idx: int, allowed: 
     ki = LOOP_RATE_PER_S / max(slope, 1e-9)
     if mode == "pi":
         return PIControl(target_uv=target, ki_ma_per_uv_s=min(ki, 10.0), deadband_uv=deadband), target
-    if mode == "ceiling":
-        return CeilingControl(ceiling_uv=target, k_down_ma_per_uv_s=min(ki, 10.0), deadband_uv=deadband,
-                              restore_ma_per_s=RESTORE_STEPS_PER_S * step), target
-    raise ValueError(f"mode={mode!r}: allowed: pi, ceiling")
+    return CeilingControl(ceiling_uv=target, k_down_ma_per_uv_s=min(ki, 10.0), deadband_uv=deadband,
+                          restore_ma_per_s=RESTORE_STEPS_PER_S * step), target
 
 
 def run_day(day: Day, responses: dict[Posture | str, PostureResponse], program: Program, ipg_model: str,
@@ -295,6 +295,8 @@ def run_day(day: Day, responses: dict[Posture | str, PostureResponse], program: 
     """``program`` through ``day`` open loop and closed loop (``mode`` pi or ceiling) on ``lead`` (default: the
     first enabled lead), whose clinician window is ``limits_ma`` (default: from the device's minimum to the highest
     amplitude every growth curve reaches, on the device grid)."""
+    if mode not in MODES:
+        raise ValueError(f"mode={mode!r}: allowed: {', '.join(MODES)}")
     responses = {Posture(p): PostureResponse.model_validate(r) for p, r in responses.items()}
     programming_posture = Posture(programming_posture)
     tl = timeline(day, tick_s)
@@ -318,7 +320,7 @@ def run_day(day: Day, responses: dict[Posture | str, PostureResponse], program: 
             raise ValueError(f"responses.{p.value}.amplitudes_ma spans {r.amplitudes_ma[0]:g}-"
                              f"{r.amplitudes_ma[-1]:g} mA; allowed: covering the loop's range {lo:g}-{hi:g} mA")
     programmed = program.leads[lead].amplitude_ma
-    controller, target = _controller(mode, resp, len(order) - 1, allowed, programmed, tick_s)
+    controller, target = _controller(mode, resp, len(order) - 1, allowed, programmed)
     table = np.array([r.ecap_at(allowed) for r in resp[:-1]])  # ECAP per posture at every deliverable amplitude
     where = {float(a): j for j, a in enumerate(allowed)}
     frm, to, w = tl.frm.tolist(), tl.to.tolist(), tl.w.tolist()
