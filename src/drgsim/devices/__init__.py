@@ -8,7 +8,8 @@ comparator. Every program drgsim simulates passes the rules the real device enfo
 
 Modules: ``ranges`` (stepped parameter grids), ``leads`` (catalog), ``hardware`` (IPG models),
 ``program``, ``safety``, ``battery``, ``events``, ``ipg`` (the stimulator state machine),
-``controller``, ``waveform`` (the neurons stimulus), ``programfile``, ``cli``.
+``controller``, ``closedloop`` (ECAP-controlled amplitude), ``waveform`` (the neurons stimulus),
+``programfile``, ``cli``.
 """
 
 from drgsim.devices.battery import (

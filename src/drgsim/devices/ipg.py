@@ -684,6 +684,25 @@ class Neurostimulator:
                 ls.amplitude_ma = new
         return self._act(actor, "step_amplitude", {"steps": steps, "lead": lead}, mutate, PATIENT_ROLES)
 
+    def loop_amplitude(self, program: str, lead: int, amplitude_ma: float, *, controller: str,
+                       ecap_uv: float) -> ActionResult:
+        """The closed-loop controller (``drgsim.devices.closedloop``) moves one lead's delivered amplitude to
+        ``amplitude_ma`` after measuring ``ecap_uv`` (the system acts): only while ``program`` runs, on an enabled
+        lead with a clinician window (patient limits), on the device grid and inside that window and the compliance
+        ceiling; refused, never clamped, otherwise."""
+        def mutate(s):
+            if not s.therapy_on or s.active_program != program:
+                raise Rejected(f"program {program!r} is not running; closed loop acts on the running program")
+            ls = self._lead(s, program, lead)
+            if not ls.enabled or ls.patient_limits is None:
+                raise Rejected(f"lead {lead}: closed loop needs an enabled lead with a clinician window "
+                               f"(patient limits)")
+            ls.amplitude_ma = self.model.amplitude_ma.check(self._number("amplitude_ma", amplitude_ma),
+                                                            "amplitude_ma")
+        return self._act(SYSTEM, "loop_amplitude", {"program": program, "lead": lead, "amplitude_ma": amplitude_ma,
+                                                    "controller": controller, "ecap_uv": round(ecap_uv, 3)},
+                         mutate, ())
+
     def set_mri_mode(self, actor: Actor, on: bool) -> ActionResult:
         """Entering MRI mode stops stimulation (the event shows therapy_on going to False)."""
         def mutate(s):

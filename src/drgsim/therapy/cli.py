@@ -1,4 +1,4 @@
-"""CLI: ``drgsim demo``, ``drgsim compare``, ``drgsim simulate`` and ``drgsim ecap`` (registered in ``drgsim.cli``)."""
+"""CLI: ``drgsim demo``, ``compare``, ``simulate``, ``ecap`` and ``closedloop`` (registered in ``drgsim.cli``)."""
 
 from __future__ import annotations
 
@@ -383,4 +383,56 @@ def ecap_table(growth: EcapGrowth) -> Table:
         table.add_row(key, *[_r(getattr(c, key)) for c in curves])
     for i, a in enumerate(curves[0].amplitudes_ma):
         table.add_row(f"ECAP at {a:.3g} mA (uV)", *[_r(c.ecap_uv[i]) for c in curves])
+def closedloop(
+    day: Annotated[Path, typer.Option(help="YAML day of postures (examples/day.yaml).")],
+    system: Annotated[str, typer.Option(help="scs or drg.")] = "scs",
+    patient: PatientOption = "default",
+    mode: Annotated[str, typer.Option(help="Closed-loop controller: pi (Evoke-like) or ceiling (Inceptiv-like).")]
+    = "pi",
+    quality_name: QualityName = "standard",
+    out: Annotated[Optional[Path], typer.Option(help="Also write the figure closedloop.png here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """A day of postures open loop and closed loop: the optimized program (programmed sitting), time in the
+    therapeutic window, overstimulation events, current and battery (``drgsim.therapy.closedloop``)."""
+    from drgsim.therapy.closedloop import MODES, day_figure, implant_of, load_day, responses_for, run_day
+
+    if system not in [s.value for s in System]:
+        fail(f"--system={system!r}: allowed: {', '.join(s.value for s in System)}", as_json)
+    if mode not in MODES:
+        fail(f"--mode={mode!r}: allowed: {', '.join(MODES)}", as_json)
+    _check_quality(quality_name, as_json)
+    pat = _patient(patient, as_json)
+    try:
+        schedule = load_day(day)
+    except ValueError as err:
+        fail(f"--day={str(day)!r}: {err}", as_json)
+    if out is not None:
+        _writable(out, as_json)
+    model = TherapyModel(pat, plan_implant(pat, system), quality(quality_name))
+    with _bars(1) as bars:
+        try:
+            program = optimize(model, OptimizerConfig(posture=Posture.SITTING), progress=bars).program
+            lead = min(program.enabled_leads())
+            postures = list(dict.fromkeys([*schedule.postures(), Posture.SITTING]))
+            run = run_day(schedule, responses_for(model, program, postures, lead), program, model.implant.ipg_model,
+                          implant_of(model, program, Posture.SITTING), lead=lead, mode=mode)
+        except (RuntimeError, ValueError) as err:
+            _failed(err, as_json)
+    result = {"patient": pat.id, "quality": quality_name, **run.outcome.model_dump(mode="json")}
+    if out is not None:
+        result["figure"] = str(day_figure(run, out / "closedloop.png"))
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        Console().print(closedloop_table(run.outcome))
+
+
+def closedloop_table(outcome) -> Table:
+    table = Table(title=f"{outcome.system.upper()} lead {outcome.lead} through '{outcome.day}' ({outcome.mode})")
+    table.add_column("measure")
+    table.add_column("open loop", justify="right")
+    table.add_column("closed loop", justify="right")
+    for key, value in outcome.open_loop.model_dump().items():
+        table.add_row(key, display_value(value), display_value(getattr(outcome.closed_loop, key)))
     return table

@@ -1,0 +1,108 @@
+"""Closed-loop controllers inside the device rules: they converge, stay on the grid and in the clinician window,
+refuse bad settings, and every change of the delivered amplitude is one event in the device log."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from drgsim.devices import PatientController
+from drgsim.devices.closedloop import CeilingControl, ClosedLoopError, PIControl, run_loop
+
+from .conftest import drg_ipg, program_all_leads
+
+PI = PIControl(target_uv=40.0, ki_ma_per_uv_s=0.004, deadband_uv=1.5)
+
+
+def running(limits=(0.2, 3.0), amplitude_ma=0.8, impedance_ohm=1000.0, therapy=True):
+    """A 1-lead DRG IPG running program 'A' with the clinician window ``limits``."""
+    dev = drg_ipg(1, impedance_ohm)
+    program_all_leads(dev, amplitude_ma=amplitude_ma, pulse_width_us=150, limits=limits)
+    pc = PatientController(dev, "pt")
+    pc.select_program("A").raise_if_rejected()
+    if therapy:
+        pc.therapy_on().raise_if_rejected()
+    return dev
+
+
+def growth(gain_of_tick):
+    """A synthetic monotone growth curve, 100 uV/mA above 0.4 mA, scaled per tick (a posture change)."""
+    return lambda i, a: max(0.0, 100.0 * (gain_of_tick(i) * a - 0.4))
+
+
+def test_pi_converges_to_the_target_after_each_change_of_the_growth_curve():
+    dev = running()
+    tr = run_loop(dev, PI, "A", 1, growth(lambda i: 1.0 if i < 300 else 0.7), 600)
+    for settled in (slice(250, 300), slice(550, 600)):
+        assert np.all(np.abs(tr.ecap_uv[settled] - 40.0) <= 1.5 + 1e-9)
+    # 40 uV needs gain * amplitude = 0.8: 0.8 mA at gain 1; 0.8 / 0.7 = 1.143 mA at 0.7, within a 25 uA grid step
+    assert tr.amplitude_ma[299] == 0.8 and abs(tr.amplitude_ma[-1] - 0.8 / 0.7) < 0.025
+    assert tr.ecap_uv[300] == pytest.approx(100 * (0.7 * 0.8 - 0.4))  # the change is measured before it is corrected
+
+
+def test_the_loop_stays_on_the_grid_in_the_window_and_under_the_compliance_ceiling():
+    dev = running(limits=(0.5, 1.5))
+    tr = run_loop(dev, PIControl(target_uv=500.0, ki_ma_per_uv_s=0.01), "A", 1, growth(lambda i: 1.0), 100)
+    grid = dev.model.amplitude_ma
+    assert all(grid.contains(a) for a in tr.amplitude_ma)
+    assert tr.amplitude_ma.max() == 1.5 and tr.bounds_ma == (0.5, 1.5)  # the target needs 5.4 mA: it stops at 1.5
+    tr = run_loop(dev, PIControl(target_uv=1.0, ki_ma_per_uv_s=0.01), "A", 1, lambda i, a: 100.0 * a, 100)
+    assert tr.amplitude_ma.min() == 0.5  # and at the window's floor going down
+    dev = running(limits=(0.2, 6.0), impedance_ohm=4000.0)  # 10 V / 4 kOhm: a 2.5 mA ceiling
+    tr = run_loop(dev, PIControl(target_uv=900.0, ki_ma_per_uv_s=0.01), "A", 1, growth(lambda i: 1.0), 100)
+    assert tr.bounds_ma == (0.2, 2.5) and tr.amplitude_ma.max() == 2.5
+
+
+def test_every_change_of_the_delivered_amplitude_is_one_event_in_the_log():
+    dev = running()
+    before = len(dev.log)
+    tr = run_loop(dev, PI, "A", 1, growth(lambda i: [1.0, 0.6, 1.3, 0.8][i // 100]), 400)
+    events = dev.log.events[before:]
+    changes = np.flatnonzero(np.diff(tr.amplitude_ma)) + 1  # ticks delivering a new amplitude
+    assert tr.events == len(changes) == len(events) > 4
+    assert all(e.action == "loop_amplitude" and e.accepted and e.actor.role == "system" for e in events)
+    assert [e.after["programs.A.leads.1.amplitude_ma"] for e in events] == [tr.amplitude_ma[i] for i in changes]
+    start = dev.started
+    assert [(e.time - start).total_seconds() for e in events] == pytest.approx([float(i) for i in changes])
+    assert dev.log.verify() and (dev.now - start).total_seconds() == pytest.approx(400)
+    assert dev.state.programs["A"].leads[1].amplitude_ma == tr.amplitude_ma[-1]
+
+
+def test_ceiling_mode_lowers_above_the_ceiling_and_restores_the_programmed_amplitude():
+    dev = running(amplitude_ma=1.0)
+    ctl = CeilingControl(ceiling_uv=70.0, k_down_ma_per_uv_s=0.004, restore_ma_per_s=0.025, deadband_uv=1.5)
+    tr = run_loop(dev, ctl, "A", 1, growth(lambda i: 1.5 if 100 <= i < 200 else 1.0), 400)
+    assert np.all(tr.amplitude_ma[:100] == 1.0)  # 60 uV: under the ceiling, the programmed amplitude
+    assert tr.amplitude_ma[150:200].max() < 0.75 and np.all(tr.ecap_uv[150:200] <= 70.0 + 1.5)
+    assert tr.amplitude_ma[-1] == 1.0 and tr.amplitude_ma.max() == 1.0  # restored, never above it
+
+
+def test_bad_controller_settings_are_refused_naming_the_field():
+    with pytest.raises(ValidationError, match="target_uv"):
+        PIControl(target_uv=-5, ki_ma_per_uv_s=0.01)
+    with pytest.raises(ValidationError, match="ki_ma_per_uv_s"):
+        PIControl(target_uv=5, ki_ma_per_uv_s=0)
+    with pytest.raises(ValidationError, match="restore_ma_per_s"):
+        CeilingControl(ceiling_uv=5, k_down_ma_per_uv_s=0.01, restore_ma_per_s=-1)
+
+
+def test_the_loop_needs_a_running_program_and_a_clinician_window():
+    with pytest.raises(ClosedLoopError, match="patient limits"):
+        run_loop(running(limits=None), PI, "A", 1, growth(lambda i: 1.0), 10)
+    with pytest.raises(ClosedLoopError, match="therapy on"):
+        run_loop(running(therapy=False), PI, "A", 1, growth(lambda i: 1.0), 10)
+    with pytest.raises(ClosedLoopError, match="n_ticks=0"):
+        run_loop(running(), PI, "A", 1, growth(lambda i: 1.0), 0)
+    with pytest.raises(ClosedLoopError, match="lead=3"):
+        run_loop(running(), PI, "A", 3, growth(lambda i: 1.0), 10)
+
+
+def test_the_device_refuses_a_loop_amplitude_off_the_grid_or_outside_the_window():
+    dev = running(limits=(0.4, 1.2))
+    off_grid = dev.loop_amplitude("A", 1, 0.81, controller="pi", ecap_uv=10)
+    assert not off_grid.accepted and "amplitude_ma=0.81" in off_grid.reason and "step grid" in off_grid.reason
+    outside = dev.loop_amplitude("A", 1, 1.5, controller="pi", ecap_uv=10)
+    assert not outside.accepted and "outside the patient limits 0.4-1.2 mA" in outside.reason
+    assert dev.state.programs["A"].leads[1].amplitude_ma == 0.8  # nothing clamped, nothing changed
+    assert [e.accepted for e in dev.log.events[-2:]] == [False, False]  # and both refusals are in the log
