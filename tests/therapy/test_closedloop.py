@@ -188,7 +188,8 @@ def test_cli_day_file_error_names_the_field(tmp_path):
                     reason="the ECAP growth curves (issue 16 part 1, drgsim.therapy.ecap) are not merged yet")
 def test_cli_contract(tmp_path, comparison):  # comparison: the quick tables in the cache first
     res = runner.invoke(app, ["closedloop", "--patient", "default", "--system", "scs", "--day", str(EXAMPLE),
-                              "--quality", "quick", "--out", str(tmp_path), "--json"])
+                              "--quality", "quick", "--program-posture", "supine", "--out", str(tmp_path),
+                              "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     for loop in ("open_loop", "closed_loop"):

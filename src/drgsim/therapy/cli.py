@@ -390,6 +390,8 @@ def closedloop(
     mode: Annotated[str, typer.Option(help="Closed-loop controller: pi (Evoke-like) or ceiling (Inceptiv-like).")]
     = "pi",
     quality_name: QualityName = "standard",
+    program_posture: Annotated[Posture, typer.Option(help="Posture the program is optimized and the loop's target "
+                                                          "set in (EVOKE programmed sitting).")] = Posture.SITTING,
     out: Annotated[Optional[Path], typer.Option(help="Also write the figure closedloop.png here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
@@ -412,11 +414,11 @@ def closedloop(
     model = TherapyModel(pat, plan_implant(pat, system), quality(quality_name))
     with _bars(1) as bars:
         try:
-            program = optimize(model, OptimizerConfig(posture=Posture.SITTING), progress=bars).program
+            program = optimize(model, OptimizerConfig(posture=program_posture), progress=bars).program
             lead = min(program.enabled_leads())
-            postures = list(dict.fromkeys([*schedule.postures(), Posture.SITTING]))
+            postures = list(dict.fromkeys([*schedule.postures(), program_posture]))
             run = run_day(schedule, responses_for(model, program, postures, lead), program, model.implant.ipg_model,
-                          implant_of(model, program, Posture.SITTING), lead=lead, mode=mode)
+                          implant_of(model, program, program_posture), lead=lead, mode=mode)
         except (RuntimeError, ValueError) as err:
             _failed(err, as_json)
     result = {"patient": pat.id, "quality": quality_name, **run.outcome.model_dump(mode="json")}
