@@ -36,6 +36,7 @@ from drgsim.neurons.mechanisms import (
     gate_rates,
     membrane_current,
     rest_slow,
+    slow_current,
 )
 
 _jit = nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")  # no zero-division checks
@@ -84,7 +85,7 @@ N_STRUCT = 5
 
 @_jit
 def step_group(n, L, dt, order2, update_gates, use_tables, struct, coef, gate_table, vm, vp, gates, ve_new, ve_old,
-               i_inj, d, rhs, xm, ym, dvm, dvp):
+               d, rhs, xm, ym, dvm, dvp):
     """Advance every lane of one group by dt: compartment i of lane l at index ``i * L + l`` of every array
     (the structure too, so the lanes may be different cells; a lane shorter than ``n`` is padded with
     uncoupled compartments). Indices are unsigned: numba then skips its negative-index checks.
@@ -94,8 +95,8 @@ def step_group(n, L, dt, order2, update_gates, use_tables, struct, coef, gate_ta
     eliminated into the parent (Hines); root to leaves, back-substitution, voltage and gate updates,
     and ``d``/``rhs`` are cleared for the next step. The off-diagonal block of an edge is
     -[[ga, ga], [ga, ga + gp]], its second row zeroed for shorted compartments. A compartment with a
-    ghost partner (``GHOST`` >= 0, a cut end continued) receives g_ghost * (Ve - Ve_partner) intracellularly;
-    ``i_inj`` (nA) is current injected into each compartment (an electrode inside the cell).
+    ghost partner (``GHOST`` >= 0, a cut end continued) receives g_ghost * (Ve - Ve_partner) intracellularly.
+    Current injected into a compartment (nA, an electrode inside the cell) is added to ``rhs[0]`` before the call.
     Gates advance from ``gate_table`` (``gate_tables``) where ``use_tables``, the compartment has one
     (``TABLE`` >= 0) and its voltage lies on the table's grid, else from the rate functions.
     """
@@ -110,13 +111,17 @@ def step_group(n, L, dt, order2, update_gates, use_tables, struct, coef, gate_ta
             p = struct[PARENT, j]
             gp_i = struct[GHOST, j]
             row_i = 0.0 if sh else 1.0
-            cur, g = membrane_current(k, vm[j], gates, params, j)
+            cur, g = membrane_current(k, vm[j], gates[0, j], gates[1, j], gates[2, j], gates[3, j], params, j)
+            if k == Mechanism.SUNDT_SLOW:
+                cur_slow, g_slow = slow_current(vm[j], gates, params, j)
+                cur += cur_slow
+                g += g_slow
             sa = coef[SUM_GA, j]
             area = coef[AREA, j]
             dve = frac * (ve_new[j] - ve_old[j])
             d0 = d[0, j] + coef[C_M, j] * inv_h + g * area + sa
             d1 = d[1, j] + sa
-            r0 = rhs[0, j] - cur * area + i_inj[j]
+            r0 = rhs[0, j] - cur * area
             inject = 0.0
             if gp_i >= 0:
                 pl = nb.uint64(gp_i * L + l)
@@ -212,8 +217,8 @@ def step_group(n, L, dt, order2, update_gates, use_tables, struct, coef, gate_ta
                     gates[1, j] += _relax(dt, r[3]) * (r[2] - gates[1, j])
                     gates[2, j] += _relax(dt, r[5]) * (r[4] - gates[2, j])
                     gates[3, j] += _relax(dt, r[7]) * (r[6] - gates[3, j])
-                if k == Mechanism.SUNDT_SLOW:
-                    advance_slow(k, vmid, dt, gates, params, j)
+                    if k == Mechanism.SUNDT_SLOW:  # never tabulated: its slow states follow its gates here
+                        advance_slow(k, vmid, dt, gates, params, j)
 
 
 @_jit
@@ -241,8 +246,7 @@ def relax(offsets, struct, coef, vm, vp, gates, dt, n_steps):
         zero = np.zeros(n)
         d, rhs, xm, ym, dvm, dvp = _work(n)
         for _ in range(n_steps):
-            step_group(n, 1, dt, False, True, False, st, cf, no_table, v, w, gt, zero, zero, zero, d, rhs, xm, ym, dvm,
-                       dvp)
+            step_group(n, 1, dt, False, True, False, st, cf, no_table, v, w, gt, zero, zero, d, rhs, xm, ym, dvm, dvp)
 
 
 # Run modes of ``run_cells``.
@@ -379,7 +383,6 @@ def run_cells(run, search, cells, grid, workers, commit, out):
         vm = np.zeros(ns)
         vp = np.zeros(ns)
         gates = np.zeros((N_STATES, ns))
-        no_injection = np.zeros(ns)
         d, rhs, xm, ym, dvm, dvp = _work(ns)
         fc = np.full(ns, -1.0)
         vprev = np.zeros(ns)
@@ -470,7 +473,7 @@ def run_cells(run, search, cells, grid, workers, commit, out):
             for j in range(nn * L):
                 vprev[j] = vm[j]
             step_group(nn, L, dt, order2, mode != PROBE, True, s_struct, s_coef, gate_table, vm, vp, gates, ve_new,
-                       ve_old, no_injection, d, rhs, xm, ym, dvm, dvp)
+                       ve_old, d, rhs, xm, ym, dvm, dvp)
             for j in range(nn * L):
                 ve_old[j] = ve_new[j]
             for l in range(L):
@@ -739,12 +742,11 @@ def trace_cell(cells, grid, c, amplitude, record, out_vm, out_vp):
     d, rhs, xm, ym, dvm, dvp = _work(n)
     ve_old = np.zeros(n)
     ve_new = np.zeros(n)
-    no_injection = np.zeros(n)
     for s in range(n_steps):
         for i in range(n):
             ve_new[i] = waveform[s] * amplitude * ve_unit[lo + i]
-        step_group(n, 1, dt, order2, True, True, st, cf, gate_table, vm, vp, gates, ve_new, ve_old, no_injection, d,
-                   rhs, xm, ym, dvm, dvp)
+        step_group(n, 1, dt, order2, True, True, st, cf, gate_table, vm, vp, gates, ve_new, ve_old, d, rhs, xm, ym, dvm,
+                   dvp)
         for i in range(n):
             ve_old[i] = ve_new[i]
         for r in range(len(record)):
@@ -791,7 +793,6 @@ def run_trains(cells, grid, workers, train, v_thresh, spike_times, spike_counts)
         d, rhs, xm, ym, dvm, dvp = _work(ns)
         ve_old = np.zeros(ns)
         ve_new = np.zeros(ns)
-        i_inj = np.zeros(ns)
         vprev = np.zeros(ns)
         cell_of = np.full(L, -1, dtype=np.int64)
         k = np.zeros(L, dtype=np.int64)
@@ -818,7 +819,6 @@ def run_trains(cells, grid, workers, train, v_thresh, spike_times, spike_counts)
                     gates[q, j] = s_coef[GATES0 + q, j]
                 ve_old[j] = 0.0
                 ve_new[j] = 0.0
-                i_inj[j] = 0.0
             for s in range(n_steps):
                 for l in range(L):
                     c = cell_of[l]
@@ -832,11 +832,12 @@ def run_trains(cells, grid, workers, train, v_thresh, spike_times, spike_counts)
                         while k[l] < onset_off[c + 1] and onsets[k[l]] <= s:
                             on_until[l] = onsets[k[l]] + pulse_steps
                             k[l] += 1
-                        i_inj[inject_at[c] * L + l] = pulse_na if s < on_until[l] else 0.0
+                        if s < on_until[l]:
+                            rhs[0, inject_at[c] * L + l] += pulse_na
                     for q in range(det_off[c], det_off[c + 1]):
                         vprev[det_local[q] * L + l] = vm[det_local[q] * L + l]
                 step_group(nn, L, dt, order2, True, True, s_struct, s_coef, gate_table, vm, vp, gates, ve_new, ve_old,
-                           i_inj, d, rhs, xm, ym, dvm, dvp)
+                           d, rhs, xm, ym, dvm, dvp)
                 for j in range(nn * L):
                     ve_old[j] = ve_new[j]
                 for l in range(L):

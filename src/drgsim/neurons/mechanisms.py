@@ -34,6 +34,7 @@ import numba
 import numpy as np
 
 _jit = numba.njit(cache=True, nogil=True)
+_inline = numba.njit(cache=True, nogil=True, inline="always")  # kernel hot path: inlined into the step
 
 
 class Mechanism(IntEnum):
@@ -91,8 +92,8 @@ MECHANISMS = {Mechanism.PASSIVE: MechanismSpec(PassiveParam),
               Mechanism.MRG_NODE: MechanismSpec(MRGParam, (MRGParam.Q10_1, MRGParam.Q10_2, MRGParam.Q10_3)),
               Mechanism.SUNDT: MechanismSpec(SundtParam, (SundtParam.MSHIFT, SundtParam.HSHIFT, SundtParam.Q10,
                                                           SundtParam.CELSIUS)),
-              Mechanism.SUNDT_SLOW: MechanismSpec(SundtSlowParam, (SundtSlowParam.MSHIFT, SundtSlowParam.HSHIFT,
-                                                                   SundtSlowParam.Q10, SundtSlowParam.CELSIUS))}
+              Mechanism.SUNDT_SLOW: MechanismSpec(SundtSlowParam)}  # no gate table: the kernel's rate path advances
+# its slow states with its gates (few compartments, near the T-junction)
 N_PARAMS = max(len(m.params) for m in MECHANISMS.values())
 
 
@@ -213,12 +214,11 @@ def gate_rates(kind, v, p, j):
     return 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0
 
 
-@_jit
-def membrane_current(kind, v, s, p, j):
-    """Ionic current density (mA/cm2) and its slope conductance at fixed states (S/cm2); ``s[:, j]`` holds the
-    compartment's states (``N_STATES`` slots)."""
+@_inline
+def membrane_current(kind, v, g0, g1, g2, g3, p, j):
+    """Ionic current density (mA/cm2) and its slope conductance at fixed gates ``g0..g3`` (S/cm2); SUNDT_SLOW's
+    slow currents are ``slow_current``'s."""
     if kind == Mechanism.MRG_NODE:  # gates mp, m, h, s
-        g0, g1, g2, g3 = s[0, j], s[1, j], s[2, j], s[3, j]
         gnap = p[MRGParam.GNAPBAR, j] * g0 * g0 * g0
         gna = p[MRGParam.GNABAR, j] * g1 * g1 * g1 * g2
         gk = p[MRGParam.GKBAR, j] * g3
@@ -227,22 +227,22 @@ def membrane_current(kind, v, s, p, j):
         i = gnap * (v - ena) + gna * (v - ena) + gk * (v - p[MRGParam.EK, j]) + gl * (v - p[MRGParam.EL, j])
         return i, gnap + gna + gk + gl
     if kind == Mechanism.SUNDT or kind == Mechanism.SUNDT_SLOW:  # gates m, h, n, l
-        g0, g1, g2, g3 = s[0, j], s[1, j], s[2, j], s[3, j]
         gna = p[SundtParam.GNABAR, j] * g0 * g0 * g0 * g1
         gk = p[SundtParam.GKDRBAR, j] * g2 * g2 * g2 * g3
         gl = p[SundtParam.G_PAS, j]
-        ek = p[SundtParam.EK, j]
-        i = gna * (v - p[SundtParam.ENA, j]) + gk * (v - ek) + gl * (v - p[SundtParam.E_PAS, j])
-        g = gna + gk + gl
-        if kind == Mechanism.SUNDT_SLOW:
-            gkm = p[SundtSlowParam.GKMBAR, j] * s[KM_M, j]
-            q = s[SK_Q, j]
-            gsk = p[SundtSlowParam.GSKBAR, j] * q * q
-            gca = p[SundtSlowParam.GCALBAR, j] * s[CAL_M, j] * s[CAL_M, j]
-            i += (gkm + gsk) * (v - ek) + gca * (v - p[SundtSlowParam.E_CA, j])
-            g += gkm + gsk + gca
-        return i, g
+        i = gna * (v - p[SundtParam.ENA, j]) + gk * (v - p[SundtParam.EK, j]) + gl * (v - p[SundtParam.E_PAS, j])
+        return i, gna + gk + gl
     return p[PassiveParam.G, j] * (v - p[PassiveParam.E, j]), p[PassiveParam.G, j]
+
+
+@_inline
+def slow_current(v, s, p, j):
+    """SUNDT_SLOW's M, SK and L-type calcium currents (mA/cm2) and their slope conductance (S/cm2) at fixed states."""
+    gkm = p[SundtSlowParam.GKMBAR, j] * s[KM_M, j]
+    q = s[SK_Q, j]
+    gsk = p[SundtSlowParam.GSKBAR, j] * q * q
+    gca = p[SundtSlowParam.GCALBAR, j] * s[CAL_M, j] * s[CAL_M, j]
+    return (gkm + gsk) * (v - p[SundtSlowParam.EK, j]) + gca * (v - p[SundtSlowParam.E_CA, j]), gkm + gsk + gca
 
 
 @_jit
@@ -313,6 +313,8 @@ def resting_leak_reversal(kind: int, params: np.ndarray, v_mv: float) -> float:
     rest_slow(kind, v_mv, s, p, 0)
     g_pas = p[SundtParam.G_PAS, 0]
     p[SundtParam.G_PAS, 0] = 0.0
-    i_other, _ = membrane_current(kind, v_mv, s, p, 0)
+    i_other, _ = membrane_current(kind, v_mv, s[0, 0], s[1, 0], s[2, 0], s[3, 0], p, 0)
+    if kind == Mechanism.SUNDT_SLOW:
+        i_other += slow_current(v_mv, s, p, 0)[0]
     return v_mv + i_other / g_pas
 
