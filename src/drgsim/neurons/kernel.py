@@ -228,6 +228,14 @@ def _work(n_lanes_total):
             np.empty((2, n_lanes_total)), np.empty(n_lanes_total), np.empty(n_lanes_total))
 
 
+@_jit
+def _lanes(ns):
+    """A worker's lane arrays for ``ns`` = lanes x compartments: structure, coefficients, unit potentials, probe
+    extremes, Vm, Vp and states (``_load_lane`` fills them)."""
+    return (np.empty((N_STRUCT, ns), dtype=np.int64), np.empty((N_COEF, ns)), np.empty(ns), np.zeros((5, ns)),
+            np.zeros(ns), np.zeros(ns), np.zeros((N_STATES, ns)))
+
+
 @nb.njit(cache=True, parallel=True, nogil=True, fastmath=True, error_model="numpy")
 def relax(offsets, struct, coef, vm, vp, gates, dt, n_steps):
     """Resting state of every cell (flat layout): gates at steady state at ``vm``, then ``n_steps``
@@ -376,13 +384,7 @@ def run_cells(run, search, cells, grid, workers, commit, out):
     k_filter = 1.0 - math.exp(-dt / filter_ms) if filter_ms > 0.0 else 1.0
     for w in nb.prange(len(w_n)):
         ns = w_n[w] * L
-        s_struct = np.empty((N_STRUCT, ns), dtype=np.int64)
-        s_coef = np.empty((N_COEF, ns))
-        s_ve = np.empty(ns)
-        ext = np.zeros((5, ns))
-        vm = np.zeros(ns)
-        vp = np.zeros(ns)
-        gates = np.zeros((N_STATES, ns))
+        s_struct, s_coef, s_ve, ext, vm, vp, gates = _lanes(ns)
         d, rhs, xm, ym, dvm, dvp = _work(ns)
         fc = np.full(ns, -1.0)
         vprev = np.zeros(ns)
@@ -783,13 +785,7 @@ def run_trains(cells, grid, workers, train, v_thresh, spike_times, spike_counts)
     max_spikes = spike_times.shape[1]
     for w in nb.prange(len(w_n)):
         ns = w_n[w] * L
-        s_struct = np.empty((N_STRUCT, ns), dtype=np.int64)
-        s_coef = np.empty((N_COEF, ns))
-        s_ve = np.empty(ns)
-        ext = np.zeros((5, ns))
-        vm = np.zeros(ns)
-        vp = np.zeros(ns)
-        gates = np.zeros((N_STATES, ns))
+        s_struct, s_coef, s_ve, ext, vm, vp, gates = _lanes(ns)
         d, rhs, xm, ym, dvm, dvp = _work(ns)
         ve_old = np.zeros(ns)
         ve_new = np.zeros(ns)

@@ -345,21 +345,33 @@ def simulate(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, amplitudes_ma, wave
              settings: SimulationSettings = SimulationSettings(), max_spikes: int = 1) -> SimulationResult:
     """Run every cell at its amplitude (mA, positive; the waveform carries the sign)."""
     v_unit = _unit_potentials(batch, v_unit_mv_per_ma)
-    amps = np.broadcast_to(np.asarray(amplitudes_ma, dtype=float), (batch.n_cells,)).copy()
-    if np.any(amps < 0) or not np.all(np.isfinite(amps)):
-        raise ValueError("amplitudes_ma must be finite and >= 0 (the waveform carries the polarity)")
+    amps = _amplitudes(batch, amplitudes_ma)
     no_search = SearchSettings().kernel_parameters(0.01)  # read only when searching
     out, seconds = _run(batch, kernel.SIMULATE, np.stack([amps, amps], axis=1), no_search, waveform, settings, v_unit,
                         max_spikes)
-    times = []
-    for c, cell in enumerate(batch.cells):
-        j0 = batch.det_offsets[c]
-        times.append({name: out.spike_times[j0 + k, :min(out.spike_counts[j0 + k], max_spikes)].copy()
-                      for k, name in enumerate(cell.detectors)})
+    times = _detector_times(batch, out.spike_times, out.spike_counts)
     fired = np.array([len(t[cell.primary_detector]) > 0 for t, cell in zip(times, batch.cells)])
     fc = np.where(out.first_cross >= 0, out.first_cross, np.nan)
     return SimulationResult(fired, times, fc, _initiation(batch, out.first_cross),
                             out.cell_out[:, kernel.STEPS].astype(np.int64), seconds)
+
+
+def _amplitudes(batch: CellBatch, amplitudes_ma) -> np.ndarray:
+    """One amplitude per cell (mA; a scalar serves all), checked."""
+    amps = np.broadcast_to(np.asarray(amplitudes_ma, dtype=float), (batch.n_cells,)).copy()
+    if np.any(amps < 0) or not np.all(np.isfinite(amps)):
+        raise ValueError("amplitudes_ma must be finite and >= 0 (the waveform carries the polarity)")
+    return amps
+
+
+def _detector_times(batch: CellBatch, spike_times: np.ndarray, spike_counts: np.ndarray) -> list[dict[str, np.ndarray]]:
+    """Per cell, each detector's recorded spike times (ms), as many as were kept."""
+    out = []
+    for c, cell in enumerate(batch.cells):
+        j0 = batch.det_offsets[c]
+        out.append({name: spike_times[j0 + k, :min(spike_counts[j0 + k], spike_times.shape[1])].copy()
+                    for k, name in enumerate(cell.detectors)})
+    return out
 
 
 @dataclass
@@ -588,11 +600,9 @@ def simulate_train(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, amplitudes_ma
     """Every cell from rest for ``duration_ms``: the stimulus ``waveform`` (a train) at each cell's amplitude (mA)
     and, with ``injection``, current pulses inside each cell; spikes counted at every detector. The run never ends
     early (ongoing activity does not settle). The default step, 25 us, is Sundt et al.'s; a train of short pulses
-    needs a step that resolves them (``validation.physiology`` compares steps)."""
+    needs a step that resolves them (``transmission.FilterConfig`` asks for two steps per pulse)."""
     v_unit = _unit_potentials(batch, v_unit_mv_per_ma)
-    amps = np.broadcast_to(np.asarray(amplitudes_ma, dtype=float), (batch.n_cells,)).copy()
-    if np.any(amps < 0) or not np.all(np.isfinite(amps)):
-        raise ValueError("amplitudes_ma must be finite and >= 0 (the waveform carries the polarity)")
+    amps = _amplitudes(batch, amplitudes_ma)
     dt_ms = settings.dt_us * 1e-3
     n_steps = int(round(duration_ms / dt_ms))
     grid = kernel.TimeGrid(dt_ms, n_steps, n_steps, settings.method == Method.CRANK_NICOLSON,
@@ -606,11 +616,7 @@ def simulate_train(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, amplitudes_ma
     seconds = time.perf_counter() - t0
     if np.any(counts > max_spikes):
         raise ValueError(f"max_spikes={max_spikes}: a detector counted {int(counts.max())} spikes; raise it")
-    out = []
-    for c, cell in enumerate(batch.cells):
-        j0 = batch.det_offsets[c]
-        out.append({name: times[j0 + k, :counts[j0 + k]].copy() for k, name in enumerate(cell.detectors)})
-    return TrainResult(out, seconds)
+    return TrainResult(_detector_times(batch, times, counts), seconds)
 
 
 def _train(batch: CellBatch, amps: np.ndarray, injection: Injection | None, dt_ms: float) -> kernel.Train:
@@ -625,6 +631,6 @@ def _train(batch: CellBatch, amps: np.ndarray, injection: Injection | None, dt_m
         raise ValueError(f"injection onsets_ms: one array per cell ({batch.n_cells}), got {len(injection.onsets_ms)}")
     steps = [np.sort(np.round(np.asarray(o, dtype=float) / dt_ms).astype(np.int64)) for o in injection.onsets_ms]
     off = np.concatenate([[0], np.cumsum([len(s) for s in steps])]).astype(np.int64)
-    flat = np.concatenate(steps) if len(off) > 1 and off[-1] else np.zeros(0, dtype=np.int64)
-    return kernel.Train(amps, at, flat.astype(np.int64), off, max(1, int(round(injection.pulse_ms / dt_ms))),
+    flat = np.concatenate(steps) if off[-1] else np.zeros(0, dtype=np.int64)
+    return kernel.Train(amps, at, flat, off, max(1, int(round(injection.pulse_ms / dt_ms))),
                         float(injection.amplitude_na))

@@ -32,6 +32,7 @@ from drgsim.neurons.morphology import Morphology
 from drgsim.neurons.solver import CellBatch, Injection, SimulationSettings, find_thresholds, simulate_train
 from drgsim.neurons.stimulus import point_source_potentials
 
+REFLECTION_MS = 10.0  # a spike at the cord this soon after the previous one is a reflection at the T
 FOLLOWING_PULSES = 21  # Sundt et al. 2015's train (ModelDB 187473: NPULSES = 21)
 FOLLOWING_GRID_HZ = tuple(float(f) for f in np.round(np.geomspace(1.0, 400.0, 55), 1))  # steps of 12%
 DRG_NEURONS = ("drg_c", "drg_adelta", "drg_abeta")
@@ -112,13 +113,13 @@ def peripheral_compartment(cell: Morphology, distance_mm: float) -> int:
     return per[int(np.argmin([abs(np.linalg.norm(cell.position_mm[i] - t) - distance_mm) for i in per]))]
 
 
-def peripheral_onsets_ms(cfg: FilterConfig, duration_ms: float) -> np.ndarray:
-    """Arrival times of the ongoing peripheral spikes: regular from 10 ms, or Poisson (seeded; at least 2 ms
-    apart, the pulse and its refractory period)."""
-    if cfg.pattern == "regular":
-        return np.arange(10.0, duration_ms - 50.0, 1e3 / cfg.ongoing_hz)
-    rng = np.random.default_rng(cfg.seed)
-    gaps = 2.0 + rng.exponential(1e3 / cfg.ongoing_hz, size=int(3 * cfg.ongoing_hz * duration_ms / 1e3) + 20)
+def peripheral_onsets_ms(rate_hz: float, duration_ms: float, pattern: str = "regular", seed: int = 0) -> np.ndarray:
+    """Arrival times of the ongoing peripheral spikes, from 10 ms to 50 ms before the end: regular, or Poisson
+    (seeded; at least 2 ms apart, the pulse and its refractory period)."""
+    if pattern == "regular":
+        return np.arange(10.0, duration_ms - 50.0, 1e3 / rate_hz)
+    rng = np.random.default_rng(seed)
+    gaps = 2.0 + rng.exponential(1e3 / rate_hz, size=int(3 * rate_hz * duration_ms / 1e3) + 20)
     t = 10.0 + np.cumsum(gaps)
     return t[t < duration_ms - 50.0]
 
@@ -137,9 +138,6 @@ def _per_bin(times_ms: np.ndarray, latency_ms: float, n_bins: int) -> np.ndarray
     time - latency)."""
     idx = np.floor((distinct_spikes(times_ms, REFLECTION_MS) - latency_ms) / 1e3).astype(int)
     return np.bincount(np.clip(idx, 0, n_bins - 1), minlength=n_bins).astype(float)
-
-
-REFLECTION_MS = 10.0  # a spike at the cord this soon after the previous one is a reflection at the T
 
 
 def distinct_spikes(times_ms: np.ndarray, gap_ms: float) -> np.ndarray:
@@ -162,6 +160,11 @@ def conducted(onsets_ms: np.ndarray, central_ms: np.ndarray) -> int:
     return min(len(distinct_spikes(central_ms, gap)), len(onsets_ms))
 
 
+def following_train_ms(frequency_hz: float) -> np.ndarray:
+    """Onsets (ms) of the peripheral train that measures following: ``FOLLOWING_PULSES`` spikes from 10 ms."""
+    return 10.0 + 1e3 / frequency_hz * np.arange(FOLLOWING_PULSES)
+
+
 def following_hz(cell: Morphology, inject: int, settings: SimulationSettings,
                  grid_hz: tuple[float, ...] = FOLLOWING_GRID_HZ) -> float:
     """The highest grid frequency at which all ``FOLLOWING_PULSES`` spikes of a peripheral train reach the cord
@@ -169,7 +172,7 @@ def following_hz(cell: Morphology, inject: int, settings: SimulationSettings,
     batch = CellBatch.pack([cell])
 
     def follows(f: float) -> bool:
-        onsets = 10.0 + 1e3 / f * np.arange(FOLLOWING_PULSES)
+        onsets = following_train_ms(f)
         r = simulate_train(batch, np.zeros(cell.n), 0.0, Waveform(), onsets[-1] + 100.0,
                            Injection(np.array([inject]), [onsets]), settings)
         return conducted(onsets, r.spike_times_ms[0]["central"]) == FOLLOWING_PULSES
@@ -204,14 +207,6 @@ class SweepPoint(BaseModel):
     stimulation_spikes_at_cord: int
 
 
-class _Run(BaseModel):
-    added: list[float]
-    without: list[float]
-    onsets_ms: list[float]
-    stimulation_spikes: int
-    kernel_seconds: float
-
-
 def _threshold_ma(cfg: FilterConfig, cell: Morphology, v: np.ndarray) -> float:
     single = Waveform(shape=cfg.shape, pulse_width_us=cfg.pulse_width_us)
     thr = float(find_thresholds(CellBatch.pack([cell]), v, single, SimulationSettings(), max_ma=1e3).threshold_ma[0])
@@ -221,15 +216,14 @@ def _threshold_ma(cfg: FilterConfig, cell: Morphology, v: np.ndarray) -> float:
     return thr
 
 
-def _three_runs(cfg: FilterConfig, cell: Morphology, inject: int, v: np.ndarray, amp: float) -> _Run:
-    """Ongoing activity alone, stimulation alone and both, in one kernel call; spikes at the cord per 1 s bin."""
+def _three_runs(cfg: FilterConfig, cell: Morphology, inject: int, v: np.ndarray,
+                amp: float) -> tuple[np.ndarray, CellTransmission]:
+    """The peripheral arrivals, and the cell's ``cells_transmission`` for ``cfg`` at ``amp`` mA."""
     duration_ms = cfg.duration_s * 1e3
-    onsets = peripheral_onsets_ms(cfg, duration_ms)
+    onsets = peripheral_onsets_ms(cfg.ongoing_hz, duration_ms, cfg.pattern, cfg.seed)
     wf = cfg.waveform(int(np.floor(duration_ms * cfg.frequency_hz / 1e3)))
-    res = cells_transmission([cell], [v], np.array([amp]), wf, duration_ms, onsets, np.array([inject]),
-                             SimulationSettings(dt_us=cfg.dt_us))[0]
-    return _Run(added=list(res.added), without=list(res.without), onsets_ms=list(onsets),
-                stimulation_spikes=res.stimulation_spikes, kernel_seconds=res.kernel_seconds)
+    return onsets, cells_transmission([cell], [v], np.array([amp]), wf, duration_ms, onsets, np.array([inject]),
+                                      SimulationSettings(dt_us=cfg.dt_us))[0]
 
 
 class CellTransmission(BaseModel):
@@ -277,12 +271,13 @@ def run(cfg: FilterConfig) -> TransmissionReport:
     t0 = time.perf_counter()
     cell, inject, v = _cell(cfg)
     thr = _threshold_ma(cfg, cell, v)
-    r = _three_runs(cfg, cell, inject, v, cfg.amplitude_ratio * thr)
-    onsets, n_bins, n_p = np.array(r.onsets_ms), len(r.added), max(len(r.onsets_ms), 1)
+    onsets, r = _three_runs(cfg, cell, inject, v, cfg.amplitude_ratio * thr)
+    n_bins = len(r.added)
+    with_, without = r.fractions(len(onsets))
     return TransmissionReport(
         transmission=_bins(np.array(r.added), onsets, n_bins),
         transmission_without_stimulation=_bins(np.array(r.without), onsets, n_bins),
-        fraction_with=float(sum(r.added) / n_p), fraction_without=float(sum(r.without) / n_p),
+        fraction_with=float(with_), fraction_without=float(without),
         following_hz=following_hz(cell, inject, SimulationSettings(dt_us=cfg.dt_us)), threshold_ma=thr,
         amplitude_ma=cfg.amplitude_ratio * thr, peripheral_spikes=len(onsets),
         stimulation_spikes_at_cord=r.stimulation_spikes, seconds=time.perf_counter() - t0,
@@ -296,10 +291,10 @@ def frequency_sweep(cfg: FilterConfig, frequencies_hz) -> list[SweepPoint]:
     out = []
     for f in frequencies_hz:
         c = FilterConfig.model_validate({**cfg.model_dump(), "frequency_hz": float(f)})
-        r = _three_runs(c, cell, inject, v, amp)
-        n_p = max(len(r.onsets_ms), 1)
-        out.append(SweepPoint(frequency_hz=float(f), fraction_with=sum(r.added) / n_p,
-                              fraction_without=sum(r.without) / n_p, stimulation_spikes_at_cord=r.stimulation_spikes))
+        onsets, r = _three_runs(c, cell, inject, v, amp)
+        with_, without = r.fractions(len(onsets))
+        out.append(SweepPoint(frequency_hz=float(f), fraction_with=with_, fraction_without=without,
+                              stimulation_spikes_at_cord=r.stimulation_spikes))
     return out
 
 

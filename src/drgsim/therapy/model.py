@@ -378,5 +378,5 @@ class TherapyModel:
         for site in sites:
             site.impedance_matrix()
 
-    def lead_waveform(self, settings: LeadSettings, impedance_ohm: float) -> Waveform:
-        return device_waveform(settings, self.implant.ipg(), impedance_ohm)
+    def lead_waveform(self, settings: LeadSettings, impedance_ohm: float, n_pulses: int = 1) -> Waveform:
+        return device_waveform(settings, self.implant.ipg(), impedance_ohm, n_pulses)

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from drgsim.anatomy.posture import Posture
 from drgsim.devices.program import Program
 from drgsim.neurons.solver import SimulationSettings
-from drgsim.neurons.transmission import cells_transmission, peripheral_compartment
+from drgsim.neurons.transmission import cells_transmission, peripheral_compartment, peripheral_onsets_ms
 from drgsim.therapy.model import System, TherapyModel
 from drgsim.therapy.outcomes import lead_tables
 
@@ -59,7 +59,7 @@ def nociceptive_transmission(model: TherapyModel, program: Program, posture: Pos
     if model.system != System.DRG:
         return None
     posture = Posture(posture)
-    onsets = np.arange(10.0, duration_s * 1e3 - 50.0, 1e3 / ongoing_hz)
+    onsets = peripheral_onsets_ms(ongoing_hz, duration_s * 1e3)
     leads = [_lead(model, program, k, posture, table, onsets, duration_s, dt_us, screen_ratio)
              for k, (table, _) in lead_tables(model, program, posture).items()]
     n = sum(x.c_neurons for x in leads)
@@ -81,9 +81,7 @@ def _lead(model: TherapyModel, program: Program, k: int, posture: Posture, table
     if len(near):
         batch, v = site.configuration_potentials(s.contacts)
         cells = [site.population.cells[i] for i in near]
-        n_pulses = max(1, int(np.floor(duration_s * s.frequency_hz)))
-        wf = model.lead_waveform(s, site.impedance_ohm(s.contacts)).model_copy(
-            update={"frequency_hz": s.frequency_hz, "n_pulses": n_pulses})
+        wf = model.lead_waveform(s, site.impedance_ohm(s.contacts), max(1, int(np.floor(duration_s * s.frequency_hz))))
         res = cells_transmission(cells, [v[batch.offsets[i]:batch.offsets[i + 1]] for i in near],
                                  np.full(len(near), s.amplitude_ma), wf, duration_s * 1e3, onsets,
                                  np.array([peripheral_compartment(c, 4.1) for c in cells]),

@@ -29,7 +29,7 @@ from drgsim.devices.waveform import Waveform
 from drgsim.neurons.models import drg_abeta, drg_c, mrg, sundt
 from drgsim.neurons.solver import CellBatch, Injection, SimulationSettings, find_thresholds, simulate, simulate_train
 from drgsim.neurons.stimulus import point_source_potentials
-from drgsim.neurons.transmission import FOLLOWING_PULSES, conducted, following_hz, peripheral_compartment
+from drgsim.neurons.transmission import conducted, following_hz, following_train_ms, peripheral_compartment
 from drgsim.validation.cases import ValidationCase, case
 
 DEVICE_PULSE = Waveform(shape="asymmetric", pulse_width_us=300.0, recharge_tau_us=1000.0, recharge_window_us=4000.0)
@@ -90,7 +90,7 @@ def sundt2015_following() -> list[ValidationCase]:
         settings = SimulationSettings(dt_us=25.0)
         spikes = ref["configs"][name]["central_spikes_ms"]
         freqs = [float(f) for f in spikes]
-        onsets = [10.0 + 1e3 / f * np.arange(FOLLOWING_PULSES) for f in freqs]
+        onsets = [following_train_ms(f) for f in freqs]
         batch = CellBatch.pack([cell] * len(freqs))
         run = simulate_train(batch, np.zeros(batch.n_compartments), 0.0, Waveform(), max(o[-1] for o in onsets) + 60,
                              Injection(np.full(len(freqs), inject), onsets), settings)
