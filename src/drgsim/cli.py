@@ -35,6 +35,7 @@ app.command("plan", help="Rank DRG targets for a pain map; optionally check the 
 app.command("patient")(patient)
 app.command("demo")(therapy_cli.demo)
 app.command("compare")(therapy_cli.compare_cmd)
+app.command("optimize")(therapy_cli.optimize_cmd)
 app.command("simulate")(therapy_cli.simulate)
 app.command("ecap")(therapy_cli.ecap)
 app.command("closedloop")(therapy_cli.closedloop)

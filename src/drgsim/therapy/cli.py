@@ -1,4 +1,5 @@
-"""CLI: ``drgsim demo``, ``compare``, ``simulate``, ``ecap`` and ``closedloop`` (registered in ``drgsim.cli``)."""
+"""CLI: ``drgsim demo``, ``compare``, ``optimize``, ``simulate``, ``ecap`` and ``closedloop`` (registered in
+``drgsim.cli``)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from drgsim.therapy.model import (
     plan_implant,
     quality,
 )
-from drgsim.therapy.optimize import OptimizerConfig, optimize
+from drgsim.therapy.optimize import OptimizationResult, OptimizerConfig, optimize
 from drgsim.therapy.outcomes import Outcome, evaluate
 from drgsim.therapy.report import display_value
 
@@ -235,6 +236,60 @@ def compare_cmd(
         print(json.dumps(summary, indent=2))
     else:
         Console().print(summary_table(cmp))
+
+
+def optimize_cmd(
+    system: Annotated[System, typer.Option(help="drg or scs.")],
+    patient: PatientOption = "default",
+    quality_name: QualityName = "standard",
+    target_coverage_pct: TargetOption = 80.0,
+    posture: Annotated[Posture, typer.Option(help="Programming posture.")] = Posture.SUPINE,
+    objective: Annotated[str, typer.Option(help="energy: the lowest battery drain; transmission: the least "
+                                                "nociceptive transmission through the ganglion (simulated C "
+                                                "neurons), then the lowest drain.")] = "energy",
+    max_transmission_pct: Annotated[Optional[float], typer.Option(help="Keep nociceptive transmission at or below "
+                                                                       "this (%, 0-100).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the OptimizationResult as one JSON object (program, "
+                                                         "pain_coverage_pct, stimulation_drain_ua, "
+                                                         "nociceptive_transmission_pct, transmission_met, "
+                                                         "explanation, ...).")] = False,
+) -> None:
+    """The optimizer alone: the program it chooses for one system, why, and (when asked for as the objective or
+    a ceiling) its nociceptive transmission."""
+    _check_quality(quality_name, as_json)
+    try:
+        cfg = OptimizerConfig(target_coverage_pct=target_coverage_pct, posture=posture, objective=objective,
+                              max_transmission_pct=max_transmission_pct)
+    except ValidationError as err:
+        fail(validation_message(err, flag), as_json)
+    pat = _patient(patient, as_json)
+    model = TherapyModel(pat, plan_implant(pat, system), quality(quality_name))
+    with _bars(1) as bars:
+        try:
+            result = optimize(model, cfg, bars)
+        except RuntimeError as err:
+            _failed(err, as_json)
+        except ValueError as err:
+            fail(str(err), as_json)
+    if as_json:
+        print(result.model_dump_json(indent=2))
+    else:
+        Console().print(optimization_table(result))
+
+
+def optimization_table(result: OptimizationResult) -> Table:
+    table = Table(title=f"{result.system.value.upper()} optimizer ({result.config.objective})")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key in ("target_met", "pain_coverage_pct", "off_target_pct", "stimulation_drain_ua",
+                "nociceptive_transmission_pct", "transmission_met"):
+        table.add_row(key, display_value(getattr(result, key)))
+    for c in result.leads:
+        table.add_row(f"lead {c.lead}", f"{c.contacts} {c.amplitude_ma:g} mA {c.pulse_width_us:g} us" if c.enabled
+                      else "off")
+    for line in result.explanation:
+        table.add_row("", escape(line))
+    return table
 
 
 class SimulationRequest(BaseModel):

@@ -11,6 +11,8 @@ two outcomes:
 - positional stability: spread of the perception threshold across postures (with the coverage in every
   posture at the programmed amplitude and the amplitude each posture needs, ``amplitude_needed``);
 - less paresthesia: paresthesia area relative to the pain map's area.
+Beside them, the predicted nociceptive transmission through the ganglion in the programming posture (SCS: unchanged
+by construction) and, for the DRG program, transmission against stimulation frequency (``transmission_sweep``).
 A claim is "supported" when the DRG number is the better one; the numbers stand either way.
 """
 
@@ -37,11 +39,17 @@ from drgsim.therapy.outcomes import (
     cut_end_initiations,
     evaluate,
     lead_tables,
+    nociceptive_transmission,
     recruitment,
     sampling_intervals,
 )
 from drgsim.therapy.systems import system_spec
-from drgsim.therapy.transmission import NociceptiveTransmission, nociceptive_transmission
+from drgsim.therapy.transmission import NociceptiveTransmission, ProgramSweep, program_sweep
+
+# The frequency sweep's trains per quality (seconds, ongoing peripheral rate in Hz): short at quick, the
+# therapy's own (``nociceptive_transmission``) otherwise.
+SWEEP_TRAINS = {"quick": (0.5, 10.0)}
+SWEEP_DEFAULT = (3.0, 5.0)
 
 
 class RecruitmentCurve(BaseModel):
@@ -69,7 +77,7 @@ class SystemResult(BaseModel):
     cut_end_initiations: int  # decisive spikes next to a truncated axon end (active cells, limiting motor cell)
     intervals: SamplingIntervals  # population sampling uncertainty of the headline numbers (programming posture)
     amplitude_needed: list[AmplitudeNeeded] = Field(default_factory=list)  # per posture, for the optimizer's target
-    nociceptive_transmission: NociceptiveTransmission | None = None  # None for SCS: it does not act on the ganglion
+    nociceptive_transmission: NociceptiveTransmission  # programming posture; SCS: unchanged by construction
 
     def summary(self) -> dict:
         """The numbers of the CLI contract (programming posture for the single-posture ones)."""
@@ -90,8 +98,8 @@ class SystemResult(BaseModel):
                 "therapeutic_window": {p.posture.value: p.therapeutic_window for p in self.outcome.postures},
                 "amplitude_needed": {a.posture.value: a.model_dump(mode="json", exclude={"posture"})
                                      for a in self.amplitude_needed},
-                "nociceptive_transmission_pct": self.nociceptive_transmission.transmitted_pct
-                if self.nociceptive_transmission else None}
+                "nociceptive_transmission_pct": self.nociceptive_transmission.transmitted_pct,
+                "nociceptive_transmission_basis": self.nociceptive_transmission.basis}
 
 
 class Claim(BaseModel):
@@ -116,6 +124,7 @@ class Comparison(BaseModel):
     optimizer: OptimizerConfig
     drg: SystemResult
     scs: SystemResult
+    transmission_sweep: ProgramSweep | None = None  # the DRG program's (``transmission_sweep``)
     claims: list[Claim]
     seconds: dict[str, float]
     drgsim_version: str = __version__
@@ -126,6 +135,8 @@ class Comparison(BaseModel):
                 "population_scale": self.population_scale,
                 "quality_config": self.quality_config.model_dump(mode="json"),
                 "drg": self.drg.summary(), "scs": self.scs.summary(),
+                "transmission_sweep": self.transmission_sweep.model_dump(mode="json") if self.transmission_sweep
+                else None,
                 "claims": [c.model_dump(mode="json") for c in self.claims],
                 "optimizer": self.optimizer.model_dump(mode="json"), "seconds": self.seconds,
                 "drgsim_version": self.drgsim_version, "provenance": self.provenance}
@@ -169,6 +180,19 @@ def run_system(patient: Patient, system: System, q: Quality, cfg: OptimizerConfi
     return result, {f"{system.value}_fields": round(t_fields - t0, 2),
                     f"{system.value}_optimize": round(t1 - t_fields, 2),
                     f"{system.value}_evaluate": round(t2 - t1, 2)}
+
+
+def transmission_sweep(drg: SystemResult, quality_name: str) -> ProgramSweep | None:
+    """Transmission against frequency for a representative drg_c neuron at the DRG program's highest C amplitude
+    ratio (an upper bound where every C neuron is silent up to the device's maximum) and that lead's pulse width;
+    None when no lead is on. Trains per ``SWEEP_TRAINS``; cached (``program_sweep``)."""
+    leads = drg.nociceptive_transmission.leads
+    if not leads:
+        return None
+    top = max(leads, key=lambda x: x.c_ratio_max)
+    duration_s, ongoing_hz = SWEEP_TRAINS.get(quality_name, SWEEP_DEFAULT)
+    return program_sweep(top.c_ratio_max, drg.optimization.program.leads[top.lead].pulse_width_us, duration_s,
+                         ongoing_hz)
 
 
 def recruitment_curves(model: TherapyModel, program, posture: Posture, n: int = 61) -> list[RecruitmentCurve]:
@@ -235,6 +259,9 @@ def compare(patient: Patient, quality_name: str = "standard", cfg: OptimizerConf
     q = quality(quality_name).scaled(population_scale)
     drg, t_drg = run_system(patient, System.DRG, q, cfg, progress)
     scs, t_scs = run_system(patient, System.SCS, q, cfg, progress)
+    t0 = time.perf_counter()
+    sweep = transmission_sweep(drg, quality_name)
     return Comparison(patient_id=patient.id, patient_hash=patient.content_hash(), pain_map=patient.pain_map,
                       quality=quality_name, population_scale=population_scale, quality_config=q, optimizer=cfg,
-                      drg=drg, scs=scs, claims=claims(drg, scs, cfg.posture), seconds={**t_drg, **t_scs})
+                      drg=drg, scs=scs, transmission_sweep=sweep, claims=claims(drg, scs, cfg.posture),
+                      seconds={**t_drg, **t_scs, "transmission_sweep": round(time.perf_counter() - t0, 2)})

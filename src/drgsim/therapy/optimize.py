@@ -15,6 +15,18 @@ Search, for one implant in the programming posture (supine by default):
 3. The best ``refine_top`` configurations of each lead are re-tabled at the other pulse widths and
    the search repeats over everything tabled.
 
+Nociceptive transmission (``therapy.transmission``), when the user asks for it: as the objective
+(``objective="transmission"``: among the combinations reaching the coverage target, the least transmitted share
+of ongoing peripheral spikes through the C neurons, then the rule above) or as a constraint
+(``max_transmission_pct``: only combinations at or below it). It is costly (pulse trains), so it is evaluated
+last and only on the options that survive the cheaper criteria: those of a combination reaching the coverage
+target. Each such option's C neurons are tabled up to twice its amplitude (a neuron silent there is below the
+screen of ``SCREEN_RATIO`` x threshold and transmits unchanged, without simulation); only the neurons past the
+screen are simulated. A lead's transmission depends on its own option alone (DRG leads act on different ganglia),
+and a combination's is the C-neuron-weighted mean over its enabled leads, as ``outcomes.nociceptive_transmission``
+computes it. Candidate amplitudes stay the A-beta recruitment steps. SCS does not act on the ganglion: 100% by
+construction, so a ceiling below 100% cannot be met there.
+
 Frequency does not change a single pulse's threshold, so on energy alone the lowest frequency on
 the grid would always win; the search therefore keeps the therapy's frequency fixed (clinical
 defaults: 20 Hz DRG as in ACCURATE programming, 50 Hz tonic SCS, within the tonic 30-120 Hz range).
@@ -26,6 +38,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -38,6 +51,7 @@ from drgsim.devices.safety import charge_warnings, max_contact_charge_uc
 from drgsim.therapy.model import System, TherapyModel
 from drgsim.therapy.outcomes import ABETA_KINDS, RegionMap, group_index, groups_of
 from drgsim.therapy.systems import system_spec
+from drgsim.therapy.transmission import C_KIND, SCREEN_RATIO, lead_transmission
 
 MAX_COMBINATIONS = 2_000_000
 
@@ -69,6 +83,16 @@ class OptimizerConfig(BaseModel):
     energy_tolerance: float = Field(0.05, ge=0, le=1, description="drain within which off-target decides")
     refine_top: int = Field(3, ge=0, le=100, description="configurations per lead re-tabled at other widths")
     posture: Posture = Posture.SUPINE
+    objective: Literal["energy", "transmission"] = Field("energy", description="energy: the lowest drain; "
+                                                         "transmission: the least nociceptive transmission, then "
+                                                         "the lowest drain")
+    max_transmission_pct: float | None = Field(None, ge=0, le=100, description="ceiling on nociceptive "
+                                               "transmission (%)")
+    transmission_duration_s: float = Field(3.0, ge=0.2, le=30, description="trains of each simulated C neuron")
+
+    @property
+    def uses_transmission(self) -> bool:
+        return self.objective == "transmission" or self.max_transmission_pct is not None
 
     @model_validator(mode="after")
     def _configs(self):
@@ -107,6 +131,10 @@ class OptimizationResult(BaseModel):
     options: int
     combinations: int
     feasible: int
+    nociceptive_transmission_pct: float | None = None  # of the program, when the objective or a ceiling used it
+    transmission_met: bool | None = None  # the ceiling held (None without one)
+    transmission_options: int = 0  # options whose transmission was evaluated
+    c_neurons_simulated: int = 0  # over those options
     explanation: list[str]
     config: OptimizerConfig
     seconds: float
@@ -200,27 +228,108 @@ def _prune(options: list[_Option]) -> list[_Option]:
     return list(best.values())
 
 
-def _search(per_lead: list[list[_Option | None]], region_map: RegionMap, model: TherapyModel, cfg: OptimizerConfig):
-    """Best combination of one option per lead: (choice per lead, coverage, off-target, drain, n feasible, n)."""
-    sizes = [len(x) for x in per_lead]
-    n = int(np.prod(sizes))
-    if n > MAX_COMBINATIONS:
-        raise ValueError(f"{n} lead combinations exceed {MAX_COMBINATIONS}; give fewer configurations or widths")
-    idx = np.array(list(itertools.product(*[range(s) for s in sizes])), dtype=np.int64).reshape(n, len(sizes))
-    total = np.zeros((n, len(region_map.groups)))
-    drain = np.zeros(n)
-    for k, opts in enumerate(per_lead):
-        shares = np.stack([o.shares if o else np.zeros(len(region_map.groups)) for o in opts])
-        total += shares[idx[:, k]]
-        drain += np.array([o.drain if o else 0.0 for o in opts])[idx[:, k]]
-    cov, off = region_map.scores(region_map.coverage(total), model.patient.pain_map)
-    feasible = cov >= cfg.target_coverage_pct - 1e-9
-    if feasible.any():
-        near = feasible & (drain <= drain[feasible].min() * (1 + cfg.energy_tolerance) + 1e-12)
-        best = int(np.lexsort((drain, off, ~near))[0])
-    else:
-        best = int(np.lexsort((drain, -np.round(cov, 6)))[0])
-    return idx[best], float(cov[best]), float(off[best]), float(drain[best]), int(feasible.sum()), n
+class _Search:
+    """Every combination of one option per lead: its options, coverage, off-target share and drain."""
+
+    def __init__(self, per_lead: list[list[_Option | None]], region_map: RegionMap, model: TherapyModel,
+                 cfg: OptimizerConfig):
+        sizes = [len(x) for x in per_lead]
+        n = int(np.prod(sizes))
+        if n > MAX_COMBINATIONS:
+            raise ValueError(f"{n} lead combinations exceed {MAX_COMBINATIONS}; give fewer configurations or widths")
+        self.per_lead, self.cfg, self.n = per_lead, cfg, n
+        self.idx = np.array(list(itertools.product(*[range(s) for s in sizes])), dtype=np.int64).reshape(n, len(sizes))
+        total = np.zeros((n, len(region_map.groups)))
+        self.drain = np.zeros(n)
+        for k, opts in enumerate(per_lead):
+            shares = np.stack([o.shares if o else np.zeros(len(region_map.groups)) for o in opts])
+            total += shares[self.idx[:, k]]
+            self.drain += np.array([o.drain if o else 0.0 for o in opts])[self.idx[:, k]]
+        self.cov, self.off = region_map.scores(region_map.coverage(total), model.patient.pain_map)
+        self.feasible = self.cov >= cfg.target_coverage_pct - 1e-9
+        self.tx: np.ndarray | None = None
+
+    def survivors(self) -> list[set[int]]:
+        """Per lead, the options of a combination reaching the target (of the chosen one where none does)."""
+        rows = self.idx[self.feasible] if self.feasible.any() else self.idx[[self.best()]]
+        return [set(rows[:, k].tolist()) for k in range(len(self.per_lead))]
+
+    def set_transmission(self, per_option: list[dict[int, tuple[int, float]]]) -> None:
+        """Each combination's transmission (%) from its options' (C neurons, %) (NaN where one was not
+        evaluated: never a survivor, so never chosen on it)."""
+        num, den = np.zeros(self.n), np.zeros(self.n)
+        for k, known in enumerate(per_option):
+            c = np.array([known.get(i, (np.nan, np.nan))[0] if o else 0.0 for i, o in enumerate(self.per_lead[k])])
+            pct = np.array([known.get(i, (np.nan, np.nan))[1] if o else 0.0 for i, o in enumerate(self.per_lead[k])])
+            num += (c * pct)[self.idx[:, k]]
+            den += c[self.idx[:, k]]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.tx = np.where(den == 0, 100.0, num / np.where(den == 0, 1.0, den))
+
+    def allowed(self) -> np.ndarray:
+        """Combinations that reach the target and, when asked, keep transmission at or below the ceiling."""
+        ceiling = self.cfg.max_transmission_pct
+        if self.tx is None or ceiling is None:
+            return self.feasible
+        return self.feasible & (self.tx <= ceiling + 1e-9)
+
+    def best(self) -> int:
+        """The lowest drain among the allowed (with transmission as the objective: among the least transmitting),
+        within ``energy_tolerance`` of it the least off-target; without any allowed, the least transmitting of
+        those reaching the target; without any of those, the highest coverage, then the lowest drain."""
+        ok = self.allowed()
+        if not ok.any() and self.feasible.any():
+            ok = self.feasible & (self.tx <= np.nanmin(self.tx[self.feasible]) + 1e-9)
+        elif ok.any() and self.tx is not None and self.cfg.objective == "transmission":
+            ok = ok & (self.tx <= np.nanmin(self.tx[ok]) + 1e-9)
+        if not ok.any():
+            return int(np.lexsort((self.drain, -np.round(self.cov, 6)))[0])
+        near = ok & (self.drain <= self.drain[ok].min() * (1 + self.cfg.energy_tolerance) + 1e-12)
+        return int(np.lexsort((self.drain, self.off, ~near))[0])
+
+
+def _option_transmission(model: TherapyModel, lead: int, options: list[_Option], f: float,
+                         cfg: OptimizerConfig) -> list[tuple[int, float, int]]:
+    """(C neurons, transmission %, C neurons simulated) of each option of one lead, configuration and pulse width:
+    its C neurons tabled once, up to twice the highest amplitude (the screen's reach) within the device's."""
+    ipg = model.implant.ipg()
+    o0 = options[0]
+    site = model.site(lead, cfg.posture)
+    probe = LeadSettings(contacts=o0.contacts, amplitude_ma=0.0, pulse_width_us=o0.pw, frequency_hz=f, enabled=False)
+    wf = model.lead_waveform(probe, site.impedance_ohm(o0.contacts))
+    ceiling = min(ipg.amplitude_ma.maximum, max(o.amp for o in options) / SCREEN_RATIO)
+    c = site.kinds == C_KIND
+    thr = site.table(o0.contacts, wf, ceiling, kinds=(C_KIND,)).threshold_ma[c] if c.any() else np.zeros(0)
+    out = []
+    for o in options:
+        s = probe.model_copy(update={"amplitude_ma": o.amp, "enabled": True})
+        x = lead_transmission(model, lead, s, cfg.posture, thr, ceiling, cfg.transmission_duration_s)
+        out.append((x.c_neurons, x.transmitted_pct, x.simulated))
+    return out
+
+
+def _transmission(search: _Search, model: TherapyModel, f: float, cfg: OptimizerConfig) -> tuple[int, int]:
+    """Evaluate the surviving options' transmission into ``search``: (options evaluated, C neurons simulated)."""
+    per_option: list[dict[int, tuple[int, float]]] = []
+    n_options = n_simulated = 0
+    for k, (opts, keep) in enumerate(zip(search.per_lead, search.survivors()), start=1):
+        known: dict[int, tuple[int, float]] = {}
+        groups: dict[tuple, list[int]] = {}
+        for i in sorted(keep):
+            if opts[i] is not None:
+                groups.setdefault((opts[i].contacts, opts[i].pw), []).append(i)
+        for members in groups.values():
+            if model.system != System.DRG:  # no DRG neuron: unchanged by construction
+                known.update({i: (0, 100.0) for i in members})
+                continue
+            for i, (n_c, pct, sim) in zip(members, _option_transmission(model, k, [opts[i] for i in members], f,
+                                                                        cfg)):
+                known[i] = (n_c, pct)
+                n_simulated += sim
+        n_options += sum(len(m) for m in groups.values())
+        per_option.append(known)
+    search.set_transmission(per_option)
+    return n_options, n_simulated
 
 
 def optimize(model: TherapyModel, cfg: OptimizerConfig = OptimizerConfig(), progress=None) -> OptimizationResult:
@@ -255,8 +364,9 @@ def optimize(model: TherapyModel, cfg: OptimizerConfig = OptimizerConfig(), prog
     table_all([(k, c, widths[0]) for k in range(1, n_leads + 1) for c in configs],
               f"configurations at {widths[0]:g} us")
     per_lead = [[None] + _prune(r) for r in raw]
-    choice = _search(per_lead, region_map, model, cfg)[0]
+    search = _Search(per_lead, region_map, model, cfg)
     if cfg.refine_top and len(widths) > 1:
+        choice = search.idx[search.best()]
         jobs = []
         for k in range(1, n_leads + 1):
             chosen = per_lead[k - 1][choice[k - 1]]
@@ -265,13 +375,16 @@ def optimize(model: TherapyModel, cfg: OptimizerConfig = OptimizerConfig(), prog
             jobs += [(k, c, w) for c in picked[:cfg.refine_top] for w in widths[1:] if (k, c, w) not in tabled]
         table_all(jobs, "pulse widths")
         per_lead = [[None] + _prune(r) for r in raw]
-    choice, cov, off, drain, n_feasible, n = _search(per_lead, region_map, model, cfg)
-    return _result(model, cfg, per_lead, choice, cov, off, drain, n_feasible, n, len(tabled),
-                   sum(len(r) for r in raw), f, time.perf_counter() - t0)
+        search = _Search(per_lead, region_map, model, cfg)
+    evaluated = _transmission(search, model, f, cfg) if cfg.uses_transmission else (0, 0)
+    return _result(model, cfg, search, search.best(), len(tabled), sum(len(r) for r in raw), f, evaluated,
+                   time.perf_counter() - t0)
 
 
-def _result(model, cfg, per_lead, choice, cov, off, drain, n_feasible, n, n_tables, n_options, f, seconds):
+def _result(model, cfg, search: _Search, best: int, n_tables, n_options, f, evaluated, seconds):
     ipg = model.implant.ipg()
+    per_lead, choice, n, n_feasible = search.per_lead, search.idx[best], search.n, int(search.feasible.sum())
+    cov, off, drain = float(search.cov[best]), float(search.off[best]), float(search.drain[best])
     leads, choices = {}, []
     off_config = "+-" + "0" * (ipg.contacts_per_lead - 2)
     for k, (opts, i) in enumerate(zip(per_lead, choice), start=1):
@@ -298,6 +411,11 @@ def _result(model, cfg, per_lead, choice, cov, off, drain, n_feasible, n, n_tabl
     else:
         why.append(f"No program reaches {cfg.target_coverage_pct:g}%: chosen the highest coverage ({cov:.1f}%), "
                    f"then the lowest drain ({drain:.2f} uA).")
+    tx, tx_met = None, None
+    if search.tx is not None:
+        tx = round(float(search.tx[best]), 2)
+        tx_met = None if cfg.max_transmission_pct is None else bool(search.allowed().any())
+        why.append(_transmission_line(cfg, search, tx, tx_met, evaluated, model.system))
     for c, lead in zip(choices, model.implant.leads):
         where = f"lead {c.lead} ({lead.level.value} {lead.side.value})"
         why.append(f"{where}: off, not needed for the target." if not c.enabled else
@@ -307,4 +425,24 @@ def _result(model, cfg, per_lead, choice, cov, off, drain, n_feasible, n, n_tabl
                               target_met=bool(met), pain_coverage_pct=round(float(cov), 2),
                               off_target_pct=round(float(off), 2), stimulation_drain_ua=round(float(drain), 4),
                               leads=choices, tables=n_tables, options=n_options, combinations=n, feasible=n_feasible,
+                              nociceptive_transmission_pct=tx, transmission_met=tx_met,
+                              transmission_options=evaluated[0], c_neurons_simulated=evaluated[1],
                               explanation=why, config=cfg, seconds=round(seconds, 2))
+
+
+def _transmission_line(cfg: OptimizerConfig, search: _Search, tx: float, met: bool | None, evaluated,
+                       system: System) -> str:
+    """What the transmission criterion did, in words."""
+    what = (f"Nociceptive transmission evaluated for {evaluated[0]} options of combinations reaching the target "
+            f"({evaluated[1]} C neurons simulated, the others below {SCREEN_RATIO:g} x their threshold); the "
+            f"program's: {tx:g}%")
+    if system != System.DRG:
+        what += " (SCS does not act on the ganglion: unchanged by construction)"
+    if cfg.objective == "transmission":
+        what += "; chosen among the least transmitting"
+    if met is False:
+        what += f"; no program reaching the target keeps it at or below {cfg.max_transmission_pct:g}%: chosen the " \
+                "least transmitting"
+    elif met:
+        what += f"; {int(search.allowed().sum())} combinations keep it at or below {cfg.max_transmission_pct:g}%"
+    return what + "."

@@ -42,6 +42,14 @@ from drgsim.devices.battery import LeadLoad, estimate_battery
 from drgsim.devices.program import Program
 from drgsim.therapy.model import Implant, Quality, System, TherapyModel, ThresholdTable
 from drgsim.therapy.systems import system_spec
+from drgsim.therapy.transmission import (
+    C_KIND,
+    SCREEN_RATIO,
+    NociceptiveTransmission,
+    combine,
+    lead_transmission,
+    unchanged,
+)
 
 FULL_COVERAGE_FRACTION = 0.5  # share of a region's afferents whose firing covers the whole region [unverified]
 ABETA_KINDS = ("abeta", "dorsal_column", "dorsal_root")
@@ -153,6 +161,7 @@ class PostureOutcome(BaseModel):
     battery_years: float
     deliverable: bool  # the device accepts every lead's setting in this posture
     leads: list[LeadActivation]
+    nociceptive_transmission: NociceptiveTransmission | None = None  # computed when asked (``evaluate``)
 
 
 class Outcome(BaseModel):
@@ -220,8 +229,27 @@ def lead_tables(model: TherapyModel, program: Program, posture: Posture) -> dict
     return out
 
 
-def evaluate_posture(model: TherapyModel, program: Program, posture: Posture | str) -> PostureOutcome:
-    """Outcome of ``program`` in one posture (tables from memory, disk or computed)."""
+def nociceptive_transmission(model: TherapyModel, program: Program, posture: Posture | str = Posture.SUPINE,
+                             duration_s: float = 3.0, ongoing_hz: float = 5.0, dt_us: float = 25.0,
+                             screen_ratio: float = SCREEN_RATIO) -> NociceptiveTransmission:
+    """The program's C-neuron transmission in ``posture`` (``therapy.transmission``), from the leads' threshold
+    tables; for SCS unchanged by construction (it does not act on the ganglion)."""
+    posture = Posture(posture)
+    if model.system != System.DRG:
+        return unchanged(posture, ongoing_hz, duration_s)
+    leads = []
+    for k, (table, _) in lead_tables(model, program, posture).items():
+        c = model.site(k, posture).kinds == C_KIND
+        leads.append(lead_transmission(model, k, program.leads[k], posture, table.threshold_ma[c], table.max_ma,
+                                       duration_s, ongoing_hz, dt_us, screen_ratio))
+    return combine(posture, ongoing_hz, duration_s, leads)
+
+
+def evaluate_posture(model: TherapyModel, program: Program, posture: Posture | str,
+                     transmission: bool = False) -> PostureOutcome:
+    """Outcome of ``program`` in one posture (tables from memory, disk or computed); with ``transmission``, its
+    nociceptive transmission too (trains of the C neurons the program drives near threshold: seconds to
+    minutes, so only when asked)."""
     posture = Posture(posture)
     system, ipg, spec = model.system, model.implant.ipg(), system_spec(model.system)
     _check_leads(model, program)
@@ -279,7 +307,8 @@ def evaluate_posture(model: TherapyModel, program: Program, posture: Posture | s
         therapeutic_window=round(windows[window_lead], 3) if windows else None, window_lead=window_lead,
         average_current_ua=round(battery.average_current_ua, 3), tissue_power_uw=round(battery.tissue_power_uw, 3),
         battery_current_ua=round(battery.battery_current_ua, 3), battery_years=round(battery.longevity_years, 2),
-        deliverable=deliverable, leads=leads)
+        deliverable=deliverable, leads=leads,
+        nociceptive_transmission=nociceptive_transmission(model, program, posture) if transmission else None)
 
 
 class AmplitudeNeeded(BaseModel):
@@ -358,15 +387,17 @@ def spread_pct(values: list[float | None]) -> float | None:
     return round(float(100.0 * (v.max() - v.min()) / v.mean()), 2)
 
 
-def evaluate(model: TherapyModel, program: Program, postures=tuple(Posture), progress=None) -> Outcome:
-    """Outcome of ``program`` in each posture; ``progress(what, done, total)`` hears of each posture."""
+def evaluate(model: TherapyModel, program: Program, postures=tuple(Posture), progress=None,
+             transmission: bool = False) -> Outcome:
+    """Outcome of ``program`` in each posture, with its nociceptive transmission when ``transmission`` (costly:
+    ``evaluate_posture``); ``progress(what, done, total)`` hears of each posture."""
     t0 = time.perf_counter()
     per = []
     label = f"{model.system.value.upper()} outcomes (postures)"
     for i, p in enumerate(postures):
         if progress:
             progress(label, i, len(postures))
-        per.append(evaluate_posture(model, program, p))
+        per.append(evaluate_posture(model, program, p, transmission))
     if progress:
         progress(label, len(postures), len(postures))
     pt = [p.perception_threshold_ma for p in per]

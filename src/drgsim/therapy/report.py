@@ -38,7 +38,7 @@ GLOSSARY = {
     "nociceptive transmission": "The share of ongoing peripheral spikes (5 Hz) that C-type DRG neurons carry through "
                                 "the T-junction to the cord under the program's pulse train, over every C neuron of "
                                 "the populations (%; 100: unchanged). SCS does not act on the ganglion: the twin "
-                                "predicts no change for it (shown as -).",
+                                "predicts transmission unchanged for it, 100% by construction.",
     "A-delta activated": "A-delta DRG neurons fired directly by the pulse (count).",
     "motor activation": "Whether a motor axon (DRG: the ventral root) or, for SCS, a dorsal-root fibre (which evokes "
                         "segmental motor responses) fires at the programmed amplitude.",
@@ -179,6 +179,44 @@ def energy_figure(cmp: Comparison, path: Path) -> Path:
     return path
 
 
+def _transmission_caption(cmp: Comparison) -> str:
+    """What the frequency-sweep figure simulates, and SCS's prediction."""
+    scs = ("SCS does not act on the ganglion (its populations hold no DRG neuron): the twin predicts nociceptive "
+           "transmission unchanged, 100% at every frequency, by construction.")
+    sweep = cmp.transmission_sweep
+    if sweep is None:
+        return f"No DRG lead is on: nothing to sweep. {scs}"
+    c = sweep.config
+    return (f"A representative C-type DRG neuron (Sundt et al. 2015) with a point source {c.distance_mm:g} mm from its "
+            f"T-junction, driven at {c.amplitude_ratio:.3g} x its threshold (the DRG program's highest amplitude / "
+            f"threshold over its C neurons; an upper bound where all are silent up to the device's maximum) with "
+            f"{c.pulse_width_us:g} us pulses, while {c.ongoing_hz:g} Hz of peripheral spikes arrive for "
+            f"{c.duration_s:g} s, at each stimulation frequency: the share that reaches the cord with and without "
+            f"stimulation. The DRG program itself runs at {cmp.drg.optimization.program.leads[1].frequency_hz:g} Hz; "
+            f"its C neurons transmit {display_value(cmp.drg.nociceptive_transmission.transmitted_pct)}%. {scs}")
+
+
+def transmission_figure(cmp: Comparison, path: Path) -> Path:
+    """Transmission against stimulation frequency: the DRG program's sweep (``compare.transmission_sweep``), and
+    SCS at 100% by construction."""
+    fig = _figure((7.5, 3.8))
+    ax = fig.subplots()
+    sweep = cmp.transmission_sweep
+    if sweep is not None:
+        f = [p.frequency_hz for p in sweep.points]
+        ax.plot(f, [100 * p.fraction_without for p in sweep.points], "o--", color="0.5", label="without stimulation")
+        ax.plot(f, [100 * p.fraction_with for p in sweep.points], "o-", color=COLOURS["drg"],
+                label=f"DRG, {sweep.config.amplitude_ratio:.3g} x C threshold")
+        ax.set_xscale("log")
+    ax.axhline(100, color=COLOURS["scs"], linestyle=":", label="SCS: unchanged by construction")
+    ax.set_xlabel("stimulation frequency (Hz)")
+    ax.set_ylabel("peripheral spikes reaching the cord (%)")
+    ax.set_ylim(-5, 110)
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=130)
+    return path
+
+
 def display_value(v) -> str:
     """A value as a person reads it, never a Python repr: n/a, yes/no, a float without trailing zeros."""
     if v is None:
@@ -294,6 +332,7 @@ def write_report(cmp: Comparison, out: Path, runs: list[dict] | None = None) -> 
         "recruitment": recruitment_figure(cmp, out / "recruitment.png"),
         "posture": posture_figure(cmp, out / "posture.png"),
         "energy": energy_figure(cmp, out / "energy.png"),
+        "transmission": transmission_figure(cmp, out / "transmission.png"),
     }
     explain = "".join(f"<h3>{r.system.value.upper()}</h3><ul>" +
                       "".join(f"<li>{html.escape(x)}</li>" for x in r.optimization.explanation) + "</ul>"
@@ -326,6 +365,8 @@ another.</p>{_table(_outcome_rows(cmp), ["measure", "DRG", "SCS"], "measures")}
 {img("scs", "SCS paresthesia")}</div>
 <h2>Recruitment</h2>{img("recruitment", "recruitment curves")}
 <h2>Energy and battery</h2>{img("energy", "energy")}
+<h2>Nociceptive transmission against frequency</h2><p id="transmission">{html.escape(_transmission_caption(cmp))}</p>
+{img("transmission", "nociceptive transmission against stimulation frequency")}
 <h2>How the programs were chosen</h2>{explain}
 <h2>Methods</h2><p>{html.escape(METHODS)}</p><h3>References</h3><ol>{refs}</ol>
 <h2>Glossary</h2><dl id="glossary">{glossary}</dl>
