@@ -174,3 +174,27 @@ def test_the_window_is_shown_in_every_posture_with_the_cells_that_set_it(written
 
 def _round(v):
     return None if v is None else round(v, 3)
+
+
+def test_transmission_against_frequency_and_scs_by_construction(written, comparison):
+    """Issue 15: the report sweeps the DRG program's transmission over frequency (a representative C neuron at the
+    program's amplitude ratio: the caption says what is simulated) from the content-hash cache, and states SCS's
+    prediction, 100% by construction, not n/a."""
+    import time
+
+    from drgsim.therapy.transmission import SWEEP_HZ, program_sweep
+
+    page, summary, out = written
+    text = " ".join(" ".join(page.text).split())
+    rows = {r[0]: r[1:] for r in page.rows if r}
+    assert rows["nociceptive transmission (%)"] == ["100", "100"]
+    assert "100% at every frequency, by construction" in text
+    sweep = comparison.transmission_sweep
+    ratio = max(x.c_ratio_max for x in comparison.drg.nociceptive_transmission.leads)
+    assert sweep.config.amplitude_ratio == ratio and f"driven at {ratio:.3g} x its threshold" in text
+    assert [p.frequency_hz for p in sweep.points] == list(SWEEP_HZ)
+    assert summary["transmission_sweep"]["points"] == [p.model_dump(mode="json") for p in sweep.points]
+    assert (out / "transmission.png").stat().st_size > 0
+    t0 = time.perf_counter()
+    again = program_sweep(ratio, sweep.config.pulse_width_us, sweep.config.duration_s, sweep.config.ongoing_hz)
+    assert again == sweep and time.perf_counter() - t0 < 1.0  # read from the cache, not simulated again

@@ -333,6 +333,10 @@ def simulate(
     program: Annotated[Path, typer.Option(help="JSON/YAML file: system, leads (optional), program.")],
     patient: Annotated[str, typer.Option(help="'default' or a JSON/YAML patient file.")] = "default",
     quality_name: QualityName = "standard",
+    transmission: Annotated[bool, typer.Option("--transmission", help="Also the nociceptive transmission through "
+                                                                      "the ganglion in each posture (simulates "
+                                                                      "the C neurons the program drives near "
+                                                                      "threshold: can take minutes).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Outcomes of one given program in every posture: paresthesia, coverage, side effects, energy."""
@@ -350,7 +354,7 @@ def simulate(
         fail(f"--program={str(program)!r}: " + "; ".join(problems), as_json)
     with _bars(1) as bars:
         try:
-            outcome = evaluate(model, req.program, req.postures, progress=bars)
+            outcome = evaluate(model, req.program, req.postures, progress=bars, transmission=transmission)
         except RuntimeError as err:
             _failed(err, as_json)
     if as_json:
@@ -369,6 +373,9 @@ def outcome_table(outcome: Outcome) -> Table:
                 "average_current_ua", "battery_years", "deliverable"):
         table.add_row(key, *[_r(v) if isinstance(v := getattr(p, key), float) or v is None else display_value(v)
                              for p in outcome.postures])
+    if any(p.nociceptive_transmission for p in outcome.postures):
+        table.add_row("nociceptive_transmission_pct", *[display_value(p.nociceptive_transmission.transmitted_pct)
+                                                        for p in outcome.postures])
     return table
 
 

@@ -23,6 +23,12 @@ their ratio (Holsheimer's usage ratio).
 
 Energy: average current, tissue power and battery longevity from ``drgsim.devices.battery`` with
 each lead's configuration impedance from the field solution.
+
+Nociceptive transmission (``therapy.transmission``): the share of ongoing peripheral spikes the C neurons carry to
+the cord under the program. It simulates pulse trains of the C neurons the program drives past the screen, so
+``evaluate`` adds it only when asked (``transmission=True``). A C neuron simulated for 3 s costs on the order of ten
+seconds of kernel time (``drgsim filter`` reports 2-5 s per simulated second per run, three runs); a program that
+drives none past the screen (the default patient's) costs its threshold tables only, already computed for the rest.
 """
 
 from __future__ import annotations

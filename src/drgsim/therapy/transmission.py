@@ -12,8 +12,9 @@ mean over the population of each neuron's transmitted fraction.
 SCS does not act on the ganglion: its populations hold dorsal-column and dorsal-root fibres, no DRG neuron, so
 the twin predicts transmission through the T-junction unchanged for it, 100% by construction (``UNCHANGED``).
 
-Cost: a simulated C neuron takes about 2-5 s of kernel time per simulated second for its three runs' one
-(``bench_trains``); a program that drives no C neuron past the screen costs nothing beyond its threshold table.
+Cost: each of a simulated C neuron's three runs takes about 2-5 s of kernel time per simulated second (``drgsim
+filter`` reports it: 4.6 s on a shared core); a program that drives no C neuron past the screen costs nothing
+beyond its threshold table.
 """
 
 from __future__ import annotations
