@@ -46,8 +46,8 @@ from drgsim.therapy.outcomes import (
 from drgsim.therapy.systems import system_spec
 from drgsim.therapy.transmission import NociceptiveTransmission, ProgramSweep, program_sweep
 
-# The frequency sweep's trains per quality (seconds, ongoing peripheral rate in Hz): short at quick, the
-# therapy's own (``nociceptive_transmission``) otherwise.
+# The frequency sweep's trains per quality (seconds, ongoing peripheral rate in Hz): short at quick (about 10 s of CPU
+# for the five frequencies, 0 once cached), the therapy's own (``nociceptive_transmission``) otherwise (about 6x).
 SWEEP_TRAINS = {"quick": (0.5, 10.0)}
 SWEEP_DEFAULT = (3.0, 5.0)
 
