@@ -416,14 +416,30 @@ def implant_of(model: TherapyModel, program: Program, posture: Posture) -> list[
     return out
 
 
-def responses_for(model: TherapyModel, program: Program, postures: list[Posture],
-                  lead: int) -> dict[Posture, PostureResponse]:
+def simulate_day(model: TherapyModel, program: Program, day: Day, *, mode: str = "pi",
+                 programming_posture: Posture | str = Posture.SITTING, lead: int | None = None,
+                 progress=None) -> DayRun:
+    """``program`` on ``model``'s patient through ``day``, open and closed loop on ``lead`` (default its first
+    enabled lead), the loop's target set in ``programming_posture``: each posture's response from the physics
+    (``responses_for``; ``progress`` hears of its growth curves), the device as implanted (``implant_of``), then
+    ``run_day``."""
+    programming_posture = Posture(programming_posture)
+    on = sorted(program.enabled_leads())
+    lead = on[0] if lead is None and on else lead
+    postures = list(dict.fromkeys([*day.postures(), programming_posture]))
+    return run_day(day, responses_for(model, program, postures, lead, progress), program, model.implant.ipg_model,
+                   implant_of(model, program, programming_posture), lead=lead, mode=mode,
+                   programming_posture=programming_posture)
+
+
+def responses_for(model: TherapyModel, program: Program, postures: list[Posture], lead: int,
+                  progress=None) -> dict[Posture, PostureResponse]:
     """Each posture's response of ``lead``: its ECAP growth curve (``drgsim.therapy.ecap.growth_curves``, the ECAP
     physics of issue 16 part 1; 0 uV at 0 mA added in front) and its perception and discomfort thresholds
     (``evaluate_posture``)."""
     from drgsim.therapy.ecap import growth_curves
 
-    growth = growth_curves(model, program, postures=postures, lead=lead)
+    growth = growth_curves(model, program, postures=postures, lead=lead, progress=progress)
     out = {}
     for p in postures:
         la = next(x for x in evaluate_posture(model, program, p).leads if x.lead == lead)
