@@ -56,7 +56,10 @@ def test_the_page_programs_a_pi_target_through_the_device_and_shows_the_event(ap
                                                 "kp_ma_per_uv": 0.0, "deadband_uv": 1.5}
         (event,) = events(c, pid, "set_closed_loop")
         assert event["accepted"] and event["actor"]["role"] == "clinician"
-        assert "holds the ECAP at 40 uV" in loop_section(c.get(f"{url}?program=P1").text)  # saved with the device
+        section = loop_section(c.get(f"{url}?program=P1").text)  # saved with the device, shown in the form
+        assert "holds the ECAP at 40 uV" in section and '<option value="pi" selected>' in section
+        assert 'name="target_uv" type="number" step="any" value="40"' in section
+        assert 'name="deadband_uv" type="number" step="any" value="1.5"' in section
         # the window stays while the controller needs it: removing the patient range is refused, nothing changes
         r = post(c, f"{url}/P1/leads/1", token, **lead_fields(token, min_amplitude_ma="0", max_amplitude_ma="0"))
         assert "closed_loop needs a clinician window" in r.text and lead1(c, pid)["patient_limits"] is not None
