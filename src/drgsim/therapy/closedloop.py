@@ -8,10 +8,10 @@ outcomes, ``drgsim.therapy.outcomes``: the lowest amplitude that fires an A-beta
 a discomfort cell). During a transition the responses are interpolated linearly between the two postures: the
 ECAP at a given amplitude and both thresholds.
 
-Open loop delivers the programmed amplitude all day. Closed loop runs a device controller
-(``drgsim.devices.closedloop``) on the same device: ``pi`` holds the ECAP at the response of the programmed
-amplitude in the programming posture (sitting by default, as EVOKE's programming visits; Evoke; Mekhail et al.
-2020, 2022, 2024), ``ceiling`` lowers the current
+Open loop delivers the programmed amplitude all day. Closed loop programs a device controller
+(``drgsim.devices.closedloop``) on the lead (``set_closed_loop``, a clinician action in the device log) and runs
+it: ``pi`` holds the ECAP at the response of the programmed amplitude in the programming posture (sitting by
+default, as EVOKE's programming visits; Evoke; Mekhail et al. 2020, 2022, 2024), ``ceiling`` lowers the current
 while the ECAP is above that response and restores the programmed amplitude when it is not (Inceptiv; Medtronic
 2023). Controller settings [drgsim's programming rule]: the integral gain corrects ``LOOP_RATE_PER_S`` of the ECAP
 error per second at the programming posture's growth slope; the deadband is half the largest ECAP change of one
@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from drgsim.anatomy.posture import Posture
 from drgsim.devices.battery import stimulation_current_ua
-from drgsim.devices.closedloop import CeilingControl, Controller, LoopTrace, PIControl, loop_bounds, run_loop
+from drgsim.devices.closedloop import MODES, CeilingControl, Controller, LoopTrace, PIControl, loop_bounds, run_loop
 from drgsim.devices.controller import ClinicianProgrammer
 from drgsim.devices.hardware import get_ipg_model
 from drgsim.devices.ipg import ImplantedLead, Neurostimulator
@@ -52,7 +52,6 @@ TICK_S = 1.0  # the day's simulation step (s)
 LOOP_RATE_PER_S = 0.5  # share of the ECAP error the PI loop corrects per second [drgsim's setting]
 RESTORE_STEPS_PER_S = 1  # ceiling mode: device steps per second back toward the programmed amplitude [drgsim]
 MAX_DAY_MIN = 1440.0
-MODES = ("pi", "ceiling")  # PIControl, CeilingControl
 _MODEL = ConfigDict(extra="forbid")
 
 
@@ -321,6 +320,8 @@ def run_day(day: Day, responses: dict[Posture | str, PostureResponse], program: 
                              f"{r.amplitudes_ma[-1]:g} mA; allowed: covering the loop's range {lo:g}-{hi:g} mA")
     programmed = program.leads[lead].amplitude_ma
     controller, target = _controller(mode, resp, len(order) - 1, allowed, programmed)
+    ClinicianProgrammer(dev, "closed-loop programming").set_closed_loop(program.name, lead,
+                                                                        controller).raise_if_rejected()
     table = np.array([r.ecap_at(allowed) for r in resp[:-1]])  # ECAP per posture at every deliverable amplitude
     where = {float(a): j for j, a in enumerate(allowed)}
     frm, to, w = tl.frm.tolist(), tl.to.tolist(), tl.w.tolist()
@@ -330,7 +331,7 @@ def run_day(day: Day, responses: dict[Posture | str, PostureResponse], program: 
         j = where[amplitude_ma]
         return (1 - w[i]) * rows[frm[i]][j] + w[i] * rows[to[i]][j]
 
-    closed = run_loop(dev, controller, program.name, lead, measure, tl.n, tick_s)
+    closed = run_loop(dev, program.name, lead, measure, tl.n, tick_s)
     open_dev = programmed_device(ipg_model, implant, program, lead, limits_ma)
     open_dev.advance(tl.n * tick_s / 3600.0)
     opened = LoopTrace(tick_s=tick_s, amplitude_ma=np.full(tl.n, programmed),
