@@ -594,3 +594,51 @@ def test_mapping_report_search_chart_and_password_reset_in_browser(server, brows
     pat.click("#password-continue")
     pat.wait_for_url("**/patient")
     assert pat.locator("#diary-form").is_visible()
+
+
+def test_closed_loop_form_in_browser(server, browser, monkeypatch):
+    """Issue 16 item 4: the lead's closed-loop form posts through HTMX; the trial stimulator (no ECAP sensing)
+    refuses a PI target, the device's reason stays in the form with what was typed, and 'off' is accepted."""
+    from types import SimpleNamespace
+
+    from drgsim.clinic.routes import programming
+    from tests.clinic.test_api import FOOT
+
+    monkeypatch.setattr(programming, "prediction", lambda *a, **k: SimpleNamespace(status="computing", quality="quick",
+                                                                                 detail="not computed in this test"))
+    base = server
+    clin = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    sign_in(clin, base, *CLINICIAN)
+    api = clin.request
+    token = json.loads(clin.get_attribute("body", "hx-headers"))
+    r = api.post(f"{base}/api/v1/patients", headers=token, data={
+        "name": "Lu Loop", "birth_year": 1970, "sex": "female", "diagnosis": "crps_i", "username": "luloop",
+        "password": "patient-pass-1"})
+    pid = r.json()["id"]
+    lead = {"contacts": "0+-0", "amplitude_ma": 0.5, "pulse_width_us": 300, "frequency_hz": 20, "enabled": True,
+            "min_amplitude_ma": 0.3, "max_amplitude_ma": 0.6}
+    for method, path, body in (("put", "painmap", {"nrs": FOOT}),
+                               ("post", "plan", {"targets": [{"level": "L5", "side": "left"}]}),
+                               ("post", "screening", {"diagnosis": "crps_i", "neuropathic": True,
+                                                      "pain_duration_months": 18, "failed_drug_classes": 3,
+                                                      "failed_injections": True, "failed_therapy": True,
+                                                      "psych_screened": True, "bdi_ii": 14}),
+                               ("post", "trial", {"start_date": service.today().isoformat(), "baseline_nrs": 8}),
+                               ("post", "programs", {"name": "P1"}), ("put", "programs/P1/leads/1", lead)):
+        r = getattr(api, method)(f"{base}/api/v1/patients/{pid}/{path}", headers=token, data=body)
+        assert r.ok, (path, r.text())
+    clin.goto(f"{base}/clinician/patients/{pid}/programming?program=P1")
+    assert clin.get_attribute("#loop-state-1", "data-loop") == "off"
+    assert "window: 0.3-0.6 mA" in clin.inner_text("#loop-window-1")
+    form = "#closed-loop-form-1"
+    clin.select_option(f"{form} select[name=mode]", "pi")
+    clin.fill(f"{form} input[name=target_uv]", "40")
+    swapped(clin, "#programming-panel", lambda: clin.click("#closed-loop-apply-1"))
+    assert "drg_trial does not sense ECAPs" in clin.inner_text(f"{form} .error[data-field=form]")
+    assert clin.input_value(f"{form} input[name=target_uv]") == "40" and clin.input_value(f"{form} select") == "pi"
+    assert "set_closed_loop refused" in clin.inner_text("#loop-event-1")
+    shot(clin, "08-closed-loop-refused")
+    clin.select_option(f"{form} select[name=mode]", "off")
+    swapped(clin, "#programming-panel", lambda: clin.click("#closed-loop-apply-1"))
+    assert "set_closed_loop accepted" in clin.inner_text("#loop-event-1")
+    assert clin.get_attribute("#loop-state-1", "data-loop") == "off"

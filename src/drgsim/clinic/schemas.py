@@ -4,7 +4,7 @@ and the pages show the same messages beside the field."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -13,6 +13,7 @@ from drgsim.anatomy.painmap import PainMap, pain_map
 from drgsim.anatomy.planning import TargetRef
 from drgsim.clinic.auth import MIN_PASSWORD_LENGTH, password_problem
 from drgsim.clinic.catalog import IPG_MODEL, clinic_ipg
+from drgsim.devices.closedloop import CeilingControl, PIControl
 from drgsim.devices.program import PatientLimits
 
 _IN = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)  # NaN/Infinity: 422
@@ -210,6 +211,25 @@ class RampIn(BaseModel):
         if v == 0:
             raise ValueError("steps=0: a non-zero number of device steps, -10 to 10")
         return v
+
+
+class OpenLoop(BaseModel):
+    """No controller: the lead delivers its programmed amplitude."""
+
+    model_config = _IN
+    mode: Literal["off"]
+
+
+class ClosedLoopIn(BaseModel):
+    """A lead's closed-loop setting as the programmer sends it: ``mode`` off (open loop), pi (Evoke-like: hold the
+    ECAP at ``target_uv``) or ceiling (Inceptiv-like: keep it under ``ceiling_uv``), with the controller's gains and
+    deadband (absent: the device's defaults); checked by the device's own controller models, naming the field."""
+
+    model_config = _IN
+    closed_loop: Annotated[OpenLoop | PIControl | CeilingControl, Field(discriminator="mode")]
+
+    def controller(self) -> PIControl | CeilingControl | None:
+        return None if isinstance(self.closed_loop, OpenLoop) else self.closed_loop
 
 
 class StepIn(RampIn):

@@ -48,6 +48,7 @@ from drgsim.clinic.models import (
 )
 from drgsim.clinic.schemas import (
     AdverseEventIn,
+    ClosedLoopIn,
     DecisionIn,
     DiaryIn,
     FollowUpIn,
@@ -481,6 +482,17 @@ def ramp_amplitude(db: Session, user: User, patient_id: int, program: str, lead:
         return [dev.ramp_amplitude(a, program, lead, steps)]
     return _device_action(db, user, patient_id, "amplitude.ramp", clinician_only=True, program=program, lead=lead,
                           steps=steps, act=act)
+
+
+def set_closed_loop(db: Session, user: User, patient_id: int, program: str, lead: int,
+                    data: ClosedLoopIn) -> DeviceOutcome:
+    """The lead's closed-loop controller (or open loop) as the device action ``set_closed_loop``: the device
+    refuses it on a model without ECAP sensing or a lead without patient limits (its window)."""
+    def act(dev: Neurostimulator, a: Actor) -> list[ActionResult]:
+        _lead_settings(dev, program, lead)
+        return [dev.set_closed_loop(a, program, lead, data.controller())]
+    return _device_action(db, user, patient_id, "closed_loop.set", clinician_only=True, program=program, lead=lead,
+                          closed_loop=data.closed_loop.model_dump(), act=act)
 
 
 THRESHOLDS = ("perception_ma", "comfort_ma", "discomfort_ma")  # in the order the patient reaches them

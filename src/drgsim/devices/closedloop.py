@@ -24,22 +24,35 @@ Time resolution [drgsim's simulation choice]: the loop runs at ticks of ``tick_s
 per tick one ECAP is measured at the delivered amplitude and the controller integrates that error over the tick
 (the per-pulse law summed over the tick's pulses with the ECAP held). This follows the per-pulse law while
 the ECAP changes little within a tick; posture transitions take seconds. The gains and the deadband are
-settings a clinician programs ([unverified]: the marketed devices' values are not published).
+settings a clinician programs ([unverified]: the marketed devices' values are not published); their defaults
+[drgsim's defaults] correct half the ECAP error per second on a 100 uV/mA growth curve (``DEFAULT_GAIN_MA_PER_UV_S``)
+and restore 0.05 mA per second (two DRG or one SCS device step).
+
+Where it lives. The controller is a lead's setting in a program (``LeadSettings.closed_loop``; None: open loop),
+programmed by the clinician action ``Neurostimulator.set_closed_loop`` and kept in the device state; ``run_loop``
+runs the stored one. The device model must sense ECAPs (``IPGModel.ecap_sensing``, a catalogue fact with its source).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from drgsim.devices.ipg import Neurostimulator
+from drgsim.errors import dotted, validation_message
+
+if TYPE_CHECKING:  # the controller is a lead setting (devices.program), below the device that runs it
+    from drgsim.devices.ipg import Neurostimulator
 
 
 class ClosedLoopError(ValueError):
     """The device cannot run closed loop as asked; the message names the setting, its value and what is allowed."""
+
+
+DEFAULT_GAIN_MA_PER_UV_S = 0.005  # PI integral gain and ceiling k_down [drgsim's default, see above]
+DEFAULT_RESTORE_MA_PER_S = 0.05  # ceiling mode's climb back to the programmed amplitude [drgsim's default]
 
 
 class PIControl(BaseModel):
@@ -49,7 +62,7 @@ class PIControl(BaseModel):
 
     mode: Literal["pi"] = "pi"
     target_uv: float = Field(gt=0, le=10_000)
-    ki_ma_per_uv_s: float = Field(gt=0, le=10)
+    ki_ma_per_uv_s: float = Field(DEFAULT_GAIN_MA_PER_UV_S, gt=0, le=10)
     kp_ma_per_uv: float = Field(0.0, ge=0, le=1)
     deadband_uv: float = Field(0.0, ge=0, le=1_000)
 
@@ -69,8 +82,8 @@ class CeilingControl(BaseModel):
 
     mode: Literal["ceiling"] = "ceiling"
     ceiling_uv: float = Field(gt=0, le=10_000)
-    k_down_ma_per_uv_s: float = Field(gt=0, le=10)
-    restore_ma_per_s: float = Field(gt=0, le=10)
+    k_down_ma_per_uv_s: float = Field(DEFAULT_GAIN_MA_PER_UV_S, gt=0, le=10)
+    restore_ma_per_s: float = Field(DEFAULT_RESTORE_MA_PER_S, gt=0, le=10)
     deadband_uv: float = Field(0.0, ge=0, le=1_000)
 
     def step(self, u: float, ecap_uv: float, prev_error_uv: float, programmed_ma: float,
@@ -83,7 +96,22 @@ class CeilingControl(BaseModel):
         return u, 0.0
 
 
-Controller = PIControl | CeilingControl
+Controller = Annotated[PIControl | CeilingControl, Field(discriminator="mode")]
+MODES = {"pi": PIControl, "ceiling": CeilingControl}
+
+
+def as_controller(setting: Controller | dict[str, Any]) -> Controller:
+    """A controller from its fields (``mode`` picks the kind); ClosedLoopError naming each field (as
+    ``closed_loop.<field>``), the value given and the bound it breaks."""
+    if isinstance(setting, (PIControl, CeilingControl)):
+        return setting
+    mode = setting.get("mode") if isinstance(setting, dict) else None
+    if mode not in MODES:
+        raise ClosedLoopError(f"closed_loop.mode={mode!r}: allowed: {', '.join(map(repr, MODES))}")
+    try:
+        return MODES[mode].model_validate(setting)
+    except ValidationError as err:
+        raise ClosedLoopError(validation_message(err, lambda loc: "closed_loop." + dotted(loc))) from None
 
 
 @dataclass(frozen=True)
@@ -117,16 +145,21 @@ def loop_bounds(device: Neurostimulator, program: str, lead: int) -> tuple[float
     return ls.patient_limits.min_amplitude_ma, hi
 
 
-def run_loop(device: Neurostimulator, controller: Controller, program: str, lead: int,
-             measure: Callable[[int, float], float], n_ticks: int, tick_s: float = 1.0) -> LoopTrace:
-    """Run ``controller`` on the running ``program``'s ``lead`` for ``n_ticks`` ticks of ``tick_s``: at tick ``i``
-    the device measures ``measure(i, delivered_ma)`` (uV) and adjusts; each change of the delivered amplitude is a
-    device action at its time on the device clock, which the run moves on by ``n_ticks * tick_s``."""
+def run_loop(device: Neurostimulator, program: str, lead: int, measure: Callable[[int, float], float],
+             n_ticks: int, tick_s: float = 1.0) -> LoopTrace:
+    """Run the closed-loop controller programmed on the running ``program``'s ``lead`` for ``n_ticks`` ticks of
+    ``tick_s``: at tick ``i`` the device measures ``measure(i, delivered_ma)`` (uV) and adjusts; each change of the
+    delivered amplitude is a device action at its time on the device clock, which the run moves on by
+    ``n_ticks * tick_s``."""
     if not isinstance(n_ticks, int) or n_ticks < 1:
         raise ClosedLoopError(f"n_ticks={n_ticks!r}: allowed: a whole number >= 1")
     if not 0 < tick_s <= 60:
         raise ClosedLoopError(f"tick_s={tick_s!r}: allowed: > 0 and <= 60 s")
     lo, hi = loop_bounds(device, program, lead)
+    controller = device.program(program).leads[lead].closed_loop
+    if controller is None:
+        raise ClosedLoopError(f"lead={lead}: runs open loop in program {program!r}; program a controller first "
+                              f"(set_closed_loop)")
     grid = device.model.amplitude_ma.grid
     allowed = grid[(grid >= lo - 1e-9) & (grid <= hi + 1e-9)]
     programmed = device.program(program).leads[lead].amplitude_ma

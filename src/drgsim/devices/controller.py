@@ -5,7 +5,7 @@
   only within
   the clinician's limits, battery status, MRI mode on/off; on a trial stimulator, battery
   replacement; on a rechargeable IPG, recharging.
-- ``ClinicianProgrammer``: impedance check, create/edit programs, patient limits, the event log.
+- ``ClinicianProgrammer``: impedance check, create/edit programs, patient limits, closed loop, the event log.
 
 Both only call the device's actions with their own ``Actor``; every rule lives in the device, so
 a controller cannot do anything the device would refuse.
@@ -13,6 +13,9 @@ a controller cannot do anything the device would refuse.
 
 from __future__ import annotations
 
+from typing import Any
+
+from drgsim.devices.closedloop import Controller
 from drgsim.devices.events import Actor, Event
 from drgsim.devices.ipg import ActionResult, BatteryStatus, DeviceStatus, Neurostimulator
 from drgsim.devices.program import Recharge
@@ -99,6 +102,9 @@ class ClinicianProgrammer:
                            max_amplitude_ma: float | None, *, override: bool = False) -> ActionResult:
         return self.device.set_patient_limits(self.actor, program, lead, min_amplitude_ma, max_amplitude_ma,
                                               override=override)
+
+    def set_closed_loop(self, program: str, lead: int, controller: Controller | dict[str, Any] | None) -> ActionResult:
+        return self.device.set_closed_loop(self.actor, program, lead, controller)
 
     def set_cycling(self, program: str, cycle_on_s: float | None, cycle_off_s: float | None) -> ActionResult:
         return self.device.set_cycling(self.actor, program, cycle_on_s, cycle_off_s)

@@ -8,6 +8,12 @@ Loaded from ``drgsim/data/ipg_models.json`` (sources per field; [unverified] val
 - ``drg_trial``: the external trial stimulator, same ranges, replaceable battery, about one week.
 - ``scs_ipg`` / ``scs_trial``: rechargeable SCS comparator with Intellis-like ranges [unverified].
 
+``ecap_sensing``: whether the model records the evoked compound action potential and so may run a closed-loop
+controller (``drgsim.devices.closedloop``). SCS IPGs that do exist (Saluda Evoke, Mekhail et al. 2020 Lancet
+Neurol; Medtronic Inceptiv, Medtronic 2023); no DRG IPG does. drgsim's DRG IPG senses as a what-if, so that the
+twin can put DRG and SCS side by side open and closed loop (``drgsim closedloop --system drg``); the DRG trial
+stimulator does not [drgsim's choice, stated in the catalogue].
+
 The one check of settings against a device: ``IPGModel.settings_problems`` (one lead, no impedance needed:
 every parameter on its grid, the configuration rule, the pulse fitting in the period, the patient limits),
 ``IPGModel.load_problems`` (with the measured impedance: open circuit, compliance ceiling),
@@ -64,6 +70,7 @@ class IPGModel(BaseModel):
     patient_max_amplitude_ma: float = Field(gt=0)
     max_programs: int = Field(ge=1)
     trial_days: float | None = Field(None, gt=0)
+    ecap_sensing: bool
     battery: BatterySpec
     sources: dict[str, str] = Field(default_factory=dict)
 
@@ -125,6 +132,18 @@ class IPGModel(BaseModel):
                            f"{fmt(self.patient_max_amplitude_ma)} mA")
         return out
 
+    def closed_loop_problems(self, s: LeadSettings, where: str = "") -> list[str]:
+        """A closed-loop controller needs a model that senses ECAPs and a clinician window (the patient limits)
+        for it to move the amplitude within."""
+        out = []
+        if not self.ecap_sensing:
+            out.append(f"{where}closed_loop.mode={s.closed_loop.mode!r}: {self.id} does not sense ECAPs; allowed: "
+                       f"open loop (closed_loop null) on this model")
+        if s.patient_limits is None:
+            out.append(f"{where}closed_loop needs a clinician window: set patient limits (min_amplitude_ma, "
+                       f"max_amplitude_ma) for it to move within, or turn closed loop off first")
+        return out
+
     def contacts_problem(self, s: LeadSettings, where: str = "") -> str | None:
         """One state per contact of this device's lead."""
         if len(s.contacts) != self.contacts_per_lead:
@@ -153,6 +172,8 @@ class IPGModel(BaseModel):
             what = "be enabled" if s.enabled else "have an amplitude"
             out.append(f"{where}contacts={contacts_label(s.contacts)!r}: a lead needs at least one + and one - "
                        f"contact to {what}")
+        if s.closed_loop is not None:
+            out += self.closed_loop_problems(s, where)
         if s.enabled and s.patient_limits is not None:
             lo, hi = s.patient_limits.min_amplitude_ma, s.patient_limits.max_amplitude_ma
             if not lo - 1e-9 <= s.amplitude_ma <= hi + 1e-9:

@@ -16,6 +16,12 @@ Device rules (Axium Clinical Programmer manual MN20700-03 unless noted):
   override;
 - entering MRI mode stops stimulation; therapy cannot be started in MRI mode (Proclaim IPG clinician manual).
 
+Closed loop (Evoke: Mekhail et al. 2020 Lancet Neurol; Inceptiv: Medtronic 2023): a clinician programs a lead's
+controller (``set_closed_loop``) only on a model that senses ECAPs and on a lead with patient limits, the window
+the controller moves the amplitude in (``IPGModel.closed_loop_problems``); its adjustments are ``loop_amplitude``
+system events. A configuration change turns it off with the rest of the lead's settings [drgsim's rule: the
+target was an ECAP of the old configuration].
+
 Clinician programmer checks (Abbott clinician programmer app, Boston Scientific Bionic Navigator: a per-contact
 impedance check, amplitude stepped on the device grid while the patient reports thresholds) [drgsim's model]:
 a contact check measures each contact as the cathode against the lead's other contacts together as the anode
@@ -37,6 +43,7 @@ from typing import Any, Callable, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from drgsim.devices.battery import BatteryEstimate, LeadLoad, estimate_battery
+from drgsim.devices.closedloop import Controller, as_controller
 from drgsim.devices.events import Actor, Event, EventLog, diff
 from drgsim.devices.hardware import IPGModel, get_ipg_model
 from drgsim.devices.leads import get_lead
@@ -469,11 +476,15 @@ class Neurostimulator:
             if len(new) != self.model.contacts_per_lead:
                 raise Rejected(f"contacts={contacts!r} has {len(new)} entries; the lead has "
                                f"{self.model.contacts_per_lead} contacts")
+            notes = ["configuration changed: lead disabled and amplitude set to 0"]
+            if ls.closed_loop is not None:
+                notes.append("closed loop off: its target was for the old configuration")
             ls.contacts = new
             ls.enabled = False
             ls.amplitude_ma = 0.0
             ls.approved_charge_per_phase_uc = None
-            return ["configuration changed: lead disabled and amplitude set to 0"]
+            ls.closed_loop = None
+            return notes
         return self._act(actor, "set_contacts", {"program": program, "lead": lead, "contacts": contacts}, mutate,
                          CLINICIAN_ROLES)
 
@@ -601,6 +612,18 @@ class Neurostimulator:
                                                        "min_amplitude_ma": min_amplitude_ma,
                                                        "max_amplitude_ma": max_amplitude_ma},
                          mutate, CLINICIAN_ROLES, override)
+
+    def set_closed_loop(self, actor: Actor, program: str, lead: int,
+                        controller: Controller | dict[str, Any] | None) -> ActionResult:
+        """Program the lead's closed-loop controller (a ``PIControl`` or ``CeilingControl``, or its fields with
+        ``mode``), or with None go back to open loop: refused, never clamped, for a setting out of its range (the
+        message names the field, the value and the bound), on a model without ECAP sensing, or on a lead without
+        patient limits (the window the controller moves within)."""
+        def mutate(s):
+            self._lead(s, program, lead).closed_loop = None if controller is None else as_controller(controller)
+        setting = controller.model_dump() if isinstance(controller, BaseModel) else controller
+        return self._act(actor, "set_closed_loop", {"program": program, "lead": lead, "closed_loop": setting}, mutate,
+                         CLINICIAN_ROLES)
 
     def set_cycling(self, actor: Actor, program: str, cycle_on_s: float | None,
                     cycle_off_s: float | None) -> ActionResult:

@@ -12,6 +12,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
+from drgsim.devices.closedloop import Controller
+
 
 class ContactState(StrEnum):
     """Each contact is +, - or off (Axium Clinical Programmer manual MN20700-03, p.10)."""
@@ -82,7 +84,8 @@ class LeadSettings(BaseModel):
 
     ``approved_charge_per_phase_uc`` records a clinician override of the charge-density / Shannon
     warning: the largest per-contact charge per phase the clinician accepted for this
-    configuration. It is cleared with any configuration change.
+    configuration. It is cleared with any configuration change, as is ``closed_loop``: the lead's closed-loop
+    controller (``drgsim.devices.closedloop``; None: open loop), which moves the amplitude within the patient limits.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -95,6 +98,7 @@ class LeadSettings(BaseModel):
     enabled: bool = False
     patient_limits: PatientLimits | None = None
     approved_charge_per_phase_uc: float | None = Field(None, ge=0)
+    closed_loop: Controller | None = None
 
     _parse_contacts = field_validator("contacts", mode="before")(parse_contacts)
 

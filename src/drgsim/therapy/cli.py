@@ -137,10 +137,10 @@ def _failed(err: RuntimeError, as_json: bool) -> None:
 
 
 def _run_compare(patient: Patient, name: str, cfg: OptimizerConfig, as_json: bool,
-                 population_scale: float = 1.0) -> Comparison:
+                 population_scale: float = 1.0, day=None) -> Comparison:
     with _bars(COMPARE_STAGES) as bars:
         try:
-            return compare(patient, name, cfg, progress=bars, population_scale=population_scale)
+            return compare(patient, name, cfg, progress=bars, population_scale=population_scale, day=day)
         except RuntimeError as err:
             _failed(err, as_json)
         except ValueError as err:
@@ -160,6 +160,10 @@ def summary_table(cmp: Comparison) -> Table:
     for p in Posture:
         table.add_row(f"perception_threshold_ma ({p.value})", _r(d["perception_threshold_ma"][p.value]),
                       _r(s["perception_threshold_ma"][p.value]))
+    if cmp.drg.closed_loop and cmp.scs.closed_loop:
+        for loop in ("open_loop", "closed_loop"):
+            table.add_row(f"time_in_window_pct ({loop.replace('_', ' ')}, day)",
+                          *[display_value(getattr(r.closed_loop, loop).time_in_window_pct) for r in (cmp.drg, cmp.scs)])
     for c in cmp.claims:
         table.add_row(f"claim: {c.claim}", "supported" if c.supported else "not supported" if c.supported is False
                       else "undecided", c.measure)
@@ -219,18 +223,27 @@ def compare_cmd(
                                                      "comparison.json here.")] = None,
     population_scale: Annotated[float, typer.Option(help="Multiply every population of the quality (2: a "
                                                          "convergence check). Allowed: 0.1-10.")] = 1.0,
+    day: Annotated[Optional[Path], typer.Option(help="Also run both systems through this YAML day of postures "
+                                                     "(examples/day.yaml), open and closed loop (ECAP growth "
+                                                     "curves in every posture: minutes).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """DRG versus SCS on one patient: optimized programs, coverage, energy, posture spread and the claims."""
+    from drgsim.therapy.closedloop import load_day
+
     name, cfg = _checked(quality_name, target_coverage_pct, as_json)
     lo, hi = POPULATION_SCALE_RANGE
     if not lo <= population_scale <= hi:
         fail(f"--population-scale={population_scale}: allowed: {lo:g}-{hi:g}", as_json)
     pat = _patient(patient, as_json)
+    try:
+        schedule = load_day(day) if day is not None else None
+    except ValueError as err:
+        fail(f"--day={str(day)!r}: {err}", as_json)
     if out is not None:
         _writable(out, as_json)
     t0 = time.perf_counter()
-    cmp = _run_compare(pat, name, cfg, as_json, population_scale)
+    cmp = _run_compare(pat, name, cfg, as_json, population_scale, schedule)
     summary = _write(cmp, out, t0, as_json) if out is not None else cmp.summary()
     if as_json:
         print(json.dumps(summary, indent=2))
@@ -423,7 +436,7 @@ def ecap(
         try:
             chosen = req.program if req is not None else optimize(model, cfg, bars).program
             growth = growth_curves(model, chosen, postures=tuple(posture or Posture), lead=lead, chain=chain,
-                                   n_amplitudes=n_amplitudes)
+                                   n_amplitudes=n_amplitudes, progress=bars)
         except RuntimeError as err:
             _failed(err, as_json)
         except ValueError as err:
@@ -459,7 +472,7 @@ def closedloop(
 ) -> None:
     """A day of postures open loop and closed loop: the optimized program (programmed sitting), time in the
     therapeutic window, overstimulation events, current and battery (``drgsim.therapy.closedloop``)."""
-    from drgsim.therapy.closedloop import MODES, day_figure, implant_of, load_day, responses_for, run_day
+    from drgsim.therapy.closedloop import MODES, day_figure, load_day, simulate_day
 
     if system not in [s.value for s in System]:
         fail(f"--system={system!r}: allowed: {', '.join(s.value for s in System)}", as_json)
@@ -477,10 +490,8 @@ def closedloop(
     with _bars(1) as bars:
         try:
             program = optimize(model, OptimizerConfig(posture=program_posture), progress=bars).program
-            lead = min(program.enabled_leads())
-            postures = list(dict.fromkeys([*schedule.postures(), program_posture]))
-            run = run_day(schedule, responses_for(model, program, postures, lead), program, model.implant.ipg_model,
-                          implant_of(model, program, program_posture), lead=lead, mode=mode)
+            run = simulate_day(model, program, schedule, mode=mode, programming_posture=program_posture,
+                               progress=bars)
         except (RuntimeError, ValueError) as err:
             _failed(err, as_json)
     result = {"patient": pat.id, "quality": quality_name, **run.outcome.model_dump(mode="json")}

@@ -8,10 +8,10 @@ outcomes, ``drgsim.therapy.outcomes``: the lowest amplitude that fires an A-beta
 a discomfort cell). During a transition the responses are interpolated linearly between the two postures: the
 ECAP at a given amplitude and both thresholds.
 
-Open loop delivers the programmed amplitude all day. Closed loop runs a device controller
-(``drgsim.devices.closedloop``) on the same device: ``pi`` holds the ECAP at the response of the programmed
-amplitude in the programming posture (sitting by default, as EVOKE's programming visits; Evoke; Mekhail et al.
-2020, 2022, 2024), ``ceiling`` lowers the current
+Open loop delivers the programmed amplitude all day. Closed loop programs a device controller
+(``drgsim.devices.closedloop``) on the lead (``set_closed_loop``, a clinician action in the device log) and runs
+it: ``pi`` holds the ECAP at the response of the programmed amplitude in the programming posture (sitting by
+default, as EVOKE's programming visits; Evoke; Mekhail et al. 2020, 2022, 2024), ``ceiling`` lowers the current
 while the ECAP is above that response and restores the programmed amplitude when it is not (Inceptiv; Medtronic
 2023). Controller settings [drgsim's programming rule]: the integral gain corrects ``LOOP_RATE_PER_S`` of the ECAP
 error per second at the programming posture's growth slope; the deadband is half the largest ECAP change of one
@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from drgsim.anatomy.posture import Posture
 from drgsim.devices.battery import stimulation_current_ua
-from drgsim.devices.closedloop import CeilingControl, Controller, LoopTrace, PIControl, loop_bounds, run_loop
+from drgsim.devices.closedloop import MODES, CeilingControl, Controller, LoopTrace, PIControl, loop_bounds, run_loop
 from drgsim.devices.controller import ClinicianProgrammer
 from drgsim.devices.hardware import get_ipg_model
 from drgsim.devices.ipg import ImplantedLead, Neurostimulator
@@ -52,7 +52,6 @@ TICK_S = 1.0  # the day's simulation step (s)
 LOOP_RATE_PER_S = 0.5  # share of the ECAP error the PI loop corrects per second [drgsim's setting]
 RESTORE_STEPS_PER_S = 1  # ceiling mode: device steps per second back toward the programmed amplitude [drgsim]
 MAX_DAY_MIN = 1440.0
-MODES = ("pi", "ceiling")  # PIControl, CeilingControl
 _MODEL = ConfigDict(extra="forbid")
 
 
@@ -321,6 +320,8 @@ def run_day(day: Day, responses: dict[Posture | str, PostureResponse], program: 
                              f"{r.amplitudes_ma[-1]:g} mA; allowed: covering the loop's range {lo:g}-{hi:g} mA")
     programmed = program.leads[lead].amplitude_ma
     controller, target = _controller(mode, resp, len(order) - 1, allowed, programmed)
+    ClinicianProgrammer(dev, "closed-loop programming").set_closed_loop(program.name, lead,
+                                                                        controller).raise_if_rejected()
     table = np.array([r.ecap_at(allowed) for r in resp[:-1]])  # ECAP per posture at every deliverable amplitude
     where = {float(a): j for j, a in enumerate(allowed)}
     frm, to, w = tl.frm.tolist(), tl.to.tolist(), tl.w.tolist()
@@ -330,7 +331,7 @@ def run_day(day: Day, responses: dict[Posture | str, PostureResponse], program: 
         j = where[amplitude_ma]
         return (1 - w[i]) * rows[frm[i]][j] + w[i] * rows[to[i]][j]
 
-    closed = run_loop(dev, controller, program.name, lead, measure, tl.n, tick_s)
+    closed = run_loop(dev, program.name, lead, measure, tl.n, tick_s)
     open_dev = programmed_device(ipg_model, implant, program, lead, limits_ma)
     open_dev.advance(tl.n * tick_s / 3600.0)
     opened = LoopTrace(tick_s=tick_s, amplitude_ma=np.full(tl.n, programmed),
@@ -416,14 +417,30 @@ def implant_of(model: TherapyModel, program: Program, posture: Posture) -> list[
     return out
 
 
-def responses_for(model: TherapyModel, program: Program, postures: list[Posture],
-                  lead: int) -> dict[Posture, PostureResponse]:
+def simulate_day(model: TherapyModel, program: Program, day: Day, *, mode: str = "pi",
+                 programming_posture: Posture | str = Posture.SITTING, lead: int | None = None,
+                 progress=None) -> DayRun:
+    """``program`` on ``model``'s patient through ``day``, open and closed loop on ``lead`` (default its first
+    enabled lead), the loop's target set in ``programming_posture``: each posture's response from the physics
+    (``responses_for``; ``progress`` hears of its growth curves), the device as implanted (``implant_of``), then
+    ``run_day``."""
+    programming_posture = Posture(programming_posture)
+    on = sorted(program.enabled_leads())
+    lead = on[0] if lead is None and on else lead
+    postures = list(dict.fromkeys([*day.postures(), programming_posture]))
+    return run_day(day, responses_for(model, program, postures, lead, progress), program, model.implant.ipg_model,
+                   implant_of(model, program, programming_posture), lead=lead, mode=mode,
+                   programming_posture=programming_posture)
+
+
+def responses_for(model: TherapyModel, program: Program, postures: list[Posture], lead: int,
+                  progress=None) -> dict[Posture, PostureResponse]:
     """Each posture's response of ``lead``: its ECAP growth curve (``drgsim.therapy.ecap.growth_curves``, the ECAP
     physics of issue 16 part 1; 0 uV at 0 mA added in front) and its perception and discomfort thresholds
     (``evaluate_posture``)."""
     from drgsim.therapy.ecap import growth_curves
 
-    growth = growth_curves(model, program, postures=postures, lead=lead)
+    growth = growth_curves(model, program, postures=postures, lead=lead, progress=progress)
     out = {}
     for p in postures:
         la = next(x for x in evaluate_posture(model, program, p).leads if x.lead == lead)

@@ -10,7 +10,9 @@ two outcomes:
   like-for-like reading, the SCS program on the DRG IPG's primary cell, is stated too;
 - positional stability: spread of the perception threshold across postures (with the coverage in every
   posture at the programmed amplitude and the amplitude each posture needs, ``amplitude_needed``);
-- less paresthesia: paresthesia area relative to the pain map's area.
+- less paresthesia: paresthesia area relative to the pain map's area;
+- holding the dose through a day (when a day of postures is given, ``therapy.closedloop``): time in the
+  therapeutic window open loop, the way both systems are sold; closed loop, for each, stated beside.
 Beside them, the predicted nociceptive transmission through the ganglion in the programming posture (SCS: unchanged
 by construction) and, for the DRG program, transmission against stimulation frequency (``transmission_sweep``).
 A claim is "supported" when the DRG number is the better one; the numbers stand either way.
@@ -29,6 +31,7 @@ from drgsim.anatomy.patient import Patient
 from drgsim.anatomy.posture import Posture
 from drgsim.devices.battery import LeadLoad, estimate_battery
 from drgsim.provenance import provenance
+from drgsim.therapy.closedloop import Day, DayOutcome, simulate_day
 from drgsim.therapy.model import Implant, Quality, System, TherapyModel, plan_implant, quality
 from drgsim.therapy.optimize import OptimizationResult, OptimizerConfig, optimize
 from drgsim.therapy.outcomes import (
@@ -78,6 +81,7 @@ class SystemResult(BaseModel):
     intervals: SamplingIntervals  # population sampling uncertainty of the headline numbers (programming posture)
     amplitude_needed: list[AmplitudeNeeded] = Field(default_factory=list)  # per posture, for the optimizer's target
     nociceptive_transmission: NociceptiveTransmission  # programming posture; SCS: unchanged by construction
+    closed_loop: DayOutcome | None = None  # the day of postures open and closed loop; None: no day was given
 
     def summary(self) -> dict:
         """The numbers of the CLI contract (programming posture for the single-posture ones)."""
@@ -99,7 +103,8 @@ class SystemResult(BaseModel):
                 "amplitude_needed": {a.posture.value: a.model_dump(mode="json", exclude={"posture"})
                                      for a in self.amplitude_needed},
                 "nociceptive_transmission_pct": self.nociceptive_transmission.transmitted_pct,
-                "nociceptive_transmission_basis": self.nociceptive_transmission.basis}
+                "nociceptive_transmission_basis": self.nociceptive_transmission.basis,
+                "closed_loop": self.closed_loop.model_dump(mode="json") if self.closed_loop else None}
 
 
 class Claim(BaseModel):
@@ -154,8 +159,10 @@ def _primary_cell_years(outcome: Outcome, posture: Posture) -> float:
                  .longevity_years, 2)
 
 
-def run_system(patient: Patient, system: System, q: Quality, cfg: OptimizerConfig, progress=None) -> tuple[
-        SystemResult, dict[str, float]]:
+def run_system(patient: Patient, system: System, q: Quality, cfg: OptimizerConfig, progress=None,
+               day: Day | None = None) -> tuple[SystemResult, dict[str, float]]:
+    """One system planned, optimized and evaluated; with ``day``, also through that day open and closed loop (the
+    loop's target set in the programming posture): seconds per stage beside."""
     t0 = time.perf_counter()
     model = TherapyModel(patient, plan_implant(patient, system), q)
     model.solve_fields(progress)
@@ -177,9 +184,14 @@ def run_system(patient: Patient, system: System, q: Quality, cfg: OptimizerConfi
                           amplitude_needed=[amplitude_needed(model, opt.program, p, cfg.target_coverage_pct)
                                             for p in Posture],
                           nociceptive_transmission=nociceptive_transmission(model, opt.program, cfg.posture))
-    return result, {f"{system.value}_fields": round(t_fields - t0, 2),
-                    f"{system.value}_optimize": round(t1 - t_fields, 2),
-                    f"{system.value}_evaluate": round(t2 - t1, 2)}
+    seconds = {f"{system.value}_fields": round(t_fields - t0, 2), f"{system.value}_optimize": round(t1 - t_fields, 2),
+               f"{system.value}_evaluate": round(t2 - t1, 2)}
+    if day is not None:
+        t3 = time.perf_counter()
+        result.closed_loop = simulate_day(model, opt.program, day, programming_posture=cfg.posture,
+                                          progress=progress).outcome
+        seconds[f"{system.value}_closed_loop"] = round(time.perf_counter() - t3, 2)
+    return result, seconds
 
 
 def transmission_sweep(drg: SystemResult, quality_name: str) -> ProgramSweep | None:
@@ -236,6 +248,19 @@ def _battery_claim(drg: SystemResult, scs: SystemResult, posture: Posture) -> Cl
     return claim.model_copy(update={"statement": f"{claim.statement} ({'; '.join(burden)}.) {like}"})
 
 
+def _day_claim(drg: SystemResult, scs: SystemResult) -> list[Claim]:
+    """Open loop, as both systems are sold; closed loop, which only SCS devices offer, stated beside."""
+    if drg.closed_loop is None or scs.closed_loop is None:
+        return []
+    d, s = drg.closed_loop, scs.closed_loop
+    claim = _claim("holds its dose through a day", "time_in_window_pct", d.open_loop.time_in_window_pct,
+                   s.open_loop.time_in_window_pct, "% of the day", False,
+                   f"Time in the therapeutic window through the day '{d.day}', open loop")
+    beside = (f"Closed loop ({d.mode}): DRG {_fmt(d.closed_loop.time_in_window_pct)} vs SCS "
+              f"{_fmt(s.closed_loop.time_in_window_pct)} % of the day.")
+    return [claim.model_copy(update={"statement": f"{claim.statement} {beside}"})]
+
+
 def claims(drg: SystemResult, scs: SystemResult, posture: Posture) -> list[Claim]:
     d, s = drg.outcome.posture(posture), scs.outcome.posture(posture)
     return [
@@ -249,16 +274,18 @@ def claims(drg: SystemResult, scs: SystemResult, posture: Posture) -> list[Claim
                "Spread of the perception threshold across supine, prone, sitting and standing"),
         _claim("less paresthesia", "paresthesia_area_ratio", d.paresthesia_area_ratio, s.paresthesia_area_ratio,
                "x pain-map area", True, "Paresthesia area relative to the pain map"),
+        *_day_claim(drg, scs),
     ]
 
 
 def compare(patient: Patient, quality_name: str = "standard", cfg: OptimizerConfig = OptimizerConfig(),
-            progress=None, population_scale: float = 1.0) -> Comparison:
+            progress=None, population_scale: float = 1.0, day: Day | None = None) -> Comparison:
     """Plan, optimize and evaluate both systems on ``patient``; ``population_scale`` multiplies every
-    population of the quality (a convergence check: the numbers should barely move at 2)."""
+    population of the quality (a convergence check: the numbers should barely move at 2); ``day``: also run both
+    through that day of postures, open and closed loop (ECAP growth curves in every posture of the day: costly)."""
     q = quality(quality_name).scaled(population_scale)
-    drg, t_drg = run_system(patient, System.DRG, q, cfg, progress)
-    scs, t_scs = run_system(patient, System.SCS, q, cfg, progress)
+    drg, t_drg = run_system(patient, System.DRG, q, cfg, progress, day)
+    scs, t_scs = run_system(patient, System.SCS, q, cfg, progress, day)
     t0 = time.perf_counter()
     sweep = transmission_sweep(drg, quality_name)
     return Comparison(patient_id=patient.id, patient_hash=patient.content_hash(), pain_map=patient.pain_map,

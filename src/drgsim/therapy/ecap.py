@@ -283,12 +283,13 @@ def sweeps(model: TherapyModel, program: Program, postures=tuple(Posture), lead:
 
 def growth_curves(model: TherapyModel, program: Program, postures=tuple(Posture), lead: int | None = None,
                   chain: RecordingChain = RecordingChain(), n_amplitudes: int = 20,
-                  max_factor: float = 2.0) -> EcapGrowth:
+                  max_factor: float = 2.0, progress=None) -> EcapGrowth:
     """ECAP growth curves of ``program``'s ``lead`` (default its first enabled lead; its contacts, pulse width
     and recharge, any amplitude) in each posture, recorded as ``chain`` says: ``n_amplitudes`` amplitudes evenly
     up to ``max_factor`` x the highest perception threshold over the postures (one grid for every posture, so
     the curves compare), capped at the device's maximum. Every cell firing at an amplitude is traced there (see
-    the module's docstring): about a second per posture and amplitude at the quick quality."""
+    the module's docstring): about a second per posture and amplitude at the quick quality. ``progress(what,
+    done, total)`` hears of each posture."""
     if not 2 <= n_amplitudes <= 200:
         raise ValueError(f"n_amplitudes={n_amplitudes}; allowed: 2-200")
     if not 1.0 < max_factor <= 10.0:
@@ -297,13 +298,18 @@ def growth_curves(model: TherapyModel, program: Program, postures=tuple(Posture)
     by_posture, perception, top = sweeps(model, program, postures, lead, chain, max_factor)
     amps = [round(float(a), 4) for a in np.linspace(top / n_amplitudes, top, n_amplitudes)]
     curves = {}
-    for p, sweep in by_posture.items():
+    label = f"{model.system.value.upper()} ECAP growth curves, lead {lead}"
+    for i, (p, sweep) in enumerate(by_posture.items()):
+        if progress:
+            progress(label, i, len(by_posture))
         rec = [sweep.record(a) for a in amps]
         curves[p.value] = PostureEcap(amplitudes_ma=amps, ecap_uv=[r.ecap_uv for r in rec],
                                       latency_ms_per_amplitude=[r.latency_ms for r in rec],
                                       ecap_threshold_ma=sweep.threshold_ma(), perception_threshold_ma=perception[p],
                                       latency_ms=rec[-1].latency_ms,
                                       growth_slope_uv_per_ma=_slope(amps, [r.ecap_uv for r in rec], chain.detection_uv))
+    if progress:
+        progress(label, len(by_posture), len(by_posture))
     contacts = program.leads[lead].contacts
     rec, ref = recording_contacts(contacts, chain)
     return EcapGrowth(system=model.system, lead=lead, contacts=contacts_label(contacts), recording_contact=rec,

@@ -2,8 +2,9 @@
 
 Figures (matplotlib Agg, no display): body maps of the pain and of each system's paresthesia (pain
 regions outlined), recruitment curves of each programmed lead, perception threshold, coverage and the
-amplitude needed in every posture, and energy (average current, battery years on each system's own
-device and on the DRG IPG's primary cell). Every term the page uses is defined in its glossary; the
+amplitude needed in every posture, energy (average current, battery years on each system's own
+device and on the DRG IPG's primary cell) and, when a day of postures was simulated, time in the
+therapeutic window and current open and closed loop. Every term the page uses is defined in its glossary; the
 page names the commit, date and library versions of the run, its methods and references, and that it
 is for research only.
 """
@@ -74,6 +75,21 @@ GLOSSARY = {
     "95% interval": "The bootstrap interval of a number over the sampling of the modelled cells: the uncertainty "
                     "that the population sizes leave, not a clinical interval.",
     "supported": "A claim is supported when DRG's number is the better one; the numbers stand either way.",
+    "time in the therapeutic window": "Through a day of postures, the share of the time the delivered amplitude lies "
+                                      "between the posture's perception and discomfort thresholds (%; EVOKE's "
+                                      "measure).",
+    "overstimulation events": "Through a day, the times the delivered amplitude rises above the posture's discomfort "
+                              "threshold (count).",
+    "battery per day": "What the IPG's battery gives over the day, the stimulation and the device's own currents, "
+                       "per 24 h (mAh).",
+    "mean amplitude": "The delivered amplitude of the controlled lead averaged over the day (mA).",
+    "device adjustments": "The amplitude changes closed loop made through the day, each an event in the device's "
+                          "log (0 open loop).",
+    "open loop": "The programmed amplitude all day, whatever the posture: how both systems are used today.",
+    "closed loop": "The device measures the evoked compound action potential (ECAP) on the lead's other contacts and "
+                   "adjusts the amplitude to hold it at the response of the programmed amplitude in the programming "
+                   "posture (proportional-integral, as Saluda Evoke), within the lead's clinician window; every "
+                   "change is a device event. No DRG system offers it: the DRG column is the twin's prediction.",
 }
 
 METHODS = """Each system is planned on the same virtual patient: DRG leads at the ganglia whose dermatomes match the
@@ -86,7 +102,7 @@ optimizer searches the device's grid for the lowest-energy program covering the 
 motor activation, in the programming posture; that program is then evaluated in every posture."""
 
 REFERENCES = cite("deer2017", "mcintyre2002", "graham2019", "farooqui2024", "sundt2015", "holsheimer2002",
-                  "hines1997", "schoberl2014", "efron1993")
+                  "hines1997", "schoberl2014", "efron1993", "mekhail2020", "mekhail2022")
 
 
 def _figure(size=(7.5, 4.0)):
@@ -217,6 +233,61 @@ def transmission_figure(cmp: Comparison, path: Path) -> Path:
     return path
 
 
+def closed_loop_figure(cmp: Comparison, path: Path) -> Path:
+    """Time in the therapeutic window and average current through the day, open and closed loop, per system."""
+    fig = _figure((9, 3.5))
+    window_ax, current_ax = fig.subplots(1, 2)
+    results = [r for r in (cmp.drg, cmp.scs) if r.closed_loop is not None]
+    for i, r in enumerate(results):
+        loops = (r.closed_loop.open_loop, r.closed_loop.closed_loop)
+        for j, (loop, hatch) in enumerate(zip(loops, ("", "//"))):
+            x = i + (j - 0.5) * 0.38
+            label = ("open loop", "closed loop")[j] if i == 0 else None
+            window_ax.bar(x, loop.time_in_window_pct, 0.36, color=COLOURS[r.system.value], hatch=hatch,
+                          edgecolor="black", label=label)
+            current_ax.bar(x, loop.average_current_ua, 0.36, color=COLOURS[r.system.value], hatch=hatch,
+                           edgecolor="black")
+    for ax, ylabel in ((window_ax, "time in the therapeutic window (%)"), (current_ax, "average current (uA)")):
+        ax.set_xticks(range(len(results)), [r.system.value.upper() for r in results])
+        ax.set_ylabel(ylabel)
+    window_ax.set_ylim(0, 105)
+    window_ax.legend(fontsize=8, loc="lower right")
+    day = results[0].closed_loop.day if results else ""
+    fig.suptitle(f"Through the day '{day}': open loop (plain) and closed loop (hatched)", fontsize=10)
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def _day_rows(cmp: Comparison) -> list[list]:
+    """Each measure of the day, open and closed loop, for both systems."""
+    d, s = cmp.drg.closed_loop, cmp.scs.closed_loop
+    measures = [("time in the therapeutic window (%)", "time_in_window_pct"),
+                ("time in the therapeutic window: below perception (%)", "below_perception_pct"),
+                ("time in the therapeutic window: above discomfort (%)", "above_discomfort_pct"),
+                ("overstimulation events", "overstimulation_events"),
+                ("average current (uA)", "average_current_ua"), ("battery per day (mAh)", "battery_mah_per_day"),
+                ("mean amplitude (mA)", "mean_amplitude_ma"), ("device adjustments", "adjustments")]
+    return [[label, *[display_value(getattr(getattr(r, loop), key)) for r in (d, s)
+                      for loop in ("open_loop", "closed_loop")]] for label, key in measures]
+
+
+def _day_section(cmp: Comparison, figure: Path | None) -> str:
+    """The day of postures, open and closed loop; where no day was simulated, how to ask for one."""
+    d, s = cmp.drg.closed_loop, cmp.scs.closed_loop
+    if d is None or s is None:
+        return ("<h2>Through a day: open and closed loop</h2><p id='day'>Not simulated in this run: <code>drgsim "
+                "compare --day FILE</code> runs both systems through a day of postures (examples/day.yaml), open and "
+                "closed loop.</p>")
+    loop = (f"lead {d.lead} (DRG) and lead {s.lead} (SCS), {d.mode} controller, target set "
+            f"{d.programming_posture.value}: DRG {d.target_uv:.3g} uV, SCS {s.target_uv:.3g} uV")
+    return (f"<h2>Through a day: open and closed loop</h2><p id='day'>The day '{html.escape(d.day)}' ({d.hours:g} h, "
+            f"postures and transitions as the day file gives them), each posture's thresholds and ECAP growth curve "
+            f"from the physics, interpolated through transitions; closed loop on {html.escape(loop)}.</p>"
+            + _table(_day_rows(cmp), ["measure", "DRG open loop", "DRG closed loop", "SCS open loop",
+                                      "SCS closed loop"], "measures")
+            + f"<img src='{figure.name}' alt='time in the therapeutic window and current, open and closed loop'>")
+
+
 def display_value(v) -> str:
     """A value as a person reads it, never a Python repr: n/a, yes/no, a float without trailing zeros."""
     if v is None:
@@ -334,6 +405,8 @@ def write_report(cmp: Comparison, out: Path, runs: list[dict] | None = None) -> 
         "energy": energy_figure(cmp, out / "energy.png"),
         "transmission": transmission_figure(cmp, out / "transmission.png"),
     }
+    day_fig = closed_loop_figure(cmp, out / "closed_loop.png") if cmp.drg.closed_loop and cmp.scs.closed_loop \
+        else None
     explain = "".join(f"<h3>{r.system.value.upper()}</h3><ul>" +
                       "".join(f"<li>{html.escape(x)}</li>" for x in r.optimization.explanation) + "</ul>"
                       for r in (cmp.drg, cmp.scs))
@@ -367,6 +440,7 @@ another.</p>{_table(_outcome_rows(cmp), ["measure", "DRG", "SCS"], "measures")}
 <h2>Energy and battery</h2>{img("energy", "energy")}
 <h2>Nociceptive transmission against frequency</h2><p id="transmission">{html.escape(_transmission_caption(cmp))}</p>
 {img("transmission", "nociceptive transmission against stimulation frequency")}
+{_day_section(cmp, day_fig)}
 <h2>How the programs were chosen</h2>{explain}
 <h2>Methods</h2><p>{html.escape(METHODS)}</p><h3>References</h3><ol>{refs}</ol>
 <h2>Glossary</h2><dl id="glossary">{glossary}</dl>

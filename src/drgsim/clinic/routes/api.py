@@ -25,6 +25,7 @@ from drgsim.clinic.models import (
 )
 from drgsim.clinic.schemas import (
     AdverseEventIn,
+    ClosedLoopIn,
     DecisionIn,
     DiaryIn,
     FollowUpIn,
@@ -243,6 +244,15 @@ def api_ramp(pid: int, name: str, lead: int, body: RampIn, c: Ctx = Depends(ctx)
     """One step of a threshold ramp; the lead's amplitude after it (refused past the device range: 409)."""
     out = svc.ramp_amplitude(c.db, c.user, pid, name, lead, body.steps)
     return device_body(out, amplitude_ma=out.device.program(name).leads[lead].amplitude_ma)
+
+
+@router.put("/patients/{pid}/programs/{name}/leads/{lead}/closed-loop")
+def api_closed_loop(pid: int, name: str, lead: int, body: ClosedLoopIn, c: Ctx = Depends(ctx)):
+    """The lead's closed-loop controller (``{"closed_loop": {"mode": "off"}}`` for open loop), as the page's form;
+    the device keeps it with the program (refused without patient limits or ECAP sensing: 409)."""
+    out = svc.set_closed_loop(c.db, c.user, pid, name, lead, body)
+    setting = out.device.program(name).leads[lead].closed_loop
+    return device_body(out, closed_loop=None if setting is None else setting.model_dump())
 
 
 @router.post("/patients/{pid}/programs/{name}/leads/{lead}/thresholds", status_code=201)

@@ -29,8 +29,9 @@ from drgsim.clinic.deps import (
 )
 from drgsim.clinic.leadsvg import lead_svg
 from drgsim.clinic.models import Patient
-from drgsim.clinic.schemas import DiaryIn, LeadIn, ProgramIn, RampIn, StepIn, TherapyIn, ThresholdIn
+from drgsim.clinic.schemas import ClosedLoopIn, DiaryIn, LeadIn, ProgramIn, RampIn, StepIn, TherapyIn, ThresholdIn
 from drgsim.clinic.svgmap import body_map_svg
+from drgsim.devices.closedloop import MODES as LOOP_MODES
 from drgsim.devices.leads import get_lead
 from drgsim.devices.ranges import fmt
 
@@ -39,6 +40,10 @@ templates.env.filters["fmt"] = fmt  # a device value as the device states it: 1.
 
 
 # ------------------------------------------------------------ programming
+LOOP_DEFAULTS = {k: f.default for m in LOOP_MODES.values() for k, f in m.model_fields.items()
+                 if k != "mode" and not f.is_required()}  # the device's controller defaults, shown in the form
+
+
 def programming_context(c: Ctx, pid: int, program: str | None, dev=None, *, typed_lead: int | None = None,
                         typed: dict[str, Any] | None = None, errors: dict[str, str] | None = None) -> dict[str, Any]:
     """The programming page of ``program``; ``dev``: the device an action has just left (not loaded again);
@@ -56,7 +61,7 @@ def programming_context(c: Ctx, pid: int, program: str | None, dev=None, *, type
             "leads": leads, "lead_info": {x["lead"]: x for x in row.leads}, "safety": {s.lead: s for s in safety},
             "status": dev.status(), "pain": svc.current_pain(c.db, pid), "drawings": drawings,
             "checks": dev.state.contact_checks, "thresholds": svc.thresholds(c.db, p.id, row.id),
-            "typed_lead": typed_lead, "typed": typed or {}, "errors": errors or {},
+            "typed_lead": typed_lead, "typed": typed or {}, "errors": errors or {}, "loop_defaults": LOOP_DEFAULTS,
             **(mapping_context(c, p.id, row, dev, program) if program else {})}
 
 
@@ -175,6 +180,31 @@ def programming_thresholds(request: Request, pid: int, program: str, lead: int, 
     out = svc.DeviceOutcome(not errors, "; ".join(field_message(k, v) for k, v in errors.items()) or None, [])
     return render(request, c, "_programming_panel.html", 422 if errors else 200, result=out, thr_lead=lead,
                   thr_typed=data if errors else {}, thr_errors=errors, **programming_context(c, pid, program))
+
+
+def closed_loop_form(data: dict[str, Any]) -> dict[str, Any]:
+    """The closed-loop form as a ClosedLoopIn: the chosen mode with its own fields (the form shows every mode's)."""
+    mode = data.get("mode")
+    own = LOOP_MODES[mode].model_fields if mode in LOOP_MODES else {}
+    return {"closed_loop": {"mode": mode, **{k: v for k, v in data.items() if k in own and k != "mode"}}}
+
+
+@router.post("/clinician/patients/{pid}/programming/{program}/leads/{lead}/closed-loop", response_class=HTMLResponse)
+def programming_closed_loop(request: Request, pid: int, program: str, lead: int, c: Ctx = Depends(ctx),
+                            form: dict = Depends(form_data)):
+    """Apply the lead's closed-loop form; refused (by the controller's ranges or the device), the form keeps what
+    was typed with the reason beside the field it names (the mode, or the whole form for a device refusal)."""
+    data = fields(form)
+    body, errors = parse(ClosedLoopIn, closed_loop_form(data))
+    if errors:
+        errors = {"mode" if k == "closed_loop" else k.rsplit(".", 1)[-1]: v for k, v in errors.items()}
+        out = svc.DeviceOutcome(False, "; ".join(field_message(k, v) for k, v in errors.items()), [])
+        return render(request, c, "_programming_panel.html", 422, result=out, loop_lead=lead, loop_typed=data,
+                      loop_errors=errors, **programming_context(c, pid, program))
+    out = svc.set_closed_loop(c.db, c.user, pid, program, lead, body)
+    kept = {} if out.accepted else {"loop_lead": lead, "loop_typed": data, "loop_errors": {"form": out.reason}}
+    return render(request, c, "_programming_panel.html", result=out, **kept,
+                  **programming_context(c, pid, program, out.device))
 
 
 @router.post("/clinician/patients/{pid}/programming/{program}/mapping/region", response_class=HTMLResponse)
