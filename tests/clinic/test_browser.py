@@ -403,37 +403,44 @@ def test_remote_session_joined_on_a_phone(short_link, server, browser):
     shot(clin, "13-clinician-remote-link-lost")
 
 
-def test_programmer_in_browser(server, browser, monkeypatch):
-    """Issue 17's clinician programmer: click contacts on the lead drawing, run the impedance check, ramp the
-    amplitude and capture the perception threshold at the amplitude reached."""
+def _trial_patient_on_the_programmer(base, browser, monkeypatch, name, username, lead=None):
+    """A clinician's page on a new patient in trial with program P1 (lead 1 set to ``lead`` when given), opened on
+    the programming page: (page, patient id). The panel asks for the prediction on every swap; these tests are
+    about the programmer, not the model, so it stays 'computing'."""
     from types import SimpleNamespace
 
     from drgsim.clinic.routes import programming
     from tests.clinic.test_api import FOOT
 
-    # the panel asks for the prediction on every swap; this test is about the programmer, not the model
     monkeypatch.setattr(programming, "prediction", lambda *a, **k: SimpleNamespace(status="computing", quality="quick",
                                                                                  detail="not computed in this test"))
-    base = server
     clin = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
     sign_in(clin, base, *CLINICIAN)
     api = clin.request
     token = json.loads(clin.get_attribute("body", "hx-headers"))  # the CSRF header the page's HTMX sends
     r = api.post(f"{base}/api/v1/patients", headers=token, data={
-        "name": "Cy Map", "birth_year": 1970, "sex": "male", "diagnosis": "crps_i", "username": "cymap",
+        "name": name, "birth_year": 1970, "sex": "female", "diagnosis": "crps_i", "username": username,
         "password": "patient-pass-1"})
     assert r.status == 201, r.text()
     pid = r.json()["id"]
-    for path, body in (("painmap", {"nrs": FOOT}), ("plan", {"targets": [{"level": "L5", "side": "left"}]}),
-                       ("screening", {"diagnosis": "crps_i", "neuropathic": True, "pain_duration_months": 18,
-                                      "failed_drug_classes": 3, "failed_injections": True, "failed_therapy": True,
-                                      "psych_screened": True, "bdi_ii": 14}),
-                       ("trial", {"start_date": service.today().isoformat(), "baseline_nrs": 8}),
-                       ("programs", {"name": "P1"})):
-        r = (api.put if path == "painmap" else api.post)(f"{base}/api/v1/patients/{pid}/{path}", headers=token,
-                                                          data=body)
+    steps = [("put", "painmap", {"nrs": FOOT}), ("post", "plan", {"targets": [{"level": "L5", "side": "left"}]}),
+             ("post", "screening", {"diagnosis": "crps_i", "neuropathic": True, "pain_duration_months": 18,
+                                    "failed_drug_classes": 3, "failed_injections": True, "failed_therapy": True,
+                                    "psych_screened": True, "bdi_ii": 14}),
+             ("post", "trial", {"start_date": service.today().isoformat(), "baseline_nrs": 8}),
+             ("post", "programs", {"name": "P1"})] + ([("put", "programs/P1/leads/1", lead)] if lead else [])
+    for method, path, body in steps:
+        r = getattr(api, method)(f"{base}/api/v1/patients/{pid}/{path}", headers=token, data=body)
         assert r.ok, (path, r.text())
     clin.goto(f"{base}/clinician/patients/{pid}/programming?program=P1")
+    return clin, pid
+
+
+def test_programmer_in_browser(server, browser, monkeypatch):
+    """Issue 17's clinician programmer: click contacts on the lead drawing, run the impedance check, ramp the
+    amplitude and capture the perception threshold at the amplitude reached."""
+    base = server
+    clin, pid = _trial_patient_on_the_programmer(server, browser, monkeypatch, "Cy Map", "cymap")
     panel = "#programming-panel"
     for contact, state in ((2, "-"), (3, "-"), (3, "+")):
         swapped(clin, panel, lambda: clin.click(f"#lead-1-contact-{contact}"))
@@ -449,7 +456,7 @@ def test_programmer_in_browser(server, browser, monkeypatch):
     row = clin.locator("#thresholds-table-1 tr").nth(1).locator("td").all_inner_texts()
     assert row[1:] == ["P1", "0-+0", "40", "60", "0.1", "-", "-"], row
     shot(clin, "07-programmer")
-    actions = [e["action"] for e in api.get(f"{base}/api/v1/patients/{pid}/device/events").json()]
+    actions = [e["action"] for e in clin.request.get(f"{base}/api/v1/patients/{pid}/device/events").json()]
     assert {"set_contacts", "check_contacts", "measure_impedance", "ramp_amplitude"} <= set(actions)
 
 
@@ -599,35 +606,9 @@ def test_mapping_report_search_chart_and_password_reset_in_browser(server, brows
 def test_closed_loop_form_in_browser(server, browser, monkeypatch):
     """Issue 16 item 4: the lead's closed-loop form posts through HTMX; the trial stimulator (no ECAP sensing)
     refuses a PI target, the device's reason stays in the form with what was typed, and 'off' is accepted."""
-    from types import SimpleNamespace
-
-    from drgsim.clinic.routes import programming
-    from tests.clinic.test_api import FOOT
-
-    monkeypatch.setattr(programming, "prediction", lambda *a, **k: SimpleNamespace(status="computing", quality="quick",
-                                                                                 detail="not computed in this test"))
-    base = server
-    clin = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    sign_in(clin, base, *CLINICIAN)
-    api = clin.request
-    token = json.loads(clin.get_attribute("body", "hx-headers"))
-    r = api.post(f"{base}/api/v1/patients", headers=token, data={
-        "name": "Lu Loop", "birth_year": 1970, "sex": "female", "diagnosis": "crps_i", "username": "luloop",
-        "password": "patient-pass-1"})
-    pid = r.json()["id"]
     lead = {"contacts": "0+-0", "amplitude_ma": 0.5, "pulse_width_us": 300, "frequency_hz": 20, "enabled": True,
             "min_amplitude_ma": 0.3, "max_amplitude_ma": 0.6}
-    for method, path, body in (("put", "painmap", {"nrs": FOOT}),
-                               ("post", "plan", {"targets": [{"level": "L5", "side": "left"}]}),
-                               ("post", "screening", {"diagnosis": "crps_i", "neuropathic": True,
-                                                      "pain_duration_months": 18, "failed_drug_classes": 3,
-                                                      "failed_injections": True, "failed_therapy": True,
-                                                      "psych_screened": True, "bdi_ii": 14}),
-                               ("post", "trial", {"start_date": service.today().isoformat(), "baseline_nrs": 8}),
-                               ("post", "programs", {"name": "P1"}), ("put", "programs/P1/leads/1", lead)):
-        r = getattr(api, method)(f"{base}/api/v1/patients/{pid}/{path}", headers=token, data=body)
-        assert r.ok, (path, r.text())
-    clin.goto(f"{base}/clinician/patients/{pid}/programming?program=P1")
+    clin, pid = _trial_patient_on_the_programmer(server, browser, monkeypatch, "Lu Loop", "luloop", lead)
     assert clin.get_attribute("#loop-state-1", "data-loop") == "off"
     assert "window: 0.3-0.6 mA" in clin.inner_text("#loop-window-1")
     form = "#closed-loop-form-1"
