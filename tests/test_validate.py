@@ -26,6 +26,7 @@ def test_validate_quick_json_and_report(tmp_path):
     cats = {c["category"] for c in out["cases"]}
     assert cats == {"code verification", "calculation verification", "validation"}
     assert sum(n.startswith("neuron_") for n in names) >= 25 and any(n.startswith("graham2019") for n in names)
+    assert sum(n.startswith("gemes2013_") for n in names) == 2
     page = report.read_text()
     assert "Code verification" in page and "Farooqui" in page and out["environment"]["drgsim"] in page
     assert "not a medical device" in page

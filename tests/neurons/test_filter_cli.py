@@ -26,6 +26,20 @@ def test_filter_json_contract_and_a_sweep(tmp_path):
     assert out["sweep"][0]["frequency_hz"] == 4.0 and fig.stat().st_size > 1000
 
 
+@pytest.mark.parametrize("cell", ["drg_abeta", "drg_adelta"])
+def test_myelinated_neurons_carry_every_peripheral_spike(cell):
+    """The peripheral spikes of an A-type neuron start at a node of Ranvier (current into an internode, under the
+    myelin, started none: transmission and following were 0) and all reach the cord; it follows far above the C
+    neuron (Gemes et al. 2013: C-type units filter most)."""
+    res = CliRunner().invoke(app, ["filter", "--cell", cell, "--duration-s", "1.2", "--amplitude-ratio", "0.5",
+                                   "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["peripheral_spikes"] == 6
+    assert [b["fraction"] for b in out["transmission_without_stimulation"]] == [1.0, 1.0]
+    assert out["following_hz"] > 100.0
+
+
 @pytest.mark.parametrize(("args", "needle"), [(["--cell", "mrg"], "cell"), (["--frequency-hz", "0"], "frequency"),
                                               (["--pattern", "bursts"], "pattern"), (["--source", "lead"], "source"),
                                               (["--sweep-hz", "4,x"], "sweep-hz"), (["--figure", "a.png"], "figure"),

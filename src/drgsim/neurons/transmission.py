@@ -107,9 +107,12 @@ def _cell(cfg: FilterConfig) -> tuple[Morphology, int, np.ndarray]:
 
 
 def peripheral_compartment(cell: Morphology, distance_mm: float) -> int:
-    """The active compartment of the peripheral axon nearest ``distance_mm`` (straight line) from the T-junction."""
+    """The compartment of the peripheral axon nearest ``distance_mm`` (straight line) from the T-junction where a
+    spike can start: a node of Ranvier on a myelinated axon (current into an internode, under the myelin, starts
+    nothing), the axon itself on an unmyelinated one."""
     t = cell.position_mm[cell.detectors["t_junction"]]
-    per = [i for i, r in enumerate(cell.region) if r.startswith("peripheral") and not r.endswith("end")]
+    nodes = [i for i, r in enumerate(cell.region) if r == "peripheral_node"]
+    per = nodes or [i for i, r in enumerate(cell.region) if r.startswith("peripheral") and not r.endswith("end")]
     return per[int(np.argmin([abs(np.linalg.norm(cell.position_mm[i] - t) - distance_mm) for i in per]))]
 
 
@@ -165,16 +168,33 @@ def following_train_ms(frequency_hz: float) -> np.ndarray:
     return 10.0 + 1e3 / frequency_hz * np.arange(FOLLOWING_PULSES)
 
 
+def peripheral_drive_na(cell: Morphology, inject: int, settings: SimulationSettings) -> float:
+    """The current (nA, 1 ms pulses) that makes each peripheral spike: Sundt et al.'s 0.2 nA where one such pulse
+    starts a spike that reaches the cord (their C-fibre neuron's protocol, kept so that drgsim's trains match
+    their model); otherwise twice the first doubling of it that does (a node of a myelinated axon needs more:
+    0.5 nA for drg_abeta), a margin of 1-2x over the pulse's threshold."""
+    batch = CellBatch.pack([cell])
+    for k in range(8):
+        na = Injection.amplitude_na * 2 ** k
+        r = simulate_train(batch, np.zeros(cell.n), 0.0, Waveform(), 60.0,
+                           Injection(np.array([inject]), [np.array([10.0])], amplitude_na=na), settings)
+        if len(r.spike_times_ms[0]["central"]):
+            return na if k == 0 else 2 * na
+    raise ValueError(f"no 1 ms pulse up to {na:g} nA into compartment {inject} ({cell.region[inject]}) starts a "
+                     f"spike that reaches the cord")
+
+
 def following_hz(cell: Morphology, inject: int, settings: SimulationSettings,
                  grid_hz: tuple[float, ...] = FOLLOWING_GRID_HZ) -> float:
     """The highest grid frequency at which all ``FOLLOWING_PULSES`` spikes of a peripheral train reach the cord
     (bisection on the grid: conduction fails from some frequency on)."""
     batch = CellBatch.pack([cell])
+    drive_na = peripheral_drive_na(cell, inject, settings)
 
     def follows(f: float) -> bool:
         onsets = following_train_ms(f)
         r = simulate_train(batch, np.zeros(cell.n), 0.0, Waveform(), onsets[-1] + 100.0,
-                           Injection(np.array([inject]), [onsets]), settings)
+                           Injection(np.array([inject]), [onsets], amplitude_na=drive_na), settings)
         return conducted(onsets, r.spike_times_ms[0]["central"]) == FOLLOWING_PULSES
 
     # Bracket from the middle of the grid (trains at low frequencies are long: test them only when needed), then
@@ -222,8 +242,9 @@ def _three_runs(cfg: FilterConfig, cell: Morphology, inject: int, v: np.ndarray,
     duration_ms = cfg.duration_s * 1e3
     onsets = peripheral_onsets_ms(cfg.ongoing_hz, duration_ms, cfg.pattern, cfg.seed)
     wf = cfg.waveform(int(np.floor(duration_ms * cfg.frequency_hz / 1e3)))
+    settings = SimulationSettings(dt_us=cfg.dt_us)
     return onsets, cells_transmission([cell], [v], np.array([amp]), wf, duration_ms, onsets, np.array([inject]),
-                                      SimulationSettings(dt_us=cfg.dt_us))[0]
+                                      settings, peripheral_drive_na(cell, inject, settings))[0]
 
 
 class CellTransmission(BaseModel):
@@ -243,9 +264,11 @@ class CellTransmission(BaseModel):
 
 def cells_transmission(cells: list[Morphology], potentials: list[np.ndarray], amplitudes_ma: np.ndarray,
                        waveform: Waveform, duration_ms: float, onsets_ms: np.ndarray, inject: np.ndarray,
-                       settings: SimulationSettings) -> list[CellTransmission]:
+                       settings: SimulationSettings,
+                       drive_na: float = Injection.amplitude_na) -> list[CellTransmission]:
     """Each cell (its unit potentials, amplitude and injection compartment) in three runs of one kernel call:
-    the same peripheral spikes alone, the stimulation alone and both."""
+    the same peripheral spikes alone, the stimulation alone and both, each peripheral spike a 1 ms pulse of
+    ``drive_na`` (default Sundt's 0.2 nA, for C neurons; ``peripheral_drive_na`` for others)."""
     n = len(cells)
     batch = CellBatch.pack([c for c in cells for _ in range(3)])
     v = np.concatenate([p for p in potentials for _ in range(3)])
@@ -253,8 +276,8 @@ def cells_transmission(cells: list[Morphology], potentials: list[np.ndarray], am
     none = np.zeros(0)
     res = simulate_train(batch, v, amps, waveform, duration_ms,
                          Injection(np.repeat(np.asarray(inject), 3), [x for _ in range(n) for x in (onsets_ms, none,
-                                                                                                   onsets_ms)]),
-                         settings)
+                                                                                                   onsets_ms)],
+                                   amplitude_na=drive_na), settings)
     n_bins = int(np.ceil(duration_ms / 1e3))
     out = []
     for c in range(n):

@@ -15,6 +15,12 @@
   trains to about 110 Hz with Na and Kdr, 30 Hz with KCNQ added and 6 Hz with a slow Ca-activated K current
   (the paper's abstract; within 20%): checked in the full validation with Sundt's protocol (21 pulses of
   0.2 nA for 1 ms injected 4.1 mm out on the peripheral axon, 35 C, dt 25 us).
+- Gemes G, Koopmeiners A, Rigaud M, et al. Failure of action potential propagation in sensory neurons:
+  mechanisms and loss of afferent filtering in C-type units after painful nerve injury. J Physiol
+  2013;591(4):1111-1131. doi:10.1113/jphysiol.2012.242750. Filtering at the T-junction is greatest in C-type
+  units: the A-delta and A-beta neurons follow peripheral trains to higher frequencies than the C neuron (each
+  driven as ``neurons.transmission.peripheral_drive_na`` says, 37 C, dt 25 us; a grid step of 12% above the C
+  neuron's at least) [ordering only: the paper's frequencies are of rat neurons in vitro].
 """
 
 from __future__ import annotations
@@ -26,10 +32,17 @@ from importlib import resources
 import numpy as np
 
 from drgsim.devices.waveform import Waveform
+from drgsim.neurons import models
 from drgsim.neurons.models import drg_abeta, drg_c, mrg, sundt
 from drgsim.neurons.solver import CellBatch, Injection, SimulationSettings, find_thresholds, simulate, simulate_train
 from drgsim.neurons.stimulus import point_source_potentials
-from drgsim.neurons.transmission import conducted, following_hz, following_train_ms, peripheral_compartment
+from drgsim.neurons.transmission import (
+    FOLLOWING_GRID_HZ,
+    conducted,
+    following_hz,
+    following_train_ms,
+    peripheral_compartment,
+)
 from drgsim.validation.cases import ValidationCase, case
 
 DEVICE_PULSE = Waveform(shape="asymmetric", pulse_width_us=300.0, recharge_tau_us=1000.0, recharge_window_us=4000.0)
@@ -102,6 +115,22 @@ def sundt2015_following() -> list[ValidationCase]:
         out.append(case(f"sundt2015_following_{name}_hz", "validation", abstract, published, f, "Hz", 0.2,
                         note="highest frequency (grid steps of 12%) at which all 21 peripheral spikes reach the cord"))
     return out
+
+
+def gemes2013() -> list[ValidationCase]:
+    """The A-type neurons follow peripheral trains to a higher frequency than the C neuron (C filters most)."""
+    settings = SimulationSettings(dt_us=25.0)
+
+    def following(name: str) -> float:
+        cell = models.get(name).build()
+        return following_hz(cell, peripheral_compartment(cell, 4.1), settings)
+
+    c = following("drg_c")
+    above = next((f for f in FOLLOWING_GRID_HZ if f > c), c)
+    src = "Gemes et al. 2013, J Physiol 591:1111 (T-junction filtering greatest in C-type units)"
+    return [case(f"gemes2013_{name}_follows_above_c_hz", "validation", src, above, following(name), "Hz", 0.0,
+                 "at_least", note=f"following frequency; the C neuron's: {c:g} Hz")
+            for name in ("drg_adelta", "drg_abeta")]
 
 
 def time_step() -> list[ValidationCase]:

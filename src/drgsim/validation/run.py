@@ -73,7 +73,7 @@ def validate(quick: bool = False, progress=None) -> ValidationReport:
     t0 = time.perf_counter()
     stages = [("NEURON comparisons", lambda: neuron.cases(quick)), ("analytic fields", fields.cases),
               ("time step", physiology.time_step), ("Graham 2019", physiology.graham2019),
-              ("Sundt 2015", physiology.sundt2015)]
+              ("Sundt 2015", physiology.sundt2015), ("Gemes 2013", physiology.gemes2013)]
     if not quick:  # trains of seconds: the full validation only
         stages.append(("Sundt 2015 following", physiology.sundt2015_following))
     cases: list[ValidationCase] = []
