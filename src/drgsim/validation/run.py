@@ -75,7 +75,7 @@ def validate(quick: bool = False, progress=None) -> ValidationReport:
               ("time step", physiology.time_step), ("Graham 2019", physiology.graham2019),
               ("Sundt 2015", physiology.sundt2015), ("Gemes 2013", physiology.gemes2013)]
     if not quick:  # trains of seconds: the full validation only
-        stages.append(("Sundt 2015 following", physiology.sundt2015_following))
+        stages += [("Sundt 2015 following", physiology.sundt2015_following), ("Chao 2020", physiology.chao2020)]
     cases: list[ValidationCase] = []
     for i, (what, run) in enumerate(stages):
         if progress:
