@@ -12,6 +12,7 @@ T-junction and at the soma.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -180,6 +181,13 @@ class MyelinatedDRG:
                                                                                  gp.fiber_diameter_um)))
 
 
+@lru_cache(maxsize=64)
+def _leak_reversal(kind: int, params: bytes, rest_mv: float) -> float:
+    """``resting_leak_reversal`` once per parameter set: a C neuron's ~1,600 compartments share a handful, and
+    each call from Python costs numba's argument typing (about 0.2 ms)."""
+    return resting_leak_reversal(kind, np.frombuffer(params), rest_mv)
+
+
 @dataclass(frozen=True)
 class UnmyelinatedDRG:
     """Geometry of a C-type pseudo-unipolar neuron (Sundt, Gamper & Jaffe 2015).
@@ -225,7 +233,7 @@ class UnmyelinatedDRG:
                                   gskbar=self.soma_sk_gbar if soma else 0.0, ca_tau_ms=self.sk_ca_tau_ms, gnabar=gna)
         else:
             kind, p = Mechanism.SUNDT, sundt_params(temperature_c, gnabar=gna)
-        p[SundtParam.E_PAS] = resting_leak_reversal(kind, p, self.rest_mv)
+        p[SundtParam.E_PAS] = _leak_reversal(int(kind), p.tobytes(), self.rest_mv)
         return Compartment(length_um, diam_um, 100.0, 1.0, kind, p, self.rest_mv, region)
 
     def _axon_lengths(self) -> list[float]:
