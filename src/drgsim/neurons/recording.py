@@ -59,17 +59,20 @@ def recorded_uv(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, amplitude_ma: fl
 
 def evoked_uv(batch: CellBatch, v_unit_mv_per_ma: np.ndarray, amplitude_ma: float, waveform: Waveform,
               lead_field_mv_per_ma: np.ndarray, settings: SimulationSettings = SimulationSettings(), cell: int = 0,
-              linear_fraction: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+              linear_fraction: float = 1e-3, rest_uv: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``recorded_uv`` less its part linear in the amplitude: the membrane's passive response to the pulse, taken
     from a run at ``linear_fraction`` x ``amplitude_ma`` (far below any spike) and scaled up. What remains is what
     the cell's action potential adds; the linear part is stimulus-locked like the artifact and leaves the recording
     with it (a scaled sub-threshold sweep subtracted removes everything linear in the amplitude). What the cell
     records with no stimulus at all (its numerical rest is steady to within a uV of membrane potential, not exactly)
     is taken out of both runs first: scaled up by 1 / ``linear_fraction`` with the passive part, such a drift of
-    nanovolts became a standing offset of millivolts in a population's ECAP."""
+    nanovolts became a standing offset of millivolts in a population's ECAP. ``rest_uv``: that recording
+    (``recorded_uv`` at 0 mA), when the caller keeps it for the cell's other amplitudes; else it is run here."""
     if not 0 < linear_fraction <= 0.1:
         raise ValueError(f"linear_fraction={linear_fraction}; allowed: > 0 and <= 0.1")
-    amps = (amplitude_ma, linear_fraction * amplitude_ma, 0.0)
-    (t, uv), (_, small), (_, rest) = (recorded_uv(batch, v_unit_mv_per_ma, a, waveform, lead_field_mv_per_ma,
-                                                  settings, cell) for a in amps)
-    return t, uv - rest - (small - rest) / linear_fraction
+    t, uv = recorded_uv(batch, v_unit_mv_per_ma, amplitude_ma, waveform, lead_field_mv_per_ma, settings, cell)
+    _, small = recorded_uv(batch, v_unit_mv_per_ma, linear_fraction * amplitude_ma, waveform, lead_field_mv_per_ma,
+                           settings, cell)
+    if rest_uv is None:
+        _, rest_uv = recorded_uv(batch, v_unit_mv_per_ma, 0.0, waveform, lead_field_mv_per_ma, settings, cell)
+    return t, uv - rest_uv - (small - rest_uv) / linear_fraction

@@ -236,15 +236,15 @@ def _threshold_ma(cfg: FilterConfig, cell: Morphology, v: np.ndarray) -> float:
     return thr
 
 
-def _three_runs(cfg: FilterConfig, cell: Morphology, inject: int, v: np.ndarray,
-                amp: float) -> tuple[np.ndarray, CellTransmission]:
-    """The peripheral arrivals, and the cell's ``cells_transmission`` for ``cfg`` at ``amp`` mA."""
+def _three_runs(cfg: FilterConfig, cell: Morphology, inject: int, v: np.ndarray, amp: float,
+                drive_na: float) -> tuple[np.ndarray, CellTransmission]:
+    """The peripheral arrivals, and the cell's ``cells_transmission`` for ``cfg`` at ``amp`` mA, each peripheral
+    spike a 1 ms pulse of ``drive_na`` (``peripheral_drive_na``)."""
     duration_ms = cfg.duration_s * 1e3
     onsets = peripheral_onsets_ms(cfg.ongoing_hz, duration_ms, cfg.pattern, cfg.seed)
     wf = cfg.waveform(int(np.floor(duration_ms * cfg.frequency_hz / 1e3)))
-    settings = SimulationSettings(dt_us=cfg.dt_us)
     return onsets, cells_transmission([cell], [v], np.array([amp]), wf, duration_ms, onsets, np.array([inject]),
-                                      settings, peripheral_drive_na(cell, inject, settings))[0]
+                                      SimulationSettings(dt_us=cfg.dt_us), drive_na)[0]
 
 
 class CellTransmission(BaseModel):
@@ -294,7 +294,8 @@ def run(cfg: FilterConfig) -> TransmissionReport:
     t0 = time.perf_counter()
     cell, inject, v = _cell(cfg)
     thr = _threshold_ma(cfg, cell, v)
-    onsets, r = _three_runs(cfg, cell, inject, v, cfg.amplitude_ratio * thr)
+    drive_na = peripheral_drive_na(cell, inject, SimulationSettings(dt_us=cfg.dt_us))
+    onsets, r = _three_runs(cfg, cell, inject, v, cfg.amplitude_ratio * thr, drive_na)
     n_bins = len(r.added)
     with_, without = r.fractions(len(onsets))
     return TransmissionReport(
@@ -311,10 +312,11 @@ def frequency_sweep(cfg: FilterConfig, frequencies_hz) -> list[SweepPoint]:
     """Transmission over ``cfg.duration_s`` at each stimulation frequency (the rest of ``cfg`` kept)."""
     cell, inject, v = _cell(cfg)
     amp = cfg.amplitude_ratio * _threshold_ma(cfg, cell, v)
+    drive_na = peripheral_drive_na(cell, inject, SimulationSettings(dt_us=cfg.dt_us))  # once for every frequency
     out = []
     for f in frequencies_hz:
         c = FilterConfig.model_validate({**cfg.model_dump(), "frequency_hz": float(f)})
-        onsets, r = _three_runs(c, cell, inject, v, amp)
+        onsets, r = _three_runs(c, cell, inject, v, amp, drive_na)
         with_, without = r.fractions(len(onsets))
         out.append(SweepPoint(frequency_hz=float(f), fraction_with=with_, fraction_without=without,
                               stimulation_spikes_at_cord=r.stimulation_spikes))

@@ -45,6 +45,7 @@ from drgsim.devices.ipg import ImplantedLead, Neurostimulator
 from drgsim.devices.program import ContactState, PatientLimits, Program, config_is_valid
 from drgsim.devices.programfile import LeadSpec, ProgramFile, ProgramSpec, build_device
 from drgsim.errors import validation_message
+from drgsim.therapy.ecap import growth_curves, stimulating_lead
 from drgsim.therapy.model import TherapyModel
 from drgsim.therapy.outcomes import evaluate_posture
 
@@ -302,10 +303,7 @@ def run_day(day: Day, responses: dict[Posture | str, PostureResponse], program: 
     missing = [p.value for p in {*tl.postures, programming_posture} if p not in responses]
     if missing:
         raise ValueError(f"responses: no response for posture(s) {', '.join(sorted(missing))}")
-    on = sorted(program.enabled_leads())
-    lead = on[0] if lead is None and on else lead
-    if lead not in on:
-        raise ValueError(f"lead={lead!r}: allowed: an enabled lead of program {program.name!r} ({on})")
+    lead = stimulating_lead(program, lead)
     grid = get_ipg_model(ipg_model).amplitude_ma
     top = min(responses[p].amplitudes_ma[-1] for p in {*tl.postures, programming_posture})
     limits_ma = limits_ma or (grid.minimum, grid.floor(min(top, grid.maximum)))
@@ -425,8 +423,7 @@ def simulate_day(model: TherapyModel, program: Program, day: Day, *, mode: str =
     (``responses_for``; ``progress`` hears of its growth curves), the device as implanted (``implant_of``), then
     ``run_day``."""
     programming_posture = Posture(programming_posture)
-    on = sorted(program.enabled_leads())
-    lead = on[0] if lead is None and on else lead
+    lead = stimulating_lead(program, lead)
     postures = list(dict.fromkeys([*day.postures(), programming_posture]))
     return run_day(day, responses_for(model, program, postures, lead, progress), program, model.implant.ipg_model,
                    implant_of(model, program, programming_posture), lead=lead, mode=mode,
@@ -438,8 +435,6 @@ def responses_for(model: TherapyModel, program: Program, postures: list[Posture]
     """Each posture's response of ``lead``: its ECAP growth curve (``drgsim.therapy.ecap.growth_curves``, the ECAP
     physics of issue 16 part 1; 0 uV at 0 mA added in front) and its perception and discomfort thresholds
     (``evaluate_posture``)."""
-    from drgsim.therapy.ecap import growth_curves
-
     growth = growth_curves(model, program, postures=postures, lead=lead, progress=progress)
     out = {}
     for p in postures:

@@ -42,7 +42,7 @@ from scipy import signal
 from drgsim.anatomy.posture import Posture
 from drgsim.devices.program import ContactState, Program, contacts_label
 from drgsim.devices.waveform import contact_weights
-from drgsim.neurons.recording import evoked_uv
+from drgsim.neurons.recording import evoked_uv, recorded_uv
 from drgsim.therapy.model import Site, System, TherapyModel, ThresholdTable
 from drgsim.therapy.outcomes import evaluate_posture, lead_tables
 
@@ -177,6 +177,7 @@ class Sweep:
         self.dt_ms = self.settings.dt_us * 1e-3
         self.t_ms = (np.arange(int(round(chain.window_ms / self.dt_ms))) + 1) * self.dt_ms
         self._signals: dict[tuple[int, float], np.ndarray] = {}
+        self._rest: dict[int, np.ndarray] = {}  # each cell's recording with no stimulus (``evoked_uv``'s rest_uv)
 
     def neural_uv(self, amplitude_ma: float) -> tuple[np.ndarray, int]:
         """The summed evoked signals (uV, each cell's weighted by the real cells it stands for) of the cells firing
@@ -190,8 +191,11 @@ class Sweep:
 
     def _evoked(self, c: int, amplitude_ma: float) -> np.ndarray:
         lo, hi = self.batch.offsets[c], self.batch.offsets[c + 1]
+        if c not in self._rest:
+            self._rest[c] = recorded_uv(self.batch, self.v, 0.0, self.table.waveform, self.lead_field[lo:hi],
+                                        self.settings, cell=c)[1]
         _, uv = evoked_uv(self.batch, self.v, amplitude_ma, self.table.waveform, self.lead_field[lo:hi], self.settings,
-                          cell=c)
+                          cell=c, rest_uv=self._rest[c])
         return uv * self.weight[c]
 
     @property
@@ -248,14 +252,17 @@ def _measure(t_ms: np.ndarray, uv: np.ndarray, start_ms: float) -> tuple[float, 
     return round(float(uv[i]), 4), round(float(uv[i:].max()), 4), round(float(t_ms[i]), 4)
 
 
-def _lead(program: Program, lead: int | None) -> int:
+def stimulating_lead(program: Program, lead: int | None) -> int:
+    """``lead``, or with None the program's first enabled lead: the lead whose ECAP is recorded (and controlled in
+    closed loop); a ValueError when it is not an enabled lead of the program."""
     on = sorted(program.enabled_leads())
     if not on:
-        raise ValueError("program: no lead is enabled; an ECAP needs a stimulating lead")
+        raise ValueError(f"program {program.name!r}: no lead is enabled; an ECAP needs a stimulating lead")
     if lead is None:
         return on[0]
     if lead not in on:
-        raise ValueError(f"lead={lead}; allowed: an enabled lead of the program ({', '.join(map(str, on))})")
+        raise ValueError(f"lead={lead!r}: allowed: an enabled lead of program {program.name!r} "
+                         f"({', '.join(map(str, on))})")
     return lead
 
 
@@ -266,7 +273,7 @@ def sweeps(model: TherapyModel, program: Program, postures=tuple(Posture), lead:
     """Per posture the sweep of ``lead`` (default the program's first enabled one) and its perception threshold,
     and the top of the amplitude range: ``max_factor`` x the highest perception threshold (the device's maximum
     where that is lower, or where no posture has one)."""
-    lead = _lead(program, lead)
+    lead = stimulating_lead(program, lead)
     postures = [Posture(p) for p in postures]
     device_max = model.implant.ipg().amplitude_ma.maximum
     perception, tables = {}, {}
@@ -294,7 +301,7 @@ def growth_curves(model: TherapyModel, program: Program, postures=tuple(Posture)
         raise ValueError(f"n_amplitudes={n_amplitudes}; allowed: 2-200")
     if not 1.0 < max_factor <= 10.0:
         raise ValueError(f"max_factor={max_factor}; allowed: > 1 and <= 10")
-    lead = _lead(program, lead)
+    lead = stimulating_lead(program, lead)
     by_posture, perception, top = sweeps(model, program, postures, lead, chain, max_factor)
     amps = [round(float(a), 4) for a in np.linspace(top / n_amplitudes, top, n_amplitudes)]
     curves = {}

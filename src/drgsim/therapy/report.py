@@ -234,10 +234,11 @@ def transmission_figure(cmp: Comparison, path: Path) -> Path:
 
 
 def closed_loop_figure(cmp: Comparison, path: Path) -> Path:
-    """Time in the therapeutic window and average current through the day, open and closed loop, per system."""
+    """Time in the therapeutic window and average current through the day, open and closed loop, per system (both
+    systems went through the day)."""
     fig = _figure((9, 3.5))
     window_ax, current_ax = fig.subplots(1, 2)
-    results = [r for r in (cmp.drg, cmp.scs) if r.closed_loop is not None]
+    results = (cmp.drg, cmp.scs)
     for i, r in enumerate(results):
         loops = (r.closed_loop.open_loop, r.closed_loop.closed_loop)
         for j, (loop, hatch) in enumerate(zip(loops, ("", "//"))):
@@ -252,8 +253,8 @@ def closed_loop_figure(cmp: Comparison, path: Path) -> Path:
         ax.set_ylabel(ylabel)
     window_ax.set_ylim(0, 105)
     window_ax.legend(fontsize=8, loc="lower right")
-    day = results[0].closed_loop.day if results else ""
-    fig.suptitle(f"Through the day '{day}': open loop (plain) and closed loop (hatched)", fontsize=10)
+    fig.suptitle(f"Through the day '{cmp.drg.closed_loop.day}': open loop (plain) and closed loop (hatched)",
+                 fontsize=10)
     fig.savefig(path, dpi=120)
     return path
 
@@ -271,8 +272,9 @@ def _day_rows(cmp: Comparison) -> list[list]:
                       for loop in ("open_loop", "closed_loop")]] for label, key in measures]
 
 
-def _day_section(cmp: Comparison, figure: Path | None) -> str:
-    """The day of postures, open and closed loop; where no day was simulated, how to ask for one."""
+def _day_section(cmp: Comparison, figure: str) -> str:
+    """The day of postures, open and closed loop, with ``figure`` (the closed-loop figure's ``<img>``); where no day
+    was simulated, how to ask for one."""
     d, s = cmp.drg.closed_loop, cmp.scs.closed_loop
     if d is None or s is None:
         return ("<h2>Through a day: open and closed loop</h2><p id='day'>Not simulated in this run: <code>drgsim "
@@ -285,7 +287,7 @@ def _day_section(cmp: Comparison, figure: Path | None) -> str:
             f"from the physics, interpolated through transitions; closed loop on {html.escape(loop)}.</p>"
             + _table(_day_rows(cmp), ["measure", "DRG open loop", "DRG closed loop", "SCS open loop",
                                       "SCS closed loop"], "measures")
-            + f"<img src='{figure.name}' alt='time in the therapeutic window and current, open and closed loop'>")
+            + figure)
 
 
 def display_value(v) -> str:
@@ -405,8 +407,9 @@ def write_report(cmp: Comparison, out: Path, runs: list[dict] | None = None) -> 
         "energy": energy_figure(cmp, out / "energy.png"),
         "transmission": transmission_figure(cmp, out / "transmission.png"),
     }
-    day_fig = closed_loop_figure(cmp, out / "closed_loop.png") if cmp.drg.closed_loop and cmp.scs.closed_loop \
-        else None
+    day = cmp.drg.closed_loop is not None and cmp.scs.closed_loop is not None
+    if day:
+        figs["closed_loop"] = closed_loop_figure(cmp, out / "closed_loop.png")
     explain = "".join(f"<h3>{r.system.value.upper()}</h3><ul>" +
                       "".join(f"<li>{html.escape(x)}</li>" for x in r.optimization.explanation) + "</ul>"
                       for r in (cmp.drg, cmp.scs))
@@ -440,7 +443,8 @@ another.</p>{_table(_outcome_rows(cmp), ["measure", "DRG", "SCS"], "measures")}
 <h2>Energy and battery</h2>{img("energy", "energy")}
 <h2>Nociceptive transmission against frequency</h2><p id="transmission">{html.escape(_transmission_caption(cmp))}</p>
 {img("transmission", "nociceptive transmission against stimulation frequency")}
-{_day_section(cmp, day_fig)}
+{_day_section(cmp, img("closed_loop", "time in the therapeutic window and current, open and closed loop") if day
+               else "")}
 <h2>How the programs were chosen</h2>{explain}
 <h2>Methods</h2><p>{html.escape(METHODS)}</p><h3>References</h3><ol>{refs}</ol>
 <h2>Glossary</h2><dl id="glossary">{glossary}</dl>
